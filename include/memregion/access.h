@@ -1,0 +1,99 @@
+/*
+ * memregion: guest accesses through an address space.
+ *
+ * Thread rules: every function here is reader-side. It takes no lock, may
+ * run on any number of threads at once and concurrently with writers, and
+ * sees one consistent view per range it touches. Device callbacks run on
+ * the calling thread, outside any library lock, and may themselves access
+ * memory or change the map.
+ *
+ * What a guest can cause never aborts: unassigned addresses, odd sizes and
+ * unaligned accesses all give defined data and a MemTxResult (see the
+ * access rules beside MemoryRegionOps in region.h).
+ */
+#ifndef MEMREGION_ACCESS_H
+#define MEMREGION_ACCESS_H
+
+#include "address_space.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Read @len bytes at @addr into @buf. The transfer may cross any number of
+ * ranges. Unassigned bytes read as the address space's unassigned value.
+ */
+MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
+                               hwaddr len);
+
+/** Write @len bytes from @buf at @addr. ROM bytes and unassigned bytes are dropped. */
+MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
+                                hwaddr len);
+
+/** address_space_read() or address_space_write(), by @is_write. */
+MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
+                             hwaddr len, bool is_write);
+
+/*
+ * Typed helpers: one access of 1, 2, 4 or 8 bytes. The suffix says how the
+ * bytes in memory form the value. @result may be NULL.
+ */
+uint8_t address_space_ldub(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+uint16_t address_space_lduw_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
+                               MemTxResult *result);
+uint16_t address_space_lduw_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
+                               MemTxResult *result);
+uint32_t address_space_ldl_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+uint32_t address_space_ldl_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+uint64_t address_space_ldq_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+uint64_t address_space_ldq_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+void address_space_stb(AddressSpace *as, hwaddr addr, uint8_t val, MemTxAttrs attrs,
+                       MemTxResult *result);
+void address_space_stw_le(AddressSpace *as, hwaddr addr, uint16_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+void address_space_stw_be(AddressSpace *as, hwaddr addr, uint16_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+void address_space_stl_le(AddressSpace *as, hwaddr addr, uint32_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+void address_space_stl_be(AddressSpace *as, hwaddr addr, uint32_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+void address_space_stq_le(AddressSpace *as, hwaddr addr, uint64_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+void address_space_stq_be(AddressSpace *as, hwaddr addr, uint64_t val, MemTxAttrs attrs,
+                          MemTxResult *result);
+
+/**
+ * What an address resolves to: the TLB-fill path of an emulator.
+ */
+typedef struct MemoryRegionSection {
+    MemoryRegion *mr;            /**< terminating region, NULL when unassigned */
+    hwaddr offset_within_region; /**< offset in @mr of the address asked for */
+    hwaddr offset_within_address_space; /**< the address asked for */
+    mr_size_t size;  /**< bytes from the address to the end of its range (or of the hole) */
+    /**
+     * Host pointer to the byte at the address when the access may go
+     * straight to memory: RAM, ROM for reads, a ROM device in romd mode for
+     * reads. NULL otherwise: dispatch through address_space_read/write.
+     */
+    uint8_t *host;
+    bool readonly;               /**< the range is read-only to the guest */
+} MemoryRegionSection;
+
+/**
+ * Resolve @addr for a read (@is_write false) or write. Fills @out and
+ * returns MEMTX_OK, or MEMTX_DECODE_ERROR for an unassigned address (then
+ * out->mr is NULL and out->size spans the hole).
+ *
+ * The pointers in @out stay valid until the region is destroyed; the
+ * mapping itself may change at the next commit, so an emulator that caches
+ * them (a software TLB) must flush on its listener's commit callback.
+ */
+MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write,
+                                    MemTxAttrs attrs, MemoryRegionSection *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMREGION_ACCESS_H */

@@ -1,0 +1,148 @@
+/*
+ * memregion: address spaces, flat views and transactions.
+ *
+ * An AddressSpace is a root region plus the FlatView rendered from it: a
+ * sorted array of non-overlapping FlatRanges that says, for every address,
+ * which terminating region serves it and at which offset. Address spaces
+ * whose roots render the same tree share one FlatView.
+ *
+ * Thread rules: address_space_init/destroy and the transaction functions
+ * are writer-side (serialised by the library's internal lock, callable from
+ * any thread and from callbacks). address_space_get_flatview() and
+ * address_space_find_range() are reader-side: they take no lock and may run
+ * concurrently with writers; they see either the old view or the new one,
+ * never a mix.
+ */
+#ifndef MEMREGION_ADDRESS_SPACE_H
+#define MEMREGION_ADDRESS_SPACE_H
+
+#include "region.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct FlatView FlatView;
+typedef struct AddressSpace AddressSpace;
+typedef struct MemoryListener MemoryListener;
+
+/**
+ * One range of a flat view: [addr, addr + size) is served by @mr starting at
+ * @offset_in_region. Also the unit passed to listeners.
+ */
+typedef struct FlatRange {
+    hwaddr addr;              /**< first address in the address space */
+    mr_size_t size;           /**< bytes, 1 .. 2^64 */
+    MemoryRegion *mr;         /**< terminating region: RAM, ROM, ROM device or MMIO */
+    hwaddr offset_in_region;  /**< offset in @mr of @addr */
+    bool readonly;            /**< @mr is read-only, or a container/alias on the path is */
+    bool nonvolatile;         /**< inherited like readonly */
+    bool romd_mode;           /**< @mr is a ROM device in romd mode */
+    uint8_t dirty_log_mask;   /**< dirty-log clients enabled on @mr */
+} FlatRange;
+
+/**
+ * An address space. Caller-allocated; fields are private.
+ */
+struct AddressSpace {
+    char *name;                 /* owned copy */
+    MemoryRegion *root;         /* borrowed; root->as_users counts us */
+    FlatView *current_map;      /* RCU-published; readers use rcu_dereference */
+    AddressSpace *next;         /* global list, creation order */
+    AddressSpace *prev;
+    uint8_t unassigned_byte;    /* value read from unassigned bytes */
+    MemoryListener *listeners;  /* sorted by priority ascending */
+    void *ext;                  /* extensions (ioeventfd table, ...), owned */
+};
+
+/**
+ * Create an address space named @name rendering @root. @root must be
+ * initialised and stays borrowed until address_space_destroy(). The view is
+ * rendered at once (or at the outermost commit, inside a transaction).
+ * Returns 0 or -EINVAL.
+ */
+int address_space_init(AddressSpace *as, MemoryRegion *root, const char *name);
+
+/**
+ * Destroy an address space: unregisters its listeners (replaying removals)
+ * and releases its view after readers are done with it.
+ */
+void address_space_destroy(AddressSpace *as);
+
+/**
+ * Iterate over all address spaces in creation order: pass NULL for the
+ * first. Writer-side (hold a transaction open while iterating if other
+ * threads may create or destroy address spaces).
+ */
+AddressSpace *address_space_next(const AddressSpace *as);
+
+/** The address space's name. */
+const char *address_space_name(const AddressSpace *as);
+/** The address space's root region. */
+MemoryRegion *address_space_root(const AddressSpace *as);
+
+/**
+ * Set the byte that reads of unassigned addresses return (0x00 by default;
+ * 0xff gives all-ones, as on an x86 I/O bus). Such reads and writes still
+ * report MEMTX_DECODE_ERROR.
+ */
+void address_space_set_unassigned_value(AddressSpace *as, uint8_t byte);
+
+/* ---- flat views (reader side) ------------------------------------------ */
+
+/**
+ * Take a reference on the address space's current view. The view is
+ * immutable and stays valid until flatview_unref(). Reader-side: no lock.
+ */
+FlatView *address_space_get_flatview(AddressSpace *as);
+
+/** Drop a reference taken by address_space_get_flatview(). */
+void flatview_unref(FlatView *fv);
+
+/** Number of ranges in @fv. */
+size_t flatview_nr_ranges(const FlatView *fv);
+
+/** Range @i of @fv (0 .. nr-1), in ascending address order. */
+const FlatRange *flatview_range(const FlatView *fv, size_t i);
+
+/** The range of @fv that holds @addr, or NULL when @addr is unassigned. O(log n). */
+const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr);
+
+/**
+ * The region at the root of the tree @fv was rendered from: the address
+ * space root, or a region below it that renders identically (views are
+ * shared by that region). NULL when nothing is enabled.
+ */
+MemoryRegion *flatview_root(const FlatView *fv);
+
+/**
+ * Copy the range that holds @addr in @as's current view into @out.
+ * Returns false (and leaves @out alone) when @addr is unassigned.
+ * Reader-side: no lock.
+ */
+bool address_space_find_range(AddressSpace *as, hwaddr addr, FlatRange *out);
+
+/* ---- transactions (writer side) ------------------------------------------ */
+
+/**
+ * Open a transaction. Transactions nest; every mutator is an implicit
+ * one-change transaction. Until the outermost commit, readers keep seeing
+ * the old views, which stay consistent. The calling thread holds the
+ * writer lock from begin to the matching commit: other writers wait.
+ */
+void memory_region_transaction_begin(void);
+
+/**
+ * Close a transaction. The outermost commit re-renders the views whose
+ * trees changed, publishes them and notifies listeners.
+ */
+void memory_region_transaction_commit(void);
+
+/** Number of views rendered since the process started (for tests and benchmarks). */
+uint64_t memregion_stat_renders(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMREGION_ADDRESS_SPACE_H */

@@ -1,0 +1,20 @@
+/*
+ * memregion: a hierarchical memory map for emulators, simulators and VMMs.
+ *
+ * Include this one header to get the whole public API:
+ *   types.h          addresses, sizes (up to 2^64), MemTxAttrs, MemTxResult
+ *   region.h         MemoryRegion, MemoryRegionOps, the region tree
+ *   address_space.h  AddressSpace, FlatView, transactions
+ *   access.h         reads, writes, typed loads/stores, translate
+ *   listener.h       listeners, dirty logging, coalesced MMIO, ioeventfd
+ */
+#ifndef MEMREGION_MEMREGION_H
+#define MEMREGION_MEMREGION_H
+
+#include "types.h"
+#include "region.h"
+#include "address_space.h"
+#include "access.h"
+#include "listener.h"
+
+#endif /* MEMREGION_MEMREGION_H */

@@ -1,0 +1,328 @@
+/*
+ * memregion: memory regions and the region tree.
+ *
+ * A MemoryRegion is a caller-allocated struct (embed it in your device
+ * state). It is one of six kinds: container, RAM, ROM, ROM device, MMIO or
+ * alias. Regions are arranged in a tree with memory_region_add_subregion();
+ * an AddressSpace (address_space.h) renders the tree under its root into a
+ * flat view that guest accesses are dispatched through.
+ *
+ * Thread rules (all of this header): functions that change a region or the
+ * tree are writer-side. Writers are serialised by one internal recursive
+ * lock, so any thread may call them, including a device callback running
+ * inside a dispatch, a listener callback, and a thread that holds an open
+ * transaction. Initialisation functions touch only the region passed and
+ * need no lock until the region is shared. Accessors read fields a writer
+ * may change: call them from a writer, or where no writer runs.
+ *
+ * Errors: functions returning int return 0 on success or a negative errno
+ * value, and on failure change nothing; memregion_last_error() gives the
+ * message.
+ */
+#ifndef MEMREGION_REGION_H
+#define MEMREGION_REGION_H
+
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct MemoryRegion MemoryRegion;
+
+/** How a device lays out the bytes of a register value on the bus. */
+typedef enum MemDeviceEndian {
+    DEVICE_LITTLE_ENDIAN = 0, /**< byte i of an access is bits 8i..8i+7 (default) */
+    DEVICE_BIG_ENDIAN = 1,    /**< byte i of an n-byte access is bits 8(n-1-i).. */
+} MemDeviceEndian;
+
+/**
+ * Callbacks of an MMIO or ROM-device region, and the access shapes they take.
+ *
+ * Every access a guest makes (address_space_read/write and the typed ld/st
+ * helpers) reaches a device through these rules, in this order:
+ *
+ * 1. Guest accesses. The bytes of a transfer that fall in the region are cut
+ *    into guest accesses: each is the largest power of two, at most
+ *    valid.max_access_size and at most 8, that fits in what remains and, unless
+ *    valid.unaligned, is naturally aligned at its offset. A typed helper on an
+ *    aligned address is therefore exactly one guest access.
+ * 2. Validity. A guest access smaller than valid.min_access_size, or one that
+ *    valid.accepts() refuses, is not performed: a read returns zero bytes and
+ *    a write is dropped; the result is MEMTX_DECODE_ERROR.
+ * 3. Device accesses. The device sees only sizes within
+ *    [impl.min_access_size, impl.max_access_size]. A wider guest access is
+ *    split, a narrower one widened. Unless impl.unaligned, device accesses are
+ *    naturally aligned: an unaligned guest access is emulated with the aligned
+ *    device accesses that cover it (QEMU documents this but never did it).
+ * 4. Partial writes. When a device access covers bytes the guest did not
+ *    write, the core reads the device access first and merges the guest's
+ *    bytes in (read-modify-write). A device whose reads have side effects
+ *    (clear-on-read status) sets impl.no_read_modify_write: it then gets one
+ *    write of the guest bytes, the other bytes zero, with attrs.byte_enable
+ *    naming the bytes written (bit i = byte i in address order); such a device
+ *    should implement write_with_attrs to see the mask.
+ * 5. Endianness. A device value maps to bytes per `endianness`; the typed
+ *    helpers convert between bytes and values by their own suffix, so a
+ *    big-endian device read with ldl_le appears byte-swapped, as on a bus.
+ * 6. Results of all device accesses of one transfer are ORed.
+ *
+ * Zero in a size field means: valid.min 1, valid.max 8, impl.min valid.min,
+ * impl.max valid.max. Sizes must be 1, 2, 4 or 8.
+ *
+ * The plain read/write callbacks are used when the `_with_attrs` ones are
+ * NULL; they always succeed. A region whose ops lack both forms of a
+ * direction answers that direction with MEMTX_DECODE_ERROR (reads return 0).
+ */
+typedef struct MemoryRegionOps {
+    uint64_t (*read)(void *opaque, hwaddr addr, unsigned size);
+    void (*write)(void *opaque, hwaddr addr, uint64_t data, unsigned size);
+    MemTxResult (*read_with_attrs)(void *opaque, hwaddr addr, uint64_t *data, unsigned size,
+                                   MemTxAttrs attrs);
+    MemTxResult (*write_with_attrs)(void *opaque, hwaddr addr, uint64_t data, unsigned size,
+                                    MemTxAttrs attrs);
+    MemDeviceEndian endianness;
+    /** What the guest may do. */
+    struct {
+        unsigned min_access_size;
+        unsigned max_access_size;
+        bool unaligned;
+        /** Optional: return false to refuse an access (MEMTX_DECODE_ERROR). */
+        bool (*accepts)(void *opaque, hwaddr addr, unsigned size, bool is_write, MemTxAttrs attrs);
+    } valid;
+    /** What the callbacks handle. */
+    struct {
+        unsigned min_access_size;
+        unsigned max_access_size;
+        bool unaligned;
+        bool no_read_modify_write;
+    } impl;
+} MemoryRegionOps;
+
+/** The kind of a region, fixed at initialisation. */
+typedef enum MemoryRegionKind {
+    MR_KIND_NONE = 0,  /**< not initialised, or destroyed */
+    MR_KIND_CONTAINER, /**< pure container: transparent where its children leave gaps */
+    MR_KIND_RAM,       /**< host memory; read-only RAM is a ROM */
+    MR_KIND_ROMD,      /**< ROM device: reads from RAM in romd mode, writes to ops */
+    MR_KIND_MMIO,      /**< callbacks */
+    MR_KIND_ALIAS,     /**< a window onto another region */
+} MemoryRegionKind;
+
+/**
+ * A memory region. Allocate it yourself (statically, on the heap, or inside
+ * your device struct); initialise it with one memory_region_init_*(); tear
+ * it down with memory_region_destroy(). All fields are private: use the
+ * accessors. The comments state each field's invariant.
+ */
+struct MemoryRegion {
+    char *name;          /* owned copy, never NULL after init */
+    MemoryRegionKind kind;
+    bool enabled;        /* disabled: vanishes with its subtree */
+    bool readonly;       /* inherited by everything rendered through it */
+    bool nonvolatile;    /* inherited like readonly */
+    bool romd_mode;      /* ROMD only: reads direct from ram */
+    bool ram_mmapped;    /* ram was mmap()ed by the library and is unmapped at destroy */
+    bool reentrancy_guard_off; /* see memory_region_set_reentrancy_guard() */
+    int32_t priority;    /* among siblings; higher wins, ties: newest wins */
+    hwaddr addr;         /* offset in container (or base when an AS root) */
+    mr_size_t size;      /* 0 .. 2^64 */
+    uint8_t *ram;        /* RAM, ROM, ROMD: host memory of `size` bytes */
+    const MemoryRegionOps *ops; /* MMIO, ROMD */
+    void *opaque;
+    MemoryRegion *alias;         /* ALIAS: the target, never NULL */
+    hwaddr alias_offset;         /* ALIAS: window start in the target */
+    MemoryRegion *container;     /* parent, or NULL */
+    MemoryRegion *subregions;    /* children, priority descending, ties newest first */
+    MemoryRegion *sibling_next;  /* links in container->subregions */
+    MemoryRegion *sibling_prev;
+    MemoryRegion *alias_users;   /* aliases whose target is this region */
+    MemoryRegion *alias_user_next; /* ALIAS: link in alias->alias_users */
+    unsigned as_users;           /* address spaces whose root is this region */
+    unsigned view_users;         /* published flat views that reference this region */
+    uint32_t changed_gen;        /* commit generation in which the subtree last changed */
+    uint32_t walk_gen;           /* visited mark of the current tree walk */
+    struct FlatView *commit_view; /* during a commit: the view rendered from this root */
+    void *ext;                   /* per-region extensions (dirty log, ...), owned */
+};
+
+/* ---- initialisation and teardown --------------------------------------- */
+
+/**
+ * Initialise a pure container of @size bytes. A container has no contents
+ * of its own: it is transparent where its subregions leave gaps.
+ * @name is copied. Returns 0, or -EINVAL (size over 2^64, NULL mr).
+ */
+int memory_region_init(MemoryRegion *mr, const char *name, mr_size_t size);
+
+/**
+ * Initialise a RAM region of @size bytes. The library allocates zeroed host
+ * memory with mmap() and frees it at memory_region_destroy().
+ * Returns 0, -EINVAL (size 0 or over 2^64) or -ENOMEM.
+ */
+int memory_region_init_ram(MemoryRegion *mr, const char *name, mr_size_t size);
+
+/**
+ * Initialise a RAM region backed by @ptr, which the caller owns and must
+ * keep valid until memory_region_destroy() returns.
+ * Returns 0 or -EINVAL (NULL ptr, size 0 or over 2^64).
+ */
+int memory_region_init_ram_ptr(MemoryRegion *mr, const char *name, mr_size_t size, void *ptr);
+
+/**
+ * Initialise a ROM: library-allocated RAM that is read-only to the guest.
+ * Fill it through memory_region_get_ram_ptr(). Guest writes are dropped and
+ * succeed (MEMTX_OK), as on a bus that ignores ROM writes; writes with
+ * attrs.debug set go through (a debugger patching ROM).
+ */
+int memory_region_init_rom(MemoryRegion *mr, const char *name, mr_size_t size);
+
+/**
+ * Initialise a ROM device: library-allocated memory plus @ops. In romd mode
+ * (the initial mode) reads come from memory and writes go to @ops; with romd
+ * mode off every access goes to @ops. @ops and @opaque are borrowed.
+ */
+int memory_region_init_rom_device(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
+                                  const char *name, mr_size_t size);
+
+/**
+ * Initialise an MMIO region whose accesses go to @ops (borrowed; must
+ * outlive the region). @ops may be NULL: the region then answers every
+ * access with MEMTX_DECODE_ERROR (a reservation).
+ */
+int memory_region_init_io(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
+                          const char *name, mr_size_t size);
+
+/**
+ * Initialise an alias: a window of @size bytes onto @orig starting at
+ * @offset in @orig. @orig must stay initialised while the alias exists
+ * (memory_region_destroy(orig) fails until the alias is destroyed).
+ * Returns -EINVAL when @orig is not initialised, or when @offset + @size
+ * passes 2^64. Subregions cannot be added to an alias.
+ */
+int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *orig,
+                             hwaddr offset, mr_size_t size);
+
+/**
+ * Tear a region down: free its name and any memory the library allocated,
+ * and detach its subregions (they stay initialised, unmapped).
+ * Fails with -EBUSY when the region is still in use: mapped in a container,
+ * the root of an address space, the target of an alias, or still visible in
+ * a published view (an uncommitted removal). Fails with -EDEADLK when called
+ * from inside a dispatch callback, where it cannot wait for readers.
+ * After success it waits until no reader can still see the region, so the
+ * caller may free the struct at once.
+ */
+int memory_region_destroy(MemoryRegion *mr);
+
+/* ---- tree operations ----------------------------------------------------- */
+
+/**
+ * Map @sub at @offset inside @parent with priority 0.
+ * Same as memory_region_add_subregion_overlap(parent, offset, sub, 0).
+ */
+int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub);
+
+/**
+ * Map @sub at @offset inside @parent with @priority. Where siblings overlap,
+ * the higher priority wins; at equal priority the one added most recently
+ * wins. @sub must not already have a parent, must not be @parent, and must
+ * not reach @parent through its own subtree or alias targets (a cycle).
+ * @parent must not be an alias. @offset + size(@sub) must not pass 2^64.
+ * Errors: -EINVAL, -EBUSY (already has a parent), -ELOOP (cycle).
+ */
+int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
+                                        int32_t priority);
+
+/**
+ * Unmap @sub from @parent. Whatever @sub hid shows again.
+ * Errors: -EINVAL when @sub is not a child of @parent.
+ */
+int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub);
+
+/** Enable or disable @mr. A disabled region vanishes with its whole subtree. */
+int memory_region_set_enabled(MemoryRegion *mr, bool enabled);
+
+/**
+ * Move @mr to @addr within its container. This counts as removing and
+ * re-adding it: it becomes the newest among its equal-priority siblings.
+ * Errors: -EINVAL when @addr + size passes 2^64.
+ */
+int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
+
+/**
+ * Change @mr's priority within its container; like set_address this counts
+ * as a re-add (newest among its new equal-priority siblings).
+ */
+int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
+
+/** Change where an alias's window starts in its target. Errors: -EINVAL (not an alias, overflow). */
+int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
+
+/** Make @mr (and everything rendered through it) read-only to the guest, or not. */
+int memory_region_set_readonly(MemoryRegion *mr, bool readonly);
+
+/** Mark @mr non-volatile (informational, inherited like readonly). */
+int memory_region_set_nonvolatile(MemoryRegion *mr, bool nonvolatile);
+
+/**
+ * Change @mr's size. RAM-backed regions cannot grow past the memory they
+ * were created with (-EINVAL); RAM cannot become 0 bytes. Overflow past
+ * 2^64 (with the region's address, or an alias's offset) is -EINVAL.
+ */
+int memory_region_set_size(MemoryRegion *mr, mr_size_t size);
+
+/** Switch a ROM device's romd mode. Errors: -EINVAL (not a ROM device). */
+int memory_region_rom_device_set_romd(MemoryRegion *mr, bool romd_mode);
+
+/**
+ * Re-entrancy guard: an MMIO access that reaches @mr while the same thread
+ * is already inside one of @mr's callbacks (a device doing DMA to itself)
+ * is refused with MEMTX_ACCESS_ERROR. Pass false to allow such accesses for
+ * a device that needs them. On by default.
+ */
+int memory_region_set_reentrancy_guard(MemoryRegion *mr, bool on);
+
+/* ---- accessors ----------------------------------------------------------- */
+
+/** The region's name (owned by the region). */
+const char *memory_region_name(const MemoryRegion *mr);
+/** The region's kind. */
+MemoryRegionKind memory_region_kind(const MemoryRegion *mr);
+/** The size in bytes (MR_SIZE_2_64 for the whole space). */
+mr_size_t memory_region_size(const MemoryRegion *mr);
+/** The offset in the container. */
+hwaddr memory_region_addr(const MemoryRegion *mr);
+/** The priority among siblings. */
+int32_t memory_region_priority(const MemoryRegion *mr);
+/** True unless disabled. */
+bool memory_region_is_enabled(const MemoryRegion *mr);
+/** True when the region itself is marked read-only (a ROM is). */
+bool memory_region_is_readonly(const MemoryRegion *mr);
+/** True for RAM and ROM. */
+bool memory_region_is_ram(const MemoryRegion *mr);
+/** True for a ROM: RAM that is read-only. */
+bool memory_region_is_rom(const MemoryRegion *mr);
+/** True for a ROM device in romd mode. */
+bool memory_region_is_romd(const MemoryRegion *mr);
+/** The container @mr is mapped in, or NULL. */
+MemoryRegion *memory_region_container(const MemoryRegion *mr);
+/** An alias's target, or NULL for other kinds. */
+MemoryRegion *memory_region_alias_target(const MemoryRegion *mr);
+/** An alias's offset in its target (0 for other kinds). */
+hwaddr memory_region_alias_offset(const MemoryRegion *mr);
+/**
+ * Host memory of a RAM, ROM or ROM device region, following aliases (their
+ * offsets are added); NULL for other kinds. Valid until destroy.
+ */
+void *memory_region_get_ram_ptr(const MemoryRegion *mr);
+/** The first subregion in priority order (highest first), or NULL. */
+MemoryRegion *memory_region_first_subregion(const MemoryRegion *mr);
+/** The next sibling in priority order, or NULL. */
+MemoryRegion *memory_region_next_sibling(const MemoryRegion *mr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMREGION_REGION_H */
