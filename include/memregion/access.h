@@ -32,8 +32,8 @@ MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                                 hwaddr len);
 
 /** address_space_read() or address_space_write(), by @is_write. */
-MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
-                             hwaddr len, bool is_write);
+MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
+                             bool is_write);
 
 /*
  * Typed helpers: one access of 1, 2, 4 or 8 bytes. The suffix says how the
@@ -67,17 +67,17 @@ void address_space_stq_be(AddressSpace *as, hwaddr addr, uint64_t val, MemTxAttr
  * What an address resolves to: the TLB-fill path of an emulator.
  */
 typedef struct MemoryRegionSection {
-    MemoryRegion *mr;            /**< terminating region, NULL when unassigned */
-    hwaddr offset_within_region; /**< offset in @mr of the address asked for */
+    MemoryRegion *mr;                   /**< terminating region, NULL when unassigned */
+    hwaddr offset_within_region;        /**< offset in @mr of the address asked for */
     hwaddr offset_within_address_space; /**< the address asked for */
-    mr_size_t size;  /**< bytes from the address to the end of its range (or of the hole) */
+    mr_size_t size; /**< bytes from the address to the end of its range (or of the hole) */
     /**
      * Host pointer to the byte at the address when the access may go
      * straight to memory: RAM, ROM for reads, a ROM device in romd mode for
      * reads. NULL otherwise: dispatch through address_space_read/write.
      */
     uint8_t *host;
-    bool readonly;               /**< the range is read-only to the guest */
+    bool readonly; /**< the range is read-only to the guest */
 } MemoryRegionSection;
 
 /**
@@ -89,8 +89,8 @@ typedef struct MemoryRegionSection {
  * mapping itself may change at the next commit, so an emulator that caches
  * them (a software TLB) must flush on its listener's commit callback.
  */
-MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write,
-                                    MemTxAttrs attrs, MemoryRegionSection *out);
+MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out);
 
 #ifdef __cplusplus
 }

@@ -31,28 +31,27 @@ typedef struct MemoryListener MemoryListener;
  * @offset_in_region. Also the unit passed to listeners.
  */
 typedef struct FlatRange {
-    hwaddr addr;              /**< first address in the address space */
-    mr_size_t size;           /**< bytes, 1 .. 2^64 */
-    MemoryRegion *mr;         /**< terminating region: RAM, ROM, ROM device or MMIO */
-    hwaddr offset_in_region;  /**< offset in @mr of @addr */
-    bool readonly;            /**< @mr is read-only, or a container/alias on the path is */
-    bool nonvolatile;         /**< inherited like readonly */
-    bool romd_mode;           /**< @mr is a ROM device in romd mode */
-    uint8_t dirty_log_mask;   /**< dirty-log clients enabled on @mr */
+    hwaddr addr;             /**< first address in the address space */
+    mr_size_t size;          /**< bytes, 1 .. 2^64 */
+    MemoryRegion *mr;        /**< terminating region: RAM, ROM, ROM device or MMIO */
+    hwaddr offset_in_region; /**< offset in @mr of @addr */
+    bool readonly;           /**< @mr is read-only, or a container/alias on the path is */
+    bool nonvolatile;        /**< inherited like readonly */
+    bool romd_mode;          /**< @mr is a ROM device in romd mode */
+    uint8_t dirty_log_mask;  /**< dirty-log clients enabled on @mr */
 } FlatRange;
 
 /**
  * An address space. Caller-allocated; fields are private.
  */
 struct AddressSpace {
-    char *name;                 /* owned copy */
-    MemoryRegion *root;         /* borrowed; root->as_users counts us */
-    FlatView *current_map;      /* RCU-published; readers use rcu_dereference */
-    AddressSpace *next;         /* global list, creation order */
+    char *name;            /* owned copy */
+    MemoryRegion *root;    /* borrowed; root->as_users counts us */
+    FlatView *current_map; /* RCU-published; readers use rcu_dereference */
+    AddressSpace *next;    /* global list, creation order */
     AddressSpace *prev;
-    uint8_t unassigned_byte;    /* value read from unassigned bytes */
-    MemoryListener *listeners;  /* sorted by priority ascending */
-    void *ext;                  /* extensions (ioeventfd table, ...), owned */
+    uint8_t unassigned_byte;   /* value read from unassigned bytes */
+    MemoryListener *listeners; /* sorted by priority ascending */
 };
 
 /**

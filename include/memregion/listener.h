@@ -43,10 +43,8 @@ struct MemoryListener {
     void (*region_add)(MemoryListener *listener, const FlatRange *range);
     void (*region_del)(MemoryListener *listener, const FlatRange *range);
     void (*region_nop)(MemoryListener *listener, const FlatRange *range);
-    void (*log_start)(MemoryListener *listener, const FlatRange *range, int old_mask,
-                      int new_mask);
-    void (*log_stop)(MemoryListener *listener, const FlatRange *range, int old_mask,
-                     int new_mask);
+    void (*log_start)(MemoryListener *listener, const FlatRange *range, int old_mask, int new_mask);
+    void (*log_stop)(MemoryListener *listener, const FlatRange *range, int old_mask, int new_mask);
     /** Pull dirty bits from the accelerator into the region bitmaps (memory_region_set_dirty). */
     void (*log_sync)(MemoryListener *listener, const FlatRange *range);
     void (*log_global_start)(MemoryListener *listener);

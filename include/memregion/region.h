@@ -116,34 +116,37 @@ typedef enum MemoryRegionKind {
  * accessors. The comments state each field's invariant.
  */
 struct MemoryRegion {
-    char *name;          /* owned copy, never NULL after init */
+    char *name; /* owned copy, never NULL after init */
     MemoryRegionKind kind;
-    bool enabled;        /* disabled: vanishes with its subtree */
-    bool readonly;       /* inherited by everything rendered through it */
-    bool nonvolatile;    /* inherited like readonly */
-    bool romd_mode;      /* ROMD only: reads direct from ram */
-    bool ram_mmapped;    /* ram was mmap()ed by the library and is unmapped at destroy */
-    bool reentrancy_guard_off; /* see memory_region_set_reentrancy_guard() */
-    int32_t priority;    /* among siblings; higher wins, ties: newest wins */
-    hwaddr addr;         /* offset in container (or base when an AS root) */
-    mr_size_t size;      /* 0 .. 2^64 */
-    uint8_t *ram;        /* RAM, ROM, ROMD: host memory of `size` bytes */
+    bool enabled;               /* disabled: vanishes with its subtree */
+    bool readonly;              /* inherited by everything rendered through it */
+    bool nonvolatile;           /* inherited like readonly */
+    bool romd_mode;             /* ROMD only: reads direct from ram */
+    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
+    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
+    int32_t priority;           /* among siblings; higher wins, ties: newest wins */
+    hwaddr addr;                /* offset in container (or base when an AS root) */
+    mr_size_t size;             /* 0 .. 2^64 */
+    uint8_t *ram;               /* RAM, ROM, ROMD: host memory of `ram_len` bytes */
+    uint64_t ram_len;           /* bytes at ram; size never exceeds it */
+    bool was_visible;           /* appeared in a published view at least once */
+    unsigned long inflight;     /* dispatches inside this region's callbacks now (atomic) */
     const MemoryRegionOps *ops; /* MMIO, ROMD */
     void *opaque;
-    MemoryRegion *alias;         /* ALIAS: the target, never NULL */
-    hwaddr alias_offset;         /* ALIAS: window start in the target */
-    MemoryRegion *container;     /* parent, or NULL */
-    MemoryRegion *subregions;    /* children, priority descending, ties newest first */
-    MemoryRegion *sibling_next;  /* links in container->subregions */
+    MemoryRegion *alias;        /* ALIAS: the target, never NULL */
+    hwaddr alias_offset;        /* ALIAS: window start in the target */
+    MemoryRegion *container;    /* parent, or NULL */
+    MemoryRegion *subregions;   /* children, priority descending, ties newest first */
+    MemoryRegion *sibling_next; /* links in container->subregions */
     MemoryRegion *sibling_prev;
-    MemoryRegion *alias_users;   /* aliases whose target is this region */
+    MemoryRegion *alias_users;     /* aliases whose target is this region */
     MemoryRegion *alias_user_next; /* ALIAS: link in alias->alias_users */
-    unsigned as_users;           /* address spaces whose root is this region */
-    unsigned view_users;         /* published flat views that reference this region */
-    uint32_t changed_gen;        /* commit generation in which the subtree last changed */
-    uint32_t walk_gen;           /* visited mark of the current tree walk */
-    struct FlatView *commit_view; /* during a commit: the view rendered from this root */
-    void *ext;                   /* per-region extensions (dirty log, ...), owned */
+    unsigned as_users;             /* address spaces whose root is this region */
+    unsigned view_users;           /* published flat views that reference this region */
+    uint32_t changed_gen;          /* commit generation in which the subtree last changed */
+    uint32_t walk_gen;             /* visited mark of the current tree walk */
+    struct FlatView *commit_view;  /* during a commit: the view rendered from this root */
+    void *ext;                     /* per-region extensions (dirty log, ...), owned */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
@@ -200,8 +203,8 @@ int memory_region_init_io(MemoryRegion *mr, const MemoryRegionOps *ops, void *op
  * Returns -EINVAL when @orig is not initialised, or when @offset + @size
  * passes 2^64. Subregions cannot be added to an alias.
  */
-int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *orig,
-                             hwaddr offset, mr_size_t size);
+int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *orig, hwaddr offset,
+                             mr_size_t size);
 
 /**
  * Tear a region down: free its name and any memory the library allocated,
@@ -256,7 +259,8 @@ int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
  */
 int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
 
-/** Change where an alias's window starts in its target. Errors: -EINVAL (not an alias, overflow). */
+/** Change where an alias's window starts in its target. Errors: -EINVAL (not an alias, overflow).
+ */
 int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
 
 /** Make @mr (and everything rendered through it) read-only to the guest, or not. */

@@ -48,10 +48,10 @@ typedef uint32_t MemTxResult;
  * that is reached. Devices see them only when they use those callbacks.
  */
 typedef struct MemTxAttrs {
-    unsigned int unspecified : 1; /**< the caller had nothing to say */
-    unsigned int secure : 1;      /**< secure world (TrustZone, SMM) */
-    unsigned int user : 1;        /**< unprivileged access */
-    unsigned int debug : 1;       /**< debugger access: may write ROM, no side-effect guard */
+    unsigned int unspecified : 1;   /**< the caller had nothing to say */
+    unsigned int secure : 1;        /**< secure world (TrustZone, SMM) */
+    unsigned int user : 1;          /**< unprivileged access */
+    unsigned int debug : 1;         /**< debugger access: may write ROM, no side-effect guard */
     unsigned int requester_id : 16; /**< PCI requester id or CPU index */
     /**
      * Byte enables of a partial write, bit i for byte i of the device access

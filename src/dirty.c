@@ -1,0 +1,263 @@
+/*
+ * Dirty logging: one bitmap per client (VGA, CODE, MIGRATION) on a
+ * RAM-backed region, one bit per page. Writes through the dispatch path
+ * set bits with atomics (lock-free, concurrent with other writers);
+ * snapshot-and-clear swaps words atomically so no write is lost.
+ *
+ * The logging state belongs to the region: it survives unmapping,
+ * remapping and moving. A view's dirty_log_mask on each range is the
+ * region's mask at render time; changing it re-renders, and listeners see
+ * region_nop plus log_start/log_stop.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BITS_PER_WORD (8 * sizeof(unsigned long))
+
+static unsigned page_shift = 12; /* writer side */
+static bool global_logging;      /* writer side; readers only via views */
+
+int memregion_set_dirty_page_size(uint64_t page_size)
+{
+    if (page_size < 1 || (page_size & (page_size - 1)) || page_size > (1ull << 40))
+        return mr_error(EINVAL, "dirty page size %llu is not a power of two in 1 .. 2^40",
+                        (unsigned long long)page_size);
+    mr_writer_lock();
+    page_shift = (unsigned)__builtin_ctzll(page_size);
+    mr_writer_unlock();
+    return 0;
+}
+
+bool mr_global_logging(void)
+{
+    return global_logging;
+}
+
+static bool ram_backed(const MemoryRegion *mr)
+{
+    return mr->kind == MR_KIND_RAM || mr->kind == MR_KIND_ROMD;
+}
+
+uint8_t memory_region_get_dirty_log_mask(const MemoryRegion *mr)
+{
+    uint8_t mask = mr->ext ? ((RegionExt *)mr->ext)->log_mask : 0;
+    if (global_logging && mr->kind == MR_KIND_RAM)
+        mask |= 1u << DIRTY_MEMORY_MIGRATION;
+    return mask;
+}
+
+void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
+{
+    if (!mask || !ram_backed(mr))
+        return;
+    RegionExt *ext = mr_ext(mr);
+    for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
+        if (!(mask & (1u << c)) || ext->dirty[c])
+            continue;
+        uint64_t pages = (uint64_t)((mr->ram_len + (1ull << page_shift) - 1) >> page_shift);
+        size_t words = (size_t)((pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
+        MrBitmap *b = calloc(1, sizeof(*b) + words * sizeof(unsigned long));
+        if (!b)
+            abort();
+        b->page_shift = page_shift;
+        b->nr_pages = pages;
+        rcu_assign_pointer(ext->dirty[c], b);
+    }
+}
+
+static void bitmap_free_rcu(struct rcu_head *head)
+{
+    free(caa_container_of(head, MrBitmap, rcu));
+}
+
+int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
+{
+    if (!mr || mr->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "memory_region_set_log: region is not initialised");
+    if (client >= DIRTY_MEMORY_NUM)
+        return mr_error(EINVAL, "memory_region_set_log: unknown client %u", client);
+    if (!ram_backed(mr))
+        return mr_error(EINVAL, "region '%s' has no RAM to log", mr->name);
+    memory_region_transaction_begin();
+    RegionExt *ext = mr_ext(mr);
+    uint8_t bit = 1u << client;
+    if (log && !(ext->log_mask & bit)) {
+        dirty_ensure_bitmaps(mr, bit);
+        ext->log_mask |= bit;
+        mr_note_change(mr);
+    } else if (!log && (ext->log_mask & bit)) {
+        ext->log_mask &= ~bit;
+        if (!(memory_region_get_dirty_log_mask(mr) & bit)) {
+            MrBitmap *b = ext->dirty[client];
+            rcu_assign_pointer(ext->dirty[client], NULL);
+            call_rcu(&b->rcu, bitmap_free_rcu);
+        }
+        mr_note_change(mr);
+    }
+    memory_region_transaction_commit();
+    return 0;
+}
+
+/* Page range [first, last] of [addr, addr+size) clipped to the bitmap; false if empty. */
+static bool page_span(const MrBitmap *b, hwaddr addr, hwaddr size, uint64_t *first, uint64_t *last)
+{
+    if (!b || size == 0)
+        return false;
+    *first = addr >> b->page_shift;
+    *last = (uint64_t)(((mr_size_t)addr + size - 1) >> b->page_shift);
+    if (*first >= b->nr_pages)
+        return false;
+    if (*last >= b->nr_pages)
+        *last = b->nr_pages - 1;
+    return true;
+}
+
+static MrBitmap *bitmap_of(MemoryRegion *mr, unsigned client)
+{
+    RegionExt *ext = mr->ext;
+    if (!ext || client >= DIRTY_MEMORY_NUM)
+        return NULL;
+    return rcu_dereference(ext->dirty[client]);
+}
+
+void memory_region_set_dirty(MemoryRegion *mr, hwaddr addr, hwaddr size)
+{
+    rcu_read_lock();
+    for (unsigned c = 0; c < DIRTY_MEMORY_NUM; c++) {
+        MrBitmap *b = bitmap_of(mr, c);
+        uint64_t first, last;
+        if (!page_span(b, addr, size, &first, &last))
+            continue;
+        for (uint64_t p = first; p <= last; p++) {
+            unsigned long bit = 1ul << (p % BITS_PER_WORD);
+            unsigned long *w = &b->bits[p / BITS_PER_WORD];
+            if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+                __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+        }
+    }
+    rcu_read_unlock();
+}
+
+bool memory_region_get_dirty(MemoryRegion *mr, hwaddr addr, hwaddr size, unsigned client)
+{
+    bool dirty = false;
+    rcu_read_lock();
+    MrBitmap *b = bitmap_of(mr, client);
+    uint64_t first, last;
+    if (page_span(b, addr, size, &first, &last))
+        for (uint64_t p = first; p <= last && !dirty; p++)
+            dirty = __atomic_load_n(&b->bits[p / BITS_PER_WORD], __ATOMIC_RELAXED) &
+                    (1ul << (p % BITS_PER_WORD));
+    rcu_read_unlock();
+    return dirty;
+}
+
+void memory_region_reset_dirty(MemoryRegion *mr, hwaddr addr, hwaddr size, unsigned client)
+{
+    rcu_read_lock();
+    MrBitmap *b = bitmap_of(mr, client);
+    uint64_t first, last;
+    if (page_span(b, addr, size, &first, &last))
+        for (uint64_t p = first; p <= last; p++)
+            __atomic_fetch_and(&b->bits[p / BITS_PER_WORD], ~(1ul << (p % BITS_PER_WORD)),
+                               __ATOMIC_RELAXED);
+    rcu_read_unlock();
+}
+
+struct DirtyBitmapSnapshot {
+    unsigned page_shift;
+    uint64_t first_page, nr_pages;
+    unsigned long bits[];
+};
+
+DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr, hwaddr addr,
+                                                            hwaddr size, unsigned client)
+{
+    if (!mr || mr->kind == MR_KIND_NONE || client >= DIRTY_MEMORY_NUM || size == 0) {
+        mr_error(EINVAL, "snapshot_and_clear_dirty: bad region, client or size");
+        return NULL;
+    }
+    /* Let accelerators push their dirty bits into the bitmap first. */
+    listeners_log_sync_region(mr);
+    rcu_read_lock();
+    MrBitmap *b = bitmap_of(mr, client);
+    uint64_t first, last;
+    DirtyBitmapSnapshot *snap = NULL;
+    if (!page_span(b, addr, size, &first, &last)) {
+        rcu_read_unlock();
+        mr_error(EINVAL, "region '%s' does not log client %u there", mr->name, client);
+        return NULL;
+    }
+    uint64_t n = last - first + 1;
+    snap = calloc(1, sizeof(*snap) + ((n + BITS_PER_WORD - 1) / BITS_PER_WORD) * sizeof(long));
+    if (snap) {
+        snap->page_shift = b->page_shift;
+        snap->first_page = first;
+        snap->nr_pages = n;
+        for (uint64_t p = first; p <= last; p++) {
+            unsigned long bit = 1ul << (p % BITS_PER_WORD);
+            unsigned long old =
+                __atomic_fetch_and(&b->bits[p / BITS_PER_WORD], ~bit, __ATOMIC_ACQ_REL);
+            if (old & bit)
+                snap->bits[(p - first) / BITS_PER_WORD] |= 1ul << ((p - first) % BITS_PER_WORD);
+        }
+    } else {
+        mr_error(ENOMEM, "snapshot_and_clear_dirty: out of memory");
+    }
+    rcu_read_unlock();
+    return snap;
+}
+
+bool memory_region_snapshot_get_dirty(MemoryRegion *mr, const DirtyBitmapSnapshot *snap,
+                                      hwaddr addr, hwaddr size)
+{
+    (void)mr;
+    if (!snap || size == 0)
+        return false;
+    uint64_t first = addr >> snap->page_shift;
+    uint64_t last = (uint64_t)(((mr_size_t)addr + size - 1) >> snap->page_shift);
+    for (uint64_t p = MR_MAX(first, snap->first_page);
+         p <= last && p < snap->first_page + snap->nr_pages; p++) {
+        uint64_t i = p - snap->first_page;
+        if (snap->bits[i / BITS_PER_WORD] & (1ul << (i % BITS_PER_WORD)))
+            return true;
+    }
+    return false;
+}
+
+void memory_region_snapshot_free(DirtyBitmapSnapshot *snap)
+{
+    free(snap);
+}
+
+/* Re-render every address space: the migration bit changes on all RAM ranges. */
+static void set_global_logging(bool on)
+{
+    memory_region_transaction_begin();
+    if (global_logging != on) {
+        global_logging = on;
+        listeners_global_log(on);
+        for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as))
+            mr_note_change(as->root);
+    }
+    memory_region_transaction_commit();
+}
+
+void memory_global_dirty_log_start(void)
+{
+    set_global_logging(true);
+}
+
+void memory_global_dirty_log_stop(void)
+{
+    set_global_logging(false);
+}
+
+void memory_global_dirty_log_sync(void)
+{
+    memory_region_transaction_begin();
+    listeners_log_sync_all();
+    memory_region_transaction_commit();
+}

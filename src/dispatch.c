@@ -1,0 +1,183 @@
+/*
+ * Dispatch: guest reads and writes through an address space's current view.
+ *
+ * Readers take no lock. Each step looks up one flat range inside an RCU
+ * read-side section; RAM is copied inside that section. A callback region
+ * is pinned (mr->inflight) before the section ends and the callback runs
+ * outside it, so a callback may take the writer lock (change the map)
+ * without ever blocking a grace period.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* Copy RAM bytes for one range; ROM writes are dropped unless debug. */
+static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off, uint8_t *buf,
+                              uint64_t n, bool is_write, MemTxAttrs attrs)
+{
+    if (!is_write) {
+        memcpy(buf, mr->ram + off, n);
+    } else if (!fr->readonly || attrs.debug) {
+        memcpy(mr->ram + off, buf, n);
+        if (fr->dirty_log_mask)
+            memory_region_set_dirty(mr, off, n);
+    }
+    return MEMTX_OK;
+}
+
+static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                hwaddr len, bool is_write)
+{
+    MemTxResult result = MEMTX_OK;
+    while (len) {
+        rcu_read_lock();
+        FlatView *fv = rcu_dereference(as->current_map);
+        if (!fv)
+            fv = flatview_empty();
+        const FlatRange *fr = flatview_lookup_fast(fv, addr);
+        uint64_t n;
+        if (!fr) {
+            mr_size_t end = flatview_hole_end(fv, addr);
+            n = (uint64_t)MR_MIN((mr_size_t)len, end - addr);
+            if (!is_write)
+                memset(buf, __atomic_load_n(&as->unassigned_byte, __ATOMIC_RELAXED), n);
+            result |= MEMTX_DECODE_ERROR;
+            rcu_read_unlock();
+        } else {
+            MemoryRegion *mr = fr->mr;
+            n = (uint64_t)MR_MIN((mr_size_t)len, fr_end(fr) - addr);
+            hwaddr off = fr->offset_in_region + (addr - fr->addr);
+            bool direct =
+                mr->kind == MR_KIND_RAM || (mr->kind == MR_KIND_ROMD && fr->romd_mode && !is_write);
+            if (direct) {
+                result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
+                rcu_read_unlock();
+            } else {
+                if (is_write && eventfd_try_signal(fr, mr, off, buf, n)) {
+                    rcu_read_unlock();
+                } else {
+                    __atomic_add_fetch(&mr->inflight, 1, __ATOMIC_SEQ_CST);
+                    rcu_read_unlock();
+                    result |= mmio_access(mr, off, buf, n, is_write, attrs);
+                    __atomic_sub_fetch(&mr->inflight, 1, __ATOMIC_RELEASE);
+                }
+            }
+        }
+        buf += n;
+        len -= n;
+        if (len && addr + n == 0) {
+            /* The transfer runs past the top of the address space. */
+            if (!is_write)
+                memset(buf, __atomic_load_n(&as->unassigned_byte, __ATOMIC_RELAXED), len);
+            return result | MEMTX_DECODE_ERROR;
+        }
+        addr += n;
+    }
+    return result;
+}
+
+MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
+                               hwaddr len)
+{
+    return access_bytes(as, addr, attrs, buf, len, false);
+}
+
+MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
+                                hwaddr len)
+{
+    /* Writes never modify the caller's buffer; the shared path is byte-generic. */
+    return access_bytes(as, addr, attrs, (uint8_t *)buf, len, true);
+}
+
+MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
+                             bool is_write)
+{
+    return access_bytes(as, addr, attrs, buf, len, is_write);
+}
+
+/* ---- typed helpers ------------------------------------------------------------- */
+
+static uint64_t load(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result,
+                     unsigned size, bool big_endian)
+{
+    uint8_t b[8];
+    MemTxResult r = access_bytes(as, addr, attrs, b, size, false);
+    if (result)
+        *result = r;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * (big_endian ? size - 1 - i : i));
+    return v;
+}
+
+static void store(AddressSpace *as, hwaddr addr, uint64_t v, MemTxAttrs attrs, MemTxResult *result,
+                  unsigned size, bool big_endian)
+{
+    uint8_t b[8];
+    for (unsigned i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
+    MemTxResult r = access_bytes(as, addr, attrs, b, size, true);
+    if (result)
+        *result = r;
+}
+
+#define MR_LOAD(name, type, size, be)                                                              \
+    type name(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result)                \
+    {                                                                                              \
+        return (type)load(as, addr, attrs, result, size, be);                                      \
+    }
+#define MR_STORE(name, type, size, be)                                                             \
+    void name(AddressSpace *as, hwaddr addr, type val, MemTxAttrs attrs, MemTxResult *result)      \
+    {                                                                                              \
+        store(as, addr, val, attrs, result, size, be);                                             \
+    }
+
+MR_LOAD(address_space_ldub, uint8_t, 1, false)
+MR_LOAD(address_space_lduw_le, uint16_t, 2, false)
+MR_LOAD(address_space_lduw_be, uint16_t, 2, true)
+MR_LOAD(address_space_ldl_le, uint32_t, 4, false)
+MR_LOAD(address_space_ldl_be, uint32_t, 4, true)
+MR_LOAD(address_space_ldq_le, uint64_t, 8, false)
+MR_LOAD(address_space_ldq_be, uint64_t, 8, true)
+MR_STORE(address_space_stb, uint8_t, 1, false)
+MR_STORE(address_space_stw_le, uint16_t, 2, false)
+MR_STORE(address_space_stw_be, uint16_t, 2, true)
+MR_STORE(address_space_stl_le, uint32_t, 4, false)
+MR_STORE(address_space_stl_be, uint32_t, 4, true)
+MR_STORE(address_space_stq_le, uint64_t, 8, false)
+MR_STORE(address_space_stq_be, uint64_t, 8, true)
+
+/* ---- translate ------------------------------------------------------------------- */
+
+MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out)
+{
+    MemTxResult r = MEMTX_OK;
+    memset(out, 0, sizeof(*out));
+    out->offset_within_address_space = addr;
+    rcu_read_lock();
+    FlatView *fv = rcu_dereference(as->current_map);
+    if (!fv)
+        fv = flatview_empty();
+    const FlatRange *fr = flatview_lookup_fast(fv, addr);
+    if (!fr) {
+        out->size = flatview_hole_end(fv, addr) - addr;
+        r = MEMTX_DECODE_ERROR;
+    } else {
+        MemoryRegion *mr = fr->mr;
+        hwaddr off = fr->offset_in_region + (addr - fr->addr);
+        out->mr = mr;
+        out->offset_within_region = off;
+        out->size = fr_end(fr) - addr;
+        out->readonly = fr->readonly;
+        bool direct = false;
+        if (mr->kind == MR_KIND_RAM)
+            direct = !is_write || !fr->readonly || attrs.debug;
+        else if (mr->kind == MR_KIND_ROMD)
+            direct = fr->romd_mode && !is_write;
+        if (direct)
+            out->host = mr->ram + off;
+    }
+    rcu_read_unlock();
+    return r;
+}

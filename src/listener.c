@@ -1,0 +1,359 @@
+/*
+ * Listeners: each commit hands every listener of a changed address space
+ * the minimal difference between its old and new views, and attachments
+ * (coalescing ranges, ioeventfds) travel with the ranges that show them.
+ *
+ * Invariant: a listener's picture of its address space (ranges, coalesced
+ * zones, eventfds) always equals what the published view and the regions'
+ * current attachments give; every callback sequence keeps it so.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* ---- listener order --------------------------------------------------------- */
+
+typedef struct ListenerSet {
+    MemoryListener **v;
+    size_t n;
+} ListenerSet;
+
+static ListenerSet listeners_of(const AddressSpace *as)
+{
+    ListenerSet s = {0};
+    for (MemoryListener *l = as->listeners; l; l = l->link_next)
+        s.n++;
+    if (s.n) {
+        s.v = malloc(s.n * sizeof(*s.v));
+        if (!s.v)
+            abort();
+        size_t i = 0;
+        for (MemoryListener *l = as->listeners; l; l = l->link_next)
+            s.v[i++] = l;
+    }
+    return s;
+}
+
+/* Ascending priority for add-type callbacks, descending for del-type. */
+#define FOR_ADD(s, l) for (size_t i_ = 0; i_ < (s).n && ((l) = (s).v[i_], 1); i_++)
+#define FOR_DEL(s, l) for (size_t i_ = (s).n; i_-- > 0 && ((l) = (s).v[i_], 1);)
+
+/* ---- attachments ---------------------------------------------------------------- */
+
+static void emit_coalesced(MemoryListener *l, const FlatRange *fr, const MrCoalesced *c, size_t n,
+                           bool add)
+{
+    void (*cb)(MemoryListener *, const FlatRange *, hwaddr, hwaddr) =
+        add ? l->coalesced_io_add : l->coalesced_io_del;
+    if (!cb)
+        return;
+    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
+    for (size_t i = 0; i < n; i++) {
+        mr_size_t lo = MR_MAX(fr_lo, (mr_size_t)c[i].offset);
+        mr_size_t hi = MR_MIN(fr_hi, (mr_size_t)c[i].offset + c[i].size);
+        if (lo >= hi)
+            continue;
+        FlatRange part = *fr;
+        part.addr = fr->addr + (hwaddr)(lo - fr_lo);
+        part.size = hi - lo;
+        part.offset_in_region = (hwaddr)lo;
+        cb(l, &part, part.addr, (hwaddr)(hi - lo));
+    }
+}
+
+static void emit_eventfds(MemoryListener *l, const FlatRange *fr, const MrEventfd *e, size_t n,
+                          bool add)
+{
+    void (*cb)(MemoryListener *, const FlatRange *, bool, uint64_t, int) =
+        add ? l->eventfd_add : l->eventfd_del;
+    if (!cb)
+        return;
+    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].addr < fr_lo || (mr_size_t)e[i].addr + e[i].size > fr_hi || e[i].addr >= fr_hi)
+            continue;
+        FlatRange at = *fr;
+        at.addr = fr->addr + (hwaddr)(e[i].addr - fr_lo);
+        at.size = e[i].size;
+        at.offset_in_region = e[i].addr;
+        cb(l, &at, e[i].match_data, e[i].data, e[i].fd);
+    }
+}
+
+static void emit_attachments(MemoryListener *l, const FlatRange *fr, bool add)
+{
+    RegionExt *ext = fr->mr->ext;
+    if (!ext)
+        return;
+    if (add) {
+        emit_coalesced(l, fr, ext->coalesced, ext->nr_coalesced, true);
+        if (ext->eventfds)
+            emit_eventfds(l, fr, ext->eventfds->e, ext->eventfds->nr, true);
+    } else {
+        if (ext->eventfds)
+            emit_eventfds(l, fr, ext->eventfds->e, ext->eventfds->nr, false);
+        emit_coalesced(l, fr, ext->coalesced, ext->nr_coalesced, false);
+    }
+}
+
+/* ---- one range in, one range out ------------------------------------------------ */
+
+static void range_add(const ListenerSet *s, const FlatRange *fr, bool replay_log)
+{
+    MemoryListener *l;
+    FOR_ADD(*s, l)
+    {
+        if (l->region_add)
+            l->region_add(l, fr);
+        if (replay_log && fr->dirty_log_mask && l->log_start)
+            l->log_start(l, fr, 0, fr->dirty_log_mask);
+        emit_attachments(l, fr, true);
+    }
+}
+
+static void range_del(const ListenerSet *s, const FlatRange *fr, bool replay_log)
+{
+    MemoryListener *l;
+    FOR_DEL(*s, l)
+    {
+        emit_attachments(l, fr, false);
+        if (replay_log && fr->dirty_log_mask && l->log_stop)
+            l->log_stop(l, fr, fr->dirty_log_mask, 0);
+        if (l->region_del)
+            l->region_del(l, fr);
+    }
+}
+
+/* Same range for listeners: everything but the dirty-log mask is equal. */
+static bool range_equal(const FlatRange *a, const FlatRange *b)
+{
+    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
+           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
+           a->romd_mode == b->romd_mode && a->nonvolatile == b->nonvolatile;
+}
+
+static void range_keep(const ListenerSet *s, const FlatRange *before, const FlatRange *after)
+{
+    MemoryListener *l;
+    int started = after->dirty_log_mask & ~before->dirty_log_mask;
+    int stopped = before->dirty_log_mask & ~after->dirty_log_mask;
+    FOR_ADD(*s, l)
+    {
+        if (l->region_nop)
+            l->region_nop(l, after);
+        if (started && l->log_start)
+            l->log_start(l, after, before->dirty_log_mask, after->dirty_log_mask);
+    }
+    if (stopped)
+        FOR_DEL(*s, l)
+        {
+            if (l->log_stop)
+                l->log_stop(l, after, before->dirty_log_mask, after->dirty_log_mask);
+        }
+}
+
+/*
+ * Walk both views in address order. Pass 1 (adding false) sends the
+ * deletions of ranges that are not in the new view; pass 2 the additions
+ * and the kept ranges.
+ */
+static void diff_pass(const ListenerSet *s, const FlatView *old, const FlatView *new, bool adding)
+{
+    size_t i = 0, j = 0;
+    while (i < old->nr || j < new->nr) {
+        const FlatRange *a = i < old->nr ? &old->ranges[i] : NULL;
+        const FlatRange *b = j < new->nr ? &new->ranges[j] : NULL;
+        if (a && b && range_equal(a, b)) {
+            if (adding)
+                range_keep(s, a, b);
+            i++, j++;
+        } else if (a && (!b || a->addr <= b->addr)) {
+            if (!adding)
+                range_del(s, a, false);
+            i++;
+        } else {
+            if (adding)
+                range_add(s, b, false);
+            j++;
+        }
+    }
+}
+
+static void bracket(const ListenerSet *s, bool begin)
+{
+    MemoryListener *l;
+    FOR_ADD(*s, l)
+    {
+        void (*cb)(MemoryListener *) = begin ? l->begin : l->commit;
+        if (cb)
+            cb(l);
+    }
+}
+
+void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new)
+{
+    if (!as->listeners)
+        return;
+    ListenerSet s = listeners_of(as);
+    bracket(&s, true);
+    diff_pass(&s, old, new, false);
+    diff_pass(&s, old, new, true);
+    bracket(&s, false);
+    free(s.v);
+}
+
+/* ---- registration --------------------------------------------------------------------- */
+
+static const FlatView *view_of(const AddressSpace *as)
+{
+    return as->current_map ? as->current_map : flatview_empty();
+}
+
+int memory_listener_register(MemoryListener *listener, AddressSpace *as)
+{
+    if (!listener || !as || !as->root)
+        return mr_error(EINVAL, "memory_listener_register: NULL listener or address space");
+    memory_region_transaction_begin();
+    if (listener->address_space) {
+        memory_region_transaction_commit();
+        return mr_error(EBUSY, "listener '%s' is already registered",
+                        listener->name ? listener->name : "");
+    }
+    MemoryListener **pp = &as->listeners;
+    while (*pp && (*pp)->priority <= listener->priority)
+        pp = &(*pp)->link_next;
+    listener->link_next = *pp;
+    *pp = listener;
+    listener->address_space = as;
+
+    ListenerSet one = {.v = &listener, .n = 1};
+    const FlatView *fv = view_of(as);
+    bracket(&one, true);
+    if (mr_global_logging() && listener->log_global_start)
+        listener->log_global_start(listener);
+    for (size_t i = 0; i < fv->nr; i++)
+        range_add(&one, &fv->ranges[i], true);
+    bracket(&one, false);
+    memory_region_transaction_commit();
+    return 0;
+}
+
+void memory_listener_unregister(MemoryListener *listener)
+{
+    if (!listener || !listener->address_space)
+        return;
+    memory_region_transaction_begin();
+    AddressSpace *as = listener->address_space;
+    ListenerSet one = {.v = &listener, .n = 1};
+    const FlatView *fv = view_of(as);
+    bracket(&one, true);
+    for (size_t i = fv->nr; i-- > 0;)
+        range_del(&one, &fv->ranges[i], true);
+    if (mr_global_logging() && listener->log_global_stop)
+        listener->log_global_stop(listener);
+    bracket(&one, false);
+    MemoryListener **pp = &as->listeners;
+    while (*pp != listener)
+        pp = &(*pp)->link_next;
+    *pp = listener->link_next;
+    listener->link_next = NULL;
+    listener->address_space = NULL;
+    memory_region_transaction_commit();
+}
+
+void listeners_remove_all(AddressSpace *as)
+{
+    while (as->listeners)
+        memory_listener_unregister(as->listeners);
+}
+
+/* ---- attachments and logging ------------------------------------------------------------ */
+
+void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void *removed,
+                                  size_t nr_removed, const void *added, size_t nr_added)
+{
+    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
+        if (!as->listeners)
+            continue;
+        const FlatView *fv = view_of(as);
+        ListenerSet s = {0};
+        for (size_t i = 0; i < fv->nr; i++) {
+            const FlatRange *fr = &fv->ranges[i];
+            if (fr->mr != mr)
+                continue;
+            if (!s.v) {
+                s = listeners_of(as);
+                bracket(&s, true);
+            }
+            MemoryListener *l;
+            FOR_DEL(s, l)
+            {
+                if (kind == ATTACH_COALESCED)
+                    emit_coalesced(l, fr, removed, nr_removed, false);
+                else
+                    emit_eventfds(l, fr, removed, nr_removed, false);
+            }
+            FOR_ADD(s, l)
+            {
+                if (kind == ATTACH_COALESCED)
+                    emit_coalesced(l, fr, added, nr_added, true);
+                else
+                    emit_eventfds(l, fr, added, nr_added, true);
+            }
+        }
+        if (s.v) {
+            bracket(&s, false);
+            free(s.v);
+        }
+    }
+}
+
+void listeners_global_log(bool on)
+{
+    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
+        ListenerSet s = listeners_of(as);
+        MemoryListener *l;
+        if (on) {
+            FOR_ADD(s, l)
+            {
+                if (l->log_global_start)
+                    l->log_global_start(l);
+            }
+        } else {
+            FOR_DEL(s, l)
+            {
+                if (l->log_global_stop)
+                    l->log_global_stop(l);
+            }
+        }
+        free(s.v);
+    }
+}
+
+static void log_sync(const MemoryRegion *only)
+{
+    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
+        const FlatView *fv = view_of(as);
+        for (MemoryListener *l = as->listeners; l; l = l->link_next) {
+            if (!l->log_sync)
+                continue;
+            for (size_t i = 0; i < fv->nr; i++) {
+                const FlatRange *fr = &fv->ranges[i];
+                if (fr->dirty_log_mask && (!only || fr->mr == only))
+                    l->log_sync(l, fr);
+            }
+        }
+    }
+}
+
+void listeners_log_sync_all(void)
+{
+    log_sync(NULL);
+}
+
+void listeners_log_sync_region(MemoryRegion *mr)
+{
+    memory_region_transaction_begin();
+    log_sync(mr);
+    memory_region_transaction_commit();
+}

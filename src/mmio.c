@@ -1,0 +1,182 @@
+/*
+ * Access adaptation for callback regions (MMIO, and ROM devices outside
+ * direct reads): the six rules documented beside MemoryRegionOps in
+ * region.h. Guest bytes are cut into guest accesses (valid), each checked,
+ * then covered by device accesses (impl) with read-modify-write or byte
+ * enables for partial writes, and converted by device endianness.
+ *
+ * The bus is a byte bus: a transfer is an array of bytes in address order.
+ * A device value maps to those bytes by the device's endianness only.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* Regions whose callbacks run on this thread, innermost first (on the C stack). */
+typedef struct ActiveCall {
+    MemoryRegion *mr;
+    struct ActiveCall *outer;
+} ActiveCall;
+
+static __thread ActiveCall *active_calls;
+
+bool mmio_in_callback(void)
+{
+    return active_calls != NULL;
+}
+
+bool mmio_in_callback_of(const MemoryRegion *mr)
+{
+    for (ActiveCall *a = active_calls; a; a = a->outer)
+        if (a->mr == mr)
+            return true;
+    return false;
+}
+
+typedef struct AccessShape {
+    unsigned valid_min, valid_max, impl_min, impl_max;
+} AccessShape;
+
+static unsigned size_or(unsigned v, unsigned dflt)
+{
+    return (v == 1 || v == 2 || v == 4 || v == 8) ? v : dflt;
+}
+
+static AccessShape shape_of(const MemoryRegionOps *ops)
+{
+    AccessShape s;
+    s.valid_min = size_or(ops->valid.min_access_size, 1);
+    s.valid_max = size_or(ops->valid.max_access_size, 8);
+    if (s.valid_max < s.valid_min)
+        s.valid_max = s.valid_min;
+    s.impl_min = size_or(ops->impl.min_access_size, s.valid_min);
+    s.impl_max = size_or(ops->impl.max_access_size, s.valid_max);
+    if (s.impl_max < s.impl_min)
+        s.impl_max = s.impl_min;
+    return s;
+}
+
+/* Byte @i (address order) of an @n-byte device value. */
+static inline uint8_t value_byte(uint64_t v, unsigned i, unsigned n, MemDeviceEndian e)
+{
+    unsigned shift = e == DEVICE_BIG_ENDIAN ? 8 * (n - 1 - i) : 8 * i;
+    return (uint8_t)(v >> shift);
+}
+
+static inline uint64_t byte_value(uint8_t b, unsigned i, unsigned n, MemDeviceEndian e)
+{
+    unsigned shift = e == DEVICE_BIG_ENDIAN ? 8 * (n - 1 - i) : 8 * i;
+    return (uint64_t)b << shift;
+}
+
+static MemTxResult dev_read(MemoryRegion *mr, hwaddr addr, unsigned size, uint64_t *val,
+                            MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    MemTxResult r = MEMTX_OK;
+    *val = 0;
+    if (ops->read_with_attrs)
+        r = ops->read_with_attrs(mr->opaque, addr, val, size, attrs);
+    else if (ops->read)
+        *val = ops->read(mr->opaque, addr, size);
+    else
+        r = MEMTX_DECODE_ERROR;
+    if (size < 8)
+        *val &= (1ull << (8 * size)) - 1;
+    return r;
+}
+
+static MemTxResult dev_write(MemoryRegion *mr, hwaddr addr, unsigned size, uint64_t val,
+                             MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    if (ops->write_with_attrs)
+        return ops->write_with_attrs(mr->opaque, addr, val, size, attrs);
+    if (ops->write) {
+        ops->write(mr->opaque, addr, val, size);
+        return MEMTX_OK;
+    }
+    return MEMTX_DECODE_ERROR;
+}
+
+/* One guest access [off, off+size) covered by device accesses (rules 3-5). */
+static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr off, uint8_t *buf,
+                                 unsigned size, bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    MemDeviceEndian e = ops->endianness;
+    unsigned a = MR_MIN(MR_MAX(size, s->impl_min), s->impl_max);
+    hwaddr first = ops->impl.unaligned ? off : off & ~(hwaddr)(a - 1);
+    mr_size_t end = (mr_size_t)off + size;
+    MemTxResult result = MEMTX_OK;
+
+    for (mr_size_t b = first; b < end; b += a) {
+        hwaddr blk = (hwaddr)b;
+        mr_size_t lo = MR_MAX(b, (mr_size_t)off), hi = MR_MIN(b + a, end);
+        uint64_t val = 0;
+        if (!is_write) {
+            result |= dev_read(mr, blk, a, &val, attrs);
+            for (mr_size_t x = lo; x < hi; x++)
+                buf[x - off] = value_byte(val, (unsigned)(x - b), a, e);
+            continue;
+        }
+        bool partial = lo != b || hi != b + a;
+        MemTxAttrs wattrs = attrs;
+        if (partial && !ops->impl.no_read_modify_write) {
+            result |= dev_read(mr, blk, a, &val, attrs);
+            for (mr_size_t x = lo; x < hi; x++) {
+                unsigned i = (unsigned)(x - b);
+                val &= ~byte_value(0xff, i, a, e);
+                val |= byte_value(buf[x - off], i, a, e);
+            }
+        } else {
+            unsigned mask = 0;
+            for (mr_size_t x = lo; x < hi; x++) {
+                val |= byte_value(buf[x - off], (unsigned)(x - b), a, e);
+                mask |= 1u << (x - b);
+            }
+            if (ops->impl.no_read_modify_write)
+                wattrs.byte_enable = mask;
+        }
+        result |= dev_write(mr, blk, a, val, wattrs);
+    }
+    return result;
+}
+
+MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
+                        MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    if (!ops || (!mr->reentrancy_guard_off && mmio_in_callback_of(mr))) {
+        if (!is_write)
+            memset(buf, 0, len);
+        return ops ? MEMTX_ACCESS_ERROR : MEMTX_DECODE_ERROR;
+    }
+    AccessShape s = shape_of(ops);
+    ActiveCall me = {.mr = mr, .outer = active_calls};
+    active_calls = &me;
+    MemTxResult result = MEMTX_OK;
+    while (len) {
+        /* Rule 1: the largest power of two that fits, aligned unless allowed. */
+        unsigned size = s.valid_max;
+        while (size > len)
+            size >>= 1;
+        if (!ops->valid.unaligned)
+            while (off & (size - 1))
+                size >>= 1;
+        /* Rule 2: validity. */
+        if (size < s.valid_min ||
+            (ops->valid.accepts && !ops->valid.accepts(mr->opaque, off, size, is_write, attrs))) {
+            if (!is_write)
+                memset(buf, 0, size);
+            result |= MEMTX_DECODE_ERROR;
+        } else {
+            result |= device_access(mr, &s, off, buf, size, is_write, attrs);
+        }
+        off += size;
+        buf += size;
+        len -= size;
+    }
+    active_calls = me.outer;
+    return result;
+}

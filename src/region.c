@@ -1,0 +1,385 @@
+/*
+ * Region lifecycle and attributes: initialisation of each kind, teardown,
+ * the attribute setters and the accessors. Tree topology is in tree.c.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+/* ---- initialisation ------------------------------------------------------ */
+
+static int init_common(MemoryRegion *mr, const char *name, mr_size_t size, MemoryRegionKind kind)
+{
+    if (!mr)
+        return mr_error(EINVAL, "memory_region_init: NULL region");
+    if (!name)
+        name = "";
+    if (size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "region '%s': size exceeds 2^64", name);
+    char *copy = strdup(name);
+    if (!copy)
+        return mr_error(ENOMEM, "region '%s': out of memory", name);
+    memset(mr, 0, sizeof(*mr));
+    mr->name = copy;
+    mr->kind = kind;
+    mr->size = size;
+    mr->enabled = true;
+    return 0;
+}
+
+/* Allocate zeroed host memory for a RAM-backed region. */
+static int alloc_ram(MemoryRegion *mr)
+{
+    if (mr->size == 0) {
+        int err = mr_error(EINVAL, "region '%s': RAM of size 0", mr->name);
+        free(mr->name);
+        mr->kind = MR_KIND_NONE;
+        return err;
+    }
+    void *p = MAP_FAILED;
+    if (mr->size <= (mr_size_t)SIZE_MAX)
+        p = mmap(NULL, (size_t)mr->size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        int err = mr_error(ENOMEM, "region '%s': cannot allocate %llu bytes of RAM", mr->name,
+                           (unsigned long long)mr->size);
+        free(mr->name);
+        mr->kind = MR_KIND_NONE;
+        return err;
+    }
+    mr->ram = p;
+    mr->ram_len = (uint64_t)mr->size;
+    mr->ram_mmapped = true;
+    return 0;
+}
+
+int memory_region_init(MemoryRegion *mr, const char *name, mr_size_t size)
+{
+    return init_common(mr, name, size, MR_KIND_CONTAINER);
+}
+
+int memory_region_init_ram(MemoryRegion *mr, const char *name, mr_size_t size)
+{
+    int err = init_common(mr, name, size, MR_KIND_RAM);
+    return err ? err : alloc_ram(mr);
+}
+
+int memory_region_init_ram_ptr(MemoryRegion *mr, const char *name, mr_size_t size, void *ptr)
+{
+    if (!ptr)
+        return mr_error(EINVAL, "region '%s': NULL RAM pointer", name ? name : "");
+    if (size == 0 || size > (mr_size_t)UINT64_MAX)
+        return mr_error(EINVAL, "region '%s': RAM size must be 1 .. 2^64-1 bytes",
+                        name ? name : "");
+    int err = init_common(mr, name, size, MR_KIND_RAM);
+    if (err)
+        return err;
+    mr->ram = ptr;
+    mr->ram_len = (uint64_t)size;
+    return 0;
+}
+
+int memory_region_init_rom(MemoryRegion *mr, const char *name, mr_size_t size)
+{
+    int err = memory_region_init_ram(mr, name, size);
+    if (!err)
+        mr->readonly = true;
+    return err;
+}
+
+int memory_region_init_rom_device(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
+                                  const char *name, mr_size_t size)
+{
+    int err = init_common(mr, name, size, MR_KIND_ROMD);
+    if (err)
+        return err;
+    err = alloc_ram(mr);
+    if (err)
+        return err;
+    mr->ops = ops;
+    mr->opaque = opaque;
+    mr->romd_mode = true;
+    return 0;
+}
+
+int memory_region_init_io(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
+                          const char *name, mr_size_t size)
+{
+    int err = init_common(mr, name, size, MR_KIND_MMIO);
+    if (err)
+        return err;
+    mr->ops = ops;
+    mr->opaque = opaque;
+    return 0;
+}
+
+int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *orig, hwaddr offset,
+                             mr_size_t size)
+{
+    if (!orig || orig->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "alias '%s': target is not an initialised region",
+                        name ? name : "");
+    if (orig == mr)
+        return mr_error(ELOOP, "alias '%s': an alias cannot target itself", name ? name : "");
+    if ((mr_size_t)offset + size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "alias '%s': offset + size passes 2^64", name ? name : "");
+    int err = init_common(mr, name, size, MR_KIND_ALIAS);
+    if (err)
+        return err;
+    mr->alias = orig;
+    mr->alias_offset = offset;
+    mr_writer_lock();
+    mr->alias_user_next = orig->alias_users;
+    orig->alias_users = mr;
+    mr_writer_unlock();
+    return 0;
+}
+
+/* ---- teardown ---------------------------------------------------------------- */
+
+static void unlink_alias_user(MemoryRegion *mr)
+{
+    MemoryRegion **pp = &mr->alias->alias_users;
+    while (*pp != mr)
+        pp = &(*pp)->alias_user_next;
+    *pp = mr->alias_user_next;
+}
+
+int memory_region_destroy(MemoryRegion *mr)
+{
+    if (!mr || mr->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "memory_region_destroy: region is not initialised");
+    if (mmio_in_callback_of(mr))
+        return mr_error(EDEADLK, "region '%s': cannot be destroyed from its own callback",
+                        mr->name);
+
+    mr_writer_lock();
+    int err = 0;
+    if (mr->container)
+        err = mr_error(EBUSY, "region '%s' is still mapped in '%s'", mr->name, mr->container->name);
+    else if (mr->as_users)
+        err = mr_error(EBUSY, "region '%s' is the root of an address space", mr->name);
+    else if (mr->alias_users)
+        err = mr_error(EBUSY, "region '%s' is the target of alias '%s'", mr->name,
+                       mr->alias_users->name);
+    else if (__atomic_load_n(&mr->view_users, __ATOMIC_ACQUIRE))
+        err = mr_error(EBUSY,
+                       "region '%s' is still visible in a published view "
+                       "(commit the transaction that removed it first)",
+                       mr->name);
+    bool in_tx = mr_in_transaction();
+    if (!err && in_tx && mr->was_visible) {
+        /* Inside a transaction we may not wait for callbacks: one may be
+         * blocked on the writer lock we hold. */
+        synchronize_rcu();
+        if (__atomic_load_n(&mr->inflight, __ATOMIC_ACQUIRE))
+            err = mr_error(EBUSY,
+                           "region '%s' has callbacks running on other threads; "
+                           "destroy it outside the transaction",
+                           mr->name);
+    }
+    if (err) {
+        mr_writer_unlock();
+        return err;
+    }
+    /* Unreachable from every root now: children can be detached silently. */
+    for (MemoryRegion *c = mr->subregions, *next; c; c = next) {
+        next = c->sibling_next;
+        c->container = NULL;
+        c->sibling_next = c->sibling_prev = NULL;
+    }
+    mr->subregions = NULL;
+    if (mr->kind == MR_KIND_ALIAS)
+        unlink_alias_user(mr);
+    mr_writer_unlock();
+
+    if (mr->was_visible && !in_tx) {
+        /* Readers that found it in a retired view finish first. */
+        synchronize_rcu();
+        while (__atomic_load_n(&mr->inflight, __ATOMIC_ACQUIRE))
+            sched_yield();
+    }
+    mr_ext_free(mr);
+    if (mr->ram_mmapped)
+        munmap(mr->ram, (size_t)mr->ram_len);
+    free(mr->name);
+    memset(mr, 0, sizeof(*mr));
+    return 0;
+}
+
+/* ---- attribute setters ------------------------------------------------------ */
+
+static int check_init(const MemoryRegion *mr, const char *fn)
+{
+    if (!mr || mr->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "%s: region is not initialised", fn);
+    return 0;
+}
+
+/* Run @apply on @mr inside an implicit transaction and note a change when
+ * it returns 1. The body runs with the writer lock held. */
+#define MR_SETTER(mr, body)                                                                        \
+    do {                                                                                           \
+        int err_ = check_init(mr, __func__);                                                       \
+        if (err_)                                                                                  \
+            return err_;                                                                           \
+        memory_region_transaction_begin();                                                         \
+        body;                                                                                      \
+        memory_region_transaction_commit();                                                        \
+        return err_;                                                                               \
+    } while (0)
+
+int memory_region_set_enabled(MemoryRegion *mr, bool enabled)
+{
+    MR_SETTER(
+        mr, if (mr->enabled != enabled) {
+            mr->enabled = enabled;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_set_readonly(MemoryRegion *mr, bool readonly)
+{
+    MR_SETTER(
+        mr, if (mr->readonly != readonly) {
+            mr->readonly = readonly;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_set_nonvolatile(MemoryRegion *mr, bool nonvolatile)
+{
+    MR_SETTER(
+        mr, if (mr->nonvolatile != nonvolatile) {
+            mr->nonvolatile = nonvolatile;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_rom_device_set_romd(MemoryRegion *mr, bool romd_mode)
+{
+    MR_SETTER(
+        mr,
+        if (mr->kind != MR_KIND_ROMD) {
+            err_ = mr_error(EINVAL, "region '%s' is not a ROM device", mr->name);
+        } else if (mr->romd_mode != romd_mode) {
+            mr->romd_mode = romd_mode;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
+{
+    MR_SETTER(
+        mr,
+        if (mr->kind != MR_KIND_ALIAS) {
+            err_ = mr_error(EINVAL, "region '%s' is not an alias", mr->name);
+        } else if ((mr_size_t)offset + mr->size > MR_SIZE_2_64) {
+            err_ = mr_error(EINVAL, "alias '%s': offset + size passes 2^64", mr->name);
+        } else if (mr->alias_offset != offset) {
+            mr->alias_offset = offset;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
+{
+    MR_SETTER(
+        mr,
+        if (size > MR_SIZE_2_64) {
+            err_ = mr_error(EINVAL, "region '%s': size exceeds 2^64", mr->name);
+        } else if (mr->ram && (size == 0 || size > mr->ram_len)) {
+            err_ = mr_error(EINVAL, "region '%s': RAM size must stay within 1 .. %llu bytes",
+                            mr->name, (unsigned long long)mr->ram_len);
+        } else if (mr->container && (mr_size_t)mr->addr + size > MR_SIZE_2_64) {
+            err_ = mr_error(EINVAL, "region '%s': address + size passes 2^64", mr->name);
+        } else if (mr->kind == MR_KIND_ALIAS && (mr_size_t)mr->alias_offset + size > MR_SIZE_2_64) {
+            err_ = mr_error(EINVAL, "alias '%s': offset + size passes 2^64", mr->name);
+        } else if (mr->size != size) {
+            mr->size = size;
+            mr_note_change(mr);
+        });
+}
+
+int memory_region_set_reentrancy_guard(MemoryRegion *mr, bool on)
+{
+    MR_SETTER(mr, mr->reentrancy_guard_off = !on);
+}
+
+/* ---- accessors ----------------------------------------------------------------- */
+
+const char *memory_region_name(const MemoryRegion *mr)
+{
+    return mr->name;
+}
+MemoryRegionKind memory_region_kind(const MemoryRegion *mr)
+{
+    return mr->kind;
+}
+mr_size_t memory_region_size(const MemoryRegion *mr)
+{
+    return mr->size;
+}
+hwaddr memory_region_addr(const MemoryRegion *mr)
+{
+    return mr->addr;
+}
+int32_t memory_region_priority(const MemoryRegion *mr)
+{
+    return mr->priority;
+}
+bool memory_region_is_enabled(const MemoryRegion *mr)
+{
+    return mr->enabled;
+}
+bool memory_region_is_readonly(const MemoryRegion *mr)
+{
+    return mr->readonly;
+}
+bool memory_region_is_ram(const MemoryRegion *mr)
+{
+    return mr->kind == MR_KIND_RAM;
+}
+bool memory_region_is_rom(const MemoryRegion *mr)
+{
+    return mr->kind == MR_KIND_RAM && mr->readonly;
+}
+bool memory_region_is_romd(const MemoryRegion *mr)
+{
+    return mr->kind == MR_KIND_ROMD && mr->romd_mode;
+}
+MemoryRegion *memory_region_container(const MemoryRegion *mr)
+{
+    return mr->container;
+}
+MemoryRegion *memory_region_alias_target(const MemoryRegion *mr)
+{
+    return mr->alias;
+}
+hwaddr memory_region_alias_offset(const MemoryRegion *mr)
+{
+    return mr->alias_offset;
+}
+MemoryRegion *memory_region_first_subregion(const MemoryRegion *mr)
+{
+    return mr->subregions;
+}
+MemoryRegion *memory_region_next_sibling(const MemoryRegion *mr)
+{
+    return mr->sibling_next;
+}
+
+void *memory_region_get_ram_ptr(const MemoryRegion *mr)
+{
+    mr_size_t offset = 0;
+    while (mr->kind == MR_KIND_ALIAS) {
+        offset += mr->alias_offset;
+        mr = mr->alias;
+    }
+    if (!mr->ram || offset >= mr->ram_len)
+        return NULL;
+    return mr->ram + (uint64_t)offset;
+}

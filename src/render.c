@@ -1,0 +1,190 @@
+/*
+ * Rendering: turn the region tree under a root into a FlatView.
+ *
+ * Pass 1 walks the tree depth first, the way QEMU renders: a disabled
+ * region is skipped with its subtree; each region is clipped to its
+ * parent's window; an alias renders its target through its window; the
+ * children of a region are visited in list order (highest priority first,
+ * ties newest first); and after its children a terminating region emits one
+ * fragment covering its whole clipped window. Each fragment gets a rank, its
+ * emission order.
+ *
+ * Invariant: at any address, the fragment with the lowest rank is the one
+ * QEMU's painter's algorithm shows there. (Where two fragments overlap, their
+ * paths split at a region N: either they come from two children of N, and
+ * the one visited first wins; or one is N's own fill, emitted after all of
+ * N's children, which win.)
+ *
+ * Pass 2 sweeps the fragments by address with a min-heap of ranks and emits
+ * the winner between consecutive event points, merging neighbours. Both
+ * passes are O(m log m) in the number of fragments m: never quadratic.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct Fragment {
+    mr_size_t start, end; /* [start, end) absolute, end <= 2^64 */
+    MemoryRegion *mr;
+    hwaddr offset; /* offset in mr of start */
+    bool readonly, nonvolatile;
+} Fragment;
+
+typedef struct Render {
+    Fragment *frags;
+    size_t nr, cap;
+} Render;
+
+static void emit(Render *r, const Fragment *f)
+{
+    if (r->nr == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->frags = realloc(r->frags, r->cap * sizeof(*r->frags));
+        if (!r->frags)
+            abort();
+    }
+    r->frags[r->nr++] = *f;
+}
+
+/*
+ * Render @mr whose container's origin is at @base (signed: an alias may
+ * move its target's origin below 0), clipped to [clip_lo, clip_hi).
+ */
+static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
+                          mr_size_t clip_hi, bool readonly, bool nonvolatile)
+{
+    if (!mr->enabled)
+        return;
+    base += mr->addr;
+    readonly |= mr->readonly;
+    nonvolatile |= mr->nonvolatile;
+
+    mr_int128 lo = MR_MAX(base, (mr_int128)clip_lo);
+    mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
+    if (lo >= hi)
+        return;
+
+    if (mr->kind == MR_KIND_ALIAS) {
+        /* Target offset 0 lands at base - alias_offset; the recursion adds
+         * the target's own address, which the alias cancels. */
+        mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
+        render_region(r, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+        return;
+    }
+    for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
+        render_region(r, c, base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+    if (mr_terminates(mr)) {
+        Fragment f = {
+            .start = (mr_size_t)lo,
+            .end = (mr_size_t)hi,
+            .mr = mr,
+            .offset = (hwaddr)(lo - base),
+            .readonly = readonly,
+            .nonvolatile = nonvolatile,
+        };
+        emit(r, &f);
+    }
+}
+
+/* ---- pass 2: sweep ----------------------------------------------------------- */
+
+typedef struct Heap {
+    uint32_t *v; /* fragment indices; the index is the rank */
+    size_t n;
+} Heap;
+
+static void heap_push(Heap *h, uint32_t x)
+{
+    size_t i = h->n++;
+    while (i && h->v[(i - 1) / 2] > x) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = x;
+}
+
+static void heap_pop(Heap *h)
+{
+    uint32_t x = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->v[c + 1] < h->v[c])
+            c++;
+        if (h->v[c] >= x)
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = x;
+}
+
+static const Fragment *sort_base;
+
+static int by_start(const void *a, const void *b)
+{
+    mr_size_t sa = sort_base[*(const uint32_t *)a].start;
+    mr_size_t sb = sort_base[*(const uint32_t *)b].start;
+    return sa < sb ? -1 : sa > sb;
+}
+
+static void sweep(const Render *r, FlatView *fv)
+{
+    size_t m = r->nr;
+    uint32_t *order = malloc((m ? m : 1) * sizeof(*order));
+    Heap heap = {.v = malloc((m ? m : 1) * sizeof(uint32_t))};
+    if (!order || !heap.v)
+        abort();
+    for (size_t i = 0; i < m; i++)
+        order[i] = (uint32_t)i;
+    sort_base = r->frags; /* writer lock held: no concurrent render */
+    qsort(order, m, sizeof(*order), by_start);
+
+    size_t next = 0;
+    mr_size_t pos = 0;
+    while (next < m || heap.n) {
+        if (!heap.n)
+            pos = r->frags[order[next]].start;
+        while (next < m && r->frags[order[next]].start <= pos)
+            heap_push(&heap, order[next++]);
+        while (heap.n && r->frags[heap.v[0]].end <= pos)
+            heap_pop(&heap);
+        if (!heap.n)
+            continue;
+        const Fragment *w = &r->frags[heap.v[0]];
+        mr_size_t stop = w->end;
+        if (next < m && r->frags[order[next]].start < stop)
+            stop = r->frags[order[next]].start;
+        FlatRange fr = {
+            .addr = (hwaddr)pos,
+            .size = stop - pos,
+            .mr = w->mr,
+            .offset_in_region = w->offset + (hwaddr)(pos - w->start),
+            .readonly = w->readonly,
+            .nonvolatile = w->nonvolatile,
+            .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
+            .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
+        };
+        flatview_append(fv, &fr);
+        pos = stop;
+    }
+    free(order);
+    free(heap.v);
+}
+
+FlatView *render_view(MemoryRegion *root)
+{
+    FlatView *fv = flatview_new(root);
+    if (root) {
+        Render r = {0};
+        render_region(&r, root, 0, 0, MR_SIZE_2_64, false, false);
+        sweep(&r, fv);
+        free(r.frags);
+    }
+    flatview_seal(fv);
+    mr_stat_count_render();
+    return fv;
+}

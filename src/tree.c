@@ -1,0 +1,222 @@
+/*
+ * The region tree: mapping and unmapping subregions, moving them, the cycle
+ * check, and the flat-view sharing root.
+ *
+ * Invariant: container->subregions is ordered by priority, highest first;
+ * among equal priorities the most recently (re-)added comes first. Render
+ * order is list order, so that order is what decides overlaps.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Link @sub into @parent's list at its priority position (newest first among equals). */
+static void link_child(MemoryRegion *parent, MemoryRegion *sub)
+{
+    MemoryRegion *prev = NULL, *cur = parent->subregions;
+    while (cur && cur->priority > sub->priority) {
+        prev = cur;
+        cur = cur->sibling_next;
+    }
+    sub->sibling_prev = prev;
+    sub->sibling_next = cur;
+    if (cur)
+        cur->sibling_prev = sub;
+    if (prev)
+        prev->sibling_next = sub;
+    else
+        parent->subregions = sub;
+    sub->container = parent;
+}
+
+static void unlink_child(MemoryRegion *sub)
+{
+    MemoryRegion *parent = sub->container;
+    if (sub->sibling_prev)
+        sub->sibling_prev->sibling_next = sub->sibling_next;
+    else
+        parent->subregions = sub->sibling_next;
+    if (sub->sibling_next)
+        sub->sibling_next->sibling_prev = sub->sibling_prev;
+    sub->sibling_next = sub->sibling_prev = NULL;
+    sub->container = NULL;
+}
+
+/*
+ * Would mapping @sub inside @parent make a region render itself? That is
+ * the case when @parent is reachable from @sub through subregion and alias
+ * edges. We search upwards from @parent (containers, and aliases that
+ * target a visited region), which is cheap because trees are shallow, and
+ * skip the search for leaves, which reach nothing.
+ */
+static bool would_cycle(MemoryRegion *parent, MemoryRegion *sub)
+{
+    if (parent == sub)
+        return true;
+    if (sub->kind != MR_KIND_ALIAS && !sub->subregions)
+        return false;
+    static uint32_t walk_gen;
+    uint32_t gen = ++walk_gen;
+    size_t cap = 64, n = 0;
+    MemoryRegion **stack = malloc(cap * sizeof(*stack));
+    if (!stack)
+        return true; /* refuse rather than risk a cycle */
+    stack[n++] = parent;
+    parent->walk_gen = gen;
+    bool found = false;
+    while (n && !found) {
+        MemoryRegion *r = stack[--n];
+        MemoryRegion *next[2] = {r->container, r->alias_users};
+        for (int k = 0; k < 2; k++) {
+            for (MemoryRegion *u = next[k]; u; u = k ? u->alias_user_next : NULL) {
+                if (u == sub) {
+                    found = true;
+                    break;
+                }
+                if (u->walk_gen == gen)
+                    continue;
+                u->walk_gen = gen;
+                if (n == cap) {
+                    MemoryRegion **bigger = realloc(stack, 2 * cap * sizeof(*stack));
+                    if (!bigger) {
+                        free(stack);
+                        return true;
+                    }
+                    stack = bigger;
+                    cap *= 2;
+                }
+                stack[n++] = u;
+            }
+        }
+    }
+    free(stack);
+    return found;
+}
+
+int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
+{
+    return memory_region_add_subregion_overlap(parent, offset, sub, 0);
+}
+
+int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
+                                        int32_t priority)
+{
+    if (!parent || parent->kind == MR_KIND_NONE || !sub || sub->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "add_subregion: region is not initialised");
+    int err = 0;
+    memory_region_transaction_begin();
+    if (parent->kind == MR_KIND_ALIAS)
+        err = mr_error(EINVAL, "cannot add '%s' to alias '%s': aliases have no subregions",
+                       sub->name, parent->name);
+    else if (sub->container)
+        err = mr_error(EBUSY, "region '%s' is already mapped in '%s'", sub->name,
+                       sub->container->name);
+    else if ((mr_size_t)offset + sub->size > MR_SIZE_2_64)
+        err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", sub->name,
+                       (unsigned long long)offset);
+    else if (would_cycle(parent, sub))
+        err = mr_error(ELOOP, "adding '%s' to '%s' would make a cycle", sub->name, parent->name);
+    if (!err) {
+        sub->addr = offset;
+        sub->priority = priority;
+        link_child(parent, sub);
+        mr_note_change(parent);
+    }
+    memory_region_transaction_commit();
+    return err;
+}
+
+int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
+{
+    if (!parent || !sub)
+        return mr_error(EINVAL, "del_subregion: NULL region");
+    int err = 0;
+    memory_region_transaction_begin();
+    if (sub->container != parent || parent->kind == MR_KIND_NONE)
+        err = mr_error(EINVAL, "region '%s' is not a subregion of '%s'", sub->name,
+                       parent->name ? parent->name : "?");
+    else {
+        mr_note_change(parent);
+        unlink_child(sub);
+    }
+    memory_region_transaction_commit();
+    return err;
+}
+
+/* Move @mr to a new address and/or priority; in a container this is a re-add. */
+static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
+{
+    if (!mr || mr->kind == MR_KIND_NONE)
+        return mr_error(EINVAL, "region is not initialised");
+    if ((mr_size_t)addr + mr->size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", mr->name,
+                        (unsigned long long)addr);
+    memory_region_transaction_begin();
+    MemoryRegion *parent = mr->container;
+    if (parent) {
+        unlink_child(mr);
+        mr->addr = addr;
+        mr->priority = priority;
+        link_child(parent, mr);
+    } else {
+        mr->addr = addr;
+        mr->priority = priority;
+    }
+    mr_note_change(mr);
+    memory_region_transaction_commit();
+    return 0;
+}
+
+int memory_region_set_address(MemoryRegion *mr, hwaddr addr)
+{
+    return readd(mr, addr, mr ? mr->priority : 0);
+}
+
+int memory_region_set_priority(MemoryRegion *mr, int32_t priority)
+{
+    return readd(mr, mr ? mr->addr : 0, priority);
+}
+
+/*
+ * QEMU's sharing rule: walk down from an AS root through an enabled alias
+ * that shows its whole target at offset 0, and through a container whose
+ * only enabled child sits at offset 0 and is not larger than it. Address
+ * spaces that reach the same region render identically and share a view.
+ * We also stop at read-only and non-volatile regions, whose flags would be
+ * lost, and at aliases whose target is not at address 0 (rendering the
+ * target as a root would add its address).
+ */
+MemoryRegion *flatview_root_of(MemoryRegion *mr)
+{
+    while (mr && mr->enabled) {
+        if (mr->readonly || mr->nonvolatile)
+            return mr;
+        if (mr->kind == MR_KIND_ALIAS) {
+            if (mr->alias_offset == 0 && mr->size >= mr->alias->size && mr->alias->addr == 0) {
+                mr = mr->alias;
+                continue;
+            }
+        } else if (mr->kind == MR_KIND_CONTAINER) {
+            unsigned found = 0;
+            MemoryRegion *next = NULL;
+            for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next) {
+                if (!c->enabled)
+                    continue;
+                if (++found > 1) {
+                    next = NULL;
+                    break;
+                }
+                if (c->addr == 0 && mr->size >= c->size)
+                    next = c;
+            }
+            if (found == 0)
+                return NULL;
+            if (next) {
+                mr = next;
+                continue;
+            }
+        }
+        return mr;
+    }
+    return NULL;
+}
