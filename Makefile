@@ -1,0 +1,64 @@
+# memregion: the two commands a user needs.
+#   make run    the main job (builds what it needs first)
+#   make test   the whole test suite: plain gcc build with -Werror, clang build
+#               with ASan+UBSan, and a ThreadSanitizer build of the stress test
+# Both install missing Debian packages first (apt-get when root, otherwise
+# they print the exact command to run).
+
+DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
+                   libcmocka-dev liburcu-dev libunicorn-dev graphviz linux-libc-dev \
+                   binutils valgrind python3
+
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+BUILD_TSAN ?= build-tsan
+MESON_TEST := meson test --print-errorlogs --num-processes 2
+
+.PHONY: all deps build run test test-plain test-san test-tsan bench vm clean
+
+all: build
+
+deps:
+	@./scripts/ensure-deps $(DEBIAN_PACKAGES)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --werror
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	./$(BUILD)/examples/pci_bar
+
+test: deps
+	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
+	       $(BUILD_TSAN)/meson-logs/testlog.json
+	-@$(MAKE) --no-print-directory test-plain
+	-@$(MAKE) --no-print-directory test-san
+	-@$(MAKE) --no-print-directory test-tsan
+	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
+
+test-plain: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	$(MESON_TEST) -C $(BUILD) --no-suite stress
+
+$(BUILD_SAN)/build.ninja:
+	CC=clang meson setup $(BUILD_SAN) --werror -Db_sanitize=address,undefined -Db_lundef=false
+
+test-san: $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON_TEST) -C $(BUILD_SAN) --no-suite stress
+
+$(BUILD_TSAN)/build.ninja:
+	meson setup $(BUILD_TSAN) -Db_sanitize=thread -Db_lundef=false
+
+test-tsan: $(BUILD_TSAN)/build.ninja
+	ninja -C $(BUILD_TSAN)
+	$(MESON_TEST) -C $(BUILD_TSAN) --suite stress
+
+bench: build
+	./$(BUILD)/bench/memregion-bench
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
