@@ -1,0 +1,428 @@
+/*
+ * Access adaptation: the rules written above MemoryRegionOps in region.h
+ * (guest accesses, validity, device accesses, partial writes, endianness,
+ * result ORing). Each test maps one TestDev at 0x1000 and checks the exact
+ * callback sequence the rules imply.
+ */
+#include <string.h>
+
+#include "helpers.h"
+
+#define DEV 0x1000
+
+static TestDev dev;
+
+static AddressSpace *map_dev(const MemoryRegionOps *ops, MemDeviceEndian endian)
+{
+    td_init(&dev, endian);
+    td_fill(&dev, 0x10); /* mem[i] = 0x10 + i */
+    MemoryRegion *root = h_container("root", 0x10000);
+    MemoryRegion *io = h_io(ops, &dev, "dev", 0x100);
+    h_add(root, DEV, io, 0);
+    return h_as(root, "as");
+}
+
+static void test_guest_split_valid_max_4(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid.max_access_size = 4,
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    address_space_stq_le(as, DEV, 0x8877665544332211ull, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, true, 0, 4, 0x44332211);
+    assert_access(&dev, 1, true, 4, 4, 0x88776655);
+    dev.nlog = 0;
+    assert_int_equal(address_space_ldq_le(as, DEV, ATTRS_NONE, &res), 0x8877665544332211ull);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x44332211);
+    assert_access(&dev, 1, false, 4, 4, 0x88776655);
+}
+
+static void test_device_split_impl_max_4(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .impl.max_access_size = 4,
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    address_space_stq_le(as, DEV + 8, 0x8877665544332211ull, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, true, 8, 4, 0x44332211);
+    assert_access(&dev, 1, true, 12, 4, 0x88776655);
+    dev.nlog = 0;
+    assert_int_equal(address_space_ldq_le(as, DEV + 8, ATTRS_NONE, NULL), 0x8877665544332211ull);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 8, 4, 0x44332211);
+    assert_access(&dev, 1, false, 12, 4, 0x88776655);
+}
+
+/* valid 1..4, device only handles aligned 4-byte accesses. */
+static const MemoryRegionOps ops_impl4 = {
+    .read_with_attrs = td_read_attrs,
+    .write_with_attrs = td_write_attrs,
+    .valid = {.min_access_size = 1, .max_access_size = 4},
+    .impl = {.min_access_size = 4, .max_access_size = 4},
+};
+
+static void test_widen_read(void **state)
+{
+    (void)state;
+    AddressSpace *as = map_dev(&ops_impl4, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    assert_int_equal(address_space_ldub(as, DEV + 2, ATTRS_NONE, &res), 0x12);
+    assert_int_equal(res, MEMTX_OK);
+    assert_int_equal(address_space_lduw_le(as, DEV + 2, ATTRS_NONE, NULL), 0x1312);
+    assert_int_equal(address_space_ldub(as, DEV + 5, ATTRS_NONE, NULL), 0x15);
+    assert_nlog(&dev, 3);
+    /* Widened to the naturally aligned 4-byte access that covers the bytes. */
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 0, 4, 0x13121110);
+    assert_access(&dev, 2, false, 4, 4, 0x17161514);
+}
+
+static void test_read_modify_write(void **state)
+{
+    (void)state;
+    AddressSpace *as = map_dev(&ops_impl4, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    address_space_stb(as, DEV + 1, 0xab, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, true, 0, 4, 0x1312ab10);
+    assert_int_equal(dev.log[1].attrs.byte_enable, 0); /* no mask without the opt-out */
+
+    dev.nlog = 0;
+    address_space_stw_le(as, DEV + 6, 0xbeef, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 4, 4, 0x17161514);
+    assert_access(&dev, 1, true, 4, 4, 0xbeef1514);
+    const uint8_t want[] = {0x10, 0xab, 0x12, 0x13, 0x14, 0x15, 0xef, 0xbe, 0x18};
+    assert_memory_equal(dev.mem, want, sizeof(want));
+}
+
+static void test_no_read_modify_write(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 4},
+        .impl = {.min_access_size = 4, .max_access_size = 4, .no_read_modify_write = true},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxAttrs attrs = {.requester_id = 7};
+    MemTxResult res = 0xdead;
+    address_space_stb(as, DEV + 1, 0xab, attrs, &res);
+    assert_int_equal(res, MEMTX_OK);
+    address_space_stw_le(as, DEV + 6, 0xbeef, attrs, NULL);
+    /* One write per guest access, other bytes zero, no read. */
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, true, 0, 4, 0x0000ab00);
+    assert_int_equal(dev.log[0].attrs.byte_enable, 0x2);
+    assert_int_equal(dev.log[0].attrs.requester_id, 7);
+    assert_access(&dev, 1, true, 4, 4, 0xbeef0000);
+    assert_int_equal(dev.log[1].attrs.byte_enable, 0xc);
+}
+
+static void test_no_read_modify_write_be(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .endianness = DEVICE_BIG_ENDIAN,
+        .valid = {.min_access_size = 1, .max_access_size = 4},
+        .impl = {.min_access_size = 4, .max_access_size = 4, .no_read_modify_write = true},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_BIG_ENDIAN);
+    address_space_stb(as, DEV + 1, 0xab, ATTRS_NONE, NULL);
+    /* Byte 1 in address order is bits 16..23 of a big-endian 4-byte value. */
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, true, 0, 4, 0x00ab0000);
+    assert_int_equal(dev.log[0].attrs.byte_enable, 0x2);
+}
+
+static void test_unaligned_emulated_by_aligned(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 4, .unaligned = true},
+        .impl = {.min_access_size = 4, .max_access_size = 4, .unaligned = false},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    /* One guest access [2,6): two aligned device reads, bytes 2..5 picked out. */
+    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, &res), 0x15141312);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 4, 4, 0x17161514);
+
+    /* The write: each aligned word is read, merged and written back. */
+    dev.nlog = 0;
+    address_space_stl_le(as, DEV + 2, 0xddccbbaa, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    const uint8_t want[] = {0x10, 0x11, 0xaa, 0xbb, 0xcc, 0xdd, 0x16, 0x17};
+    assert_memory_equal(dev.mem, want, sizeof(want));
+    assert_nlog(&dev, 4);
+    unsigned reads = 0, writes = 0;
+    for (unsigned i = 0; i < dev.nlog; i++) {
+        const TdAccess *a = &dev.log[i];
+        assert_int_equal(a->size, 4);
+        assert_true(a->addr == 0 || a->addr == 4);
+        if (!a->is_write) {
+            reads++;
+            continue;
+        }
+        writes++;
+        assert_int_equal(a->data, a->addr == 0 ? 0xbbaa1110 : 0x1716ddcc);
+    }
+    assert_int_equal(reads, 2);
+    assert_int_equal(writes, 2);
+}
+
+static void test_unaligned_split_into_guest_accesses(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 4, .unaligned = false},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    /* [2,6) becomes the aligned guest accesses (2,2) and (4,2). */
+    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, &res), 0x15141312);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 2, 2, 0x1312);
+    assert_access(&dev, 1, false, 4, 2, 0x1514);
+
+    /* [1,9) becomes (1,1) (2,2) (4,4) (8,1). */
+    dev.nlog = 0;
+    assert_int_equal(address_space_ldq_le(as, DEV + 1, ATTRS_NONE, NULL), 0x1817161514131211ull);
+    assert_nlog(&dev, 4);
+    assert_access(&dev, 0, false, 1, 1, 0x11);
+    assert_access(&dev, 1, false, 2, 2, 0x1312);
+    assert_access(&dev, 2, false, 4, 4, 0x17161514);
+    assert_access(&dev, 3, false, 8, 1, 0x18);
+
+    dev.nlog = 0;
+    address_space_stl_le(as, DEV + 6, 0x44332211, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, true, 6, 2, 0x2211);
+    assert_access(&dev, 1, true, 8, 2, 0x4433);
+}
+
+static void test_buffer_cut_into_guest_accesses(void **state)
+{
+    (void)state;
+    AddressSpace *as = map_dev(&td_ops_le, DEVICE_LITTLE_ENDIAN);
+    uint8_t buf[7];
+    /* 7 bytes at offset 1, valid.max 8: (1,1) (2,2) (4,4). */
+    assert_int_equal(address_space_read(as, DEV + 1, ATTRS_NONE, buf, sizeof(buf)), MEMTX_OK);
+    const uint8_t want[] = {0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17};
+    assert_memory_equal(buf, want, sizeof(want));
+    assert_nlog(&dev, 3);
+    assert_access(&dev, 0, false, 1, 1, 0x11);
+    assert_access(&dev, 1, false, 2, 2, 0x1312);
+    assert_access(&dev, 2, false, 4, 4, 0x17161514);
+
+    /* 24 bytes at offset 8: three 8-byte accesses. */
+    dev.nlog = 0;
+    uint8_t big[24];
+    memset(big, 0x3c, sizeof(big));
+    assert_int_equal(address_space_write(as, DEV + 8, ATTRS_NONE, big, sizeof(big)), MEMTX_OK);
+    assert_nlog(&dev, 3);
+    assert_access(&dev, 0, true, 8, 8, 0x3c3c3c3c3c3c3c3cull);
+    assert_access(&dev, 1, true, 16, 8, 0x3c3c3c3c3c3c3c3cull);
+    assert_access(&dev, 2, true, 24, 8, 0x3c3c3c3c3c3c3c3cull);
+}
+
+static void test_valid_min_refused(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 4, .max_access_size = 4},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    assert_int_equal(address_space_ldub(as, DEV + 1, ATTRS_NONE, &res), 0);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    res = 0xdead;
+    assert_int_equal(address_space_lduw_le(as, DEV + 2, ATTRS_NONE, &res), 0);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    res = 0xdead;
+    address_space_stb(as, DEV + 1, 0xff, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 0);
+    assert_int_equal(dev.mem[1], 0x11);
+    /* The allowed size works. */
+    assert_int_equal(address_space_ldl_le(as, DEV, ATTRS_NONE, &res), 0x13121110);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 1);
+}
+
+static struct {
+    hwaddr addr;
+    unsigned size;
+    bool is_write;
+} acc_log[16];
+static unsigned acc_n;
+
+/* Refuse writes at offset 8, and non-secure accesses at 0x80 and above. */
+static bool td_accepts(void *opaque, hwaddr addr, unsigned size, bool is_write, MemTxAttrs attrs)
+{
+    assert_ptr_equal(opaque, &dev);
+    if (acc_n < 16)
+        acc_log[acc_n++] = (typeof(acc_log[0])){addr, size, is_write};
+    if (is_write && addr == 8)
+        return false;
+    if (addr >= 0x80 && !attrs.secure)
+        return false;
+    return true;
+}
+
+static void test_accepts_refused(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid.accepts = td_accepts,
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    acc_n = 0;
+    MemTxResult res = 0xdead;
+    address_space_stl_le(as, DEV + 8, 0xffffffff, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 0);
+    assert_int_equal(dev.mem[8], 0x18);
+    assert_int_equal(acc_n, 1);
+    assert_int_equal(acc_log[0].addr, 8);
+    assert_int_equal(acc_log[0].size, 4);
+    assert_true(acc_log[0].is_write);
+
+    /* Reads at 8 are fine. */
+    assert_int_equal(address_space_ldl_le(as, DEV + 8, ATTRS_NONE, &res), 0x1b1a1918);
+    assert_int_equal(res, MEMTX_OK);
+
+    /* attrs reach accepts(): the secure world may read 0x80, others get zero. */
+    MemTxAttrs sec = {.secure = 1};
+    assert_int_equal(address_space_ldl_le(as, DEV + 0x80, sec, &res), 0x93929190);
+    assert_int_equal(res, MEMTX_OK);
+    res = 0xdead;
+    assert_int_equal(address_space_ldl_le(as, DEV + 0x80, ATTRS_NONE, &res), 0);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 2);
+}
+
+static void test_big_endian_device(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .endianness = DEVICE_BIG_ENDIAN,
+        .impl.max_access_size = 4,
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_BIG_ENDIAN);
+    /* Bus bytes 11 22 .. 88: the first device word is the lower address. */
+    address_space_stq_be(as, DEV, 0x1122334455667788ull, ATTRS_NONE, NULL);
+    address_space_stq_le(as, DEV + 8, 0x1122334455667788ull, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 4);
+    assert_access(&dev, 0, true, 0, 4, 0x11223344);
+    assert_access(&dev, 1, true, 4, 4, 0x55667788);
+    assert_access(&dev, 2, true, 8, 4, 0x88776655);
+    assert_access(&dev, 3, true, 12, 4, 0x44332211);
+    assert_int_equal(address_space_ldq_be(as, DEV, ATTRS_NONE, NULL), 0x1122334455667788ull);
+    assert_int_equal(address_space_ldq_le(as, DEV + 8, ATTRS_NONE, NULL), 0x1122334455667788ull);
+}
+
+static void test_big_endian_widen_and_rmw(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .endianness = DEVICE_BIG_ENDIAN,
+        .valid = {.min_access_size = 1, .max_access_size = 4},
+        .impl = {.min_access_size = 4, .max_access_size = 4},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_BIG_ENDIAN);
+    assert_int_equal(address_space_ldub(as, DEV + 1, ATTRS_NONE, NULL), 0x11);
+    assert_int_equal(address_space_lduw_be(as, DEV + 2, ATTRS_NONE, NULL), 0x1213);
+    address_space_stb(as, DEV + 2, 0xab, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 4);
+    assert_access(&dev, 0, false, 0, 4, 0x10111213);
+    assert_access(&dev, 1, false, 0, 4, 0x10111213);
+    assert_access(&dev, 2, false, 0, 4, 0x10111213);
+    assert_access(&dev, 3, true, 0, 4, 0x1011ab13);
+}
+
+static void test_callback_errors_propagate(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 8},
+        .impl = {.min_access_size = 4, .max_access_size = 4},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    dev.result = MEMTX_ERROR;
+    dev.result_from = 4;
+    MemTxResult res = 0xdead;
+    (void)address_space_ldl_le(as, DEV, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    (void)address_space_ldl_le(as, DEV + 4, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_ERROR);
+    /* Split 8-byte access: OK | ERROR. */
+    (void)address_space_ldq_le(as, DEV, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_ERROR);
+    address_space_stq_le(as, DEV, 0, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_ERROR);
+    /* Widened read of one byte. */
+    (void)address_space_ldub(as, DEV + 5, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_ERROR);
+    /* Through the byte API too. */
+    uint8_t buf[8];
+    assert_int_equal(address_space_read(as, DEV, ATTRS_NONE, buf, 8), MEMTX_ERROR);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        H_TEST(test_guest_split_valid_max_4),
+        H_TEST(test_device_split_impl_max_4),
+        H_TEST(test_widen_read),
+        H_TEST(test_read_modify_write),
+        H_TEST(test_no_read_modify_write),
+        H_TEST(test_no_read_modify_write_be),
+        H_TEST(test_unaligned_emulated_by_aligned),
+        H_TEST(test_unaligned_split_into_guest_accesses),
+        H_TEST(test_buffer_cut_into_guest_accesses),
+        H_TEST(test_valid_min_refused),
+        H_TEST(test_accepts_refused),
+        H_TEST(test_big_endian_device),
+        H_TEST(test_big_endian_widen_and_rmw),
+        H_TEST(test_callback_errors_propagate),
+    };
+    return cmocka_run_group_tests_name("access", tests, NULL, NULL);
+}
