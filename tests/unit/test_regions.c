@@ -214,7 +214,9 @@ static void test_accessors_in_tree(void **state)
     assert_true(memory_region_is_enabled(c));
     assert_int_equal(memory_region_set_readonly(a, true), 0);
     assert_true(memory_region_is_readonly(a));
-    assert_false(memory_region_is_rom(a)); /* rom is a kind property, not a flag */
+    assert_true(memory_region_is_rom(a)); /* read-only RAM is a ROM */
+    assert_int_equal(memory_region_set_readonly(a, false), 0);
+    assert_false(memory_region_is_rom(a));
     assert_int_equal(memory_region_set_address(a, 0x8000), 0);
     assert_int_equal(memory_region_addr(a), 0x8000);
     assert_int_equal(memory_region_set_priority(a, 5), 0);
