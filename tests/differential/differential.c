@@ -1,0 +1,1971 @@
+/*
+ * Randomized differential test: the library against the reference model.
+ *
+ * For each seed, a random region tree (containers, RAM, ROM, ROM devices,
+ * MMIO devices, aliases; regions at the top of the 64-bit space and 2^64
+ * containers) is built under three address spaces, then mutated by random
+ * operations: add, del, move, enable, priority, alias offset, read-only,
+ * non-volatile, resize, romd mode, destroy and re-create, re-rooting an
+ * address space, and nested transactions. Operations the library must
+ * refuse (cycles, double parents, overflow, busy regions) are tried too.
+ *
+ * After each operation the harness checks:
+ *  - the tree: every accessor against the harness's own record of what the
+ *    operations did (addresses, sizes, flags, parents, child order);
+ *  - inside a transaction: every view is exactly the one from before the
+ *    outermost begin;
+ *  - after a commit: every FlatView against the model, range by range
+ *    (refmodel_flatten), and point by point (first, last and random bytes
+ *    of every range, every gap, random addresses) against
+ *    refmodel_resolve(); that no two neighbours could have merged; lookup,
+ *    find_range and translate on random addresses;
+ *  - random reads and writes of 1..16 bytes through address_space_read/
+ *    write against a model of memory: a shadow copy of every RAM region,
+ *    ROM dropping writes, and byte-storage devices whose contents are
+ *    known; MemTxResult included.
+ *
+ * Environment: MEMREGION_SEED=<n> runs that one seed (default: a fixed
+ * list); MEMREGION_DIFF_OPS=<n> sets the operations per seed;
+ * MEMREGION_DIFF_VERBOSE=1 prints every operation.
+ *
+ * The last line printed is "differential: N random operations, M mismatches".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <memregion/memregion.h>
+
+#include "refmodel.h"
+
+/* ---- configuration ------------------------------------------------------ */
+
+#define NSLOTS       64
+#define NAS          3
+#define MAX_TX_DEPTH 3
+#define RING         16 /* operations remembered for a mismatch report */
+#define MAX_REPORTS  12 /* mismatch lines printed per seed */
+#define TWO64        MR_SIZE_2_64
+
+#define DEFAULT_OPS_PER_SEED 2500
+
+/* ---- random numbers (splitmix64: small, deterministic everywhere) ---------- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n); n == 0 gives 0. */
+static uint64_t rnd_below(uint64_t n)
+{
+    return n ? rnd() % n : 0;
+}
+
+/* Uniform in [0, n) for a 128-bit bound up to 2^64. */
+static mr_size_t rnd_below128(mr_size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n >= TWO64)
+        return rnd();
+    return rnd_below((uint64_t)n);
+}
+
+static bool chance(unsigned pct)
+{
+    return rnd_below(100) < pct;
+}
+
+/* ---- the harness's record of every region ----------------------------------- */
+
+typedef enum SlotKind {
+    SK_FREE = 0,
+    SK_CONTAINER,
+    SK_RAM,
+    SK_RAM_PTR, /* RAM on a caller-provided buffer */
+    SK_ROM,
+    SK_ROMD,
+    SK_MMIO,
+    SK_MMIO_NULL, /* MMIO with NULL ops: a reservation */
+    SK_ALIAS,
+} SlotKind;
+
+static const char *const kind_names[] = {"free", "container", "ram",       "ram_ptr", "rom",
+                                         "romd", "mmio",      "mmio_null", "alias"};
+
+typedef struct Slot {
+    MemoryRegion mr;
+    int idx;
+    SlotKind kind;
+    char name[40];
+    unsigned generation;
+    /* What the operations did, recorded independently of the library. */
+    int parent; /* slot index or -1 */
+    hwaddr addr;
+    int32_t prio;
+    uint64_t seq; /* order of (re-)adds: newer wins ties */
+    mr_size_t size;
+    bool enabled, readonly, nonvolatile, romd;
+    int target; /* alias target slot */
+    hwaddr alias_offset;
+    /* Memory model. */
+    size_t alloc;       /* RAM bytes the region was created with */
+    uint8_t *shadow;    /* model of the RAM contents */
+    uint8_t *ptrbuf;    /* SK_RAM_PTR: the caller-owned buffer */
+    size_t devcap;      /* device storage bytes */
+    uint8_t *devbuf;    /* device storage, written by the callbacks */
+    uint8_t *devshadow; /* model of the device storage */
+} Slot;
+
+static Slot slots[NSLOTS];
+static AddressSpace spaces[NAS];
+static int as_root[NAS];
+static uint8_t as_unassigned[NAS];
+static bool as_live[NAS];
+
+static uint64_t cur_seed;
+static uint64_t seq_counter;
+static int tx_depth;
+static bool verbose;
+
+static uint64_t ops_total;  /* operations run, all seeds */
+static uint64_t ops_seed;   /* operations run in this seed */
+static uint64_t mismatches; /* all seeds */
+static uint64_t seed_mismatches;
+static unsigned reports_printed;
+static char ring[RING][256];
+static uint64_t ring_n;
+static char dev_error[256]; /* set by a device callback that saw a bad access */
+
+/* What was checked, to show that the checks have something to bite on. */
+static struct {
+    uint64_t refused;  /* operations the library refused, as expected */
+    uint64_t views;    /* flat views compared with the model */
+    uint64_t ranges;   /* flat ranges in those views */
+    uint64_t points;   /* addresses resolved by the model and the library */
+    uint64_t accesses; /* reads and writes compared */
+    uint64_t mmio_bytes, ram_bytes, unassigned_bytes; /* bytes of those accesses, by target */
+    uint64_t tx_checks;   /* views proven unchanged inside a transaction */
+    uint64_t flag_splits; /* neighbours of one region kept apart only by their flags */
+} stats;
+
+static Slot *slot_of(const MemoryRegion *mr)
+{
+    if (!mr)
+        return NULL;
+    for (int i = 0; i < NSLOTS; i++)
+        if (&slots[i].mr == mr)
+            return &slots[i];
+    return NULL;
+}
+
+static bool slot_nonvolatile(const MemoryRegion *mr, void *opaque)
+{
+    (void)opaque;
+    Slot *s = slot_of(mr);
+    return s && s->nonvolatile;
+}
+
+static bool is_live(const Slot *s)
+{
+    return s->kind != SK_FREE;
+}
+static bool is_ramlike(const Slot *s)
+{
+    return s->kind == SK_RAM || s->kind == SK_RAM_PTR || s->kind == SK_ROM || s->kind == SK_ROMD;
+}
+static bool can_have_children(const Slot *s)
+{
+    return is_live(s) && s->kind != SK_ALIAS;
+}
+
+static const char *hex128(mr_size_t v, char *buf)
+{
+    if (v >> 64)
+        sprintf(buf, "0x1%016" PRIx64, (uint64_t)v);
+    else
+        sprintf(buf, "0x%" PRIx64, (uint64_t)v);
+    return buf;
+}
+
+/* ---- reporting ------------------------------------------------------------- */
+
+static void note_op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note_op(const char *fmt, ...)
+{
+    char *line = ring[ring_n++ % RING];
+    int n = snprintf(line, 256, "op %" PRIu64 ": ", ops_seed);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, 256 - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (verbose)
+        printf("  %s\n", line);
+}
+
+static void mismatch(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void mismatch(const char *fmt, ...)
+{
+    mismatches++;
+    seed_mismatches++;
+    if (reports_printed++ >= MAX_REPORTS)
+        return;
+    printf("MISMATCH seed=%" PRIu64 " op=%" PRIu64 ": ", cur_seed, ops_seed);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+static void dump_region(const MemoryRegion *mr, int depth, int maxdepth)
+{
+    char a[40], s[40];
+    Slot *sl = slot_of(mr);
+    printf("    %*s%s '%s' [%d] addr=0x%" PRIx64 " size=%s prio=%d%s%s%s%s", 2 * depth, "",
+           sl ? kind_names[sl->kind] : "?", memory_region_name(mr), sl ? sl->idx : -1,
+           memory_region_addr(mr), hex128(memory_region_size(mr), s), memory_region_priority(mr),
+           memory_region_is_enabled(mr) ? "" : " disabled",
+           memory_region_is_readonly(mr) ? " ro" : "", sl && sl->nonvolatile ? " nv" : "",
+           memory_region_kind(mr) == MR_KIND_ROMD && !memory_region_is_romd(mr) ? " romd-off" : "");
+    if (memory_region_kind(mr) == MR_KIND_ALIAS) {
+        MemoryRegion *t = memory_region_alias_target(mr);
+        printf(" -> '%s' +%s", t ? memory_region_name(t) : "?",
+               hex128(memory_region_alias_offset(mr), a));
+    }
+    printf("\n");
+    if (depth >= maxdepth)
+        return;
+    for (MemoryRegion *c = memory_region_first_subregion(mr); c; c = memory_region_next_sibling(c))
+        dump_region(c, depth + 1, maxdepth);
+}
+
+static void print_context(void)
+{
+    printf("  last operations:\n");
+    uint64_t first = ring_n > RING ? ring_n - RING : 0;
+    for (uint64_t i = first; i < ring_n; i++)
+        printf("    %s\n", ring[i % RING]);
+    printf("  tree:\n");
+    for (int i = 0; i < NSLOTS; i++)
+        if (is_live(&slots[i]) && slots[i].parent < 0)
+            dump_region(&slots[i].mr, 0, 12);
+    for (int k = 0; k < NAS; k++)
+        if (as_live[k])
+            printf("  as%d root '%s', unassigned byte 0x%02x\n", k, slots[as_root[k]].name,
+                   as_unassigned[k]);
+    printf("  replay: MEMREGION_SEED=%" PRIu64 " MEMREGION_DIFF_OPS=%" PRIu64
+           " MEMREGION_DIFF_VERBOSE=1 tests/differential/differential\n",
+           cur_seed, ops_seed);
+}
+
+/* ---- device: byte storage, so its contents are predictable ------------------ */
+
+static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
+{
+    Slot *s = opaque;
+    if ((mr_size_t)addr + size > s->size && !dev_error[0])
+        snprintf(dev_error, sizeof(dev_error),
+                 "device '%s' read %u bytes at 0x%" PRIx64 " beyond its size", s->name, size, addr);
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)s->devbuf[(addr + i) % s->devcap] << (8 * i);
+    return v;
+}
+
+static void dev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
+{
+    Slot *s = opaque;
+    if ((mr_size_t)addr + size > s->size && !dev_error[0])
+        snprintf(dev_error, sizeof(dev_error),
+                 "device '%s' wrote %u bytes at 0x%" PRIx64 " beyond its size", s->name, size,
+                 addr);
+    for (unsigned i = 0; i < size; i++)
+        s->devbuf[(addr + i) % s->devcap] = (uint8_t)(data >> (8 * i));
+}
+
+/* The simplest shape: every size 1..8 at any alignment, handled as asked. */
+static const MemoryRegionOps dev_ops = {
+    .read = dev_read,
+    .write = dev_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {.min_access_size = 1, .max_access_size = 8, .unaligned = true},
+    .impl = {.min_access_size = 1, .max_access_size = 8, .unaligned = true},
+};
+
+/* ---- generators ----------------------------------------------------------------- */
+
+static const uint64_t hot_spots[] = {
+    0,
+    0x10000,
+    0xfff00000,
+    0x100000000ull,
+    0x7fffffffffff0000ull,
+    0x8000000000000000ull,
+    0xffffffffffff0000ull,
+};
+
+static uint64_t rnd_align(uint64_t v)
+{
+    static const uint64_t aligns[] = {1, 0x10, 0x100, 0x1000, 0x1000};
+    return v & ~(aligns[rnd_below(5)] - 1);
+}
+
+/* An offset to place something inside a window of @limit bytes (may overshoot on purpose). */
+static hwaddr gen_offset(mr_size_t limit, mr_size_t size)
+{
+    if (chance(4) && size <= TWO64)
+        return (hwaddr)(TWO64 - size); /* flush with the top of the space */
+    if (limit <= 0x40000 && chance(85))
+        return rnd_align(rnd_below((uint64_t)limit + 0x200));
+    if (chance(45))
+        return rnd_align(rnd_below(0x20000)); /* the crowded low window */
+    if (limit < TWO64 && chance(30)) {
+        uint64_t lo = limit > 0x10000 ? (uint64_t)(limit - 0x10000) : 0;
+        return rnd_align(lo + rnd_below(0x10000 + 0x100));
+    }
+    uint64_t base = hot_spots[rnd_below(sizeof(hot_spots) / sizeof(hot_spots[0]))];
+    return base + rnd_align(rnd_below(0x10000));
+}
+
+static mr_size_t gen_container_size(void)
+{
+    unsigned r = (unsigned)rnd_below(100);
+    if (r < 12)
+        return TWO64;
+    if (r < 15)
+        return 0;
+    if (r < 22) {
+        static const mr_size_t big[] = {(mr_size_t)1 << 32, (mr_size_t)1 << 40, (mr_size_t)1 << 63,
+                                        TWO64 - 1};
+        return big[rnd_below(4)];
+    }
+    return 1 + rnd_align(rnd_below(0x20000));
+}
+
+static mr_size_t gen_ram_size(void)
+{
+    if (chance(10))
+        return 1 + rnd_below(16);
+    return 1 + rnd_align(rnd_below(0x4000));
+}
+
+static int32_t gen_prio(void)
+{
+    unsigned r = (unsigned)rnd_below(100);
+    if (r < 60)
+        return (int32_t)rnd_below(3) - 1;
+    if (r < 90)
+        return (int32_t)rnd_below(7) - 3;
+    static const int32_t odd[] = {INT32_MIN, INT32_MAX, 1000, -1000};
+    return odd[rnd_below(4)];
+}
+
+static Slot *pick(bool (*ok)(const Slot *))
+{
+    int cand[NSLOTS], n = 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (ok(&slots[i]))
+            cand[n++] = i;
+    return n ? &slots[cand[rnd_below((uint64_t)n)]] : NULL;
+}
+
+static bool any_live(const Slot *s)
+{
+    return is_live(s);
+}
+static bool free_slot(const Slot *s)
+{
+    return s->kind == SK_FREE;
+}
+static bool mapped(const Slot *s)
+{
+    return is_live(s) && s->parent >= 0;
+}
+static bool unmapped_child_candidate(const Slot *s)
+{
+    return is_live(s) && s->parent < 0 && s->idx >= 2;
+}
+static bool alias_slot(const Slot *s)
+{
+    return s->kind == SK_ALIAS;
+}
+
+/* Mapped (through its containers) under one of the two top-level roots. */
+static bool attached(const Slot *s)
+{
+    for (int guard = 0; guard <= NSLOTS && is_live(s); guard++) {
+        if (s->idx < 2)
+            return true;
+        if (s->parent < 0)
+            return false;
+        s = &slots[s->parent];
+    }
+    return false;
+}
+
+static bool attached_parent(const Slot *s)
+{
+    return can_have_children(s) && attached(s);
+}
+static bool attached_container(const Slot *s)
+{
+    return s->kind == SK_CONTAINER && attached(s);
+}
+
+/* The top-level roots keep most views populated: they are picked less often. */
+static mr_size_t root_size[3];
+
+static Slot *pick_target(void)
+{
+    Slot *s = pick(any_live);
+    if (s && s->idx < 2 && chance(80))
+        s = pick(any_live);
+    return s;
+}
+static bool romd_slot(const Slot *s)
+{
+    return s->kind == SK_ROMD;
+}
+
+/* ---- the harness's own tree knowledge -------------------------------------------- */
+
+static bool is_as_root(const Slot *s)
+{
+    for (int k = 0; k < NAS; k++)
+        if (as_live[k] && as_root[k] == s->idx)
+            return true;
+    return false;
+}
+
+static bool is_alias_target(const Slot *s)
+{
+    for (int i = 0; i < NSLOTS; i++)
+        if (slots[i].kind == SK_ALIAS && slots[i].target == s->idx)
+            return true;
+    return false;
+}
+
+/* Can @to be reached from @from along child and alias-target edges (from included)? */
+static bool reaches(int from, int to)
+{
+    bool seen[NSLOTS] = {false};
+    int stack[NSLOTS * 2], n = 0;
+    stack[n++] = from;
+    seen[from] = true;
+    while (n) {
+        int x = stack[--n];
+        if (x == to)
+            return true;
+        if (slots[x].kind == SK_ALIAS && !seen[slots[x].target]) {
+            seen[slots[x].target] = true;
+            stack[n++] = slots[x].target;
+        }
+        for (int i = 0; i < NSLOTS; i++)
+            if (is_live(&slots[i]) && slots[i].parent == x && !seen[i]) {
+                seen[i] = true;
+                stack[n++] = i;
+            }
+    }
+    return false;
+}
+
+/* ---- expected results ------------------------------------------------------------- */
+
+enum { X_OK = 1, X_INVAL = 2, X_BUSY = 4, X_LOOP = 8 };
+
+static unsigned rc_bit(int rc)
+{
+    switch (rc) {
+    case 0:
+        return X_OK;
+    case -EINVAL:
+        return X_INVAL;
+    case -EBUSY:
+        return X_BUSY;
+    case -ELOOP:
+        return X_LOOP;
+    default:
+        return 0x100;
+    }
+}
+
+static const char *expect_str(unsigned x, char *buf)
+{
+    buf[0] = 0;
+    if (x & X_OK)
+        strcat(buf, "|0");
+    if (x & X_INVAL)
+        strcat(buf, "|-EINVAL");
+    if (x & X_BUSY)
+        strcat(buf, "|-EBUSY");
+    if (x & X_LOOP)
+        strcat(buf, "|-ELOOP");
+    return buf + 1;
+}
+
+/* A snapshot of one view, to prove that something did not change it. */
+typedef struct Snap {
+    size_t n;
+    FlatRange *r;
+} Snap;
+
+static void snap_take(int k, Snap *s)
+{
+    FlatView *fv = address_space_get_flatview(&spaces[k]);
+    s->n = flatview_nr_ranges(fv);
+    s->r = malloc((s->n ? s->n : 1) * sizeof(FlatRange));
+    for (size_t i = 0; i < s->n; i++)
+        s->r[i] = *flatview_range(fv, i);
+    flatview_unref(fv);
+}
+
+static void snap_free(Snap *s)
+{
+    free(s->r);
+    s->r = NULL;
+    s->n = 0;
+}
+
+static bool fr_same(const FlatRange *a, const FlatRange *b)
+{
+    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
+           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
+           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
+           a->dirty_log_mask == b->dirty_log_mask;
+}
+
+/* Is as@k's current view exactly @s? Reports the first difference. */
+static bool snap_check(int k, const Snap *s, const char *why)
+{
+    FlatView *fv = address_space_get_flatview(&spaces[k]);
+    size_t n = flatview_nr_ranges(fv);
+    bool ok = true;
+    if (n != s->n) {
+        mismatch("as%d: view changed %s: %zu ranges, was %zu", k, why, n, s->n);
+        ok = false;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const FlatRange *r = flatview_range(fv, i);
+            if (!fr_same(r, &s->r[i])) {
+                mismatch("as%d: view changed %s: range %zu at 0x%" PRIx64 " was '%s'+0x%" PRIx64
+                         ", now at 0x%" PRIx64 " '%s'+0x%" PRIx64,
+                         k, why, i, s->r[i].addr, memory_region_name(s->r[i].mr),
+                         s->r[i].offset_in_region, r->addr, memory_region_name(r->mr),
+                         r->offset_in_region);
+                ok = false;
+                break;
+            }
+        }
+    }
+    flatview_unref(fv);
+    return ok;
+}
+
+static Snap tx_snaps[NAS];
+
+/*
+ * Check the result of one mutator against the allowed set. A failure must
+ * leave every view as it was (@pre holds the views from before the call
+ * when outside a transaction).
+ */
+static void check_rc(int rc, unsigned allowed, Snap *pre, const char *what)
+{
+    char e[64];
+    if (rc != 0 && (rc_bit(rc) & allowed))
+        stats.refused++;
+    if (!(rc_bit(rc) & allowed))
+        mismatch("%s returned %d (%s), expected %s", what, rc, memregion_last_error(),
+                 expect_str(allowed, e));
+    if (rc != 0 && pre)
+        for (int k = 0; k < NAS; k++)
+            if (as_live[k])
+                snap_check(k, &pre[k], "after a refused operation");
+}
+
+static void pre_take(Snap *pre)
+{
+    for (int k = 0; k < NAS; k++)
+        if (as_live[k] && tx_depth == 0)
+            snap_take(k, &pre[k]);
+}
+
+static void pre_free(Snap *pre)
+{
+    for (int k = 0; k < NAS; k++)
+        snap_free(&pre[k]);
+}
+
+#define PRE_PTR(pre) (tx_depth == 0 ? (pre) : NULL)
+
+/* ---- tree consistency: accessors against the harness's record ---------------- */
+
+static int cmp_child(const void *a, const void *b)
+{
+    const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
+    if (x->prio != y->prio)
+        return x->prio > y->prio ? -1 : 1;
+    return x->seq > y->seq ? -1 : (x->seq < y->seq);
+}
+
+static void check_tree(void)
+{
+    char a[40], b[40];
+    for (int i = 0; i < NSLOTS; i++) {
+        Slot *s = &slots[i];
+        MemoryRegion *mr = &s->mr;
+        if (!is_live(s)) {
+            if (memory_region_kind(mr) != MR_KIND_NONE)
+                mismatch("slot %d is free but has kind %d", i, memory_region_kind(mr));
+            continue;
+        }
+        if (memory_region_size(mr) != s->size)
+            mismatch("'%s': size %s, expected %s", s->name, hex128(memory_region_size(mr), a),
+                     hex128(s->size, b));
+        if (memory_region_addr(mr) != s->addr)
+            mismatch("'%s': addr 0x%" PRIx64 ", expected 0x%" PRIx64, s->name,
+                     memory_region_addr(mr), s->addr);
+        if (s->parent >= 0 && memory_region_priority(mr) != s->prio)
+            mismatch("'%s': priority %d, expected %d", s->name, memory_region_priority(mr),
+                     s->prio);
+        if (memory_region_is_enabled(mr) != s->enabled)
+            mismatch("'%s': enabled %d, expected %d", s->name, memory_region_is_enabled(mr),
+                     s->enabled);
+        if (memory_region_is_readonly(mr) != s->readonly)
+            mismatch("'%s': readonly %d, expected %d", s->name, memory_region_is_readonly(mr),
+                     s->readonly);
+        MemoryRegion *want_parent = s->parent >= 0 ? &slots[s->parent].mr : NULL;
+        if (memory_region_container(mr) != want_parent)
+            mismatch("'%s': container '%s', expected '%s'", s->name,
+                     memory_region_container(mr) ? memory_region_name(memory_region_container(mr))
+                                                 : "(none)",
+                     want_parent ? slots[s->parent].name : "(none)");
+        if (s->kind == SK_ALIAS) {
+            if (memory_region_alias_target(mr) != &slots[s->target].mr ||
+                memory_region_alias_offset(mr) != s->alias_offset)
+                mismatch("'%s': alias target/offset differ from what was set", s->name);
+        } else if (memory_region_alias_target(mr) != NULL) {
+            mismatch("'%s': not an alias but has a target", s->name);
+        }
+        if (s->kind == SK_ROMD && memory_region_is_romd(mr) != s->romd)
+            mismatch("'%s': romd mode %d, expected %d", s->name, memory_region_is_romd(mr),
+                     s->romd);
+        /* Host pointers: follow the alias chain in the record; past the memory there is none. */
+        mr_size_t off = 0;
+        const Slot *t = s;
+        for (int guard = 0; t->kind == SK_ALIAS && guard < NSLOTS; guard++) {
+            off += t->alias_offset;
+            t = &slots[t->target];
+        }
+        void *want = NULL;
+        if (is_ramlike(t) && off < t->alloc)
+            want = (uint8_t *)memory_region_get_ram_ptr(&t->mr) + (size_t)off;
+        if (s != t && memory_region_get_ram_ptr(mr) != want)
+            mismatch("'%s': get_ram_ptr %p, expected target's + %s = %p", s->name,
+                     memory_region_get_ram_ptr(mr), hex128(off, a), want);
+        if (s->kind == SK_RAM_PTR && memory_region_get_ram_ptr(mr) != s->ptrbuf)
+            mismatch("'%s': get_ram_ptr is not the caller's buffer", s->name);
+
+        /* Child order: priority descending, newest (re-)add first among equals. */
+        Slot *kids[NSLOTS];
+        size_t n = 0;
+        for (int j = 0; j < NSLOTS; j++)
+            if (is_live(&slots[j]) && slots[j].parent == i)
+                kids[n++] = &slots[j];
+        qsort(kids, n, sizeof(kids[0]), cmp_child);
+        size_t k = 0;
+        MemoryRegion *c = memory_region_first_subregion(mr);
+        for (; c && k < n; c = memory_region_next_sibling(c), k++)
+            if (c != &kids[k]->mr)
+                break;
+        if (k != n || c != NULL)
+            mismatch("'%s': child %zu is '%s', expected '%s' (priority desc, newest first)",
+                     s->name, k, c ? memory_region_name(c) : "(end)",
+                     k < n ? kids[k]->name : "(end)");
+    }
+}
+
+/* ---- region life cycle --------------------------------------------------------- */
+
+static void set_name(Slot *s)
+{
+    s->generation++;
+    snprintf(s->name, sizeof(s->name), "%s%d.%u", kind_names[s->kind], s->idx, s->generation);
+}
+
+static void record_fresh(Slot *s, SlotKind kind, mr_size_t size)
+{
+    s->kind = kind;
+    s->parent = -1;
+    s->addr = 0;
+    s->prio = 0;
+    s->seq = 0;
+    s->size = size;
+    s->enabled = true;
+    s->readonly = kind == SK_ROM;
+    s->nonvolatile = false;
+    s->romd = kind == SK_ROMD;
+    s->target = -1;
+    s->alias_offset = 0;
+}
+
+static void free_memory(Slot *s)
+{
+    free(s->shadow);
+    free(s->ptrbuf);
+    free(s->devbuf);
+    free(s->devshadow);
+    s->shadow = s->ptrbuf = s->devbuf = s->devshadow = NULL;
+    s->alloc = s->devcap = 0;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd();
+}
+
+static bool alias_target_ok(const Slot *s)
+{
+    return is_live(s);
+}
+
+/*
+ * Initialise free slot @s as a random kind. Sometimes first tries an
+ * initialisation the library must refuse. Returns true when @s is live.
+ */
+static bool create_region(Slot *s, bool allow_alias)
+{
+    char e[40];
+    SlotKind kind;
+    unsigned r = (unsigned)rnd_below(100);
+    if (r < 25)
+        kind = SK_CONTAINER;
+    else if (r < 40)
+        kind = SK_RAM;
+    else if (r < 45)
+        kind = SK_RAM_PTR;
+    else if (r < 53)
+        kind = SK_ROM;
+    else if (r < 62)
+        kind = SK_ROMD;
+    else if (r < 76)
+        kind = SK_MMIO;
+    else if (r < 79)
+        kind = SK_MMIO_NULL;
+    else
+        kind = allow_alias ? SK_ALIAS : SK_CONTAINER;
+
+    int rc;
+    s->kind = kind;
+    set_name(s);
+    s->kind = SK_FREE;
+    switch (kind) {
+    case SK_CONTAINER: {
+        if (chance(3)) {
+            rc = memory_region_init(&s->mr, s->name, TWO64 + 1);
+            note_op("init container '%s' size 2^64+1 = %d", s->name, rc);
+            check_rc(rc, X_INVAL, NULL, "memory_region_init(size 2^64+1)");
+            if (rc == 0)
+                return false; /* state unknown; the tree check will complain */
+        }
+        mr_size_t size = gen_container_size();
+        rc = memory_region_init(&s->mr, s->name, size);
+        note_op("init container '%s' size %s = %d", s->name, hex128(size, e), rc);
+        check_rc(rc, X_OK, NULL, "memory_region_init");
+        if (rc)
+            return false;
+        record_fresh(s, kind, size);
+        return true;
+    }
+    case SK_RAM:
+    case SK_RAM_PTR:
+    case SK_ROM:
+    case SK_ROMD: {
+        if (kind == SK_RAM && chance(3)) {
+            rc = memory_region_init_ram(&s->mr, s->name, 0);
+            note_op("init ram '%s' size 0 = %d", s->name, rc);
+            check_rc(rc, X_INVAL, NULL, "memory_region_init_ram(size 0)");
+            if (rc == 0)
+                return false;
+        }
+        mr_size_t size = gen_ram_size();
+        size_t n = (size_t)size;
+        if (kind == SK_RAM) {
+            rc = memory_region_init_ram(&s->mr, s->name, size);
+        } else if (kind == SK_RAM_PTR) {
+            s->ptrbuf = malloc(n);
+            fill_random(s->ptrbuf, n);
+            rc = memory_region_init_ram_ptr(&s->mr, s->name, size, s->ptrbuf);
+        } else if (kind == SK_ROM) {
+            rc = memory_region_init_rom(&s->mr, s->name, size);
+        } else {
+            rc = memory_region_init_rom_device(&s->mr, &dev_ops, s, s->name, size);
+        }
+        note_op("init %s '%s' size %s = %d", kind_names[kind], s->name, hex128(size, e), rc);
+        check_rc(rc, X_OK, NULL, "memory_region_init_<ram>");
+        if (rc) {
+            free_memory(s);
+            return false;
+        }
+        record_fresh(s, kind, size);
+        s->alloc = n;
+        s->shadow = malloc(n);
+        uint8_t *ram = memory_region_get_ram_ptr(&s->mr);
+        if (!ram) {
+            mismatch("'%s': no host memory after init", s->name);
+            s->kind = SK_FREE;
+            return false;
+        }
+        if (kind == SK_RAM_PTR) {
+            if (ram != s->ptrbuf)
+                mismatch("'%s': host memory is not the caller's buffer", s->name);
+        } else if (kind == SK_RAM) {
+            for (size_t i = 0; i < n; i++)
+                if (ram[i] != 0) {
+                    mismatch("'%s': fresh RAM is not zeroed at 0x%zx", s->name, i);
+                    break;
+                }
+        } else {
+            fill_random(ram, n); /* ROM contents, set by the board */
+        }
+        memcpy(s->shadow, ram, n);
+        if (kind == SK_ROMD) {
+            s->devcap = n;
+            s->devbuf = malloc(n);
+            fill_random(s->devbuf, n);
+            s->devshadow = malloc(n);
+            memcpy(s->devshadow, s->devbuf, n);
+        }
+        return true;
+    }
+    case SK_MMIO:
+    case SK_MMIO_NULL: {
+        mr_size_t size = chance(5) ? 0 : 1 + rnd_align(rnd_below(0x2000));
+        if (kind == SK_MMIO) {
+            s->devcap = size ? (size_t)size : 1;
+            s->devbuf = malloc(s->devcap);
+            fill_random(s->devbuf, s->devcap);
+            s->devshadow = malloc(s->devcap);
+            memcpy(s->devshadow, s->devbuf, s->devcap);
+        }
+        rc = memory_region_init_io(&s->mr, kind == SK_MMIO ? &dev_ops : NULL, s, s->name, size);
+        note_op("init %s '%s' size %s = %d", kind_names[kind], s->name, hex128(size, e), rc);
+        check_rc(rc, X_OK, NULL, "memory_region_init_io");
+        if (rc) {
+            free_memory(s);
+            return false;
+        }
+        record_fresh(s, kind, size);
+        return true;
+    }
+    case SK_ALIAS: {
+        Slot *t = pick(alias_target_ok);
+        if (!t)
+            return false;
+        mr_size_t tsize = t->size;
+        hwaddr off;
+        mr_size_t size;
+        if (chance(10)) {
+            off = 0;
+            size = tsize; /* the whole target: the view-sharing shortcut */
+        } else {
+            off = chance(85) ? gen_offset(tsize, 0) : rnd();
+            if (chance(60) && tsize > off)
+                size = 1 + rnd_below128(tsize - off);
+            else if (chance(15))
+                size = TWO64 - off;
+            else
+                size = chance(50) ? gen_container_size() : 1 + rnd_below(0x8000);
+        }
+        unsigned allowed = (mr_size_t)off + size > TWO64 ? X_INVAL : X_OK;
+        rc = memory_region_init_alias(&s->mr, s->name, &t->mr, off, size);
+        note_op("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s = %d", s->name, t->name, off,
+                hex128(size, e), rc);
+        check_rc(rc, allowed, NULL, "memory_region_init_alias");
+        if (rc)
+            return false;
+        record_fresh(s, kind, size);
+        s->target = t->idx;
+        s->alias_offset = off;
+        return true;
+    }
+    default:
+        break;
+    }
+    return false;
+}
+
+/* Destroy @s as the harness expects (busy regions must be refused). */
+static void destroy_region(Slot *s)
+{
+    unsigned allowed = (s->parent >= 0 || is_as_root(s) || is_alias_target(s)) ? X_BUSY : X_OK;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_destroy(&s->mr);
+    note_op("destroy '%s' = %d", s->name, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "memory_region_destroy");
+    pre_free(pre);
+    if (rc == 0) {
+        for (int i = 0; i < NSLOTS; i++)
+            if (is_live(&slots[i]) && slots[i].parent == s->idx)
+                slots[i].parent = -1; /* children stay initialised, unmapped */
+        free_memory(s);
+        s->kind = SK_FREE;
+    }
+}
+
+/* ---- mutators ----------------------------------------------------------------------- */
+
+static void op_add_sub(Slot *sub)
+{
+    char e[40];
+    Slot *parent;
+    /* Mostly a valid request; sometimes one of each kind of refusal. */
+    if (!sub)
+        sub = chance(90) ? pick(unmapped_child_candidate) : pick(any_live);
+    if (!sub)
+        return;
+    unsigned r = (unsigned)rnd_below(100);
+    if (r < 2)
+        parent = sub;
+    else if (r < 6)
+        parent = pick(alias_slot);
+    else if (r < 30)
+        parent = &slots[chance(50) ? 0 : 1];
+    else if (r < 60)
+        parent = pick(attached_container);
+    else if (r < 80)
+        parent = pick(attached_parent);
+    else
+        parent = pick(can_have_children);
+    if (!parent)
+        parent = &slots[0];
+    hwaddr off = gen_offset(parent->size, sub->size);
+    int32_t prio = gen_prio();
+
+    unsigned allowed = 0;
+    if (parent->kind == SK_ALIAS)
+        allowed |= X_INVAL;
+    if (sub->parent >= 0)
+        allowed |= X_BUSY;
+    if ((mr_size_t)off + sub->size > TWO64)
+        allowed |= X_INVAL;
+    if (parent == sub)
+        allowed |= X_INVAL | X_LOOP;
+    else if (reaches(sub->idx, parent->idx))
+        allowed |= X_LOOP;
+    if (!allowed)
+        allowed = X_OK;
+
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    bool plain = prio == 0 && chance(30);
+    int rc = plain ? memory_region_add_subregion(&parent->mr, off, &sub->mr)
+                   : memory_region_add_subregion_overlap(&parent->mr, off, &sub->mr, prio);
+    ops_seed++;
+    note_op("add_subregion%s('%s', 0x%" PRIx64 ", '%s' size %s, prio %d) = %d",
+            plain ? "" : "_overlap", parent->name, off, sub->name, hex128(sub->size, e), prio, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "add_subregion");
+    pre_free(pre);
+    if (rc == 0) {
+        sub->parent = parent->idx;
+        sub->addr = off;
+        sub->prio = prio;
+        sub->seq = ++seq_counter;
+    }
+}
+
+static void op_add(void)
+{
+    op_add_sub(NULL);
+}
+
+static void op_del(void)
+{
+    Slot *sub = pick(chance(92) ? mapped : any_live);
+    if (!sub)
+        return;
+    Slot *parent = sub->parent >= 0 && chance(92) ? &slots[sub->parent] : pick(any_live);
+    unsigned allowed = sub->parent == parent->idx ? X_OK : X_INVAL;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_del_subregion(&parent->mr, &sub->mr);
+    ops_seed++;
+    note_op("del_subregion('%s', '%s') = %d", parent->name, sub->name, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "del_subregion");
+    pre_free(pre);
+    if (rc == 0)
+        sub->parent = -1;
+}
+
+static void op_set_address(void)
+{
+    Slot *s = chance(90) ? pick(mapped) : pick_target();
+    if (!s)
+        return;
+    mr_size_t limit = s->parent >= 0 ? slots[s->parent].size : TWO64;
+    hwaddr addr = chance(20) ? s->addr + rnd_align(rnd_below(0x2000)) : gen_offset(limit, s->size);
+    if (s->idx < 2 && chance(60))
+        addr = 0; /* a top-level root mostly returns home */
+    unsigned allowed = (mr_size_t)addr + s->size > TWO64 ? X_INVAL : X_OK;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_set_address(&s->mr, addr);
+    ops_seed++;
+    note_op("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "set_address");
+    pre_free(pre);
+    if (rc == 0) {
+        s->addr = addr;
+        if (s->parent >= 0)
+            s->seq = ++seq_counter; /* a move is a re-add */
+    }
+}
+
+static void op_set_priority(void)
+{
+    Slot *s = pick(mapped);
+    if (!s)
+        return;
+    int32_t prio = gen_prio();
+    int rc = memory_region_set_priority(&s->mr, prio);
+    ops_seed++;
+    note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
+    check_rc(rc, X_OK, NULL, "set_priority");
+    if (rc == 0) {
+        s->prio = prio;
+        s->seq = ++seq_counter;
+    }
+}
+
+static void op_set_enabled(void)
+{
+    Slot *s = pick_target();
+    if (!s)
+        return;
+    /* Keep the big roots mostly enabled so that the views have content. */
+    bool en = s->idx < 2 ? chance(80) : chance(75);
+    int rc = memory_region_set_enabled(&s->mr, en);
+    ops_seed++;
+    note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
+    check_rc(rc, X_OK, NULL, "set_enabled");
+    if (rc == 0)
+        s->enabled = en;
+}
+
+static void op_set_readonly(void)
+{
+    Slot *s = pick_target();
+    if (!s)
+        return;
+    bool ro = chance(30);
+    int rc = memory_region_set_readonly(&s->mr, ro);
+    ops_seed++;
+    note_op("set_readonly('%s', %d) = %d", s->name, ro, rc);
+    check_rc(rc, X_OK, NULL, "set_readonly");
+    if (rc == 0)
+        s->readonly = ro;
+}
+
+static void op_set_nonvolatile(void)
+{
+    Slot *s = pick_target();
+    if (!s)
+        return;
+    bool nv = chance(35);
+    int rc = memory_region_set_nonvolatile(&s->mr, nv);
+    ops_seed++;
+    note_op("set_nonvolatile('%s', %d) = %d", s->name, nv, rc);
+    check_rc(rc, X_OK, NULL, "set_nonvolatile");
+    if (rc == 0)
+        s->nonvolatile = nv;
+}
+
+static void op_set_romd(void)
+{
+    Slot *s = chance(90) ? pick(romd_slot) : pick(any_live);
+    if (!s)
+        return;
+    bool on = chance(50);
+    unsigned allowed = s->kind == SK_ROMD ? X_OK : X_INVAL;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_rom_device_set_romd(&s->mr, on);
+    ops_seed++;
+    note_op("rom_device_set_romd('%s', %d) = %d", s->name, on, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "rom_device_set_romd");
+    pre_free(pre);
+    if (rc == 0)
+        s->romd = on;
+}
+
+static void op_set_alias_offset(void)
+{
+    Slot *s = chance(92) ? pick(alias_slot) : pick(any_live);
+    if (!s)
+        return;
+    mr_size_t tsize = s->kind == SK_ALIAS ? slots[s->target].size : 0x1000;
+    hwaddr off;
+    if (chance(30))
+        off = s->alias_offset + rnd_align(rnd_below(0x1000)) - (chance(50) ? 0x800 : 0);
+    else
+        off = chance(90) ? gen_offset(tsize, 0) : rnd();
+    unsigned allowed = X_OK;
+    if (s->kind != SK_ALIAS || (mr_size_t)off + s->size > TWO64)
+        allowed = X_INVAL;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_set_alias_offset(&s->mr, off);
+    ops_seed++;
+    note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "set_alias_offset");
+    pre_free(pre);
+    if (rc == 0)
+        s->alias_offset = off;
+}
+
+static void op_set_size(void)
+{
+    char e[40];
+    Slot *s = pick_target();
+    if (!s)
+        return;
+    mr_size_t size;
+    unsigned allowed = X_OK;
+    switch (s->kind) {
+    case SK_RAM:
+    case SK_RAM_PTR:
+    case SK_ROM:
+    case SK_ROMD:
+        if (chance(10))
+            size = s->alloc + 1 + rnd_below(0x100); /* grow past the memory: refused */
+        else if (chance(5))
+            size = 0;
+        else if (chance(40))
+            size = s->alloc; /* back to full size */
+        else
+            size = 1 + rnd_below(s->alloc);
+        if (size > s->alloc)
+            allowed = X_INVAL;
+        if (size == 0)
+            allowed = s->kind == SK_ROMD ? (X_OK | X_INVAL) : X_INVAL;
+        break;
+    case SK_ALIAS: {
+        mr_size_t tsize = slots[s->target].size;
+        if (chance(50) && tsize > s->alias_offset)
+            size = 1 + rnd_below128(tsize - s->alias_offset);
+        else
+            size = chance(10) ? TWO64 - s->alias_offset : gen_container_size();
+        if ((mr_size_t)s->alias_offset + size > TWO64)
+            allowed = X_INVAL;
+        break;
+    }
+    default:
+        size = chance(60) ? 1 + rnd_align(rnd_below(0x4000)) : gen_container_size();
+        break;
+    }
+    if (s->idx < 3 && s->kind == SK_CONTAINER && chance(60))
+        size = root_size[s->idx]; /* a root mostly gets its size back */
+    if (chance(2))
+        size = TWO64 + 1 + rnd_below(10);
+    if (size > TWO64)
+        allowed = X_INVAL;
+    if ((allowed & X_OK) && (mr_size_t)s->addr + size > TWO64)
+        /* The region's address counts; for an unmapped region the header leaves it open. */
+        allowed = s->parent >= 0 ? X_INVAL : (X_OK | X_INVAL);
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_set_size(&s->mr, size);
+    ops_seed++;
+    note_op("set_size('%s', %s) = %d", s->name, hex128(size, e), rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "set_size");
+    pre_free(pre);
+    if (rc == 0)
+        s->size = size;
+}
+
+static bool mapped_alias(const Slot *s)
+{
+    return s->kind == SK_ALIAS && s->parent >= 0;
+}
+
+/*
+ * Create alias @f continuing mapped alias @a: same target, the next window,
+ * mapped right after @a. Neighbouring pieces of one region then differ only
+ * in their flags, which is where merging has to look at every flag.
+ */
+static void create_continuation(Slot *f, Slot *a)
+{
+    char e[40];
+    mr_size_t off = (mr_size_t)a->alias_offset + a->size;
+    mr_size_t size = 1 + rnd_below(0x4000);
+    if (off + size > TWO64)
+        return;
+    f->kind = SK_ALIAS;
+    set_name(f);
+    f->kind = SK_FREE;
+    int rc = memory_region_init_alias(&f->mr, f->name, &slots[a->target].mr, (hwaddr)off, size);
+    note_op("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s (continues '%s') = %d", f->name,
+            slots[a->target].name, (hwaddr)off, hex128(size, e), a->name, rc);
+    check_rc(rc, X_OK, NULL, "memory_region_init_alias");
+    if (rc)
+        return;
+    record_fresh(f, SK_ALIAS, size);
+    f->target = a->target;
+    f->alias_offset = (hwaddr)off;
+    if (chance(50)) {
+        bool nv = chance(50);
+        rc = nv ? memory_region_set_nonvolatile(&f->mr, true)
+                : memory_region_set_readonly(&f->mr, true);
+        note_op("set_%s('%s', 1) = %d", nv ? "nonvolatile" : "readonly", f->name, rc);
+        check_rc(rc, X_OK, NULL, "set_readonly/nonvolatile");
+        if (rc == 0 && nv)
+            f->nonvolatile = true;
+        else if (rc == 0)
+            f->readonly = true;
+    }
+    if ((mr_size_t)a->addr + a->size + size > TWO64)
+        return;
+    hwaddr at = (hwaddr)(a->addr + a->size);
+    Slot *parent = &slots[a->parent];
+    rc = memory_region_add_subregion_overlap(&parent->mr, at, &f->mr, a->prio);
+    ops_seed++;
+    note_op("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d", parent->name, at,
+            f->name, a->prio, rc);
+    unsigned allowed = reaches(f->idx, parent->idx) ? X_LOOP : X_OK;
+    check_rc(rc, allowed, NULL, "add_subregion_overlap");
+    if (rc == 0) {
+        f->parent = parent->idx;
+        f->addr = at;
+        f->prio = a->prio;
+        f->seq = ++seq_counter;
+    }
+}
+
+/* Destroy an unused region and create a new one in its place. */
+static void op_recreate(void)
+{
+    Slot *s = chance(80) ? pick(unmapped_child_candidate) : pick(any_live);
+    if (s && s->idx >= 2) {
+        ops_seed++;
+        destroy_region(s);
+    }
+    Slot *f = pick(free_slot);
+    Slot *a = chance(25) ? pick(mapped_alias) : NULL;
+    if (f && a) {
+        ops_seed++;
+        create_continuation(f, a);
+    } else if (f) {
+        ops_seed++;
+        if (create_region(f, true) && chance(70))
+            op_add_sub(f);
+    }
+}
+
+/* Move address space 2 onto another region. */
+static void op_reroot(void)
+{
+    Slot *s = chance(70) ? pick(attached_container) : pick(any_live);
+    if (!s)
+        return;
+    ops_seed++;
+    address_space_destroy(&spaces[2]);
+    as_live[2] = false;
+    int rc = address_space_init(&spaces[2], &s->mr, "as2");
+    note_op("address_space_init(as2, '%s') = %d", s->name, rc);
+    check_rc(rc, X_OK, NULL, "address_space_init");
+    if (rc == 0) {
+        as_live[2] = true;
+        as_root[2] = s->idx;
+        as_unassigned[2] = chance(50) ? 0x00 : (uint8_t)rnd();
+        address_space_set_unassigned_value(&spaces[2], as_unassigned[2]);
+    } else {
+        /* Keep three spaces: fall back to the old root's slot 2 record. */
+        as_root[2] = 2;
+        if (address_space_init(&spaces[2], &slots[2].mr, "as2") == 0)
+            as_live[2] = true;
+    }
+}
+
+static void random_op(void);
+
+/* A transaction around several operations; views must not move until the outermost commit. */
+static void op_transaction(void)
+{
+    if (tx_depth == 0)
+        for (int k = 0; k < NAS; k++)
+            if (as_live[k])
+                snap_take(k, &tx_snaps[k]);
+    memory_region_transaction_begin();
+    tx_depth++;
+    note_op("transaction_begin (depth %d)", tx_depth);
+    int n = 1 + (int)rnd_below(6);
+    for (int i = 0; i < n && seed_mismatches == 0; i++) {
+        random_op();
+        check_tree();
+        for (int k = 0; k < NAS; k++)
+            if (as_live[k]) {
+                snap_check(k, &tx_snaps[k], "inside a transaction");
+                stats.tx_checks++;
+            }
+    }
+    memory_region_transaction_commit();
+    tx_depth--;
+    note_op("transaction_commit (depth %d)", tx_depth);
+    if (tx_depth > 0) {
+        for (int k = 0; k < NAS; k++)
+            if (as_live[k])
+                snap_check(k, &tx_snaps[k], "after an inner commit");
+    } else {
+        for (int k = 0; k < NAS; k++)
+            snap_free(&tx_snaps[k]);
+    }
+}
+
+static void random_op(void)
+{
+    unsigned r = (unsigned)rnd_below(1000);
+    if (r < 200)
+        op_add();
+    else if (r < 270)
+        op_del();
+    else if (r < 400)
+        op_set_address();
+    else if (r < 480)
+        op_set_enabled();
+    else if (r < 560)
+        op_set_priority();
+    else if (r < 620)
+        op_set_alias_offset();
+    else if (r < 680)
+        op_set_readonly();
+    else if (r < 710)
+        op_set_nonvolatile();
+    else if (r < 800)
+        op_set_size();
+    else if (r < 830)
+        op_set_romd();
+    else if (r < 900) {
+        if (tx_depth < MAX_TX_DEPTH)
+            op_transaction();
+        else
+            op_set_address();
+    } else if (r < 990) {
+        if (tx_depth == 0)
+            op_recreate();
+        else
+            op_add();
+    } else {
+        if (tx_depth == 0)
+            op_reroot();
+        else
+            op_del();
+    }
+}
+
+/* ---- view checks ------------------------------------------------------------------- */
+
+static const MemoryRegion *root_of(int k)
+{
+    return &slots[as_root[k]].mr;
+}
+
+static RefHit hit_from_range(const FlatRange *r, hwaddr addr)
+{
+    RefHit h = {.hit = true,
+                .mr = r->mr,
+                .offset = r->offset_in_region + (addr - r->addr),
+                .readonly = r->readonly,
+                .nonvolatile = r->nonvolatile,
+                .romd_mode = r->romd_mode};
+    return h;
+}
+
+/* The range of @fv holding @addr, by a plain linear scan (independent of flatview_lookup). */
+static const FlatRange *scan(FlatView *fv, hwaddr addr)
+{
+    size_t n = flatview_nr_ranges(fv);
+    for (size_t i = 0; i < n; i++) {
+        const FlatRange *r = flatview_range(fv, i);
+        if (addr >= r->addr && (mr_size_t)addr < (mr_size_t)r->addr + r->size)
+            return r;
+    }
+    return NULL;
+}
+
+/* Compare the model and the library at one address. */
+static bool check_point(int k, FlatView *fv, const FlatRange *lib, hwaddr addr, const char *why)
+{
+    bool broken;
+    RefHit want = refmodel_resolve(root_of(k), addr, &broken);
+    RefHit got = lib ? hit_from_range(lib, addr) : (RefHit){0};
+    stats.points++;
+    if (broken) {
+        mismatch("as%d: the model met a cycle at 0x%" PRIx64, k, addr);
+        return false;
+    }
+    if (!refhit_equal(&want, &got)) {
+        char a[160], b[160];
+        mismatch("as%d 0x%016" PRIx64 " (%s): model %s, library %s", k, addr, why,
+                 refhit_describe(&want, a, sizeof(a)), refhit_describe(&got, b, sizeof(b)));
+        return false;
+    }
+    (void)fv;
+    return true;
+}
+
+static bool mergeable(const FlatRange *a, const FlatRange *b)
+{
+    return (mr_size_t)a->addr + a->size == b->addr && a->mr == b->mr &&
+           (mr_size_t)a->offset_in_region + a->size == b->offset_in_region &&
+           a->readonly == b->readonly && a->nonvolatile == b->nonvolatile &&
+           a->romd_mode == b->romd_mode && a->dirty_log_mask == b->dirty_log_mask;
+}
+
+static hwaddr rnd_in(mr_size_t lo, mr_size_t hi) /* [lo, hi) */
+{
+    return (hwaddr)(lo + rnd_below128(hi - lo));
+}
+
+static void check_view(int k)
+{
+    char a[40], b[40];
+    FlatView *fv = address_space_get_flatview(&spaces[k]);
+    size_t n = flatview_nr_ranges(fv);
+    stats.views++;
+    stats.ranges += n;
+
+    /* 1. Structure: sorted, in range, non-empty, terminating regions, not mergeable. */
+    mr_size_t prev_end = 0;
+    for (size_t i = 0; i < n; i++) {
+        const FlatRange *r = flatview_range(fv, i);
+        mr_size_t end = (mr_size_t)r->addr + r->size;
+        Slot *s = slot_of(r->mr);
+        if (r->size == 0 || end > TWO64 || r->addr < prev_end || !s || s->kind == SK_CONTAINER ||
+            s->kind == SK_ALIAS || s->kind == SK_FREE ||
+            (mr_size_t)r->offset_in_region + r->size > memory_region_size(r->mr) ||
+            r->dirty_log_mask != 0) {
+            mismatch("as%d: range %zu is malformed: addr 0x%" PRIx64 " size %s region '%s' offset "
+                     "0x%" PRIx64 " (region size %s), previous end %s",
+                     k, i, r->addr, hex128(r->size, a), s ? s->name : "?", r->offset_in_region,
+                     hex128(r->mr ? memory_region_size(r->mr) : 0, b), hex128(prev_end, a));
+            flatview_unref(fv);
+            return;
+        }
+        if (i > 0) {
+            const FlatRange *p = flatview_range(fv, i - 1);
+            if (p->mr == r->mr && (mr_size_t)p->addr + p->size == r->addr &&
+                (mr_size_t)p->offset_in_region + p->size == r->offset_in_region)
+                stats.flag_splits++;
+        }
+        if (i > 0 && mergeable(flatview_range(fv, i - 1), r))
+            mismatch("as%d: ranges %zu and %zu at 0x%" PRIx64 " should have merged ('%s')", k,
+                     i - 1, i, r->addr, s->name);
+        prev_end = end;
+    }
+
+    /* 2. The whole view against the model's, range by range. */
+    RefRange *mv;
+    size_t mn = refmodel_flatten(root_of(k), &mv);
+    if (mn == (size_t)-1) {
+        mismatch("as%d: the model could not flatten the tree (cycle?)", k);
+    } else {
+        size_t m = mn < n ? mn : n;
+        size_t i = 0;
+        for (; i < m; i++) {
+            const FlatRange *r = flatview_range(fv, i);
+            RefHit got = hit_from_range(r, r->addr);
+            if (mv[i].addr != r->addr || mv[i].size != r->size || !refhit_equal(&mv[i].hit, &got))
+                break;
+        }
+        if (i < m || mn != n) {
+            char x[160], y[160];
+            if (i < m) {
+                const FlatRange *r = flatview_range(fv, i);
+                RefHit got = hit_from_range(r, r->addr);
+                mismatch("as%d: flat range %zu differs: model [0x%" PRIx64 ", +%s) %s; library "
+                         "[0x%" PRIx64 ", +%s) %s",
+                         k, i, mv[i].addr, hex128(mv[i].size, a),
+                         refhit_describe(&mv[i].hit, x, sizeof(x)), r->addr, hex128(r->size, b),
+                         refhit_describe(&got, y, sizeof(y)));
+            } else if (mn > n) {
+                mismatch(
+                    "as%d: the model has %zu ranges, the library %zu; first extra at 0x%" PRIx64
+                    " %s",
+                    k, mn, n, mv[n].addr, refhit_describe(&mv[n].hit, x, sizeof(x)));
+            } else {
+                const FlatRange *r = flatview_range(fv, mn);
+                RefHit got = hit_from_range(r, r->addr);
+                mismatch(
+                    "as%d: the model has %zu ranges, the library %zu; first extra at 0x%" PRIx64
+                    " %s",
+                    k, mn, n, r->addr, refhit_describe(&got, y, sizeof(y)));
+            }
+        }
+        free(mv);
+    }
+
+    /* 3. Point by point: first, last and a random byte of every range and every gap. */
+    mr_size_t cursor = 0;
+    for (size_t i = 0; i <= n && seed_mismatches == 0; i++) {
+        mr_size_t gap_end = i < n ? (mr_size_t)flatview_range(fv, i)->addr : TWO64;
+        if (gap_end > cursor) {
+            check_point(k, fv, NULL, (hwaddr)cursor, "gap start");
+            check_point(k, fv, NULL, (hwaddr)(gap_end - 1), "gap end");
+            check_point(k, fv, NULL, rnd_in(cursor, gap_end), "inside a gap");
+        }
+        if (i == n)
+            break;
+        const FlatRange *r = flatview_range(fv, i);
+        mr_size_t end = (mr_size_t)r->addr + r->size;
+        check_point(k, fv, r, r->addr, "first byte of a range");
+        check_point(k, fv, r, (hwaddr)(end - 1), "last byte of a range");
+        check_point(k, fv, r, rnd_in(r->addr, end), "inside a range");
+        cursor = end;
+    }
+
+    /* 4. Random addresses through every lookup path. */
+    for (int j = 0; j < 8 && seed_mismatches == 0; j++) {
+        hwaddr addr;
+        if (j < 4 && n) {
+            /* Around a random range: its edges and their neighbours, or inside. */
+            const FlatRange *r = flatview_range(fv, rnd_below(n));
+            mr_size_t end = (mr_size_t)r->addr + r->size;
+            switch (j) {
+            case 0:
+                addr = r->addr - 1;
+                break;
+            case 1:
+                addr = (hwaddr)end; /* wraps to 0 for a range ending at 2^64 */
+                break;
+            default:
+                addr = rnd_in(r->addr, end);
+                break;
+            }
+        } else {
+            addr = chance(50) ? rnd() : gen_offset(TWO64, 0);
+        }
+        const FlatRange *lin = scan(fv, addr);
+        const FlatRange *lk = flatview_lookup(fv, addr);
+        if (lk != lin)
+            mismatch("as%d 0x%" PRIx64 ": flatview_lookup gives range %p, a scan gives %p", k, addr,
+                     (const void *)lk, (const void *)lin);
+        check_point(k, fv, lin, addr, "random address");
+        FlatRange fr;
+        bool found = address_space_find_range(&spaces[k], addr, &fr);
+        if (found != (lin != NULL) || (found && !fr_same(&fr, lin)))
+            mismatch("as%d 0x%" PRIx64 ": address_space_find_range disagrees with the view", k,
+                     addr);
+        for (int w = 0; w < 2; w++) {
+            MemoryRegionSection sec;
+            MemTxResult res =
+                address_space_translate(&spaces[k], addr, w, MEMTXATTRS_UNSPECIFIED, &sec);
+            bool bad = false;
+            if (!lin) {
+                /* The hole runs to the next range or the end of the space. */
+                mr_size_t hole_end = TWO64;
+                for (size_t q = 0; q < n; q++)
+                    if (flatview_range(fv, q)->addr > addr) {
+                        hole_end = flatview_range(fv, q)->addr;
+                        break;
+                    }
+                bad =
+                    res != MEMTX_DECODE_ERROR || sec.mr || sec.size != hole_end - addr || sec.host;
+            } else {
+                hwaddr off = lin->offset_in_region + (addr - lin->addr);
+                Slot *s = slot_of(lin->mr);
+                uint8_t *host = NULL;
+                if (s->kind == SK_RAM || s->kind == SK_RAM_PTR || s->kind == SK_ROM) {
+                    if (!w || !lin->readonly)
+                        host = (uint8_t *)memory_region_get_ram_ptr(lin->mr) + off;
+                } else if (s->kind == SK_ROMD && lin->romd_mode && !w) {
+                    host = (uint8_t *)memory_region_get_ram_ptr(lin->mr) + off;
+                }
+                bad = res != MEMTX_OK || sec.mr != lin->mr || sec.offset_within_region != off ||
+                      sec.size != (mr_size_t)lin->addr + lin->size - addr ||
+                      sec.readonly != lin->readonly || sec.host != host;
+            }
+            if (bad || sec.offset_within_address_space != addr)
+                mismatch("as%d 0x%" PRIx64 ": address_space_translate(%s) = %u, '%s'+0x%" PRIx64
+                         " size %s host %p ro %d does not match the view",
+                         k, addr, w ? "write" : "read", res,
+                         sec.mr ? memory_region_name(sec.mr) : "-", sec.offset_within_region,
+                         hex128(sec.size, a), (void *)sec.host, sec.readonly);
+        }
+    }
+    flatview_unref(fv);
+}
+
+/* ---- reads and writes against the memory model --------------------------------------- */
+
+/* What one byte reads as, and the result bits it contributes. */
+static void count_byte(const RefHit *h)
+{
+    Slot *s = h->hit ? slot_of(h->mr) : NULL;
+    if (!s)
+        stats.unassigned_bytes++;
+    else if (s->kind == SK_MMIO || s->kind == SK_MMIO_NULL || (s->kind == SK_ROMD && !h->romd_mode))
+        stats.mmio_bytes++;
+    else
+        stats.ram_bytes++;
+}
+
+static MemTxResult model_read_byte(int k, hwaddr addr, uint8_t *out)
+{
+    RefHit h = refmodel_resolve(root_of(k), addr, NULL);
+    count_byte(&h);
+    if (!h.hit) {
+        *out = as_unassigned[k];
+        return MEMTX_DECODE_ERROR;
+    }
+    Slot *s = slot_of(h.mr);
+    switch (s->kind) {
+    case SK_RAM:
+    case SK_RAM_PTR:
+    case SK_ROM:
+        *out = s->shadow[h.offset];
+        return MEMTX_OK;
+    case SK_ROMD:
+        *out = h.romd_mode ? s->shadow[h.offset] : s->devshadow[h.offset % s->devcap];
+        return MEMTX_OK;
+    case SK_MMIO:
+        *out = s->devshadow[h.offset % s->devcap];
+        return MEMTX_OK;
+    default: /* a reservation: no callbacks */
+        *out = 0;
+        return MEMTX_DECODE_ERROR;
+    }
+}
+
+/*
+ * Apply one written byte to the model. Read-only applies to memory only:
+ * RAM written through a read-only path drops the byte (and succeeds, as
+ * ROM does); device writes always reach the device, as on QEMU.
+ */
+static MemTxResult model_write_byte(int k, hwaddr addr, uint8_t v)
+{
+    RefHit h = refmodel_resolve(root_of(k), addr, NULL);
+    count_byte(&h);
+    if (!h.hit)
+        return MEMTX_DECODE_ERROR;
+    Slot *s = slot_of(h.mr);
+    switch (s->kind) {
+    case SK_RAM:
+    case SK_RAM_PTR:
+    case SK_ROM:
+        if (!h.readonly)
+            s->shadow[h.offset] = v;
+        return MEMTX_OK;
+    case SK_ROMD:
+    case SK_MMIO:
+        s->devshadow[h.offset % s->devcap] = v;
+        return MEMTX_OK;
+    default:
+        return MEMTX_DECODE_ERROR;
+    }
+}
+
+static hwaddr pick_access_addr(int k, FlatView *fv, unsigned len)
+{
+    size_t n = flatview_nr_ranges(fv);
+    hwaddr addr;
+    unsigned r = (unsigned)rnd_below(100);
+    if (n && r < 60) {
+        const FlatRange *fr = flatview_range(fv, rnd_below(n));
+        mr_size_t end = (mr_size_t)fr->addr + fr->size;
+        if (chance(30)) /* straddle the end of the range */
+            addr = (hwaddr)(end - 1 - rnd_below(len));
+        else if (chance(20))
+            addr = fr->addr - rnd_below(len);
+        else
+            addr = rnd_in(fr->addr, end);
+    } else if (r < 85) {
+        addr = gen_offset(TWO64, 0);
+    } else {
+        addr = rnd();
+    }
+    (void)k;
+    if ((mr_size_t)addr + len > TWO64)
+        addr = (hwaddr)(TWO64 - len);
+    return addr;
+}
+
+static void check_accesses(int k, int count)
+{
+    FlatView *fv = address_space_get_flatview(&spaces[k]);
+    for (int j = 0; j < count && seed_mismatches == 0; j++) {
+        unsigned len = 1 + (unsigned)rnd_below(16);
+        hwaddr addr = pick_access_addr(k, fv, len);
+        uint8_t buf[16], want[16];
+        dev_error[0] = 0;
+        stats.accesses++;
+        if (chance(50)) {
+            MemTxResult exp = MEMTX_OK;
+            for (unsigned i = 0; i < len; i++)
+                exp |= model_read_byte(k, addr + i, &want[i]);
+            memset(buf, 0x5a, sizeof(buf));
+            MemTxResult res =
+                address_space_read(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, buf, len);
+            if (res != exp)
+                mismatch("as%d: read of %u bytes at 0x%" PRIx64 " returned %u, model %u", k, len,
+                         addr, res, exp);
+            for (unsigned i = 0; i < len; i++)
+                if (buf[i] != want[i]) {
+                    char d[160];
+                    RefHit h = refmodel_resolve(root_of(k), addr + i, NULL);
+                    mismatch("as%d: read of %u bytes at 0x%" PRIx64 ": byte %u (0x%" PRIx64
+                             ", model: %s) is 0x%02x, model 0x%02x",
+                             k, len, addr, i, addr + i, refhit_describe(&h, d, sizeof(d)), buf[i],
+                             want[i]);
+                    break;
+                }
+            note_op("as%d read 0x%" PRIx64 " len %u = %u", k, addr, len, res);
+        } else {
+            fill_random(buf, len);
+            MemTxResult exp = MEMTX_OK;
+            for (unsigned i = 0; i < len; i++)
+                exp |= model_write_byte(k, addr + i, buf[i]);
+            MemTxResult res =
+                address_space_write(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, buf, len);
+            if (res != exp)
+                mismatch("as%d: write of %u bytes at 0x%" PRIx64 " returned %u, model %u", k, len,
+                         addr, res, exp);
+            note_op("as%d write 0x%" PRIx64 " len %u = %u", k, addr, len, res);
+        }
+        if (dev_error[0])
+            mismatch("as%d: access at 0x%" PRIx64 ": %s", k, addr, dev_error);
+    }
+    flatview_unref(fv);
+}
+
+/* Host memory and device storage against the model's copies. */
+static void check_memory(void)
+{
+    for (int i = 0; i < NSLOTS; i++) {
+        Slot *s = &slots[i];
+        if (is_ramlike(s)) {
+            const uint8_t *ram = memory_region_get_ram_ptr(&s->mr);
+            if (ram && memcmp(ram, s->shadow, s->alloc) != 0) {
+                size_t j = 0;
+                while (ram[j] == s->shadow[j])
+                    j++;
+                mismatch("'%s': host memory at 0x%zx is 0x%02x, model 0x%02x", s->name, j, ram[j],
+                         s->shadow[j]);
+            }
+        }
+        if (s->devbuf && memcmp(s->devbuf, s->devshadow, s->devcap) != 0) {
+            size_t j = 0;
+            while (s->devbuf[j] == s->devshadow[j])
+                j++;
+            mismatch("'%s': device storage at 0x%zx is 0x%02x, model 0x%02x", s->name, j,
+                     s->devbuf[j], s->devshadow[j]);
+        }
+    }
+}
+
+static void full_check(void)
+{
+    check_tree();
+    for (int k = 0; k < NAS && seed_mismatches == 0; k++)
+        if (as_live[k]) {
+            check_view(k);
+            check_accesses(k, 6);
+        }
+    if (ops_seed % 16 == 0)
+        check_memory();
+}
+
+/* ---- one seed ------------------------------------------------------------------------ */
+
+static void setup(uint64_t seed)
+{
+    rng_state = seed * 0x2545f4914f6cdd1dull + 1;
+    cur_seed = seed;
+    seq_counter = 0;
+    tx_depth = 0;
+    ops_seed = 0;
+    seed_mismatches = 0;
+    reports_printed = 0;
+    ring_n = 0;
+    memset(slots, 0, sizeof(slots));
+    for (int i = 0; i < NSLOTS; i++) {
+        slots[i].idx = i;
+        slots[i].parent = -1;
+        slots[i].target = -1;
+    }
+    /* Two top-level roots and one container that also serves as a root. */
+    static const char *const root_names[] = {"root0", "root1", "sub2"};
+    root_size[0] = TWO64;
+    root_size[1] = chance(50) ? TWO64 : (mr_size_t)1 << 48;
+    root_size[2] = chance(50) ? TWO64 : 0x40000;
+    for (int i = 0; i < 3; i++) {
+        Slot *s = &slots[i];
+        snprintf(s->name, sizeof(s->name), "%s", root_names[i]);
+        int rc = memory_region_init(&s->mr, s->name, root_size[i]);
+        if (rc) {
+            mismatch("memory_region_init('%s') = %d", s->name, rc);
+            return;
+        }
+        record_fresh(s, SK_CONTAINER, root_size[i]);
+    }
+    for (int i = 3; i < NSLOTS - 4; i++)
+        create_region(&slots[i], i > 8);
+    for (int k = 0; k < NAS; k++) {
+        as_root[k] = k;
+        int rc = address_space_init(&spaces[k], &slots[k].mr,
+                                    k == 0   ? "as0"
+                                    : k == 1 ? "as1"
+                                             : "as2");
+        if (rc) {
+            mismatch("address_space_init(as%d) = %d", k, rc);
+            return;
+        }
+        as_live[k] = true;
+        as_unassigned[k] = k == 0 ? 0x00 : k == 1 ? 0xff : (uint8_t)rnd();
+        address_space_set_unassigned_value(&spaces[k], as_unassigned[k]);
+    }
+    /* sub2 lives inside root0; most other regions are mapped somewhere. */
+    memory_region_transaction_begin();
+    tx_depth++;
+    if (memory_region_add_subregion(&slots[0].mr, 0x10000, &slots[2].mr) == 0) {
+        slots[2].parent = 0;
+        slots[2].addr = 0x10000;
+        slots[2].seq = ++seq_counter;
+    }
+    for (int i = 0; i < 4 * NSLOTS; i++)
+        op_add();
+    memory_region_transaction_commit();
+    tx_depth--;
+    ops_seed = 0;
+}
+
+static void teardown(void)
+{
+    if (tx_depth) {
+        /* A mismatch ended the seed inside a transaction. */
+        while (tx_depth--)
+            memory_region_transaction_commit();
+        tx_depth = 0;
+    }
+    for (int k = 0; k < NAS; k++) {
+        if (as_live[k])
+            address_space_destroy(&spaces[k]);
+        as_live[k] = false;
+        snap_free(&tx_snaps[k]);
+    }
+    for (int i = 0; i < NSLOTS; i++)
+        if (is_live(&slots[i]) && slots[i].parent >= 0) {
+            int rc = memory_region_del_subregion(&slots[slots[i].parent].mr, &slots[i].mr);
+            if (rc)
+                mismatch("teardown: del_subregion('%s') = %d", slots[i].name, rc);
+            slots[i].parent = -1;
+        }
+    /* Aliases go before their targets. */
+    for (int pass = 0; pass < NSLOTS + 1; pass++) {
+        bool any = false;
+        for (int i = 0; i < NSLOTS; i++) {
+            Slot *s = &slots[i];
+            if (!is_live(s) || is_alias_target(s))
+                continue;
+            int rc = memory_region_destroy(&s->mr);
+            if (rc)
+                mismatch("teardown: destroy('%s') = %d (%s)", s->name, rc, memregion_last_error());
+            free_memory(s);
+            s->kind = SK_FREE;
+            any = true;
+        }
+        if (!any)
+            break;
+    }
+}
+
+static uint64_t ops_per_seed;
+
+static void run_seed(void **state)
+{
+    uint64_t seed = *(uint64_t *)*state;
+    uint64_t before = mismatches;
+    setup(seed);
+    if (seed_mismatches == 0)
+        full_check();
+    while (ops_seed < ops_per_seed && seed_mismatches == 0) {
+        random_op();
+        if (seed_mismatches == 0)
+            full_check();
+    }
+    if (seed_mismatches == 0)
+        check_memory();
+    if (seed_mismatches || verbose)
+        print_context();
+    ops_total += ops_seed;
+    teardown();
+    assert_int_equal(mismatches - before, 0);
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 0);
+    if (*end) {
+        fprintf(stderr, "%s: not a number: %s\n", name, v);
+        exit(2);
+    }
+    return x;
+}
+
+int main(void)
+{
+    refmodel_set_nonvolatile_fn(slot_nonvolatile, NULL);
+    ops_per_seed = env_u64("MEMREGION_DIFF_OPS", DEFAULT_OPS_PER_SEED);
+    verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
+
+    /* One cmocka test per seed: the fixed list, or the one seed asked for. */
+#define SEED_TEST(i)                                                                               \
+    {                                                                                              \
+        .name = "seed " #i, .test_func = run_seed, .initial_state = &seeds[i - 1]                  \
+    }
+    static uint64_t seeds[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    static uint64_t one_seed[1];
+    const struct CMUnitTest all_seeds[] = {SEED_TEST(1), SEED_TEST(2), SEED_TEST(3), SEED_TEST(4),
+                                           SEED_TEST(5), SEED_TEST(6), SEED_TEST(7), SEED_TEST(8)};
+    const struct CMUnitTest chosen_seed[] = {
+        {.name = "MEMREGION_SEED", .test_func = run_seed, .initial_state = &one_seed[0]}};
+    int failed;
+    const char *env_seed = getenv("MEMREGION_SEED");
+    if (env_seed && *env_seed) {
+        one_seed[0] = env_u64("MEMREGION_SEED", 0);
+        failed =
+            cmocka_run_group_tests_name("differential (MEMREGION_SEED)", chosen_seed, NULL, NULL);
+    } else {
+        failed = cmocka_run_group_tests_name("differential", all_seeds, NULL, NULL);
+    }
+    fflush(stderr);
+    printf("checked: %" PRIu64 " views with %" PRIu64 " ranges, %" PRIu64 " addresses, %" PRIu64
+           " accesses (%" PRIu64 " RAM/ROM, %" PRIu64 " device, %" PRIu64
+           " unassigned bytes), %" PRIu64 " unchanged views in transactions, %" PRIu64
+           " refused operations, %" PRIu64 " neighbours split by flags\n",
+           stats.views, stats.ranges, stats.points, stats.accesses, stats.ram_bytes,
+           stats.mmio_bytes, stats.unassigned_bytes, stats.tx_checks, stats.refused,
+           stats.flag_splits);
+    printf("differential: %" PRIu64 " random operations, %" PRIu64 " mismatches\n", ops_total,
+           mismatches);
+    fflush(stdout);
+    return failed || mismatches ? 1 : 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * Reference model of memregion rendering, for tests.
+ *
+ * A deliberately simple resolver that answers "what does address X hit?"
+ * by walking the region tree for that one address. It shares no code with
+ * the library's renderer: it reads the tree only through the public
+ * accessors of region.h (first_subregion, next_sibling, kind, addr, size,
+ * priority, is_enabled, is_readonly, is_romd, alias_target, alias_offset).
+ * It is meant to be obviously correct, not fast.
+ *
+ * The rules it implements (DESIGN.md, "Rendering"):
+ *  - the walk starts at the root with base 0 and the clip [0, 2^64); every
+ *    region visited, the root included, adds its own address to the base;
+ *  - a disabled region hides nothing and shows nothing (with its subtree);
+ *  - every region is clipped to its parent's window (the clip);
+ *  - children are tried by priority, highest first; equal priorities keep
+ *    the container's list order (newest first); the first child whose
+ *    rendering covers the address wins;
+ *  - an alias shows its target through the alias window: the target's own
+ *    address is cancelled and the alias offset applied; the target's size,
+ *    enabled and read-only flags apply too; an alias's subregions are never
+ *    shown;
+ *  - containers are transparent; a terminating region (RAM, ROM, ROM
+ *    device, MMIO) fills whatever its children leave;
+ *  - read-only and non-volatile are ORed down the path.
+ * All address arithmetic is signed 128-bit, so the whole 64-bit space and
+ * negative alias bases are ordinary values.
+ *
+ * Thread rules: call where no writer changes the tree.
+ */
+#ifndef MEMREGION_TESTS_REFMODEL_H
+#define MEMREGION_TESTS_REFMODEL_H
+
+#include <memregion/memregion.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What one address resolves to. */
+typedef struct RefHit {
+    bool hit;         /**< false: the address is unassigned */
+    MemoryRegion *mr; /**< terminating region (RAM, ROM, ROM device, MMIO) */
+    hwaddr offset;    /**< offset of the address in @mr */
+    bool readonly;    /**< @mr or a region on the path is read-only */
+    bool nonvolatile; /**< @mr or a region on the path is non-volatile */
+    bool romd_mode;   /**< @mr is a ROM device in romd mode */
+} RefHit;
+
+/**
+ * Answers whether a region is marked non-volatile. The public API has no
+ * accessor for that flag, so a test that sets it tells the model through
+ * this callback. NULL means "never non-volatile".
+ */
+typedef bool (*RefNonvolatileFn)(const MemoryRegion *mr, void *opaque);
+
+/** Install the non-volatile query used by every later call (process-wide). */
+void refmodel_set_nonvolatile_fn(RefNonvolatileFn fn, void *opaque);
+
+/**
+ * Resolve @addr in the tree rendered from @root (NULL: nothing is mapped).
+ * Returns the hit; sets *@broken (when not NULL) if the walk met a tree
+ * deeper than a cycle-free tree can be, which means the tree has a cycle.
+ */
+RefHit refmodel_resolve(const MemoryRegion *root, hwaddr addr, bool *broken);
+
+/** True when @a and @b are the same answer (both unassigned, or equal in every field). */
+bool refhit_equal(const RefHit *a, const RefHit *b);
+
+/**
+ * Every address where the answer of refmodel_resolve() may change: all the
+ * window edges (after clipping, in absolute addresses) of every region the
+ * walk can reach, plus 0 and 2^64. Between two consecutive points the
+ * answer is either "unassigned" throughout or the same region with the
+ * offset growing by one per byte. Returns the number of points and stores
+ * a sorted, duplicate-free array in *@out (free() it), or returns 0 with
+ * *@out NULL when memory runs out or the tree has a cycle.
+ */
+size_t refmodel_breakpoints(const MemoryRegion *root, mr_size_t **out);
+
+/** One range of the model's flat view. */
+typedef struct RefRange {
+    hwaddr addr;    /**< first address */
+    mr_size_t size; /**< bytes, 1 .. 2^64 */
+    RefHit hit;     /**< what addr resolves to; later bytes follow linearly */
+} RefRange;
+
+/**
+ * The model's flat view of @root: for each segment between breakpoints,
+ * resolve its first address; assigned segments become ranges, and adjacent
+ * ranges with the same region, contiguous offsets and equal flags are
+ * merged. Returns the number of ranges and stores them in *@out (free() it);
+ * returns (size_t)-1 with *@out NULL when memory runs out or the tree has
+ * a cycle.
+ */
+size_t refmodel_flatten(const MemoryRegion *root, RefRange **out);
+
+/** A one-line description of @h into @buf ("unassigned" or "name+0xoff ro nv romd"). */
+const char *refhit_describe(const RefHit *h, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMREGION_TESTS_REFMODEL_H */
