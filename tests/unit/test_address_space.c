@@ -278,6 +278,61 @@ static void test_only_changed_views_render(void **state)
     (void)as;
 }
 
+static void test_shared_through_covering_alias(void **state)
+{
+    (void)state;
+    /*
+     * A bus-master container whose only child is an alias of all of system
+     * memory at 0 renders the same tree as system: one shared view.
+     */
+    MemoryRegion *sys = h_container("system", MR_SIZE_2_64);
+    MemoryRegion *r = h_ram("ram", 0x1000);
+    h_add(sys, 0x1000, r, 0);
+    MemoryRegion *bm = h_container("bus master", MR_SIZE_2_64);
+    MemoryRegion *win = h_alias("bm-system", sys, 0, MR_SIZE_2_64);
+    h_add(bm, 0, win, 0);
+    AddressSpace *mem = h_as(sys, "memory");
+    AddressSpace *dma = h_as(bm, "dma");
+    assert_view(dma, {0x1000, 0x1000, r, 0, false});
+    FlatView *a = address_space_get_flatview(mem), *b = address_space_get_flatview(dma);
+    assert_ptr_equal(a, b);
+    assert_ptr_equal(flatview_root(a), sys);
+    flatview_unref(a);
+    flatview_unref(b);
+
+    /* Disabling the window: the bus master sees nothing, the views part. */
+    assert_int_equal(memory_region_set_enabled(win, false), 0);
+    assert_view_empty(dma);
+    assert_view(mem, {0x1000, 0x1000, r, 0, false});
+}
+
+static void test_flatview_root_null_when_disabled(void **state)
+{
+    (void)state;
+    MemoryRegion *root = build_map();
+    AddressSpace *as = h_as(root, "as");
+    assert_int_equal(memory_region_set_enabled(root, false), 0);
+    FlatView *fv = address_space_get_flatview(as);
+    assert_int_equal(flatview_nr_ranges(fv), 0);
+    assert_null(flatview_root(fv));
+    assert_null(flatview_lookup(fv, 0x1000));
+    flatview_unref(fv);
+}
+
+static void test_init_inside_transaction(void **state)
+{
+    (void)state;
+    MemoryRegion *root = build_map();
+    h_begin();
+    AddressSpace *as = h_as(root, "as");
+    FlatView *fv = address_space_get_flatview(as); /* some valid view, whatever it holds */
+    assert_non_null(fv);
+    flatview_unref(fv);
+    h_commit();
+    assert_view(as, {0x1000, 0x1000, ram, 0, false}, {0x2000, 0x100, mmio, 0, false},
+                {0x8000, 0x2000, ram2, 0, false});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +345,9 @@ int main(void)
         H_TEST(test_mutator_renders_once),
         H_TEST(test_empty_transaction),
         H_TEST(test_only_changed_views_render),
+        H_TEST(test_shared_through_covering_alias),
+        H_TEST(test_flatview_root_null_when_disabled),
+        H_TEST(test_init_inside_transaction),
     };
     return cmocka_run_group_tests_name("address_space", tests, NULL, NULL);
 }

@@ -494,6 +494,65 @@ static void test_missing_callbacks(void **state)
     assert_int_equal(rodev.mem[4], 0x42);
 }
 
+static void test_dispatch_through_alias(void **state)
+{
+    (void)state;
+    build();
+    /* An alias of dev starting 0x10 into it, at 0x9000: callbacks see dev offsets. */
+    MemoryRegion *a = h_alias("dev-window", io, 0x10, 0x20);
+    MemoryRegion *ra = h_alias("romd-window", romd, 0x80, 0x80);
+    h_add(root, 0x9000, a, 0);
+    h_add(root, 0x9100, ra, 0);
+    address_space_stl_le(as, 0x9004, 0xfeedface, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, true, 0x14, 4, 0xfeedface);
+    assert_int_equal(address_space_ldl_le(as, 0x1014, ATTRS_NONE, NULL), 0xfeedface);
+
+    MemoryRegionSection s;
+    assert_int_equal(address_space_translate(as, 0x9008, false, ATTRS_NONE, &s), MEMTX_OK);
+    assert_ptr_equal(s.mr, io);
+    assert_int_equal(s.offset_within_region, 0x18);
+    assert_int_equal(s.offset_within_address_space, 0x9008);
+    assert_size_equal(s.size, 0x18);
+
+    /* ROM device through an alias: direct reads at the alias offset, writes to ops. */
+    ramp(romd)[0x84] = 0x6b;
+    assert_int_equal(address_space_ldub(as, 0x9104, ATTRS_NONE, NULL), 0x6b);
+    assert_int_equal(address_space_translate(as, 0x9104, false, ATTRS_NONE, &s), MEMTX_OK);
+    assert_ptr_equal(s.host, ramp(romd) + 0x84);
+    address_space_stb(as, 0x9105, 0x1, ATTRS_NONE, NULL);
+    assert_nlog(&romdev, 1);
+    assert_access(&romdev, 0, true, 0x85, 1, 0x1);
+}
+
+static void test_zero_length(void **state)
+{
+    (void)state;
+    build();
+    uint8_t b = 0x5a;
+    assert_int_equal(address_space_read(as, 0x1000, ATTRS_NONE, &b, 0), MEMTX_OK);
+    assert_int_equal(address_space_write(as, 0x1000, ATTRS_NONE, &b, 0), MEMTX_OK);
+    assert_int_equal(b, 0x5a);
+    assert_nlog(&dev, 0);
+}
+
+static void test_romd_flag_in_view(void **state)
+{
+    (void)state;
+    build();
+    FlatRange fr;
+    assert_true(address_space_find_range(as, 0x5000, &fr));
+    assert_ptr_equal(fr.mr, romd);
+    assert_true(fr.romd_mode);
+    assert_false(fr.readonly);
+    assert_int_equal(memory_region_rom_device_set_romd(romd, false), 0);
+    assert_true(address_space_find_range(as, 0x5000, &fr));
+    assert_ptr_equal(fr.mr, romd);
+    assert_false(fr.romd_mode);
+    assert_true(address_space_find_range(as, 0x1000, &fr));
+    assert_false(fr.romd_mode);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +569,9 @@ int main(void)
         H_TEST(test_rom_device),
         H_TEST(test_unassigned),
         H_TEST(test_missing_callbacks),
+        H_TEST(test_dispatch_through_alias),
+        H_TEST(test_zero_length),
+        H_TEST(test_romd_flag_in_view),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }

@@ -266,6 +266,46 @@ static void test_bad_arguments(void **state)
     assert_nothing_changed();
 }
 
+static void test_destroy_uncommitted_removal(void **state)
+{
+    (void)state;
+    build();
+    h_begin();
+    assert_int_equal(memory_region_del_subregion(root, ram), 0);
+    /* Readers still see ram in the published view: it cannot go yet. */
+    assert_error(memory_region_destroy(ram), EBUSY);
+    assert_int_equal(memory_region_kind(ram), MR_KIND_RAM);
+    h_commit();
+    assert_view_empty(as);
+    assert_int_equal(memory_region_destroy(ram), 0);
+}
+
+static void test_add_uninitialised(void **state)
+{
+    (void)state;
+    build();
+    MemoryRegion *raw = h_mr();
+    assert_error(memory_region_add_subregion(root, 0x3000, raw), EINVAL);
+    assert_error(memory_region_add_subregion(raw, 0, h_ram("r", 0x1000)), EINVAL);
+    assert_error(memory_region_add_subregion(root, 0x3000, NULL), EINVAL);
+    assert_nothing_changed();
+}
+
+static void test_ram_resize_within_memory(void **state)
+{
+    (void)state;
+    build();
+    assert_int_equal(memory_region_set_size(ram, 0x800), 0);
+    assert_view(as, {0x1000, 0x800, ram, 0, false});
+    assert_int_equal(memory_region_set_size(ram, 0x1000),
+                     0); /* back up to what it was created with */
+    assert_view(as, {0x1000, 0x1000, ram, 0, false});
+    h_snap(as, &snap);
+    renders = memregion_stat_renders();
+    assert_error(memory_region_set_size(ram, 0x1001), EINVAL);
+    assert_nothing_changed();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +322,9 @@ int main(void)
         H_TEST(test_zero_sized_ram),
         H_TEST(test_destroy_busy),
         H_TEST(test_bad_arguments),
+        H_TEST(test_destroy_uncommitted_removal),
+        H_TEST(test_add_uninitialised),
+        H_TEST(test_ram_resize_within_memory),
     };
     return cmocka_run_group_tests_name("errors", tests, NULL, NULL);
 }

@@ -203,12 +203,57 @@ static void test_destroy_from_callback(void **state)
     assert_int_equal(memory_region_kind(io), MR_KIND_NONE);
 }
 
+/* A's callback reads B; B's callback reads A: A is still inside a callback. */
+static MemTxResult chain_res;
+static void chain_hook_b(TestDev *d, bool is_write, hwaddr addr, unsigned size, uint64_t data)
+{
+    (void)d, (void)is_write, (void)addr, (void)size, (void)data;
+    chain_res = 0xdead;
+    (void)address_space_ldl_le(as, DEV + 0x30, ATTRS_NONE, &chain_res);
+}
+
+static void test_chain_back_to_self_refused(void **state)
+{
+    (void)state;
+    build();
+    dev.hook = access_hook;
+    hk.target = OTHER;
+    other_dev.hook = chain_hook_b;
+    MemTxResult res = 0xdead;
+    (void)address_space_ldl_le(as, DEV, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_int_equal(hk.res, MEMTX_OK);              /* A -> B is fine */
+    assert_int_equal(chain_res, MEMTX_ACCESS_ERROR); /* B -> A is not */
+    assert_nlog(&dev, 1);
+    assert_nlog(&other_dev, 1);
+}
+
+static void test_rom_device_reads_own_memory(void **state)
+{
+    (void)state;
+    build();
+    /* Direct reads of a ROM device in romd mode are memory, not MMIO: allowed. */
+    TestDev fdev;
+    td_init(&fdev, DEVICE_LITTLE_ENDIAN);
+    MemoryRegion *flash = h_romd(&td_ops_le, &fdev, "flash", 0x1000);
+    h_add(root, 0x4000, flash, 0);
+    ((uint8_t *)memory_region_get_ram_ptr(flash))[0x40] = 0x3c;
+    fdev.hook = access_hook;
+    hk.target = 0x4040;
+    address_space_stb(as, 0x4000, 0xff, ATTRS_NONE, NULL);
+    assert_true(hk.ran);
+    assert_int_equal(hk.res, MEMTX_OK);
+    assert_int_equal(hk.value, 0x3c);
+    assert_nlog(&fdev, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        H_TEST(test_self_read_refused),          H_TEST(test_self_read_allowed_without_guard),
-        H_TEST(test_other_memory_from_callback), H_TEST(test_callback_moves_own_region),
-        H_TEST(test_destroy_from_callback),
+        H_TEST(test_self_read_refused),           H_TEST(test_self_read_allowed_without_guard),
+        H_TEST(test_other_memory_from_callback),  H_TEST(test_callback_moves_own_region),
+        H_TEST(test_destroy_from_callback),       H_TEST(test_chain_back_to_self_refused),
+        H_TEST(test_rom_device_reads_own_memory),
     };
     return cmocka_run_group_tests_name("reentrancy", tests, NULL, NULL);
 }
