@@ -1,6 +1,7 @@
 /*
  * Address spaces, flat views and transactions.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -333,6 +334,61 @@ static void test_init_inside_transaction(void **state)
                 {0x8000, 0x2000, ram2, 0, false});
 }
 
+/* What a reader thread saw while another thread held a transaction open. */
+typedef struct ReaderSeen {
+    AddressSpace *as;
+    bool found_new, found_old;
+    FlatView *fv;
+    uint8_t byte;
+} ReaderSeen;
+
+static void *reader_thread(void *arg)
+{
+    ReaderSeen *r = arg;
+    FlatRange fr;
+    r->found_new = address_space_find_range(r->as, 0x4000, &fr);
+    r->found_old = address_space_find_range(r->as, 0x1000, &fr) && fr.mr == ram;
+    r->fv = address_space_get_flatview(r->as);
+    r->byte = address_space_ldub(r->as, 0x1000, ATTRS_NONE, NULL);
+    return NULL;
+}
+
+static void test_other_thread_sees_old_view(void **state)
+{
+    (void)state;
+    MemoryRegion *root = build_map();
+    AddressSpace *as = h_as(root, "as");
+    ((uint8_t *)memory_region_get_ram_ptr(ram))[0] = 0x77;
+    FlatView *before = address_space_get_flatview(as);
+    MemoryRegion *extra = h_ram("extra", 0x1000);
+
+    h_begin();
+    h_add(root, 0x4000, extra, 0);
+    assert_int_equal(memory_region_del_subregion(root, ram), 0);
+    /* A reader on another thread neither blocks on the open transaction nor sees it. */
+    ReaderSeen seen = {.as = as};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader_thread, &seen), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    h_commit();
+
+    assert_false(seen.found_new);
+    assert_true(seen.found_old);
+    assert_ptr_equal(seen.fv, before);
+    assert_int_equal(seen.byte, 0x77);
+    flatview_unref(seen.fv);
+    flatview_unref(before);
+
+    /* After the commit, the same reader sees the new view. */
+    memset(&seen, 0, sizeof(seen));
+    seen.as = as;
+    assert_int_equal(pthread_create(&t, NULL, reader_thread, &seen), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(seen.found_new);
+    assert_false(seen.found_old);
+    flatview_unref(seen.fv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +404,7 @@ int main(void)
         H_TEST(test_shared_through_covering_alias),
         H_TEST(test_flatview_root_null_when_disabled),
         H_TEST(test_init_inside_transaction),
+        H_TEST(test_other_thread_sees_old_view),
     };
     return cmocka_run_group_tests_name("address_space", tests, NULL, NULL);
 }
