@@ -228,6 +228,40 @@ static void test_unaligned_split_into_guest_accesses(void **state)
     assert_access(&dev, 1, true, 8, 2, 0x4433);
 }
 
+static void test_unaligned_passed_through_with_impl_unaligned(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 4, .unaligned = true},
+        .impl = {.min_access_size = 1, .max_access_size = 4, .unaligned = true},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    /* The device handles unaligned accesses itself: it gets (2,4) as is. */
+    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, NULL), 0x15141312);
+    address_space_stl_le(as, DEV + 5, 0x44332211, ATTRS_NONE, NULL);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 2, 4, 0x15141312);
+    assert_access(&dev, 1, true, 5, 4, 0x44332211);
+}
+
+static void test_access_straddling_region_end(void **state)
+{
+    (void)state;
+    AddressSpace *as = map_dev(&td_ops_le, DEVICE_LITTLE_ENDIAN);
+    /* [0xfe,0x100) is the device, [0x100,0x102) a hole: one 2-byte guest access. */
+    MemTxResult res = 0xdead;
+    assert_int_equal(address_space_ldl_le(as, DEV + 0xfe, ATTRS_NONE, &res), 0x0f0e);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, false, 0xfe, 2, 0x0f0e);
+    address_space_stl_le(as, DEV + 0xfe, 0xaabbccdd, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 1, true, 0xfe, 2, 0xccdd);
+}
+
 static void test_buffer_cut_into_guest_accesses(void **state)
 {
     (void)state;
@@ -417,6 +451,8 @@ int main(void)
         H_TEST(test_no_read_modify_write_be),
         H_TEST(test_unaligned_emulated_by_aligned),
         H_TEST(test_unaligned_split_into_guest_accesses),
+        H_TEST(test_unaligned_passed_through_with_impl_unaligned),
+        H_TEST(test_access_straddling_region_end),
         H_TEST(test_buffer_cut_into_guest_accesses),
         H_TEST(test_valid_min_refused),
         H_TEST(test_accepts_refused),
