@@ -1,174 +1,13 @@
 /*
- * Address spaces, the writer lock, transactions and commits.
- *
- * Change tracking: a mutator calls mr_note_change(region), which stamps the
- * region and everything that renders it (containers up to the roots, and
- * aliases onto any of them) with the generation of the pending commit. At
- * the outermost commit, an address space keeps its view when the view was
- * rendered from the same flat-view root at or after that root's last
- * change; otherwise it takes the view another address space rendered from
- * the same root in this commit, or renders one. So commits cost what
- * changed, and spaces with the same root share one view.
+ * Address spaces: creation and destruction, and the reader-side view
+ * accessors. Commits live in commit.c.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static pthread_mutex_t writer_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-static unsigned lock_depth;      /* recursion depth of writer_lock (owner only) */
-static unsigned tx_depth;        /* open transactions */
-static bool update_pending;      /* some view may have changed */
-static bool committing;          /* inside do_commit: defer nested commits */
-static uint32_t current_gen = 1; /* generation of the last commit */
-static AddressSpace *as_head, *as_tail;
-static uint64_t stat_renders;
-
-void mr_writer_lock(void)
-{
-    pthread_mutex_lock(&writer_lock);
-    lock_depth++;
-}
-
-void mr_writer_unlock(void)
-{
-    lock_depth--;
-    pthread_mutex_unlock(&writer_lock);
-}
-
-bool mr_in_transaction(void)
-{
-    /* Only meaningful to the lock owner, which is the only caller. */
-    return tx_depth > 0;
-}
-
-void mr_stat_count_render(void)
-{
-    stat_renders++;
-}
-
-uint64_t memregion_stat_renders(void)
-{
-    mr_writer_lock();
-    uint64_t n = stat_renders;
-    mr_writer_unlock();
-    return n;
-}
-
-/* ---- change tracking ----------------------------------------------------- */
-
-void mr_note_change(MemoryRegion *mr)
-{
-    uint32_t pending = current_gen + 1;
-    update_pending = true;
-    /* Iterative walk over containers; recursion only for alias fan-out. */
-    while (mr && mr->changed_gen != pending) {
-        mr->changed_gen = pending;
-        for (MemoryRegion *a = mr->alias_users; a; a = a->alias_user_next)
-            mr_note_change(a);
-        mr = mr->container;
-    }
-}
-
-/* ---- commit ------------------------------------------------------------------ */
-
-static bool view_is_current(const FlatView *fv, const MemoryRegion *root)
-{
-    if (fv == NULL || fv->root != root)
-        return false;
-    if (root == NULL)
-        return true;
-    return fv->render_gen >= root->changed_gen;
-}
-
-/* Append to a growable array of pointers. */
-static void push_ptr(void ***arr, size_t *nr, size_t *cap, void *p)
-{
-    if (*nr == *cap) {
-        *cap = *cap ? 2 * *cap : 16;
-        *arr = realloc(*arr, *cap * sizeof(**arr));
-        if (!*arr)
-            abort();
-    }
-    (*arr)[(*nr)++] = p;
-}
-
-/*
- * Give every address space its view for the new generation. Each
- * as->current_map holds one reference; root->commit_view is a borrowed
- * pointer, valid during this function, to the view of that root.
- */
-static void do_commit(void)
-{
-    current_gen++;
-    void **seeded = NULL;
-    size_t nr_seeded = 0, cap_seeded = 0;
-
-    /* Pass 1: remember every view that is still current, keyed by its root,
-     * so that pass 2 shares it instead of rendering a copy. */
-    for (AddressSpace *as = as_head; as; as = as->next) {
-        MemoryRegion *root = flatview_root_of(as->root);
-        if (root && !root->commit_view && view_is_current(as->current_map, root)) {
-            root->commit_view = as->current_map;
-            push_ptr(&seeded, &nr_seeded, &cap_seeded, root);
-        }
-    }
-
-    /* Pass 2: publish each changed view, then tell the listeners. */
-    void **old_views = NULL;
-    size_t nr_old = 0, cap_old = 0;
-    for (AddressSpace *as = as_head; as; as = as->next) {
-        MemoryRegion *root = flatview_root_of(as->root);
-        FlatView *fv;
-        if (!root) {
-            fv = flatview_empty();
-        } else if (root->commit_view) {
-            fv = root->commit_view;
-            if (fv == as->current_map)
-                continue;
-            flatview_ref(fv);
-        } else {
-            fv = render_view(root); /* its one reference goes to this AS */
-            fv->render_gen = current_gen;
-            root->commit_view = fv;
-            push_ptr(&seeded, &nr_seeded, &cap_seeded, root);
-        }
-        FlatView *old = as->current_map;
-        if (old == fv)
-            continue;
-        rcu_assign_pointer(as->current_map, fv);
-        listeners_notify(as, old ? old : flatview_empty(), fv);
-        push_ptr(&old_views, &nr_old, &cap_old, old);
-    }
-    for (size_t i = 0; i < nr_seeded; i++)
-        ((MemoryRegion *)seeded[i])->commit_view = NULL;
-    /* Old views go after every listener ran: regions stay counted until then. */
-    for (size_t i = 0; i < nr_old; i++)
-        flatview_unref(old_views[i]);
-    free(seeded);
-    free(old_views);
-}
-
-void memory_region_transaction_begin(void)
-{
-    mr_writer_lock();
-    tx_depth++;
-}
-
-void memory_region_transaction_commit(void)
-{
-    if (--tx_depth == 0 && !committing) {
-        committing = true;
-        /* A listener may change the map; that change commits right after. */
-        while (update_pending) {
-            update_pending = false;
-            do_commit();
-        }
-        committing = false;
-    }
-    mr_writer_unlock();
-}
+static AddressSpace *as_head, *as_tail; /* creation order; writer lock */
 
 /* ---- address spaces ------------------------------------------------------------ */
 
@@ -190,7 +29,7 @@ int address_space_init(AddressSpace *as, MemoryRegion *root, const char *name)
     else
         as_head = as;
     as_tail = as;
-    update_pending = true;
+    mr_request_update();
     memory_region_transaction_commit();
     return 0;
 }
@@ -212,6 +51,7 @@ void address_space_destroy(AddressSpace *as)
     as->root->as_users--;
     FlatView *old = as->current_map;
     rcu_assign_pointer(as->current_map, NULL);
+    mr_request_update(); /* its view root may be unused now */
     memory_region_transaction_commit();
     /* Readers inside this address space finish before the caller frees it. */
     synchronize_rcu();

@@ -239,8 +239,7 @@ static void set_global_logging(bool on)
     if (global_logging != on) {
         global_logging = on;
         listeners_global_log(on);
-        for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as))
-            mr_note_change(as->root);
+        mr_damage_all_views();
     }
     memory_region_transaction_commit();
 }

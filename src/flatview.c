@@ -1,13 +1,24 @@
 /*
- * FlatView: an immutable, reference-counted, sorted array of FlatRanges
- * with its lookup index. Built by render.c on the writer side, published
- * with RCU, read without locks, and freed after a grace period once the
- * last reference is gone.
+ * FlatView: an immutable, reference-counted, sorted sequence of FlatRanges
+ * with its lookup index, published with RCU and read without locks.
  *
- * Invariant: ranges are sorted by address, never overlap, and no range
- * could be merged with its left neighbour (same region, contiguous offsets,
- * equal attributes).
+ * The ranges live in chunks of at most FV_CHUNK ranges. A view is an array
+ * of chunk pointers plus the first address and first index of each chunk,
+ * so a lookup is two binary searches (O(log n)) and a new version that
+ * changes a few ranges copies only the chunks it touches and the pointer
+ * array: versions share every other chunk. That is what makes a commit cost
+ * what changed rather than the size of the map.
+ *
+ * Invariants:
+ * - ranges are sorted by address, never overlap, and no range could be
+ *   merged with its left neighbour (same region, contiguous offsets, equal
+ *   attributes), across chunk boundaries too;
+ * - chunk->refs counts the live versions holding the chunk, and is changed
+ *   only under the writer lock; while refs > 0 the chunk's ranges count in
+ *   their regions' view_users;
+ * - memory of a version or chunk is freed only after an RCU grace period.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +31,7 @@ FlatView *flatview_empty(void)
     return &empty_view;
 }
 
-FlatView *flatview_new(MemoryRegion *root)
-{
-    FlatView *fv = calloc(1, sizeof(*fv));
-    if (!fv)
-        abort(); /* a view is a few bytes; out of memory here is fatal */
-    fv->refcount = 1;
-    fv->root = root;
-    return fv;
-}
+/* ---- building sequences ----------------------------------------------------- */
 
 static bool can_merge(const FlatRange *a, const FlatRange *b)
 {
@@ -38,36 +41,275 @@ static bool can_merge(const FlatRange *a, const FlatRange *b)
            a->romd_mode == b->romd_mode && a->dirty_log_mask == b->dirty_log_mask;
 }
 
-void flatview_append(FlatView *fv, const FlatRange *fr)
+void rangevec_push(RangeVec *v, const FlatRange *fr)
 {
-    if (fv->nr && can_merge(&fv->ranges[fv->nr - 1], fr)) {
-        fv->ranges[fv->nr - 1].size += fr->size;
+    if (v->nr && can_merge(&v->r[v->nr - 1], fr)) {
+        v->r[v->nr - 1].size += fr->size;
         return;
     }
-    if (fv->nr == fv->cap) {
-        size_t cap = fv->cap ? 2 * fv->cap : 16;
-        FlatRange *r = realloc(fv->ranges, cap * sizeof(*r));
-        hwaddr *s = realloc(fv->starts, cap * sizeof(*s));
-        if (!r || !s)
+    if (v->nr == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 16;
+        v->r = realloc(v->r, v->cap * sizeof(*v->r));
+        if (!v->r)
             abort();
-        fv->ranges = r;
-        fv->starts = s;
-        fv->cap = cap;
     }
-    fv->ranges[fv->nr] = *fr;
-    fv->starts[fv->nr] = fr->addr;
-    fv->nr++;
+    v->r[v->nr++] = *fr;
 }
 
-void flatview_seal(FlatView *fv)
+/* ---- chunks ------------------------------------------------------------------ */
+
+static FvChunk *chunk_new(const FlatRange *r, size_t n)
 {
-    for (size_t i = 0; i < fv->nr; i++) {
-        MemoryRegion *mr = fv->ranges[i].mr;
-        __atomic_add_fetch(&mr->view_users, 1, __ATOMIC_RELAXED);
+    FvChunk *c = malloc(sizeof(*c));
+    if (!c)
+        abort();
+    c->refs = 0;
+    c->nr = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        c->ranges[i] = r[i];
+        c->starts[i] = r[i].addr;
+        MemoryRegion *mr = r[i].mr;
+        mr->view_users++;
         mr->was_visible = true;
-        dirty_ensure_bitmaps(mr, fv->ranges[i].dirty_log_mask);
+        dirty_ensure_bitmaps(mr, r[i].dirty_log_mask);
+    }
+    return c;
+}
+
+static void chunk_free_rcu(struct rcu_head *head)
+{
+    free(caa_container_of(head, FvChunk, rcu));
+}
+
+/* Writer lock held. */
+static void chunk_unref(FvChunk *c)
+{
+    if (--c->refs)
+        return;
+    for (uint32_t i = 0; i < c->nr; i++)
+        c->ranges[i].mr->view_users--;
+    call_rcu(&c->rcu, chunk_free_rcu);
+}
+
+/* ---- assembling a version ------------------------------------------------------ */
+
+typedef struct Builder {
+    FlatView *fv;
+    size_t cap_chunks;
+    RangeVec pending; /* ranges not yet packed into a chunk */
+} Builder;
+
+static void builder_add_chunk(Builder *b, FvChunk *c)
+{
+    FlatView *fv = b->fv;
+    if (fv->nr_chunks == b->cap_chunks) {
+        b->cap_chunks = b->cap_chunks ? 2 * b->cap_chunks : 8;
+        fv->chunks = realloc(fv->chunks, b->cap_chunks * sizeof(*fv->chunks));
+        fv->chunk_starts = realloc(fv->chunk_starts, b->cap_chunks * sizeof(hwaddr));
+        fv->chunk_first = realloc(fv->chunk_first, b->cap_chunks * sizeof(size_t));
+        if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
+            abort();
+    }
+    c->refs++;
+    fv->chunks[fv->nr_chunks] = c;
+    fv->chunk_starts[fv->nr_chunks] = c->starts[0];
+    fv->chunk_first[fv->nr_chunks] = fv->nr;
+    fv->nr_chunks++;
+    fv->nr += c->nr;
+}
+
+/* Pack the pending ranges into chunks of nearly equal size. */
+static void builder_flush(Builder *b)
+{
+    size_t n = b->pending.nr;
+    if (!n)
+        return;
+    size_t parts = (n + FV_CHUNK - 1) / FV_CHUNK;
+    size_t done = 0;
+    for (size_t p = 0; p < parts; p++) {
+        size_t take = (n - done) / (parts - p);
+        builder_add_chunk(b, chunk_new(&b->pending.r[done], take));
+        done += take;
+    }
+    b->pending.nr = 0;
+}
+
+/* Append one range; it merges with the previous one when it can. */
+static void builder_push(Builder *b, const FlatRange *fr)
+{
+    if (!b->pending.nr && b->fv->nr_chunks) {
+        /* The previous range sits in a shared chunk: a merge would
+         * change it, so copy that chunk's ranges back into pending. */
+        FlatView *fv = b->fv;
+        FvChunk *last = fv->chunks[fv->nr_chunks - 1];
+        if (can_merge(&last->ranges[last->nr - 1], fr)) {
+            fv->nr_chunks--;
+            fv->nr -= last->nr;
+            for (uint32_t i = 0; i < last->nr; i++)
+                rangevec_push(&b->pending, &last->ranges[i]);
+            chunk_unref(last);
+        }
+    }
+    rangevec_push(&b->pending, fr);
+    if (b->pending.nr >= 2 * FV_CHUNK)
+        builder_flush(b);
+}
+
+/* Append an unchanged chunk of the previous version: share it unless the
+ * pending ranges are few (then absorb it, so chunks stay reasonably full). */
+static void builder_share(Builder *b, FvChunk *c)
+{
+    if (b->pending.nr && b->pending.nr < FV_CHUNK / 2) {
+        for (uint32_t i = 0; i < c->nr; i++)
+            builder_push(b, &c->ranges[i]);
+        return;
+    }
+    builder_flush(b);
+    builder_add_chunk(b, c);
+}
+
+static Builder builder_start(MemoryRegion *root)
+{
+    Builder b = {0};
+    b.fv = calloc(1, sizeof(FlatView));
+    if (!b.fv)
+        abort();
+    b.fv->refcount = 1;
+    b.fv->root = root;
+    return b;
+}
+
+static FlatView *builder_finish(Builder *b)
+{
+    builder_flush(b);
+    free(b->pending.r);
+    return b->fv;
+}
+
+FlatView *flatview_from_ranges(MemoryRegion *root, const RangeVec *v)
+{
+    Builder b = builder_start(root);
+    for (size_t i = 0; i < v->nr; i++)
+        builder_push(&b, &v->r[i]);
+    return builder_finish(&b);
+}
+
+/* ---- incremental versions ------------------------------------------------------- */
+
+/* Index of the first range of @fv whose end is above @addr (nr if none). */
+static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
+{
+    if (addr >= MR_SIZE_2_64)
+        return fv->nr;
+    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
+    if (i < 0)
+        return 0;
+    return fr_end(flatview_range(fv, (size_t)i)) > addr ? (size_t)i : (size_t)i + 1;
+}
+
+/* Index of the first range of @fv starting at or above @addr. */
+static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
+{
+    if (addr >= MR_SIZE_2_64)
+        return fv->nr;
+    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
+    if (i < 0)
+        return 0;
+    return flatview_range(fv, (size_t)i)->addr == addr ? (size_t)i : (size_t)i + 1;
+}
+
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
+{
+    *i1 = first_starting_at(fv, hi);
+    return first_ending_after(fv, lo);
+}
+
+/* Copy old ranges [from, to) into the builder, sharing whole chunks. */
+static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
+{
+    while (from < to) {
+        size_t c = flatview_chunk_of(old, from);
+        FvChunk *ch = old->chunks[c];
+        size_t first = old->chunk_first[c];
+        if (from == first && first + ch->nr <= to) {
+            builder_share(b, ch);
+            from += ch->nr;
+        } else {
+            size_t stop = MR_MIN(to, first + ch->nr);
+            for (; from < stop; from++)
+                builder_push(b, &ch->ranges[from - first]);
+        }
     }
 }
+
+/*
+ * A new version of @old in which each edit's window [lo, hi) (covering old
+ * ranges [i0, i1)) holds edit->ranges instead. Edits are sorted and their
+ * spans widened by one neighbour on each side must not touch (the caller
+ * merges such edits), so merges never cross from one span into another.
+ * The result records, per edit, which old and new index spans differ.
+ */
+FlatView *flatview_splice(const FlatView *old, const ViewEdit *edits, size_t nr_edits)
+{
+    Builder b = builder_start(old->root);
+    FlatView *fv = b.fv;
+    fv->deltas = calloc(nr_edits ? nr_edits : 1, sizeof(*fv->deltas));
+    if (!fv->deltas)
+        abort();
+    fv->nr_deltas = nr_edits;
+    fv->delta_base = old;
+    size_t pos = 0;
+    for (size_t e = 0; e < nr_edits; e++) {
+        const ViewEdit *ed = &edits[e];
+        /* Keep the edited span's neighbours in it: the new ranges may merge
+         * with them. */
+        size_t i0 = ed->i0 > pos ? ed->i0 - 1 : pos;
+        size_t i1 = ed->i1 < old->nr ? ed->i1 + 1 : ed->i1;
+        copy_old(&b, old, pos, i0);
+        ViewDelta *d = &fv->deltas[e];
+        d->old_i0 = i0;
+        d->old_i1 = i1;
+        d->new_i0 = fv->nr + b.pending.nr;
+        for (size_t i = i0; i < ed->i0; i++)
+            builder_push(&b, flatview_range(old, i));
+        if (ed->i0 < ed->i1) {
+            const FlatRange *first = flatview_range(old, ed->i0);
+            if (first->addr < ed->lo) {
+                FlatRange left = *first;
+                left.size = ed->lo - first->addr;
+                builder_push(&b, &left);
+            }
+        }
+        for (size_t i = 0; i < ed->ranges.nr; i++)
+            builder_push(&b, &ed->ranges.r[i]);
+        if (ed->i0 < ed->i1) {
+            const FlatRange *last = flatview_range(old, ed->i1 - 1);
+            if (fr_end(last) > ed->hi) {
+                FlatRange right = *last;
+                right.addr = (hwaddr)ed->hi;
+                right.offset_in_region = last->offset_in_region + (hwaddr)(ed->hi - last->addr);
+                right.size = fr_end(last) - ed->hi;
+                builder_push(&b, &right);
+            }
+        }
+        for (size_t i = ed->i1; i < i1; i++)
+            builder_push(&b, flatview_range(old, i));
+        d->new_i1 = fv->nr + b.pending.nr;
+        pos = i1;
+    }
+    copy_old(&b, old, pos, old->nr);
+    return builder_finish(&b);
+}
+
+void flatview_drop_deltas(FlatView *fv)
+{
+    free(fv->deltas);
+    fv->deltas = NULL;
+    fv->nr_deltas = 0;
+    fv->delta_base = NULL;
+}
+
+/* ---- references ------------------------------------------------------------------- */
 
 void flatview_ref(FlatView *fv)
 {
@@ -77,9 +319,28 @@ void flatview_ref(FlatView *fv)
 static void flatview_free_rcu(struct rcu_head *head)
 {
     FlatView *fv = caa_container_of(head, FlatView, rcu);
-    free(fv->ranges);
-    free(fv->starts);
+    free(fv->chunks);
+    free(fv->chunk_starts);
+    free(fv->chunk_first);
+    free(fv->deltas);
     free(fv);
+}
+
+/* Release the chunks of a dead version (writer lock held) and free it later. */
+static void flatview_release(FlatView *fv)
+{
+    for (size_t i = 0; i < fv->nr_chunks; i++)
+        chunk_unref(fv->chunks[i]);
+    call_rcu(&fv->rcu, flatview_free_rcu);
+}
+
+static void flatview_release_rcu(struct rcu_head *head)
+{
+    /* A reader dropped the last reference; chunk counts need the lock. */
+    FlatView *fv = caa_container_of(head, FlatView, rcu);
+    mr_writer_lock();
+    flatview_release(fv);
+    mr_writer_unlock();
 }
 
 void flatview_unref(FlatView *fv)
@@ -88,20 +349,23 @@ void flatview_unref(FlatView *fv)
         return;
     if (__atomic_sub_fetch(&fv->refcount, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    /* No new reader can find it; regions stop counting it as a user now,
-     * and lock-free readers still inside it finish before the free. */
-    for (size_t i = 0; i < fv->nr; i++)
-        __atomic_sub_fetch(&fv->ranges[i].mr->view_users, 1, __ATOMIC_RELEASE);
-    call_rcu(&fv->rcu, flatview_free_rcu);
+    if (mr_writer_trylock()) {
+        flatview_release(fv);
+        mr_writer_unlock();
+    } else {
+        call_rcu(&fv->rcu, flatview_release_rcu);
+    }
 }
 
-ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
+/* ---- lookup ---------------------------------------------------------------------------- */
+
+/* Last index i with a[i] <= key, or -1. */
+static inline ptrdiff_t bsearch_le(const hwaddr *a, size_t n, hwaddr key)
 {
-    /* Last index with starts[i] <= addr. */
-    size_t lo = 0, hi = fv->nr;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (fv->starts[mid] <= addr)
+        if (a[mid] <= key)
             lo = mid + 1;
         else
             hi = mid;
@@ -109,17 +373,55 @@ ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
     return (ptrdiff_t)lo - 1;
 }
 
+size_t flatview_chunk_of(const FlatView *fv, size_t i)
+{
+    size_t lo = 0, hi = fv->nr_chunks;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fv->chunk_first[mid] <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
+{
+    ptrdiff_t c = bsearch_le(fv->chunk_starts, fv->nr_chunks, addr);
+    if (c < 0)
+        return -1;
+    const FvChunk *ch = fv->chunks[c];
+    return (ptrdiff_t)fv->chunk_first[c] + bsearch_le(ch->starts, ch->nr, addr);
+}
+
 static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
 {
     return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
 }
 
+/* The range holding @addr, and the start of the next range (or 2^64). */
+static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start)
+{
+    ptrdiff_t c = bsearch_le(fv->chunk_starts, fv->nr_chunks, addr);
+    if (c < 0) {
+        *next_start = fv->nr_chunks ? fv->chunk_starts[0] : MR_SIZE_2_64;
+        return NULL;
+    }
+    const FvChunk *ch = fv->chunks[c];
+    ptrdiff_t i = bsearch_le(ch->starts, ch->nr, addr);
+    if ((uint32_t)(i + 1) < ch->nr)
+        *next_start = ch->starts[i + 1];
+    else
+        *next_start = (size_t)c + 1 < fv->nr_chunks ? fv->chunk_starts[c + 1] : MR_SIZE_2_64;
+    const FlatRange *fr = &ch->ranges[i];
+    return fr_contains(fr, addr) ? fr : NULL;
+}
+
 const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
 {
-    ptrdiff_t i = flatview_search(fv, addr);
-    if (i < 0 || !fr_contains(&fv->ranges[i], addr))
-        return NULL;
-    return &fv->ranges[i];
+    mr_size_t next;
+    return locate(fv, addr, &next);
 }
 
 const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
@@ -127,18 +429,18 @@ const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
     const FlatRange *mru = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
     if (mru && fr_contains(mru, addr))
         return mru;
-    const FlatRange *fr = flatview_lookup(fv, addr);
-    if (fr && fr != mru)
+    mr_size_t next;
+    const FlatRange *fr = locate(fv, addr, &next);
+    if (fr)
         __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
     return fr;
 }
 
 mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr)
 {
-    ptrdiff_t i = flatview_search(fv, addr);
-    if ((size_t)(i + 1) < fv->nr)
-        return fv->starts[i + 1];
-    return MR_SIZE_2_64;
+    mr_size_t next;
+    locate(fv, addr, &next);
+    return next;
 }
 
 size_t flatview_nr_ranges(const FlatView *fv)
@@ -148,7 +450,10 @@ size_t flatview_nr_ranges(const FlatView *fv)
 
 const FlatRange *flatview_range(const FlatView *fv, size_t i)
 {
-    return i < fv->nr ? &fv->ranges[i] : NULL;
+    if (i >= fv->nr)
+        return NULL;
+    size_t c = flatview_chunk_of(fv, i);
+    return &fv->chunks[c]->ranges[i - fv->chunk_first[c]];
 }
 
 MemoryRegion *flatview_root(const FlatView *fv)

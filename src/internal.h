@@ -26,17 +26,30 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* The writer lock: recursive, held from transaction begin to commit. */
 void mr_writer_lock(void);
 void mr_writer_unlock(void);
+/* Take the writer lock if it is free or already ours; true on success. */
+bool mr_writer_trylock(void);
 
 /*
- * Note that the way @mr renders may have changed. Marks @mr and everything
- * that renders it (containers up to the roots, and aliases onto any of
- * them) as changed in the pending commit. Writer lock held, inside a
- * transaction.
+ * Note that what @mr shows in [lo, hi) of its own coordinates may have
+ * changed. The damage travels up to every view root that renders @mr
+ * (through containers and aliases), stamping each region on the way as
+ * changed in the pending commit. Writer lock held, inside a transaction.
  */
-void mr_note_change(MemoryRegion *mr);
+void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi);
+/* The whole of @mr may render differently. */
+static inline void mr_note_change(MemoryRegion *mr)
+{
+    mr_damage(mr, 0, mr->size);
+}
+/* @mr is a root whose own address changed: views rendered from it are redone. */
+void mr_damage_root(MemoryRegion *mr);
+/* Every view is re-rendered at the next commit (a global attribute changed). */
+void mr_damage_all_views(void);
 
 /* Writer-side helpers in address_space.c. */
 bool mr_in_transaction(void);
+/* Make the next outermost commit run even if no region changed. */
+void mr_request_update(void);
 void mr_stat_count_render(void);
 /* True while global dirty logging (migration) runs. */
 bool mr_global_logging(void);
@@ -117,27 +130,65 @@ bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
+#define FV_CHUNK 128 /* ranges per chunk at most */
+
+/* A growable sequence of ranges; push merges with the last when possible. */
+typedef struct RangeVec {
+    FlatRange *r;
+    size_t nr, cap;
+} RangeVec;
+void rangevec_push(RangeVec *v, const FlatRange *fr);
+
+typedef struct FvChunk {
+    unsigned long refs; /* live versions holding it; writer lock */
+    struct rcu_head rcu;
+    uint32_t nr;
+    hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
+    FlatRange ranges[FV_CHUNK];
+} FvChunk;
+
+/* Old span [old_i0, old_i1) became new span [new_i0, new_i1); all other
+ * ranges are identical in both versions. */
+typedef struct ViewDelta {
+    size_t old_i0, old_i1, new_i0, new_i1;
+} ViewDelta;
+
 struct FlatView {
     unsigned long refcount; /* atomic; the empty view is pinned */
-    MemoryRegion *root;     /* flat-view root it was rendered from, or NULL */
-    uint32_t render_gen;    /* commit generation it was rendered in */
-    size_t nr, cap;
-    FlatRange *ranges;    /* sorted, non-overlapping, neighbours not mergeable */
-    hwaddr *starts;       /* starts[i] == ranges[i].addr, for a dense binary search */
-    const FlatRange *mru; /* most recently used range, racy hint updated by readers */
     struct rcu_head rcu;
+    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
+    size_t nr;          /* ranges */
+    size_t nr_chunks;
+    FvChunk **chunks;
+    hwaddr *chunk_starts; /* chunks[i]->starts[0] */
+    size_t *chunk_first;  /* index of chunks[i]->ranges[0] in the view */
+    const FlatRange *mru; /* most recently used range, racy hint updated by readers */
+    /* How this version differs from delta_base (valid during its commit). */
+    const FlatView *delta_base;
+    ViewDelta *deltas;
+    size_t nr_deltas;
 };
 
-FlatView *flatview_new(MemoryRegion *root);
+/* One window to replace when deriving a new version. */
+typedef struct ViewEdit {
+    mr_size_t lo, hi; /* absolute window */
+    size_t i0, i1;    /* old ranges that intersect it */
+    RangeVec ranges;  /* what the window holds now */
+} ViewEdit;
+
 /* The shared view that holds no range. */
 FlatView *flatview_empty(void);
-/* Append a range after all others, merging it into the last when possible. */
-void flatview_append(FlatView *fv, const FlatRange *fr);
-/* Finish building: count region users. Writer side. */
-void flatview_seal(FlatView *fv);
+/* A new version holding @v's ranges (writer lock held). */
+FlatView *flatview_from_ranges(MemoryRegion *root, const RangeVec *v);
+/* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
+FlatView *flatview_splice(const FlatView *old, const ViewEdit *edits, size_t nr_edits);
+void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
+/* The chunk that holds range index @i. */
+size_t flatview_chunk_of(const FlatView *fv, size_t i);
 /* Lookup with the MRU shortcut. */
 const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr);
 /* End (exclusive, up to 2^64) of the unassigned hole that holds @addr. */
@@ -150,8 +201,17 @@ static inline mr_size_t fr_end(const FlatRange *fr)
 
 /* ---- render.c -------------------------------------------------------------- */
 
-/* Render the tree under @root (may be NULL) into a new view. Writer lock held. */
-FlatView *render_view(MemoryRegion *root);
+/* Append to @out the ranges the tree under @root shows in [lo, hi). Writer lock held. */
+void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out);
+
+/* ---- child_index.c --------------------------------------------------------- */
+
+void child_index_insert(MemoryRegion *parent, MemoryRegion *child);
+void child_index_remove(MemoryRegion *parent, MemoryRegion *child);
+/* Children of @parent intersecting [lo, hi) of its own coordinates, in
+ * render order. Returns the count; *out is malloc()ed (caller frees). */
+size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi,
+                         MemoryRegion ***out);
 
 /* ---- tree.c ---------------------------------------------------------------- */
 

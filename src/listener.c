@@ -132,11 +132,16 @@ static bool range_equal(const FlatRange *a, const FlatRange *b)
            a->romd_mode == b->romd_mode && a->nonvolatile == b->nonvolatile;
 }
 
+/* A range present in both views: only its dirty-log mask may differ. A
+ * mask change is region_nop plus log_start and/or log_stop; an unchanged
+ * range is not mentioned at all. */
 static void range_keep(const ListenerSet *s, const FlatRange *before, const FlatRange *after)
 {
     MemoryListener *l;
     int started = after->dirty_log_mask & ~before->dirty_log_mask;
     int stopped = before->dirty_log_mask & ~after->dirty_log_mask;
+    if (!started && !stopped)
+        return;
     FOR_ADD(*s, l)
     {
         if (l->region_nop)
@@ -153,16 +158,16 @@ static void range_keep(const ListenerSet *s, const FlatRange *before, const Flat
 }
 
 /*
- * Walk both views in address order. Pass 1 (adding false) sends the
- * deletions of ranges that are not in the new view; pass 2 the additions
- * and the kept ranges.
+ * Walk old ranges [i, i_end) and new ranges [j, j_end) in address order.
+ * Pass 1 (adding false) sends the deletions of ranges that are not in the
+ * new view; pass 2 the additions and the log changes of kept ranges.
  */
-static void diff_pass(const ListenerSet *s, const FlatView *old, const FlatView *new, bool adding)
+static void diff_span(const ListenerSet *s, const FlatView *old, size_t i, size_t i_end,
+                      const FlatView *new, size_t j, size_t j_end, bool adding)
 {
-    size_t i = 0, j = 0;
-    while (i < old->nr || j < new->nr) {
-        const FlatRange *a = i < old->nr ? &old->ranges[i] : NULL;
-        const FlatRange *b = j < new->nr ? &new->ranges[j] : NULL;
+    while (i < i_end || j < j_end) {
+        const FlatRange *a = i < i_end ? flatview_range(old, i) : NULL;
+        const FlatRange *b = j < j_end ? flatview_range(new, j) : NULL;
         if (a && b && range_equal(a, b)) {
             if (adding)
                 range_keep(s, a, b);
@@ -176,6 +181,20 @@ static void diff_pass(const ListenerSet *s, const FlatView *old, const FlatView 
                 range_add(s, b, false);
             j++;
         }
+    }
+}
+
+/* Both passes over what differs: the recorded spans when @new was derived
+ * from @old, else everything. */
+static void diff_pass(const ListenerSet *s, const FlatView *old, const FlatView *new, bool adding)
+{
+    if (new->delta_base == old &&new->deltas) {
+        for (size_t k = 0; k < new->nr_deltas; k++) {
+            const ViewDelta *d = &new->deltas[k];
+            diff_span(s, old, d->old_i0, d->old_i1, new, d->new_i0, d->new_i1, adding);
+        }
+    } else {
+        diff_span(s, old, 0, old->nr, new, 0, new->nr, adding);
     }
 }
 
@@ -232,7 +251,7 @@ int memory_listener_register(MemoryListener *listener, AddressSpace *as)
     if (mr_global_logging() && listener->log_global_start)
         listener->log_global_start(listener);
     for (size_t i = 0; i < fv->nr; i++)
-        range_add(&one, &fv->ranges[i], true);
+        range_add(&one, flatview_range(fv, i), true);
     bracket(&one, false);
     memory_region_transaction_commit();
     return 0;
@@ -248,7 +267,7 @@ void memory_listener_unregister(MemoryListener *listener)
     const FlatView *fv = view_of(as);
     bracket(&one, true);
     for (size_t i = fv->nr; i-- > 0;)
-        range_del(&one, &fv->ranges[i], true);
+        range_del(&one, flatview_range(fv, i), true);
     if (mr_global_logging() && listener->log_global_stop)
         listener->log_global_stop(listener);
     bracket(&one, false);
@@ -278,7 +297,7 @@ void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void 
         const FlatView *fv = view_of(as);
         ListenerSet s = {0};
         for (size_t i = 0; i < fv->nr; i++) {
-            const FlatRange *fr = &fv->ranges[i];
+            const FlatRange *fr = flatview_range(fv, i);
             if (fr->mr != mr)
                 continue;
             if (!s.v) {
@@ -338,7 +357,7 @@ static void log_sync(const MemoryRegion *only)
             if (!l->log_sync)
                 continue;
             for (size_t i = 0; i < fv->nr; i++) {
-                const FlatRange *fr = &fv->ranges[i];
+                const FlatRange *fr = flatview_range(fv, i);
                 if (fr->dirty_log_mask && (!only || fr->mr == only))
                     l->log_sync(l, fr);
             }

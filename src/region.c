@@ -165,7 +165,7 @@ int memory_region_destroy(MemoryRegion *mr)
     else if (mr->alias_users)
         err = mr_error(EBUSY, "region '%s' is the target of alias '%s'", mr->name,
                        mr->alias_users->name);
-    else if (__atomic_load_n(&mr->view_users, __ATOMIC_ACQUIRE))
+    else if (mr->view_users || mr->view_slot)
         err = mr_error(EBUSY,
                        "region '%s' is still visible in a published view "
                        "(commit the transaction that removed it first)",
@@ -190,8 +190,11 @@ int memory_region_destroy(MemoryRegion *mr)
         next = c->sibling_next;
         c->container = NULL;
         c->sibling_next = c->sibling_prev = NULL;
+        c->ix_left = c->ix_right = NULL;
     }
     mr->subregions = NULL;
+    mr->ix_root = NULL;
+    mr->nr_subregions = 0;
     if (mr->kind == MR_KIND_ALIAS)
         unlink_alias_user(mr);
     mr_writer_unlock();

@@ -23,6 +23,9 @@
 
 #include "internal.h"
 
+/* Containers with more children than this find them through the child index. */
+#define INDEX_THRESHOLD 8
+
 typedef struct Fragment {
     mr_size_t start, end; /* [start, end) absolute, end <= 2^64 */
     MemoryRegion *mr;
@@ -71,8 +74,17 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
         render_region(r, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
         return;
     }
-    for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
-        render_region(r, c, base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+    if (mr->nr_subregions > INDEX_THRESHOLD) {
+        /* Only the children that intersect the clip, in render order. */
+        MemoryRegion **kids;
+        size_t n = child_index_query(mr, (mr_size_t)(lo - base), (mr_size_t)(hi - base), &kids);
+        for (size_t i = 0; i < n; i++)
+            render_region(r, kids[i], base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+        free(kids);
+    } else {
+        for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
+            render_region(r, c, base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+    }
     if (mr_terminates(mr)) {
         Fragment f = {
             .start = (mr_size_t)lo,
@@ -131,7 +143,7 @@ static int by_start(const void *a, const void *b)
     return sa < sb ? -1 : sa > sb;
 }
 
-static void sweep(const Render *r, FlatView *fv)
+static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
     uint32_t *order = malloc((m ? m : 1) * sizeof(*order));
@@ -168,23 +180,18 @@ static void sweep(const Render *r, FlatView *fv)
             .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
             .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
         };
-        flatview_append(fv, &fr);
+        rangevec_push(out, &fr);
         pos = stop;
     }
     free(order);
     free(heap.v);
 }
 
-FlatView *render_view(MemoryRegion *root)
+void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out)
 {
-    FlatView *fv = flatview_new(root);
-    if (root) {
-        Render r = {0};
-        render_region(&r, root, 0, 0, MR_SIZE_2_64, false, false);
-        sweep(&r, fv);
-        free(r.frags);
-    }
-    flatview_seal(fv);
+    Render r = {0};
+    render_region(&r, root, 0, lo, hi, false, false);
+    sweep(&r, out);
+    free(r.frags);
     mr_stat_count_render();
-    return fv;
 }

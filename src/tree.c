@@ -27,11 +27,17 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
     else
         parent->subregions = sub;
     sub->container = parent;
+    static uint64_t link_seq; /* writer lock held */
+    sub->link_seq = ++link_seq;
+    parent->nr_subregions++;
+    child_index_insert(parent, sub);
 }
 
 static void unlink_child(MemoryRegion *sub)
 {
     MemoryRegion *parent = sub->container;
+    child_index_remove(parent, sub);
+    parent->nr_subregions--;
     if (sub->sibling_prev)
         sub->sibling_prev->sibling_next = sub->sibling_next;
     else
@@ -120,7 +126,7 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
         sub->addr = offset;
         sub->priority = priority;
         link_child(parent, sub);
-        mr_note_change(parent);
+        mr_damage(parent, offset, (mr_size_t)offset + sub->size);
     }
     memory_region_transaction_commit();
     return err;
@@ -136,7 +142,7 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
         err = mr_error(EINVAL, "region '%s' is not a subregion of '%s'", sub->name,
                        parent->name ? parent->name : "?");
     else {
-        mr_note_change(parent);
+        mr_damage(parent, sub->addr, (mr_size_t)sub->addr + sub->size);
         unlink_child(sub);
     }
     memory_region_transaction_commit();
@@ -154,15 +160,17 @@ static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
     memory_region_transaction_begin();
     MemoryRegion *parent = mr->container;
     if (parent) {
+        mr_damage(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
         unlink_child(mr);
         mr->addr = addr;
         mr->priority = priority;
         link_child(parent, mr);
+        mr_damage(parent, addr, (mr_size_t)addr + mr->size);
     } else {
         mr->addr = addr;
         mr->priority = priority;
+        mr_damage_root(mr);
     }
-    mr_note_change(mr);
     memory_region_transaction_commit();
     return 0;
 }

@@ -51,6 +51,8 @@ struct AddressSpace {
     AddressSpace *next;    /* global list, creation order */
     AddressSpace *prev;
     uint8_t unassigned_byte;   /* value read from unassigned bytes */
+    bool fvroot_known;         /* fvroot is valid for the current tree */
+    MemoryRegion *fvroot;      /* the region its view is rendered from (sharing rule) */
     MemoryListener *listeners; /* sorted by priority ascending */
 };
 

@@ -116,36 +116,43 @@ typedef enum MemoryRegionKind {
  * accessors. The comments state each field's invariant.
  */
 struct MemoryRegion {
-    char *name; /* owned copy, never NULL after init */
-    MemoryRegionKind kind;
+    char *name;                 /* owned copy, never NULL after init */
+    MemoryRegionKind kind;      /* fixed at init */
     bool enabled;               /* disabled: vanishes with its subtree */
     bool readonly;              /* inherited by everything rendered through it */
     bool nonvolatile;           /* inherited like readonly */
     bool romd_mode;             /* ROMD only: reads direct from ram */
     bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
     bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
+    bool was_visible;           /* appeared in a published view at least once */
     int32_t priority;           /* among siblings; higher wins, ties: newest wins */
     hwaddr addr;                /* offset in container (or base when an AS root) */
     mr_size_t size;             /* 0 .. 2^64 */
-    uint8_t *ram;               /* RAM, ROM, ROMD: host memory of `ram_len` bytes */
+    uint8_t *ram;               /* RAM, ROM, ROMD: host memory of ram_len bytes */
     uint64_t ram_len;           /* bytes at ram; size never exceeds it */
-    bool was_visible;           /* appeared in a published view at least once */
     unsigned long inflight;     /* dispatches inside this region's callbacks now (atomic) */
-    const MemoryRegionOps *ops; /* MMIO, ROMD */
-    void *opaque;
+    const MemoryRegionOps *ops; /* MMIO, ROMD; borrowed */
+    void *opaque;               /* passed to ops; borrowed */
     MemoryRegion *alias;        /* ALIAS: the target, never NULL */
     hwaddr alias_offset;        /* ALIAS: window start in the target */
     MemoryRegion *container;    /* parent, or NULL */
     MemoryRegion *subregions;   /* children, priority descending, ties newest first */
     MemoryRegion *sibling_next; /* links in container->subregions */
     MemoryRegion *sibling_prev;
+    size_t nr_subregions;  /* length of the subregions list */
+    uint64_t link_seq;     /* when it was last linked: orders equal priorities */
+    MemoryRegion *ix_root; /* children indexed by address (treap), for windows */
+    MemoryRegion *ix_left; /* treap links in container->ix_root, keyed (addr, link_seq) */
+    MemoryRegion *ix_right;
+    uint32_t ix_heap;              /* treap heap priority (pseudo-random) */
+    mr_size_t ix_max_end;          /* largest addr + size in this treap subtree */
     MemoryRegion *alias_users;     /* aliases whose target is this region */
     MemoryRegion *alias_user_next; /* ALIAS: link in alias->alias_users */
     unsigned as_users;             /* address spaces whose root is this region */
-    unsigned view_users;           /* published flat views that reference this region */
+    unsigned long view_users;      /* live flat-view chunks that reference this region */
     uint32_t changed_gen;          /* commit generation in which the subtree last changed */
     uint32_t walk_gen;             /* visited mark of the current tree walk */
-    struct FlatView *commit_view;  /* during a commit: the view rendered from this root */
+    struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
 };
 

@@ -1,0 +1,138 @@
+/*
+ * Child index: the subregions of a container in a treap keyed by
+ * (addr, link_seq), each node augmented with the largest end address in
+ * its subtree. It answers "which children intersect [lo, hi)?" in
+ * O(log n + k), so re-rendering a small window of a container with a
+ * million children does not walk them all.
+ *
+ * Invariant: for every node, ix_max_end == max(addr + size) over its subtree,
+ * and heap priorities decrease from parent to child.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static inline bool key_less(const MemoryRegion *a, const MemoryRegion *b)
+{
+    return a->addr < b->addr || (a->addr == b->addr && a->link_seq < b->link_seq);
+}
+
+static inline void update(MemoryRegion *n)
+{
+    mr_size_t m = (mr_size_t)n->addr + n->size;
+    if (n->ix_left && n->ix_left->ix_max_end > m)
+        m = n->ix_left->ix_max_end;
+    if (n->ix_right && n->ix_right->ix_max_end > m)
+        m = n->ix_right->ix_max_end;
+    n->ix_max_end = m;
+}
+
+/* Split @t into keys less than @key and the rest. */
+static void split(MemoryRegion *t, const MemoryRegion *key, MemoryRegion **l, MemoryRegion **r)
+{
+    if (!t) {
+        *l = *r = NULL;
+    } else if (key_less(t, key)) {
+        split(t->ix_right, key, &t->ix_right, r);
+        update(t);
+        *l = t;
+    } else {
+        split(t->ix_left, key, l, &t->ix_left);
+        update(t);
+        *r = t;
+    }
+}
+
+/* Join two treaps where every key of @l is less than every key of @r. */
+static MemoryRegion *join(MemoryRegion *l, MemoryRegion *r)
+{
+    if (!l)
+        return r;
+    if (!r)
+        return l;
+    if (l->ix_heap > r->ix_heap) {
+        l->ix_right = join(l->ix_right, r);
+        update(l);
+        return l;
+    }
+    r->ix_left = join(l, r->ix_left);
+    update(r);
+    return r;
+}
+
+static uint32_t next_heap(void)
+{
+    static uint32_t x = 2463534242u; /* xorshift32; writer lock held */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+void child_index_insert(MemoryRegion *parent, MemoryRegion *child)
+{
+    child->ix_left = child->ix_right = NULL;
+    child->ix_heap = next_heap();
+    update(child);
+    MemoryRegion *l, *r;
+    split(parent->ix_root, child, &l, &r);
+    parent->ix_root = join(join(l, child), r);
+}
+
+static MemoryRegion *remove_node(MemoryRegion *t, MemoryRegion *child)
+{
+    if (t == child)
+        return join(t->ix_left, t->ix_right);
+    if (key_less(child, t))
+        t->ix_left = remove_node(t->ix_left, child);
+    else
+        t->ix_right = remove_node(t->ix_right, child);
+    update(t);
+    return t;
+}
+
+void child_index_remove(MemoryRegion *parent, MemoryRegion *child)
+{
+    parent->ix_root = remove_node(parent->ix_root, child);
+    child->ix_left = child->ix_right = NULL;
+}
+
+static void query(MemoryRegion *t, mr_size_t lo, mr_size_t hi, MemoryRegion ***out, size_t *n,
+                  size_t *cap)
+{
+    while (t && t->ix_max_end > lo) {
+        query(t->ix_left, lo, hi, out, n, cap);
+        if (t->addr >= hi)
+            return; /* this key and all of the right subtree start too late */
+        if ((mr_size_t)t->addr + t->size > lo) {
+            if (*n == *cap) {
+                *cap = *cap ? 2 * *cap : 16;
+                *out = realloc(*out, *cap * sizeof(**out));
+                if (!*out)
+                    abort();
+            }
+            (*out)[(*n)++] = t;
+        }
+        t = t->ix_right;
+    }
+}
+
+/* Render order: priority descending, then most recently linked first. */
+static int by_rank(const void *a, const void *b)
+{
+    const MemoryRegion *x = *(MemoryRegion *const *)a, *y = *(MemoryRegion *const *)b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    return x->link_seq > y->link_seq ? -1 : x->link_seq < y->link_seq;
+}
+
+size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi,
+                         MemoryRegion ***out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    query(parent->ix_root, lo, hi, out, &n, &cap);
+    if (n > 1)
+        qsort(*out, n, sizeof(**out), by_rank);
+    return n;
+}
