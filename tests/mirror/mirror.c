@@ -575,6 +575,23 @@ size_t mirror_symdiff(const FlatRange *a, size_t na, const FlatRange *b, size_t 
     return (na - both) + (nb - both);
 }
 
+void mirror_diff_count(const FlatRange *a, size_t na, const FlatRange *b, size_t nb,
+                       MirrorDiffCount *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < na; i++) {
+        ptrdiff_t j = find_start(b, nb, a[i].addr);
+        if (j < 0 || !mirror_range_same(&a[i], &b[j]))
+            continue;
+        out->common++;
+        uint8_t was = a[i].dirty_log_mask, now = b[j].dirty_log_mask;
+        out->log_starts += (now & ~was) != 0;
+        out->log_stops += (was & ~now) != 0;
+    }
+    out->only_old = na - out->common;
+    out->only_new = nb - out->common;
+}
+
 size_t mirror_compare_view(const Mirror *m, AddressSpace *as, char *why, size_t why_len)
 {
     MirrorSnap s;

@@ -189,6 +189,22 @@ bool mirror_range_same(const FlatRange *a, const FlatRange *b);
 size_t mirror_symdiff(const FlatRange *a, size_t na, const FlatRange *b, size_t nb, size_t *common,
                       size_t *mask_changed);
 
+/** What a minimal update from one view to another consists of. */
+typedef struct MirrorDiffCount {
+    size_t only_old;   /**< ranges to delete (region_del) */
+    size_t only_new;   /**< ranges to add (region_add) */
+    size_t common;     /**< ranges kept (region_nop) */
+    size_t log_starts; /**< kept ranges whose mask gained a client (log_start) */
+    size_t log_stops;  /**< kept ranges whose mask lost a client (log_stop) */
+} MirrorDiffCount;
+
+/**
+ * Count the callbacks a minimal update from view @a to view @b must send,
+ * by the rules of listener.h. Computed like mirror_symdiff().
+ */
+void mirror_diff_count(const FlatRange *a, size_t na, const FlatRange *b, size_t nb,
+                       MirrorDiffCount *out);
+
 /**
  * Compare the mirror's ranges (dirty-log masks included) with @as's current
  * view. Returns the number of differences (0: equal) and writes the first
