@@ -16,5 +16,6 @@
 #include "address_space.h"
 #include "access.h"
 #include "listener.h"
+#include "mtree.h"
 
 #endif /* MEMREGION_MEMREGION_H */

@@ -1,0 +1,1744 @@
+/*
+ * Importing QEMU `info mtree` tree dumps: parse, identify region objects,
+ * decide what the dump does not say, and rebuild with the public API.
+ *
+ * Stages (each a section below):
+ *  1. parse the tree text into blocks of nodes (one node per printed line);
+ *  2. identify objects: lines printed in several places (an address-space
+ *     root that is also an alias target, a subtree printed under each of
+ *     its containers' appearances) are one region;
+ *  3. resolve alias targets by replaying QEMU's alias queue;
+ *  4. decide the four missing facts by the rules of docs/mtree.md;
+ *  5. optionally correct them from a flat dump (mtree_facts.c style rules,
+ *     kept here: only those four facts, each by its documented rule);
+ *  6. build regions and address spaces with the library.
+ *
+ * Invariant: nothing is allocated in proportion to anything but the input
+ * size, and the input is capped (line length, depth, counts, total bytes).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memregion/memregion.h"
+#include "memregion/mtree.h"
+
+#define MAX_TEXT        (256u << 20)
+#define MAX_LINE        65536u
+#define MAX_DEPTH       64u
+#define MAX_NODES       1000000u
+#define MAX_BLOCKS      65536u
+#define MAX_HEADERS     1000000u
+#define MAX_TIE_PAIRS   4000000u
+#define MAX_FACT_ROUNDS 24
+#define DEFAULT_MAX_RAM (64ull << 30)
+#define GIB4            ((mr_size_t)1 << 32)
+
+enum { T_RAM, T_ROM, T_ROMD, T_RAMD, T_IO };
+static const char *const type_words[] = {"ram", "rom", "romd", "ramd", "i/o"};
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static void set_err(MtreeError *err, unsigned line, bool in_facts, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_err(MtreeError *err, unsigned line, bool in_facts, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->line = line;
+    err->in_facts = in_facts;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- data ------------------------------------------------------------------- */
+
+typedef struct Node {
+    uint32_t line;
+    uint32_t depth;
+    uint8_t type;
+    bool nv, disabled, overflow, is_alias, synthetic;
+    uint64_t start, end;
+    int32_t prio;
+    char *body;   /* owned: text after "): " without " [disabled]" */
+    char *name;   /* owned: region name */
+    char *target; /* owned, aliases: target name */
+    uint64_t tstart, tend;
+    int32_t parent, first_child, last_child, next_sibling;
+    uint32_t nkids;
+    int32_t block;
+    uint64_t hash;
+    int32_t uf; /* union-find parent */
+} Node;
+
+typedef struct Block {
+    bool is_as;
+    uint32_t line;
+    char **names;
+    uint32_t nnames, cap;
+    int32_t root;
+} Block;
+
+/* One region object of the dump. */
+typedef struct Obj {
+    int32_t rep;    /* representative node */
+    int32_t parent; /* container object or -1 */
+    int32_t target; /* alias target object or -1 */
+    hwaddr addr;
+    mr_size_t size;
+    bool point;                /* printed START = END: 0 or 1 byte (fact 3) */
+    bool terminates;           /* fact 1 (non-alias i/o) */
+    bool readonly;             /* fact 2 (aliases): the alias itself is read-only */
+    bool fixed[MTREE_FACT_NR]; /* decided by the flat dump: never changed again */
+    int32_t *pkids;            /* children in print order */
+    int32_t *kids;             /* children in insertion order (order_kids()) */
+    uint32_t nkids;
+    int32_t as_root; /* an address-space block has this root (block index) or -1 */
+    bool is_target;
+    MemoryRegion *mr; /* built region */
+    bool inited, mapped;
+} Obj;
+
+/* A forced tie decision from the flat dump: @winner wins over @loser. */
+typedef struct TieForce {
+    int32_t winner, loser;
+} TieForce;
+
+typedef struct Parser {
+    Node *nodes;
+    uint32_t nnodes, capnodes;
+    Block *blocks;
+    uint32_t nblocks, capblocks;
+    uint32_t nheaders;
+    Obj *objs;
+    uint32_t nobjs;
+    int32_t *node_obj;     /* node -> object */
+    int32_t *mr_block_obj; /* per block: object of the block root */
+    TieForce *ties;
+    uint32_t nties, capties;
+    unsigned flags;
+    uint64_t max_ram;
+    MtreeError *err;
+    MtreeFactCounts counts;
+    char **flat_log;
+    size_t nflat_log, capflat_log;
+} Parser;
+
+struct MtreeImport {
+    Parser p;
+    AddressSpace **spaces; /* owned structs */
+    size_t nspaces;
+    MemoryRegion **regions; /* objects' regions, in object order */
+    size_t nregions;
+};
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static bool parse_hex16(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Parse a signed decimal int32 at *s, advancing it. */
+static bool parse_int32(const char **s, int32_t *out)
+{
+    const char *p = *s;
+    bool neg = false;
+    if (*p == '-')
+        neg = true, p++;
+    if (*p < '0' || *p > '9')
+        return false;
+    int64_t v = 0;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (*p - '0');
+        if (v > (int64_t)INT32_MAX + 1)
+            return false;
+        p++;
+    }
+    if (neg)
+        v = -v;
+    if (v > INT32_MAX || v < INT32_MIN)
+        return false;
+    *out = (int32_t)v;
+    *s = p;
+    return true;
+}
+
+static bool starts_with(const char *s, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && memcmp(s, prefix, k) == 0;
+}
+
+/* Iterate over lines: returns false at the end. Strips "\r\n". */
+typedef struct LineIter {
+    const char *p, *end;
+    unsigned lineno;
+} LineIter;
+
+static int next_line(LineIter *it, const char **line, size_t *len)
+{
+    if (it->p >= it->end)
+        return 0;
+    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
+    const char *e = nl ? nl : it->end;
+    *line = it->p;
+    *len = (size_t)(e - it->p);
+    if (*len && (*line)[*len - 1] == '\r')
+        (*len)--;
+    it->p = nl ? nl + 1 : it->end;
+    it->lineno++;
+    if (*len > MAX_LINE)
+        return -1;
+    return 1;
+}
+
+/* ---- stage 1: parse the tree dump ---------------------------------------------- */
+
+static int32_t new_node(Parser *p)
+{
+    if (p->nnodes >= MAX_NODES)
+        return -1;
+    if (p->nnodes == p->capnodes) {
+        uint32_t cap = p->capnodes ? 2 * p->capnodes : 256;
+        Node *n = realloc(p->nodes, cap * sizeof(*n));
+        if (!n)
+            return -2;
+        p->nodes = n;
+        p->capnodes = cap;
+    }
+    Node *n = &p->nodes[p->nnodes];
+    memset(n, 0, sizeof(*n));
+    n->parent = n->first_child = n->last_child = n->next_sibling = -1;
+    n->uf = (int32_t)p->nnodes;
+    return (int32_t)p->nnodes++;
+}
+
+static Block *new_block(Parser *p, bool is_as, unsigned line)
+{
+    if (p->nblocks >= MAX_BLOCKS)
+        return NULL;
+    if (p->nblocks == p->capblocks) {
+        uint32_t cap = p->capblocks ? 2 * p->capblocks : 16;
+        Block *b = realloc(p->blocks, cap * sizeof(*b));
+        if (!b)
+            return NULL;
+        p->blocks = b;
+        p->capblocks = cap;
+    }
+    Block *b = &p->blocks[p->nblocks++];
+    memset(b, 0, sizeof(*b));
+    b->is_as = is_as;
+    b->line = line;
+    b->root = -1;
+    return b;
+}
+
+static int block_add_name(Block *b, const char *s, size_t n)
+{
+    if (b->nnames == b->cap) {
+        uint32_t cap = b->cap ? 2 * b->cap : 4;
+        char **v = realloc(b->names, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        b->names = v;
+        b->cap = cap;
+    }
+    char *d = xstrndup(s, n);
+    if (!d)
+        return -ENOMEM;
+    b->names[b->nnames++] = d;
+    return 0;
+}
+
+static void link_child(Parser *p, int32_t parent, int32_t child)
+{
+    Node *pn = &p->nodes[parent];
+    p->nodes[child].parent = parent;
+    if (pn->last_child >= 0)
+        p->nodes[pn->last_child].next_sibling = child;
+    else
+        pn->first_child = child;
+    pn->last_child = child;
+    pn->nkids++;
+}
+
+/*
+ * Parse one region line (without its indentation) into @n.
+ * Returns NULL or a reason.
+ */
+static const char *parse_region_line(const char *s, size_t len, Node *n)
+{
+    char buf[64];
+    const char *end = s + len;
+    static const char ovf[] = "[DETECTED OVERFLOW!] ";
+    if ((size_t)(end - s) >= sizeof(ovf) - 1 && memcmp(s, ovf, sizeof(ovf) - 1) == 0) {
+        n->overflow = true;
+        s += sizeof(ovf) - 1;
+    }
+    if (end - s < 33 + 7 || s[16] != '-')
+        return "expected START-END (16 hex digits each)";
+    if (!parse_hex16(s, &n->start) || !parse_hex16(s + 17, &n->end))
+        return "expected START-END (16 lower-case hex digits each)";
+    s += 33;
+    if (end - s < 7 || memcmp(s, " (prio ", 7) != 0)
+        return "expected ' (prio ' after the address range";
+    s += 7;
+    /* parse_int32 needs a terminated string: copy the number. */
+    size_t k = 0;
+    while (s + k < end && k < sizeof(buf) - 1 && (s[k] == '-' || (s[k] >= '0' && s[k] <= '9')))
+        k++;
+    memcpy(buf, s, k);
+    buf[k] = 0;
+    const char *q = buf;
+    if (!parse_int32(&q, &n->prio) || *q)
+        return "bad priority (a signed 32-bit decimal)";
+    s += k;
+    if (end - s < 2 || memcmp(s, ", ", 2) != 0)
+        return "expected ', ' after the priority";
+    s += 2;
+    if (end - s >= 3 && memcmp(s, "nv-", 3) == 0)
+        n->nv = true, s += 3;
+    int type = -1;
+    for (int t = 0; t < 5 && type < 0; t++) {
+        size_t w = strlen(type_words[t]);
+        if ((size_t)(end - s) >= w + 3 && memcmp(s, type_words[t], w) == 0 &&
+            memcmp(s + w, "): ", 3) == 0) {
+            type = t;
+            s += w + 3;
+        }
+    }
+    if (type < 0)
+        return "expected a type (ram, rom, romd, ramd or i/o) followed by '): '";
+    n->type = (uint8_t)type;
+    size_t blen = (size_t)(end - s);
+    static const char dis[] = " [disabled]";
+    if (blen >= sizeof(dis) - 1 && memcmp(end - (sizeof(dis) - 1), dis, sizeof(dis) - 1) == 0) {
+        n->disabled = true;
+        blen -= sizeof(dis) - 1;
+    }
+    n->body = xstrndup(s, blen);
+    if (!n->body)
+        return "out of memory";
+    return NULL;
+}
+
+static int parse_tree(Parser *p, const char *text, size_t len)
+{
+    LineIter it = {text, text + len, 0};
+    const char *line;
+    size_t n;
+    Block *cur = NULL;
+    int32_t stack[MAX_DEPTH + 2];
+    uint32_t sdepth = 0; /* stack[0..sdepth-1]: nodes at depth 1..sdepth */
+    int r;
+
+    while ((r = next_line(&it, &line, &n)) != 0) {
+        unsigned ln = it.lineno;
+        if (r < 0) {
+            set_err(p->err, ln, false, "line longer than %u bytes", MAX_LINE);
+            return -EINVAL;
+        }
+        if (n == 0) {
+            if (cur && cur->root < 0) {
+                set_err(p->err, ln, false, "block has a header but no region line");
+                return -EINVAL;
+            }
+            cur = NULL;
+            continue;
+        }
+        if (starts_with(line, n, "address-space: ") || starts_with(line, n, "memory-region: ")) {
+            bool is_as = line[0] == 'a';
+            if (++p->nheaders > MAX_HEADERS) {
+                set_err(p->err, ln, false, "more than %u block headers", MAX_HEADERS);
+                return -EINVAL;
+            }
+            if (cur && cur->root >= 0) {
+                set_err(p->err, ln, false, "header inside a block (blocks end with an empty line)");
+                return -EINVAL;
+            }
+            if (cur && (!is_as || !cur->is_as)) {
+                set_err(p->err, ln, false, "a memory-region: header must start a block of its own");
+                return -EINVAL;
+            }
+            if (!cur) {
+                cur = new_block(p, is_as, ln);
+                if (!cur) {
+                    set_err(p->err, ln, false, "too many blocks (limit %u) or out of memory",
+                            MAX_BLOCKS);
+                    return -EINVAL;
+                }
+            }
+            if (block_add_name(cur, line + 15, n - 15)) {
+                set_err(p->err, ln, false, "out of memory");
+                return -ENOMEM;
+            }
+            sdepth = 0;
+            continue;
+        }
+        if (line[0] != ' ') {
+            set_err(p->err, ln, false,
+                    "expected 'address-space: ', 'memory-region: ', a region line or an empty "
+                    "line");
+            return -EINVAL;
+        }
+        if (!cur) {
+            set_err(p->err, ln, false, "region line outside a block (no header before it)");
+            return -EINVAL;
+        }
+        size_t sp = 0;
+        while (sp < n && line[sp] == ' ')
+            sp++;
+        if (sp % 2) {
+            set_err(p->err, ln, false, "odd indentation (two spaces per level)");
+            return -EINVAL;
+        }
+        uint32_t depth = (uint32_t)(sp / 2);
+        if (depth > MAX_DEPTH) {
+            set_err(p->err, ln, false, "nested deeper than %u levels", MAX_DEPTH);
+            return -EINVAL;
+        }
+        if (depth == 1 && cur->root >= 0) {
+            set_err(p->err, ln, false, "a second root line in one block");
+            return -EINVAL;
+        }
+        if (depth > sdepth + 1) {
+            /*
+             * A dump without -D leaves out a disabled region's own line but
+             * prints its children: stand in a disabled container for each
+             * missing level (docs/mtree.md).
+             */
+            while (sdepth + 1 < depth) {
+                int32_t id = new_node(p);
+                if (id < 0) {
+                    set_err(p->err, ln, false, "more than %u region lines", MAX_NODES);
+                    return -EINVAL;
+                }
+                Node *h = &p->nodes[id];
+                h->line = ln;
+                h->depth = sdepth + 1;
+                h->type = T_IO;
+                h->disabled = true;
+                h->synthetic = true;
+                h->block = (int32_t)(cur - p->blocks);
+                const char *nm = sdepth == 0 && !cur->is_as ? cur->names[0] : "(hidden)";
+                h->body = strdup(nm);
+                if (!h->body) {
+                    set_err(p->err, ln, false, "out of memory");
+                    return -ENOMEM;
+                }
+                if (sdepth == 0) {
+                    h->start = 0;
+                    h->end = UINT64_MAX;
+                    cur->root = id;
+                } else {
+                    Node *par = &p->nodes[stack[sdepth - 1]];
+                    h->start = par->start;
+                    h->end = par->end;
+                    link_child(p, stack[sdepth - 1], id);
+                }
+                stack[sdepth++] = id;
+            }
+        }
+        int32_t id = new_node(p);
+        if (id < 0) {
+            set_err(p->err, ln, false,
+                    id == -1 ? "more than 1000000 region lines" : "out of memory");
+            return -EINVAL;
+        }
+        Node *nd = &p->nodes[id];
+        nd->line = ln;
+        nd->depth = depth;
+        nd->block = (int32_t)(cur - p->blocks);
+        const char *why = parse_region_line(line + sp, n - sp, nd);
+        if (why) {
+            set_err(p->err, ln, false, "%s", why);
+            return -EINVAL;
+        }
+        sdepth = depth - 1;
+        if (depth == 1)
+            cur->root = id;
+        else
+            link_child(p, stack[depth - 2], id);
+        stack[sdepth++] = id;
+    }
+    if (cur && cur->root < 0) {
+        set_err(p->err, it.lineno, false, "the last block has a header but no region line");
+        return -EINVAL;
+    }
+    if (p->nblocks == 0) {
+        set_err(p->err, 0, false, "no address-space: or memory-region: block in the input");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Is @name the name of a memory-region: block? */
+static bool is_mr_block_name(const Parser *p, const char *name, size_t len)
+{
+    for (uint32_t b = 0; b < p->nblocks; b++) {
+        const Block *bl = &p->blocks[b];
+        if (!bl->is_as && strlen(bl->names[0]) == len && memcmp(bl->names[0], name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Split bodies into names: `alias NAME @TARGET TSTART-TEND` is an alias.
+ * Names may contain ` @`: the split is the first one whose TARGET names a
+ * memory-region: block, else the last ` @`.
+ */
+static int split_bodies(Parser *p)
+{
+    for (uint32_t i = 0; i < p->nnodes; i++) {
+        Node *n = &p->nodes[i];
+        const char *b = n->body;
+        size_t len = strlen(b);
+        bool alias = false;
+        if (!n->synthetic && len > 6 + 3 + 34 && memcmp(b, "alias ", 6) == 0 &&
+            b[len - 34] == ' ' && b[len - 17] == '-' && parse_hex16(b + len - 33, &n->tstart) &&
+            parse_hex16(b + len - 16, &n->tend)) {
+            const char *s = b + 6, *e = b + len - 34; /* "NAME @TARGET" */
+            const char *pick = NULL, *last = NULL;
+            for (const char *q = s; q + 2 <= e; q++) {
+                if (q[0] != ' ' || q[1] != '@')
+                    continue;
+                last = q;
+                if (!pick && is_mr_block_name(p, q + 2, (size_t)(e - q - 2)))
+                    pick = q;
+            }
+            if (!pick)
+                pick = last;
+            if (pick) {
+                alias = true;
+                n->name = xstrndup(s, (size_t)(pick - s));
+                n->target = xstrndup(pick + 2, (size_t)(e - pick - 2));
+                if (!n->name || !n->target)
+                    return -ENOMEM;
+            }
+        }
+        n->is_alias = alias;
+        if (!alias) {
+            n->name = strdup(b);
+            if (!n->name)
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ---- stage 2: identify objects ------------------------------------------------- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return mix(h, 0x51);
+}
+
+static uint64_t rel_start(const Parser *p, const Node *n)
+{
+    return n->parent >= 0 ? n->start - p->nodes[n->parent].start : n->start;
+}
+
+/* Children come after their parents: hash in reverse order. */
+static void hash_nodes(Parser *p)
+{
+    for (uint32_t i = p->nnodes; i-- > 0;) {
+        Node *n = &p->nodes[i];
+        uint64_t h = hash_str(0xcbf29ce484222325ull, n->body);
+        h = mix(h, n->type);
+        h = mix(h, (uint64_t)(uint32_t)n->prio);
+        h = mix(h, (uint64_t)n->nv | (uint64_t)n->disabled << 1 | (uint64_t)n->overflow << 2);
+        h = mix(h, rel_start(p, n));
+        h = mix(h, n->end - n->start);
+        h = mix(h, n->nkids);
+        for (int32_t c = n->first_child; c >= 0; c = p->nodes[c].next_sibling)
+            h = mix(h, p->nodes[c].hash);
+        n->hash = h;
+    }
+}
+
+static bool same_subtree(const Parser *p, int32_t a, int32_t b)
+{
+    const Node *x = &p->nodes[a], *y = &p->nodes[b];
+    if (x->hash != y->hash || x->type != y->type || x->prio != y->prio || x->nv != y->nv ||
+        x->disabled != y->disabled || x->overflow != y->overflow || x->nkids != y->nkids ||
+        rel_start(p, x) != rel_start(p, y) || x->end - x->start != y->end - y->start ||
+        strcmp(x->body, y->body) != 0)
+        return false;
+    for (int32_t c = x->first_child, d = y->first_child; c >= 0;
+         c = p->nodes[c].next_sibling, d = p->nodes[d].next_sibling)
+        if (!same_subtree(p, c, d))
+            return false;
+    return true;
+}
+
+static int32_t uf_find(Parser *p, int32_t x)
+{
+    while (p->nodes[x].uf != x) {
+        p->nodes[x].uf = p->nodes[p->nodes[x].uf].uf;
+        x = p->nodes[x].uf;
+    }
+    return x;
+}
+
+/* Per class (at its union-find root): how many block roots of each kind
+ * and whether a subregion line belongs to it. */
+typedef struct ClassInfo {
+    uint32_t as_roots, mr_roots;
+    bool has_sub;
+} ClassInfo;
+
+/*
+ * May the classes of @a and @b be one object? Never two blocks of one kind;
+ * and a region has one container: at the top (@top, one of them a block
+ * root) both classes may not already be placed under containers. Below the
+ * top, the parents are being united too.
+ */
+static bool can_unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b, bool top)
+{
+    int32_t x = uf_find(p, a), y = uf_find(p, b);
+    if (x == y)
+        return true;
+    if (ci[x].as_roots + ci[y].as_roots > 1 || ci[x].mr_roots + ci[y].mr_roots > 1)
+        return false;
+    if (top && ci[x].has_sub && ci[y].has_sub)
+        return false;
+    for (int32_t c = p->nodes[a].first_child, d = p->nodes[b].first_child; c >= 0;
+         c = p->nodes[c].next_sibling, d = p->nodes[d].next_sibling)
+        if (!can_unite(p, ci, c, d, false))
+            return false;
+    return true;
+}
+
+static void unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b)
+{
+    int32_t x = uf_find(p, a), y = uf_find(p, b);
+    if (x != y) {
+        p->nodes[y].uf = x;
+        ci[x].as_roots += ci[y].as_roots;
+        ci[x].mr_roots += ci[y].mr_roots;
+        ci[x].has_sub |= ci[y].has_sub;
+    }
+    for (int32_t c = p->nodes[a].first_child, d = p->nodes[b].first_child; c >= 0;
+         c = p->nodes[c].next_sibling, d = p->nodes[d].next_sibling)
+        unite(p, ci, c, d);
+}
+
+typedef struct HashIdx {
+    uint64_t hash;
+    int32_t node;
+} HashIdx;
+
+static int hashidx_cmp(const void *a, const void *b)
+{
+    const HashIdx *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->node < y->node ? -1 : x->node > y->node;
+}
+
+/*
+ * Candidates for being the same object as block root @r: subregion lines and
+ * roots of the other block kind that print identically. Fills @out with one
+ * node per distinct class (first in print order), returns the count.
+ */
+static uint32_t candidates(Parser *p, ClassInfo *ci, const HashIdx *idx, uint32_t nidx, int32_t r,
+                           int32_t *out, uint32_t max)
+{
+    uint32_t n = 0;
+    const Node *rn = &p->nodes[r];
+    bool r_is_as = p->blocks[rn->block].is_as;
+    /* lower bound in idx */
+    uint32_t lo = 0, hi = nidx;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (idx[mid].hash < rn->hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i < nidx && idx[i].hash == rn->hash && n < max; i++) {
+        int32_t c = idx[i].node;
+        const Node *cn = &p->nodes[c];
+        if (c == r || uf_find(p, c) == uf_find(p, r))
+            continue;
+        if (cn->parent < 0 && p->blocks[cn->block].is_as == r_is_as)
+            continue; /* two blocks of one kind are two objects */
+        if (!same_subtree(p, r, c) || !can_unite(p, ci, r, c, true))
+            continue;
+        bool dup = false;
+        for (uint32_t k = 0; k < n && !dup; k++)
+            dup = uf_find(p, out[k]) == uf_find(p, c);
+        if (!dup)
+            out[n++] = c;
+    }
+    return n;
+}
+
+static int identify(Parser *p)
+{
+    ClassInfo *ci = calloc(p->nnodes, sizeof(*ci));
+    HashIdx *idx = malloc(p->nnodes * sizeof(*idx));
+    if (!ci || !idx) {
+        free(ci);
+        free(idx);
+        return -ENOMEM;
+    }
+    uint32_t nidx = 0;
+    for (uint32_t i = 0; i < p->nnodes; i++) {
+        const Node *n = &p->nodes[i];
+        if (n->parent >= 0) {
+            ci[i].has_sub = true;
+            idx[nidx++] = (HashIdx){n->hash, (int32_t)i};
+        }
+    }
+    for (uint32_t b = 0; b < p->nblocks; b++) {
+        int32_t r = p->blocks[b].root;
+        if (p->blocks[b].is_as)
+            ci[r].as_roots = 1;
+        else
+            ci[r].mr_roots = 1;
+        idx[nidx++] = (HashIdx){p->nodes[r].hash, r};
+    }
+    qsort(idx, nidx, sizeof(*idx), hashidx_cmp);
+
+    int32_t cand[8];
+    for (;;) {
+        bool changed;
+        do {
+            changed = false;
+            for (uint32_t b = 0; b < p->nblocks; b++) {
+                int32_t r = p->blocks[b].root;
+                if (candidates(p, ci, idx, nidx, r, cand, 8) == 1) {
+                    unite(p, ci, cand[0], r);
+                    changed = true;
+                }
+            }
+        } while (changed);
+        /* Still ambiguous: the first candidate in print order (docs/mtree.md). */
+        bool picked = false;
+        for (uint32_t b = 0; b < p->nblocks && !picked; b++) {
+            int32_t r = p->blocks[b].root;
+            if (candidates(p, ci, idx, nidx, r, cand, 8) > 1) {
+                unite(p, ci, cand[0], r);
+                picked = true;
+            }
+        }
+        if (!picked)
+            break;
+    }
+    free(ci);
+    free(idx);
+    return 0;
+}
+
+/* ---- stage 3: alias targets and objects ---------------------------------------- */
+
+static int make_objects(Parser *p)
+{
+    p->node_obj = malloc((p->nnodes ? p->nnodes : 1) * sizeof(int32_t));
+    p->objs = calloc(p->nnodes ? p->nnodes : 1, sizeof(Obj));
+    if (!p->node_obj || !p->objs)
+        return -ENOMEM;
+    int32_t *class_obj = malloc((p->nnodes ? p->nnodes : 1) * sizeof(int32_t));
+    if (!class_obj)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < p->nnodes; i++)
+        class_obj[i] = -1;
+    for (uint32_t i = 0; i < p->nnodes; i++) {
+        int32_t c = uf_find(p, (int32_t)i);
+        if (class_obj[c] < 0) {
+            Obj *o = &p->objs[p->nobjs];
+            o->rep = (int32_t)i;
+            o->parent = o->target = o->as_root = -1;
+            class_obj[c] = (int32_t)p->nobjs++;
+        }
+        p->node_obj[i] = class_obj[c];
+        Obj *o = &p->objs[class_obj[c]];
+        /* A subregion line tells the container: prefer it as representative. */
+        if (p->nodes[o->rep].parent < 0 && p->nodes[i].parent >= 0)
+            o->rep = (int32_t)i;
+    }
+    free(class_obj);
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->parent >= 0) {
+            o->parent = p->node_obj[n->parent];
+            o->addr = n->start - p->nodes[n->parent].start;
+        } else {
+            o->addr = n->start;
+        }
+        uint64_t span = n->end - n->start;
+        o->point = span == 0;
+        o->size = (mr_size_t)span + 1;
+        if (n->is_alias && n->first_child >= 0) {
+            set_err(p->err, n->line, false, "alias '%s' has subregions (not supported)", n->name);
+            return -EINVAL;
+        }
+        if (n->is_alias && n->tend - n->tstart != span) {
+            set_err(p->err, n->line, false,
+                    "alias '%s': window %016" PRIx64 "-%016" PRIx64
+                    " is not as long as the mapped range",
+                    n->name, n->tstart, n->tend);
+            return -EINVAL;
+        }
+        o->nkids = n->nkids;
+        if (n->nkids) {
+            o->pkids = malloc(n->nkids * sizeof(int32_t));
+            o->kids = malloc(n->nkids * sizeof(int32_t));
+            if (!o->pkids || !o->kids)
+                return -ENOMEM;
+            uint32_t k = 0;
+            for (int32_t c = n->first_child; c >= 0; c = p->nodes[c].next_sibling)
+                o->pkids[k++] = p->node_obj[c];
+            memcpy(o->kids, o->pkids, n->nkids * sizeof(int32_t));
+        }
+    }
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        if (p->blocks[b].is_as)
+            p->objs[p->node_obj[p->blocks[b].root]].as_root = (int32_t)b;
+    return 0;
+}
+
+/*
+ * Replay QEMU's alias queue: aliases are met in print order (address-space
+ * blocks, then memory-region blocks); the first alias onto a region queues
+ * it, and memory-region blocks come out in queue order. So an alias onto
+ * TARGET is onto the next unqueued block when that is named TARGET (the
+ * earliest possible queueing), else onto the most recently queued block
+ * named TARGET.
+ */
+static int resolve_aliases(Parser *p)
+{
+    uint32_t nmr = 0;
+    int32_t *mrb = malloc((p->nblocks ? p->nblocks : 1) * sizeof(int32_t));
+    int32_t *obj_target = malloc((p->nobjs ? p->nobjs : 1) * sizeof(int32_t));
+    if (!mrb || !obj_target) {
+        free(mrb);
+        free(obj_target);
+        return -ENOMEM;
+    }
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        if (!p->blocks[b].is_as)
+            mrb[nmr++] = (int32_t)b;
+    for (uint32_t i = 0; i < p->nobjs; i++)
+        obj_target[i] = -1;
+
+    uint32_t q = 0;
+    int rc = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (uint32_t b = 0; b < p->nblocks && !rc; b++) {
+            const Block *bl = &p->blocks[b];
+            if (bl->is_as != (pass == 0))
+                continue;
+            if (!bl->is_as) {
+                uint32_t i = 0;
+                while (mrb[i] != (int32_t)b)
+                    i++;
+                if (i >= q)
+                    q = i + 1; /* queued by an alias the dump left out */
+            }
+            /* Preorder walk of the block: nodes of a block are contiguous. */
+            for (int32_t id = bl->root;
+                 id >= 0 && (uint32_t)id < p->nnodes && p->nodes[id].block == (int32_t)b && !rc;
+                 id++) {
+                const Node *n = &p->nodes[id];
+                if (!n->is_alias)
+                    continue;
+                int32_t o = p->node_obj[id];
+                if (obj_target[o] >= 0) {
+                    if (strcmp(p->blocks[obj_target[o]].names[0], n->target) != 0) {
+                        set_err(p->err, n->line, false,
+                                "alias '%s' names target '%s' here and '%s' elsewhere", n->name,
+                                n->target, p->blocks[obj_target[o]].names[0]);
+                        rc = -EINVAL;
+                    }
+                    continue;
+                }
+                int32_t pick = -1;
+                if (q < nmr && strcmp(p->blocks[mrb[q]].names[0], n->target) == 0) {
+                    pick = mrb[q++];
+                } else {
+                    for (uint32_t i = q; i-- > 0 && pick < 0;)
+                        if (strcmp(p->blocks[mrb[i]].names[0], n->target) == 0)
+                            pick = mrb[i];
+                    /* Blocks before it were queued by aliases a dump without
+                     * -D does not show. */
+                    for (uint32_t i = q; i < nmr && pick < 0; i++)
+                        if (strcmp(p->blocks[mrb[i]].names[0], n->target) == 0) {
+                            pick = mrb[i];
+                            q = i + 1;
+                        }
+                }
+                if (pick < 0) {
+                    set_err(p->err, n->line, false,
+                            "alias '%s': no 'memory-region: %s' block for its target", n->name,
+                            n->target);
+                    rc = -EINVAL;
+                    continue;
+                }
+                obj_target[o] = pick;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < p->nobjs && !rc; i++) {
+        Obj *o = &p->objs[i];
+        if (!p->nodes[o->rep].is_alias)
+            continue;
+        if (obj_target[i] < 0) {
+            set_err(p->err, p->nodes[o->rep].line, false, "alias '%s' was not resolved",
+                    p->nodes[o->rep].name);
+            rc = -EINVAL;
+            break;
+        }
+        o->target = p->node_obj[p->blocks[obj_target[i]].root];
+        p->objs[o->target].is_target = true;
+    }
+    free(mrb);
+    free(obj_target);
+    return rc;
+}
+
+/* ---- stage 4: the four facts, by the tree's rules -------------------------------- */
+
+/*
+ * QEMU region names whose kind the tree cannot show (docs/mtree.md, rule
+ * tables). Terminating I/O regions with subregions: QEMU creates them with
+ * memory_region_init_io() and subregions fill only part of them.
+ */
+static const char *const qemu_terminating[] = {
+    "io",                 /* memory_map_init(): unassigned_io_ops, every target */
+    "rtc",                /* mc146818rtc: rtc-index is a subregion */
+    "vga.mmio",           /* std VGA MMIO BAR: edid, bochs dispi, ... inside */
+    "gpex_mmio_window",   /* generic PCIe host: unassigned_io_ops window */
+    "gpex_ioport_window", /* generic PCIe host: unassigned_io_ops window */
+};
+/* Containers (memory_region_init()) that have no subregions at reset. */
+static const char *const qemu_containers[] = {
+    "platform bus", /* sysbus platform bus: dynamic sysbus devices */
+    "gpex_ioport",  /* generic PCIe host: the PCI I/O space */
+};
+/* Aliases QEMU marks read-only (memory_region_set_readonly on the alias). */
+static const char *const qemu_readonly_aliases[] = {
+    "pam-rom", /* hw/pci-host/pam.c: PAM segment "read from RAM, writes to PCI" */
+};
+
+static bool in_table(const char *const *t, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i], name) == 0)
+            return true;
+    return false;
+}
+#define IN_TABLE(t, name) in_table(t, sizeof(t) / sizeof(t[0]), name)
+
+static bool is_io_root(const Parser *p, const Obj *o)
+{
+    for (uint32_t b = 0; b < p->nblocks; b++) {
+        const Block *bl = &p->blocks[b];
+        if (bl->is_as && p->node_obj[bl->root] == (int32_t)(o - p->objs))
+            for (uint32_t k = 0; k < bl->nnames; k++)
+                if (strcmp(bl->names[k], "I/O") == 0)
+                    return true;
+    }
+    return false;
+}
+
+/* Fact 1 for a non-alias i/o region, by the rules of docs/mtree.md. */
+static bool rule_terminates(const Parser *p, const Obj *o)
+{
+    const Node *n = &p->nodes[o->rep];
+    if (!(p->flags & MTREE_IMPORT_GENERIC_RULES)) {
+        if (IN_TABLE(qemu_terminating, n->name) || is_io_root(p, o))
+            return true;
+        if (IN_TABLE(qemu_containers, n->name))
+            return false;
+    }
+    if (n->synthetic)
+        return false;
+    if (o->nkids)
+        return false; /* a region with subregions: a container */
+    if (o->size < GIB4)
+        return true; /* a leaf under 4 GiB: device registers */
+    /* 4 GiB or more: a bus address space, unless it is a whole-space
+     * address-space root (an IOMMU region). */
+    return o->size == MR_SIZE_2_64 && o->as_root >= 0 && o->parent < 0 && !o->is_target;
+}
+
+static void decide_facts(Parser *p)
+{
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->is_alias) {
+            if (!o->fixed[MTREE_FACT_READONLY])
+                o->readonly = !(p->flags & MTREE_IMPORT_GENERIC_RULES) &&
+                              IN_TABLE(qemu_readonly_aliases, n->name);
+            o->terminates = false;
+        } else if (n->type == T_IO) {
+            if (!o->fixed[MTREE_FACT_TERMINATES])
+                o->terminates = rule_terminates(p, o);
+        } else {
+            o->terminates = true;
+        }
+        if (o->point && !o->fixed[MTREE_FACT_SIZE])
+            o->size = n->is_alias ? 0 : 1;
+    }
+}
+
+static void count_decided(Parser *p)
+{
+    memset(p->counts.decided, 0, sizeof(p->counts.decided));
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        const Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->is_alias)
+            p->counts.decided[MTREE_FACT_READONLY]++;
+        else if (n->type == T_IO && !n->synthetic)
+            p->counts.decided[MTREE_FACT_TERMINATES]++;
+        if (o->point)
+            p->counts.decided[MTREE_FACT_SIZE]++;
+    }
+}
+
+/* ---- fact 4: insertion order of siblings ----------------------------------------- */
+
+typedef struct Kid {
+    int32_t obj;
+    uint32_t print; /* position in the dump */
+    int32_t prio;
+    hwaddr addr;
+    mr_size_t end;
+} Kid;
+
+static int kid_cmp(const void *a, const void *b)
+{
+    const Kid *x = a, *y = b;
+    if (x->prio != y->prio)
+        return x->prio < y->prio ? -1 : 1;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->print < y->print ? -1 : x->print > y->print;
+}
+
+static int32_t forced_winner(const Parser *p, int32_t a, int32_t b)
+{
+    for (uint32_t i = 0; i < p->nties; i++) {
+        if (p->ties[i].winner == a && p->ties[i].loser == b)
+            return a;
+        if (p->ties[i].winner == b && p->ties[i].loser == a)
+            return b;
+    }
+    return -1;
+}
+
+/* Max-heap of print positions: the latest printed available kid first. */
+static void heap_push(uint32_t *h, uint32_t *n, uint32_t v)
+{
+    uint32_t i = (*n)++;
+    while (i && h[(i - 1) / 2] < v) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = v;
+}
+
+static uint32_t heap_pop(uint32_t *h, uint32_t *n)
+{
+    uint32_t top = h[0], v = h[--*n], i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1] > h[c])
+            c++;
+        if (h[c] <= v)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = v;
+    return top;
+}
+
+/*
+ * Order @o's children for insertion so that the library's list (priority
+ * descending, ties newest first) reproduces the dump: equal address and
+ * priority: the one printed first was added last; overlapping equal
+ * priority at different addresses: the flat dump's forced decision, else
+ * the smaller wins (equal sizes: the one printed first). Topological sort of
+ * "loser before winner"; a cycle is broken at the latest printed kid.
+ */
+static int order_kids(Parser *p, Obj *o, unsigned *pairs)
+{
+    uint32_t n = o->nkids;
+    if (n < 2)
+        return 0;
+    Kid *k = malloc(n * sizeof(*k));
+    uint32_t *indeg = calloc(n, sizeof(*indeg));
+    uint32_t *heap = malloc(n * sizeof(*heap));
+    uint32_t *out = malloc(n * sizeof(*out));
+    uint32_t nedges = 0, capedges = 0;
+    uint32_t(*edges)[2] = NULL; /* print positions: [loser, winner] */
+    int rc = 0;
+    if (!k || !indeg || !heap || !out) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const Obj *c = &p->objs[o->pkids[i]];
+        k[i] = (Kid){o->pkids[i], i, p->nodes[c->rep].prio, c->addr, (mr_size_t)c->addr + c->size};
+    }
+    qsort(k, n, sizeof(*k), kid_cmp);
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = i + 1; j < n && k[j].prio == k[i].prio &&
+                                 (k[j].addr == k[i].addr || (mr_size_t)k[j].addr < k[i].end);
+             j++) {
+            uint32_t win, lose;
+            if (k[j].addr == k[i].addr) {
+                win = k[i].print < k[j].print ? k[i].print : k[j].print;
+            } else {
+                if (k[j].end == k[j].addr)
+                    continue; /* 0 bytes: overlaps nothing */
+                (*pairs)++;
+                int32_t f = forced_winner(p, k[i].obj, k[j].obj);
+                mr_size_t si = k[i].end - k[i].addr, sj = k[j].end - k[j].addr;
+                if (f >= 0)
+                    win = f == k[i].obj ? k[i].print : k[j].print;
+                else if (si != sj)
+                    win = si < sj ? k[i].print : k[j].print;
+                else
+                    win = k[i].print < k[j].print ? k[i].print : k[j].print;
+            }
+            lose = win == k[i].print ? k[j].print : k[i].print;
+            if (nedges == capedges) {
+                if (capedges >= MAX_TIE_PAIRS) {
+                    set_err(p->err, p->nodes[o->rep].line, false,
+                            "region '%s': more than %u overlapping sibling pairs",
+                            p->nodes[o->rep].name, MAX_TIE_PAIRS);
+                    rc = -EINVAL;
+                    goto done;
+                }
+                capedges = capedges ? 2 * capedges : 64;
+                void *e = realloc(edges, capedges * sizeof(*edges));
+                if (!e) {
+                    rc = -ENOMEM;
+                    goto done;
+                }
+                edges = e;
+            }
+            edges[nedges][0] = lose;
+            edges[nedges][1] = win;
+            nedges++;
+            indeg[win]++;
+        }
+    }
+    /* Kahn's algorithm over print positions, edges grouped by loser. */
+    uint32_t *first = calloc(n + 1, sizeof(uint32_t));
+    uint32_t *adj = malloc((nedges ? nedges : 1) * sizeof(uint32_t));
+    bool *done_kid = calloc(n, sizeof(bool));
+    if (!first || !adj || !done_kid) {
+        free(first);
+        free(adj);
+        free(done_kid);
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (uint32_t e = 0; e < nedges; e++)
+        first[edges[e][0] + 1]++;
+    for (uint32_t i = 0; i < n; i++)
+        first[i + 1] += first[i];
+    {
+        uint32_t *pos = malloc((n ? n : 1) * sizeof(uint32_t));
+        if (!pos) {
+            free(first);
+            free(adj);
+            free(done_kid);
+            rc = -ENOMEM;
+            goto done;
+        }
+        memcpy(pos, first, n * sizeof(uint32_t));
+        for (uint32_t e = 0; e < nedges; e++)
+            adj[pos[edges[e][0]]++] = edges[e][1];
+        free(pos);
+    }
+    uint32_t nh = 0, nout = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!indeg[i])
+            heap_push(heap, &nh, i);
+    while (nout < n) {
+        uint32_t v;
+        if (nh) {
+            v = heap_pop(heap, &nh);
+        } else {
+            v = n; /* cycle: take the latest printed kid left */
+            for (uint32_t i = n; i-- > 0 && v == n;)
+                if (!done_kid[i])
+                    v = i;
+        }
+        if (done_kid[v])
+            continue;
+        done_kid[v] = true;
+        out[nout++] = v;
+        for (uint32_t e = first[v]; e < first[v + 1]; e++)
+            if (!done_kid[adj[e]] && --indeg[adj[e]] == 0)
+                heap_push(heap, &nh, adj[e]);
+    }
+    free(first);
+    free(adj);
+    free(done_kid);
+    /* out[] holds print positions in insertion order. */
+    for (uint32_t i = 0; i < n; i++)
+        o->kids[i] = o->pkids[out[i]];
+done:
+    free(k);
+    free(indeg);
+    free(heap);
+    free(out);
+    free(edges);
+    return rc;
+}
+
+/* ---- stage 6: build with the library ---------------------------------------------- */
+
+static uint64_t placeholder_read(void *opaque, hwaddr addr, unsigned size)
+{
+    (void)opaque, (void)addr, (void)size;
+    return 0;
+}
+
+static void placeholder_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
+{
+    (void)opaque, (void)addr, (void)data, (void)size;
+}
+
+/* Ops of imported MMIO and ROM-device regions: reads 0, writes ignored. */
+static const MemoryRegionOps placeholder_ops = {
+    .read = placeholder_read,
+    .write = placeholder_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+};
+
+static void teardown(MtreeImport *imp);
+
+static int lib_fail(Parser *p, const Node *n, const char *what, int rc)
+{
+    set_err(p->err, n->line, false, "region '%s': %s failed: %s", n->name, what,
+            memregion_last_error()[0] ? memregion_last_error() : strerror(-rc));
+    return rc;
+}
+
+/* Address spaces in creation order: `memory`, `I/O`, then as they appear. */
+static int space_rank(const char *name)
+{
+    return strcmp(name, "memory") == 0 ? 0 : strcmp(name, "I/O") == 0 ? 1 : 2;
+}
+
+static int build_spaces(MtreeImport *imp)
+{
+    Parser *p = &imp->p;
+    size_t n = 0;
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        if (p->blocks[b].is_as)
+            n += p->blocks[b].nnames;
+    imp->spaces = calloc(n ? n : 1, sizeof(AddressSpace *));
+    if (!imp->spaces)
+        return -ENOMEM;
+    for (int rank = 0; rank < 3; rank++) {
+        for (uint32_t b = 0; b < p->nblocks; b++) {
+            const Block *bl = &p->blocks[b];
+            if (!bl->is_as)
+                continue;
+            for (uint32_t k = 0; k < bl->nnames; k++) {
+                if (space_rank(bl->names[k]) != rank)
+                    continue;
+                AddressSpace *as = calloc(1, sizeof(*as));
+                if (!as)
+                    return -ENOMEM;
+                MemoryRegion *root = p->objs[p->node_obj[bl->root]].mr;
+                int rc = address_space_init(as, root, bl->names[k]);
+                if (rc) {
+                    free(as);
+                    set_err(p->err, bl->line, false, "address space '%s': %s", bl->names[k],
+                            memregion_last_error());
+                    return rc;
+                }
+                imp->spaces[imp->nspaces++] = as;
+            }
+        }
+    }
+    return 0;
+}
+
+static int build_regions(MtreeImport *imp)
+{
+    Parser *p = &imp->p;
+    uint64_t ram = 0;
+    int rc = 0;
+    imp->regions = calloc(p->nobjs ? p->nobjs : 1, sizeof(MemoryRegion *));
+    if (!imp->regions)
+        return -ENOMEM;
+    /* Non-aliases first: aliases need initialised targets. */
+    for (uint32_t i = 0; i < p->nobjs && !rc; i++) {
+        Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->is_alias)
+            continue;
+        o->mr = calloc(1, sizeof(MemoryRegion));
+        if (!o->mr)
+            return -ENOMEM;
+        imp->regions[i] = o->mr;
+        if (n->type != T_IO) {
+            if (o->size > p->max_ram || ram + (uint64_t)o->size > p->max_ram) {
+                set_err(p->err, n->line, false,
+                        "region '%s': RAM over the import's limit of %" PRIu64 " bytes", n->name,
+                        p->max_ram);
+                return -E2BIG;
+            }
+            ram += (uint64_t)o->size;
+        }
+        switch (n->type) {
+        case T_RAM:
+        case T_RAMD:
+            rc = memory_region_init_ram(o->mr, n->name, o->size);
+            break;
+        case T_ROM:
+            rc = memory_region_init_rom(o->mr, n->name, o->size);
+            break;
+        case T_ROMD:
+            rc = memory_region_init_rom_device(o->mr, &placeholder_ops, NULL, n->name, o->size);
+            break;
+        default:
+            if (o->terminates)
+                rc = memory_region_init_io(o->mr, &placeholder_ops, NULL, n->name, o->size);
+            else
+                rc = memory_region_init(o->mr, n->name, o->size);
+        }
+        if (rc) {
+            free(o->mr);
+            o->mr = imp->regions[i] = NULL;
+            return lib_fail(p, n, "initialisation", rc);
+        }
+        o->inited = true;
+    }
+    /* Aliases once their targets exist; chains resolve in passes. */
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (uint32_t i = 0; i < p->nobjs; i++) {
+            Obj *o = &p->objs[i];
+            const Node *n = &p->nodes[o->rep];
+            if (!n->is_alias || o->inited || !p->objs[o->target].inited)
+                continue;
+            o->mr = calloc(1, sizeof(MemoryRegion));
+            if (!o->mr)
+                return -ENOMEM;
+            imp->regions[i] = o->mr;
+            rc =
+                memory_region_init_alias(o->mr, n->name, p->objs[o->target].mr, n->tstart, o->size);
+            if (rc) {
+                free(o->mr);
+                o->mr = imp->regions[i] = NULL;
+                return lib_fail(p, n, "alias initialisation", rc);
+            }
+            o->inited = true;
+            progress = true;
+        }
+    }
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        if (!p->objs[i].inited) {
+            const Node *n = &p->nodes[p->objs[i].rep];
+            set_err(p->err, n->line, false, "alias '%s': its targets form a cycle", n->name);
+            return -ELOOP;
+        }
+    }
+    imp->nregions = p->nobjs;
+    /* Attributes, then the tree. */
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (o->parent < 0) {
+            if (n->prio && (rc = memory_region_set_priority(o->mr, n->prio)))
+                return lib_fail(p, n, "setting the priority", rc);
+            if (o->addr && (rc = memory_region_set_address(o->mr, o->addr)))
+                return lib_fail(p, n, "setting the address", rc);
+        }
+        if (n->disabled && (rc = memory_region_set_enabled(o->mr, false)))
+            return lib_fail(p, n, "disabling", rc);
+        if (n->is_alias && o->readonly && (rc = memory_region_set_readonly(o->mr, true)))
+            return lib_fail(p, n, "marking read-only", rc);
+        if (n->nv && (rc = memory_region_set_nonvolatile(o->mr, true)))
+            return lib_fail(p, n, "marking non-volatile", rc);
+    }
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        Obj *o = &p->objs[i];
+        for (uint32_t k = 0; k < o->nkids; k++) {
+            Obj *c = &p->objs[o->kids[k]];
+            const Node *cn = &p->nodes[c->rep];
+            rc = memory_region_add_subregion_overlap(o->mr, c->addr, c->mr, cn->prio);
+            if (rc)
+                return lib_fail(p, cn, "mapping", rc);
+            c->mapped = true;
+        }
+    }
+    return 0;
+}
+
+static int build(MtreeImport *imp)
+{
+    Parser *p = &imp->p;
+    unsigned pairs = 0;
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        int rc = order_kids(p, &p->objs[i], &pairs);
+        if (rc)
+            return rc;
+    }
+    p->counts.decided[MTREE_FACT_TIE] = pairs;
+    memory_region_transaction_begin();
+    int rc = build_regions(imp);
+    if (!rc)
+        rc = build_spaces(imp);
+    memory_region_transaction_commit();
+    if (rc == -ENOMEM && p->err && !p->err->message[0])
+        set_err(p->err, 0, false, "out of memory");
+    return rc;
+}
+
+/* Undo build(): address spaces, the tree, then regions (aliases first). */
+static void teardown(MtreeImport *imp)
+{
+    Parser *p = &imp->p;
+    for (size_t i = imp->nspaces; i-- > 0;) {
+        address_space_destroy(imp->spaces[i]);
+        free(imp->spaces[i]);
+    }
+    free(imp->spaces);
+    imp->spaces = NULL;
+    imp->nspaces = 0;
+    memory_region_transaction_begin();
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        Obj *o = &p->objs[i];
+        if (o->mapped) {
+            memory_region_del_subregion(p->objs[o->parent].mr, o->mr);
+            o->mapped = false;
+        }
+    }
+    memory_region_transaction_commit();
+    /* An alias goes before its target: count the live aliases onto each
+     * object, destroy those with none, releasing their targets. */
+    uint32_t *refs = calloc(p->nobjs ? p->nobjs : 1, sizeof(uint32_t));
+    int32_t *work = malloc((p->nobjs ? p->nobjs : 1) * sizeof(int32_t));
+    if (refs && work) {
+        uint32_t nwork = 0;
+        for (uint32_t i = 0; i < p->nobjs; i++)
+            if (p->objs[i].inited && p->objs[i].target >= 0)
+                refs[p->objs[i].target]++;
+        for (uint32_t i = 0; i < p->nobjs; i++)
+            if (p->objs[i].inited && !refs[i])
+                work[nwork++] = (int32_t)i;
+        while (nwork) {
+            Obj *o = &p->objs[work[--nwork]];
+            if (memory_region_destroy(o->mr) != 0)
+                continue; /* still used by the caller: leaked, see the header */
+            free(o->mr);
+            o->mr = NULL;
+            o->inited = false;
+            if (o->target >= 0 && --refs[o->target] == 0 && p->objs[o->target].inited)
+                work[nwork++] = o->target;
+        }
+    }
+    free(refs);
+    free(work);
+    free(imp->regions);
+    imp->regions = NULL;
+    imp->nregions = 0;
+}
+
+/* ---- stage 5: facts from a flat dump (defined below) ------------------------------- */
+
+static int facts_from_flat(MtreeImport *imp, const char *text, size_t len);
+
+/* ---- public API ----------------------------------------------------------------- */
+
+static void free_parser(Parser *p)
+{
+    for (uint32_t i = 0; i < p->nnodes; i++) {
+        free(p->nodes[i].body);
+        free(p->nodes[i].name);
+        free(p->nodes[i].target);
+    }
+    free(p->nodes);
+    for (uint32_t b = 0; b < p->nblocks; b++) {
+        for (uint32_t k = 0; k < p->blocks[b].nnames; k++)
+            free(p->blocks[b].names[k]);
+        free(p->blocks[b].names);
+    }
+    free(p->blocks);
+    if (p->objs)
+        for (uint32_t i = 0; i < p->nobjs; i++) {
+            free(p->objs[i].pkids);
+            free(p->objs[i].kids);
+        }
+    free(p->objs);
+    free(p->node_obj);
+    free(p->mr_block_obj);
+    free(p->ties);
+    for (size_t i = 0; i < p->nflat_log; i++)
+        free(p->flat_log[i]);
+    free(p->flat_log);
+    memset(p, 0, sizeof(*p));
+}
+
+MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions *opts,
+                          MtreeError *err)
+{
+    MtreeError local;
+    if (!err)
+        err = &local;
+    memset(err, 0, sizeof(*err));
+    if (!text && len) {
+        set_err(err, 0, false, "no input text");
+        return NULL;
+    }
+    if (len > MAX_TEXT || (opts && opts->facts_len > MAX_TEXT)) {
+        set_err(err, 0, opts && opts->facts_len > MAX_TEXT, "input larger than %u bytes", MAX_TEXT);
+        return NULL;
+    }
+    MtreeImport *imp = calloc(1, sizeof(*imp));
+    if (!imp) {
+        set_err(err, 0, false, "out of memory");
+        return NULL;
+    }
+    Parser *p = &imp->p;
+    p->err = err;
+    p->flags = opts ? opts->flags : 0;
+    p->max_ram = opts && opts->max_ram_bytes ? opts->max_ram_bytes : DEFAULT_MAX_RAM;
+
+    int rc = parse_tree(p, text ? text : "", len);
+    if (!rc)
+        rc = split_bodies(p);
+    if (!rc) {
+        hash_nodes(p);
+        rc = identify(p);
+    }
+    if (!rc)
+        rc = make_objects(p);
+    if (!rc)
+        rc = resolve_aliases(p);
+    if (!rc) {
+        decide_facts(p);
+        count_decided(p);
+        if (opts && opts->facts_text)
+            rc = facts_from_flat(imp, opts->facts_text, opts->facts_len);
+        else
+            rc = build(imp);
+    }
+    if (rc) {
+        if (!err->message[0])
+            set_err(err, 0, false, "%s", strerror(-rc));
+        teardown(imp);
+        free_parser(p);
+        free(imp);
+        return NULL;
+    }
+    p->err = NULL;
+    return imp;
+}
+
+/* Read a whole file, at most MAX_TEXT bytes. */
+static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_facts)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, 0, in_facts, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= MAX_TEXT) {
+                set_err(err, 0, in_facts, "%s: larger than %u bytes", path, MAX_TEXT);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                set_err(err, 0, in_facts, "%s: read error", path);
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (!buf && err && !err->message[0])
+        set_err(err, 0, in_facts, "%s: out of memory", path);
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+MtreeImport *mtree_import_file(const char *path, const char *facts_path,
+                               const MtreeImportOptions *opts, MtreeError *err)
+{
+    MtreeError local;
+    if (!err)
+        err = &local;
+    memset(err, 0, sizeof(*err));
+    if (!path) {
+        set_err(err, 0, false, "no file name");
+        return NULL;
+    }
+    size_t len = 0, flen = 0;
+    char *text = read_file(path, &len, err, false);
+    if (!text)
+        return NULL;
+    char *facts = NULL;
+    if (facts_path) {
+        facts = read_file(facts_path, &flen, err, true);
+        if (!facts) {
+            free(text);
+            return NULL;
+        }
+    }
+    MtreeImportOptions o = opts ? *opts : (MtreeImportOptions){0};
+    if (facts) {
+        o.facts_text = facts;
+        o.facts_len = flen;
+    }
+    MtreeImport *imp = mtree_import(text, len, &o, err);
+    free(text);
+    free(facts);
+    return imp;
+}
+
+int mtree_import_free(MtreeImport *imp)
+{
+    if (!imp)
+        return 0;
+    int rc = 0;
+    teardown(imp);
+    for (uint32_t i = 0; i < imp->p.nobjs; i++)
+        if (imp->p.objs[i].inited && !rc)
+            rc = -EBUSY;
+    free_parser(&imp->p);
+    free(imp);
+    return rc;
+}
+
+size_t mtree_import_nr_spaces(const MtreeImport *imp)
+{
+    return imp ? imp->nspaces : 0;
+}
+
+AddressSpace *const *mtree_import_spaces(const MtreeImport *imp)
+{
+    return imp ? imp->spaces : NULL;
+}
+
+AddressSpace *mtree_import_find_space(const MtreeImport *imp, const char *name)
+{
+    if (!imp || !name)
+        return NULL;
+    for (size_t i = 0; i < imp->nspaces; i++)
+        if (strcmp(address_space_name(imp->spaces[i]), name) == 0)
+            return imp->spaces[i];
+    return NULL;
+}
+
+size_t mtree_import_nr_regions(const MtreeImport *imp)
+{
+    return imp ? imp->nregions : 0;
+}
+
+MemoryRegion *mtree_import_region(const MtreeImport *imp, size_t i)
+{
+    return imp && i < imp->nregions ? imp->regions[i] : NULL;
+}
+
+void mtree_import_fact_counts(const MtreeImport *imp, MtreeFactCounts *out)
+{
+    if (!out)
+        return;
+    if (!imp) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    *out = imp->p.counts;
+}
+
+const char *mtree_fact_name(MtreeFact f)
+{
+    static const char *const names[] = {"terminates", "readonly", "size", "tie"};
+    return (unsigned)f < MTREE_FACT_NR ? names[f] : "?";
+}
+
+size_t mtree_import_nr_flat_facts(const MtreeImport *imp)
+{
+    return imp ? imp->p.nflat_log : 0;
+}
+
+const char *mtree_import_flat_fact(const MtreeImport *imp, size_t i)
+{
+    return imp && i < imp->p.nflat_log ? imp->p.flat_log[i] : NULL;
+}
+
+/* ---- stage 5: facts from a flat dump ------------------------------------------------ */
+
+static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
+{
+    (void)text;
+    (void)len;
+    return build(imp);
+}
