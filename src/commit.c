@@ -70,11 +70,6 @@ bool mr_in_transaction(void)
     return tx_depth > 0; /* only asked by the lock owner */
 }
 
-void mr_stat_count_render(void)
-{
-    stat_renders++;
-}
-
 uint64_t memregion_stat_renders(void)
 {
     mr_writer_lock();
@@ -223,17 +218,35 @@ static FlatView *render_incremental(ViewSlot *s)
     return fv;
 }
 
+static bool fr_identical(const FlatRange *a, const FlatRange *b)
+{
+    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
+           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
+           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
+           a->dirty_log_mask == b->dirty_log_mask;
+}
+
 /* Debug mode: the incremental version must equal a full render. */
 static void check_against_full(const ViewSlot *s, const FlatView *fv)
 {
     FlatView *ref = render_full(s->root);
     bool same = ref->nr == fv->nr;
     for (size_t i = 0; same && i < fv->nr; i++)
-        same = !memcmp(flatview_range(ref, i), flatview_range(fv, i), sizeof(FlatRange));
+        same = fr_identical(flatview_range(ref, i), flatview_range(fv, i));
     if (!same) {
         /* An internal invariant is broken: say where, then stop. */
         fprintf(stderr, "memregion: incremental view of '%s' differs from a full render\n",
                 s->root->name);
+        for (int k = 0; k < 2; k++) {
+            const FlatView *v = k ? fv : ref;
+            fprintf(stderr, "  %s:\n", k ? "incremental" : "full");
+            for (size_t i = 0; i < v->nr; i++) {
+                const FlatRange *r = flatview_range(v, i);
+                fprintf(stderr, "    %016llx +%llx %s @%llx%s\n", (unsigned long long)r->addr,
+                        (unsigned long long)r->size, r->mr->name,
+                        (unsigned long long)r->offset_in_region, r->readonly ? " ro" : "");
+            }
+        }
         abort();
     }
     flatview_unref(ref);
@@ -241,6 +254,7 @@ static void check_against_full(const ViewSlot *s, const FlatView *fv)
 
 static void build_version(ViewSlot *s)
 {
+    stat_renders++;
     FlatView *fv;
     if (s->full || !s->view) {
         fv = render_full(s->root);

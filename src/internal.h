@@ -50,7 +50,6 @@ void mr_damage_all_views(void);
 bool mr_in_transaction(void);
 /* Make the next outermost commit run even if no region changed. */
 void mr_request_update(void);
-void mr_stat_count_render(void);
 /* True while global dirty logging (migration) runs. */
 bool mr_global_logging(void);
 

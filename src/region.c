@@ -288,23 +288,39 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
         });
 }
 
+static int check_size(const MemoryRegion *mr, mr_size_t size)
+{
+    if (size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "region '%s': size exceeds 2^64", mr->name);
+    if (mr->ram && (size == 0 || size > mr->ram_len))
+        return mr_error(EINVAL, "region '%s': RAM size must stay within 1 .. %llu bytes", mr->name,
+                        (unsigned long long)mr->ram_len);
+    if (mr->container && (mr_size_t)mr->addr + size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "region '%s': address + size passes 2^64", mr->name);
+    if (mr->kind == MR_KIND_ALIAS && (mr_size_t)mr->alias_offset + size > MR_SIZE_2_64)
+        return mr_error(EINVAL, "alias '%s': offset + size passes 2^64", mr->name);
+    return 0;
+}
+
 int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
 {
-    MR_SETTER(
-        mr,
-        if (size > MR_SIZE_2_64) {
-            err_ = mr_error(EINVAL, "region '%s': size exceeds 2^64", mr->name);
-        } else if (mr->ram && (size == 0 || size > mr->ram_len)) {
-            err_ = mr_error(EINVAL, "region '%s': RAM size must stay within 1 .. %llu bytes",
-                            mr->name, (unsigned long long)mr->ram_len);
-        } else if (mr->container && (mr_size_t)mr->addr + size > MR_SIZE_2_64) {
-            err_ = mr_error(EINVAL, "region '%s': address + size passes 2^64", mr->name);
-        } else if (mr->kind == MR_KIND_ALIAS && (mr_size_t)mr->alias_offset + size > MR_SIZE_2_64) {
-            err_ = mr_error(EINVAL, "alias '%s': offset + size passes 2^64", mr->name);
-        } else if (mr->size != size) {
-            mr->size = size;
-            mr_note_change(mr);
-        });
+    int err = check_init(mr, __func__);
+    if (err)
+        return err;
+    memory_region_transaction_begin();
+    err = check_size(mr, size);
+    if (!err && mr->size != size) {
+        mr_size_t old = mr->size;
+        MemoryRegion *parent = mr->container;
+        if (parent)
+            child_index_remove(parent, mr); /* its end is part of the index */
+        mr->size = size;
+        if (parent)
+            child_index_insert(parent, mr);
+        mr_damage(mr, 0, MR_MAX(old, size));
+    }
+    memory_region_transaction_commit();
+    return err;
 }
 
 int memory_region_set_reentrancy_guard(MemoryRegion *mr, bool on)

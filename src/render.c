@@ -193,5 +193,4 @@ void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out
     render_region(&r, root, 0, lo, hi, false, false);
     sweep(&r, out);
     free(r.frags);
-    mr_stat_count_render();
 }

@@ -123,6 +123,8 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
     else if (would_cycle(parent, sub))
         err = mr_error(ELOOP, "adding '%s' to '%s' would make a cycle", sub->name, parent->name);
     if (!err) {
+        if (sub->addr != offset)
+            mr_damage_root(sub); /* views rendered from it shift */
         sub->addr = offset;
         sub->priority = priority;
         link_child(parent, sub);
@@ -159,6 +161,8 @@ static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
                         (unsigned long long)addr);
     memory_region_transaction_begin();
     MemoryRegion *parent = mr->container;
+    if (mr->addr != addr)
+        mr_damage_root(mr); /* views rendered from it shift */
     if (parent) {
         mr_damage(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
         unlink_child(mr);
@@ -169,7 +173,6 @@ static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
     } else {
         mr->addr = addr;
         mr->priority = priority;
-        mr_damage_root(mr);
     }
     memory_region_transaction_commit();
     return 0;
@@ -190,14 +193,16 @@ int memory_region_set_priority(MemoryRegion *mr, int32_t priority)
  * that shows its whole target at offset 0, and through a container whose
  * only enabled child sits at offset 0 and is not larger than it. Address
  * spaces that reach the same region render identically and share a view.
- * We also stop at read-only and non-volatile regions, whose flags would be
- * lost, and at aliases whose target is not at address 0 (rendering the
- * target as a root would add its address).
+ * We also stop where rendering from below would differ: at read-only and
+ * non-volatile regions (their flags would be lost), at a region whose own
+ * address is not 0 (a root renders at its address), and at aliases whose
+ * target is not at address 0.
  */
 MemoryRegion *flatview_root_of(MemoryRegion *mr)
 {
     while (mr && mr->enabled) {
-        if (mr->readonly || mr->nonvolatile)
+        /* A root renders at its own address; one below it would not. */
+        if (mr->readonly || mr->nonvolatile || mr->addr != 0)
             return mr;
         if (mr->kind == MR_KIND_ALIAS) {
             if (mr->alias_offset == 0 && mr->size >= mr->alias->size && mr->alias->addr == 0) {

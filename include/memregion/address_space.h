@@ -139,7 +139,10 @@ void memory_region_transaction_begin(void);
  */
 void memory_region_transaction_commit(void);
 
-/** Number of views rendered since the process started (for tests and benchmarks). */
+/**
+ * Number of view versions built since the process started, whether rendered
+ * whole or by re-rendering changed windows (for tests and benchmarks).
+ */
 uint64_t memregion_stat_renders(void);
 
 #ifdef __cplusplus
