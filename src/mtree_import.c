@@ -36,6 +36,7 @@
 #define MAX_FACT_ROUNDS 24
 #define DEFAULT_MAX_RAM (64ull << 30)
 #define GIB4            ((mr_size_t)1 << 32)
+#define MIN128(a, b)    ((a) < (b) ? (a) : (b))
 
 enum { T_RAM, T_ROM, T_ROMD, T_RAMD, T_IO };
 static const char *const type_words[] = {"ram", "rom", "romd", "ramd", "i/o"};
@@ -96,6 +97,7 @@ typedef struct Obj {
     bool terminates;           /* fact 1 (non-alias i/o) */
     bool readonly;             /* fact 2 (aliases): the alias itself is read-only */
     bool fixed[MTREE_FACT_NR]; /* decided by the flat dump: never changed again */
+    int fixed_round;           /* the round of facts_from_flat() that fixed a fact, or -1 */
     int32_t *pkids;            /* children in print order */
     int32_t *kids;             /* children in insertion order (order_kids()) */
     uint32_t nkids;
@@ -128,6 +130,7 @@ typedef struct Parser {
     MtreeFactCounts counts;
     char **flat_log;
     size_t nflat_log, capflat_log;
+    int round; /* current round of facts_from_flat() */
 } Parser;
 
 struct MtreeImport {
@@ -789,6 +792,7 @@ static int make_objects(Parser *p)
             Obj *o = &p->objs[p->nobjs];
             o->rep = (int32_t)i;
             o->parent = o->target = o->as_root = -1;
+            o->fixed_round = -1;
             class_obj[c] = (int32_t)p->nobjs++;
         }
         p->node_obj[i] = class_obj[c];
@@ -1736,9 +1740,600 @@ const char *mtree_import_flat_fact(const MtreeImport *imp, size_t i)
 
 /* ---- stage 5: facts from a flat dump ------------------------------------------------ */
 
+typedef struct FRange {
+    uint64_t start, end; /* inclusive end */
+    uint8_t type;
+    bool nv;
+    char *name;
+    uint64_t off;
+} FRange;
+
+typedef struct FBlock {
+    char **as;
+    uint32_t nas, capas;
+    FRange *r;
+    uint32_t nr, capr;
+    uint32_t line;
+} FBlock;
+
+typedef struct Flat {
+    FBlock *b;
+    uint32_t nb, capb;
+} Flat;
+
+static void flat_free(Flat *f)
+{
+    for (uint32_t i = 0; i < f->nb; i++) {
+        for (uint32_t k = 0; k < f->b[i].nas; k++)
+            free(f->b[i].as[k]);
+        free(f->b[i].as);
+        for (uint32_t k = 0; k < f->b[i].nr; k++)
+            free(f->b[i].r[k].name);
+        free(f->b[i].r);
+    }
+    free(f->b);
+}
+
+static bool grow(void **v, uint32_t *cap, uint32_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    uint32_t c = *cap ? 2 * *cap : 8;
+    void *nv = realloc(*v, c * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
+/*
+ * Parse `info mtree -f` (or `-f -d`) text. Accelerator suffixes (` KVM`) are
+ * dropped: docs/mtree.md, normalisation.
+ */
+static int parse_flat(Parser *p, const char *text, size_t len, Flat *f)
+{
+    LineIter it = {text, text + len, 0};
+    const char *line;
+    size_t n;
+    int r;
+    FBlock *cur = NULL;
+    bool dispatch = false;
+    uint32_t total = 0;
+    while ((r = next_line(&it, &line, &n)) != 0) {
+        unsigned ln = it.lineno;
+        if (r < 0) {
+            set_err(p->err, ln, true, "line longer than %u bytes", MAX_LINE);
+            return -EINVAL;
+        }
+        if (++total > MAX_NODES) {
+            set_err(p->err, ln, true, "more than %u lines", MAX_NODES);
+            return -EINVAL;
+        }
+        if (n == 0) {
+            cur = NULL;
+            dispatch = false;
+            continue;
+        }
+        if (starts_with(line, n, "FlatView #")) {
+            if (!grow((void **)&f->b, &f->capb, f->nb, sizeof(*f->b)))
+                return -ENOMEM;
+            cur = &f->b[f->nb++];
+            memset(cur, 0, sizeof(*cur));
+            cur->line = ln;
+            dispatch = false;
+            continue;
+        }
+        if (!cur) {
+            set_err(p->err, ln, true, "expected 'FlatView #N' to start a block");
+            return -EINVAL;
+        }
+        if (dispatch || starts_with(line, n, "  Dispatch")) {
+            dispatch = true; /* `info mtree -f -d`: QEMU's lookup tables */
+            continue;
+        }
+        if (starts_with(line, n, " AS \"")) {
+            const char *s = line + 5, *e = line + n, *q = NULL;
+            for (const char *x = s; x + 9 <= e; x++)
+                if (memcmp(x, "\", root: ", 9) == 0)
+                    q = x;
+            if (!q) {
+                set_err(p->err, ln, true, "expected ' AS \"NAME\", root: ROOT'");
+                return -EINVAL;
+            }
+            if (!grow((void **)&cur->as, &cur->capas, cur->nas, sizeof(char *)))
+                return -ENOMEM;
+            if (!(cur->as[cur->nas] = xstrndup(s, (size_t)(q - s))))
+                return -ENOMEM;
+            cur->nas++;
+            continue;
+        }
+        if (starts_with(line, n, " Root memory region: ") ||
+            starts_with(line, n, "  No rendered FlatView"))
+            continue;
+        if (!starts_with(line, n, "  ") || n < 2 + 33) {
+            set_err(p->err, ln, true, "unexpected line in a FlatView block");
+            return -EINVAL;
+        }
+        Node tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        const char *why = parse_region_line(line + 2, n - 2, &tmp);
+        if (why) {
+            free(tmp.body);
+            set_err(p->err, ln, true, "%s", why);
+            return -EINVAL;
+        }
+        if (tmp.disabled || tmp.overflow) {
+            free(tmp.body);
+            set_err(p->err, ln, true, "unexpected marker in a flat range line");
+            return -EINVAL;
+        }
+        /* NAME[ @OFFSET][ KVM]... */
+        size_t bl = strlen(tmp.body);
+        while (bl >= 4 && memcmp(tmp.body + bl - 4, " KVM", 4) == 0)
+            bl -= 4;
+        uint64_t off = 0;
+        if (bl >= 18 && tmp.body[bl - 18] == ' ' && tmp.body[bl - 17] == '@' &&
+            parse_hex16(tmp.body + bl - 16, &off))
+            bl -= 18;
+        if (!grow((void **)&cur->r, &cur->capr, cur->nr, sizeof(*cur->r))) {
+            free(tmp.body);
+            return -ENOMEM;
+        }
+        FRange *fr = &cur->r[cur->nr];
+        fr->start = tmp.start;
+        fr->end = tmp.end;
+        fr->type = tmp.type;
+        fr->nv = tmp.nv;
+        fr->off = off;
+        fr->name = xstrndup(tmp.body, bl);
+        free(tmp.body);
+        if (!fr->name)
+            return -ENOMEM;
+        if (tmp.end < tmp.start || (cur->nr && cur->r[cur->nr - 1].end >= tmp.start)) {
+            set_err(p->err, ln, true, "ranges must be sorted and must not overlap");
+            free(fr->name);
+            return -EINVAL;
+        }
+        cur->nr++;
+    }
+    return 0;
+}
+
+/* Object of a built region (objects' regions are looked up by pointer). */
+typedef struct PtrObj {
+    const MemoryRegion *mr;
+    int32_t obj;
+} PtrObj;
+
+static int ptrobj_cmp(const void *a, const void *b)
+{
+    const PtrObj *x = a, *y = b;
+    return x->mr < y->mr ? -1 : x->mr > y->mr;
+}
+
+static int32_t obj_of(const PtrObj *map, uint32_t n, const MemoryRegion *mr)
+{
+    PtrObj key = {mr, -1};
+    const PtrObj *hit = bsearch(&key, map, n, sizeof(*map), ptrobj_cmp);
+    return hit ? hit->obj : -1;
+}
+
+/* One region the rendering passes at an address (see collect()). */
+typedef struct Entry {
+    int32_t obj;
+    hwaddr off;       /* offset of the address in the region */
+    bool terminates;  /* else an i/o container */
+    bool via_virtual; /* reached through a 0-byte point region taken as 1 byte */
+    int32_t path[MAX_DEPTH * 2 + 2];
+    uint32_t depth;
+} Entry;
+
+typedef struct Stack {
+    Entry e[32];
+    uint32_t n;
+    int32_t path[MAX_DEPTH * 2 + 2];
+    uint32_t depth;
+    const PtrObj *map;
+    uint32_t nmap;
+    Parser *p;
+} Stack;
+
+/*
+ * Every region that rendering meets at @a, in rendering order (the first
+ * terminating one not via_virtual is what the view shows): terminating
+ * regions and i/o containers whose window holds @a. A 0-byte point region is
+ * followed as if it were 1 byte, its entries marked via_virtual.
+ */
+static void collect(Stack *st, MemoryRegion *mr, __int128 base, mr_size_t lo, mr_size_t hi,
+                    hwaddr a, bool virt)
+{
+    int32_t o = obj_of(st->map, st->nmap, mr);
+    if (o < 0 || !memory_region_is_enabled(mr) || st->depth >= MAX_DEPTH * 2 + 1)
+        return;
+    const Obj *ob = &st->p->objs[o];
+    base += memory_region_addr(mr);
+    mr_size_t size = memory_region_size(mr);
+    if (ob->point && size == 0) {
+        size = 1;
+        virt = true;
+    }
+    __int128 wlo = base > (__int128)lo ? base : (__int128)lo;
+    __int128 whi = base + (__int128)size < (__int128)hi ? base + (__int128)size : (__int128)hi;
+    if (wlo >= whi || (__int128)a < wlo || (__int128)a >= whi)
+        return;
+    st->path[st->depth++] = o;
+    MemoryRegionKind k = memory_region_kind(mr);
+    if (k == MR_KIND_ALIAS) {
+        MemoryRegion *t = memory_region_alias_target(mr);
+        collect(st, t,
+                base - (__int128)memory_region_alias_offset(mr) - (__int128)memory_region_addr(t),
+                (mr_size_t)wlo, (mr_size_t)whi, a, virt);
+    } else {
+        for (MemoryRegion *c = memory_region_first_subregion(mr); c;
+             c = memory_region_next_sibling(c))
+            collect(st, c, base, (mr_size_t)wlo, (mr_size_t)whi, a, virt);
+        bool term = k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO;
+        if ((term || st->p->nodes[ob->rep].type == T_IO) && st->n < 32) {
+            Entry *e = &st->e[st->n++];
+            e->obj = o;
+            e->off = (hwaddr)((__int128)a - base);
+            e->terminates = term;
+            e->via_virtual = virt;
+            memcpy(e->path, st->path, st->depth * sizeof(int32_t));
+            e->depth = st->depth;
+        }
+    }
+    st->depth--;
+}
+
+static int log_fact(Parser *p, MtreeFact f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int log_fact(Parser *p, MtreeFact f, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    p->counts.from_flat[f]++;
+    if (p->nflat_log == p->capflat_log) {
+        size_t c = p->capflat_log ? 2 * p->capflat_log : 8;
+        char **v = realloc(p->flat_log, c * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        p->flat_log = v;
+        p->capflat_log = c;
+    }
+    p->flat_log[p->nflat_log] = strdup(buf);
+    if (!p->flat_log[p->nflat_log])
+        return -ENOMEM;
+    p->nflat_log++;
+    return 1;
+}
+
+static const char *oname(const Parser *p, int32_t o)
+{
+    return p->nodes[p->objs[o].rep].name;
+}
+
+static unsigned oline(const Parser *p, int32_t o)
+{
+    return p->nodes[p->objs[o].rep].line;
+}
+
+/* The first point region (printed START = END) of size @size on a path. */
+static int32_t point_on_path(const Parser *p, const int32_t *path, uint32_t depth, mr_size_t size)
+{
+    for (uint32_t i = depth; i-- > 0;) {
+        const Obj *o = &p->objs[path[i]];
+        if (o->point && o->size == size && !o->fixed[MTREE_FACT_SIZE])
+            return path[i];
+    }
+    return -1;
+}
+
+/*
+ * One difference at address @a between the rebuilt view (@ours, NULL when
+ * unassigned) and the flat dump (@theirs, NULL when unassigned): decide one
+ * fact by the rules of docs/mtree.md. Returns 1 when a fact was taken, 0
+ * when no rule applies, or a negative error.
+ */
+static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, const FlatRange *ours,
+                 const FRange *theirs, const PtrObj *map, uint32_t nmap)
+{
+    Stack st = {.map = map, .nmap = nmap, .p = p};
+    collect(&st, address_space_root(as), 0, 0, MR_SIZE_2_64, a, false);
+    int32_t win = -1;
+    for (uint32_t i = 0; i < st.n && win < 0; i++)
+        if (st.e[i].terminates && !st.e[i].via_virtual)
+            win = (int32_t)i;
+    /* Evidence about a region whose fact this round already changed is
+     * stale (the view was rendered before): look again next round. */
+    for (uint32_t i = 0; i < st.n; i++)
+        for (uint32_t d = 0; d < st.e[i].depth; d++)
+            if (p->objs[st.e[i].path[d]].fixed_round == p->round)
+                return 0;
+
+    if (theirs && ours && ours->mr && strcmp(memory_region_name(ours->mr), theirs->name) == 0 &&
+        ours->offset_in_region + (a - ours->addr) == theirs->off + (a - theirs->start)) {
+        /* Same bytes, different attributes: fact 2 (read-only aliases). */
+        bool want_ro = theirs->type == T_ROM;
+        if (win < 0 || want_ro == ours->readonly)
+            return 0;
+        /* Read-only wanted: the innermost alias on the path. Writable
+         * wanted: the innermost read-only alias on it. */
+        const Entry *w = &st.e[win];
+        for (uint32_t i = w->depth; i-- > 0;) {
+            Obj *o = &p->objs[w->path[i]];
+            if (!p->nodes[o->rep].is_alias || (!want_ro && !o->readonly))
+                continue;
+            if (o->fixed[MTREE_FACT_READONLY])
+                return 0;
+            o->readonly = want_ro;
+            o->fixed[MTREE_FACT_READONLY] = true;
+            o->fixed_round = p->round;
+            return log_fact(p, MTREE_FACT_READONLY,
+                            "readonly: alias '%s' (line %u) is %s: [%s] %016" PRIx64
+                            " is '%s' in the flat dump",
+                            oname(p, w->path[i]), oline(p, w->path[i]),
+                            want_ro ? "read-only" : "writable", asname, a,
+                            want_ro ? "rom" : type_words[theirs->type]);
+        }
+        return 0;
+    }
+
+    if (theirs) {
+        hwaddr off = theirs->off + (a - theirs->start);
+        int32_t e = -1;
+        for (uint32_t i = 0; i < st.n && e < 0; i++)
+            if (st.e[i].off == off && strcmp(oname(p, st.e[i].obj), theirs->name) == 0)
+                e = (int32_t)i;
+        if (e >= 0) {
+            Entry *en = &st.e[e];
+            Obj *o = &p->objs[en->obj];
+            if (!en->terminates && !o->fixed[MTREE_FACT_TERMINATES]) {
+                o->terminates = true;
+                o->fixed[MTREE_FACT_TERMINATES] = true;
+                o->fixed_round = p->round;
+                return log_fact(p, MTREE_FACT_TERMINATES,
+                                "terminates: '%s' (line %u) is a terminating I/O region: the flat "
+                                "dump shows it at [%s] %016" PRIx64,
+                                oname(p, en->obj), oline(p, en->obj), asname, a);
+            }
+            if (en->via_virtual) {
+                int32_t pt = point_on_path(p, en->path, en->depth, 0);
+                if (pt >= 0) {
+                    p->objs[pt].size = 1;
+                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
+                    p->objs[pt].fixed_round = p->round;
+                    return log_fact(p, MTREE_FACT_SIZE,
+                                    "size: '%s' (line %u) is 1 byte: the flat dump shows '%s' "
+                                    "through it at [%s] %016" PRIx64,
+                                    oname(p, pt), oline(p, pt), theirs->name, asname, a);
+                }
+                return 0;
+            }
+            if (win >= 0 && win < e && en->terminates) {
+                const Entry *w = &st.e[win];
+                uint32_t d = 0;
+                while (d < w->depth && d < en->depth && w->path[d] == en->path[d])
+                    d++;
+                /* Two siblings under path[d-1]: an equal-priority tie? */
+                if (d > 0 && d < w->depth && d < en->depth) {
+                    int32_t x = w->path[d], y = en->path[d];
+                    const Obj *ox = &p->objs[x], *oy = &p->objs[y];
+                    if (ox->parent == oy->parent &&
+                        p->nodes[ox->rep].prio == p->nodes[oy->rep].prio && ox->addr != oy->addr &&
+                        forced_winner(p, x, y) < 0) {
+                        if (!grow((void **)&p->ties, &p->capties, p->nties, sizeof(*p->ties)))
+                            return -ENOMEM;
+                        p->ties[p->nties++] = (TieForce){y, x};
+                        p->objs[x].fixed_round = p->objs[y].fixed_round = p->round;
+                        return log_fact(p, MTREE_FACT_TIE,
+                                        "tie: '%s' (line %u) wins over '%s' (line %u): the flat "
+                                        "dump shows '%s' at [%s] %016" PRIx64,
+                                        oname(p, y), oline(p, y), oname(p, x), oline(p, x),
+                                        theirs->name, asname, a);
+                    }
+                }
+                Obj *wo = &p->objs[w->obj];
+                if (p->nodes[wo->rep].type == T_IO && !p->nodes[wo->rep].is_alias &&
+                    !wo->fixed[MTREE_FACT_TERMINATES]) {
+                    wo->terminates = false;
+                    wo->fixed[MTREE_FACT_TERMINATES] = true;
+                    wo->fixed_round = p->round;
+                    return log_fact(p, MTREE_FACT_TERMINATES,
+                                    "terminates: '%s' (line %u) is a container: the flat dump "
+                                    "shows '%s' below it at [%s] %016" PRIx64,
+                                    oname(p, w->obj), oline(p, w->obj), theirs->name, asname, a);
+                }
+                int32_t pt = point_on_path(p, w->path, w->depth, 1);
+                if (pt >= 0) {
+                    p->objs[pt].size = 0;
+                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
+                    p->objs[pt].fixed_round = p->round;
+                    return log_fact(p, MTREE_FACT_SIZE,
+                                    "size: '%s' (line %u) is 0 bytes: the flat dump shows '%s' "
+                                    "at [%s] %016" PRIx64,
+                                    oname(p, pt), oline(p, pt), theirs->name, asname, a);
+                }
+            }
+        }
+        return 0;
+    }
+
+    /* We show something where the flat dump shows nothing. */
+    if (win < 0)
+        return 0;
+    const Entry *w = &st.e[win];
+    int32_t pt = point_on_path(p, w->path, w->depth, 1);
+    if (pt >= 0) {
+        p->objs[pt].size = 0;
+        p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
+        p->objs[pt].fixed_round = p->round;
+        return log_fact(p, MTREE_FACT_SIZE,
+                        "size: '%s' (line %u) is 0 bytes: the flat dump shows nothing at [%s] "
+                        "%016" PRIx64,
+                        oname(p, pt), oline(p, pt), asname, a);
+    }
+    Obj *wo = &p->objs[w->obj];
+    if (p->nodes[wo->rep].type == T_IO && !wo->fixed[MTREE_FACT_TERMINATES]) {
+        wo->terminates = false;
+        wo->fixed[MTREE_FACT_TERMINATES] = true;
+        wo->fixed_round = p->round;
+        return log_fact(p, MTREE_FACT_TERMINATES,
+                        "terminates: '%s' (line %u) is a container: the flat dump shows nothing "
+                        "at [%s] %016" PRIx64,
+                        oname(p, w->obj), oline(p, w->obj), asname, a);
+    }
+    return 0;
+}
+
+/* Does our range @o (may be NULL) show the same at @a as theirs @t (may be NULL)? */
+static bool same_at(const FlatRange *o, const FRange *t, hwaddr a)
+{
+    if (!o || !t)
+        return !o && !t;
+    const char *ty = o->readonly ? "rom" : mtree_region_type(o->mr);
+    return strcmp(memory_region_name(o->mr), t->name) == 0 &&
+           o->offset_in_region + (a - o->addr) == t->off + (a - t->start) &&
+           strcmp(ty, type_words[t->type]) == 0 && o->nonvolatile == t->nv;
+}
+
+/*
+ * Walk the view @fv and flat block @b together; call @fn at the first
+ * address of each run of differences (at most @max). Returns the number of
+ * differing runs.
+ */
+typedef int (*DiffFn)(void *ctx, hwaddr a, const FlatRange *ours, const FRange *theirs);
+
+static uint32_t diff_view(const FlatView *fv, const FBlock *b, uint32_t max, DiffFn fn, void *ctx,
+                          int *rc)
+{
+    size_t no = fv ? flatview_nr_ranges(fv) : 0, i = 0, j = 0;
+    mr_size_t pos = 0;
+    uint32_t runs = 0;
+    bool in_run = false;
+    while (pos < MR_SIZE_2_64) {
+        const FlatRange *o = i < no ? flatview_range(fv, i) : NULL;
+        const FRange *t = j < b->nr ? &b->r[j] : NULL;
+        mr_size_t ostart = o ? o->addr : MR_SIZE_2_64, oend = o ? (mr_size_t)o->addr + o->size : 0;
+        mr_size_t tstart = t ? t->start : MR_SIZE_2_64, tend = t ? (mr_size_t)t->end + 1 : 0;
+        const FlatRange *oc = o && ostart <= pos ? o : NULL;
+        const FRange *tc = t && tstart <= pos ? t : NULL;
+        mr_size_t next = MR_SIZE_2_64;
+        next = oc ? MIN128(next, oend) : MIN128(next, ostart);
+        next = tc ? MIN128(next, tend) : MIN128(next, tstart);
+        if (!same_at(oc, tc, (hwaddr)pos)) {
+            if (!in_run) {
+                if (runs < max && fn && *rc >= 0) {
+                    int r = fn(ctx, (hwaddr)pos, oc, tc);
+                    if (r < 0)
+                        *rc = r;
+                    else
+                        *rc += r;
+                }
+                runs++;
+            }
+            in_run = true;
+        } else {
+            in_run = false;
+        }
+        pos = next;
+        if (oc && pos >= oend)
+            i++;
+        if (tc && pos >= tend)
+            j++;
+    }
+    return runs;
+}
+
+typedef struct LearnCtx {
+    Parser *p;
+    AddressSpace *as;
+    const PtrObj *map;
+    uint32_t nmap;
+} LearnCtx;
+
+static int learn_cb(void *ctx, hwaddr a, const FlatRange *ours, const FRange *theirs)
+{
+    LearnCtx *c = ctx;
+    return learn(c->p, c->as, address_space_name(c->as), a, ours, theirs, c->map, c->nmap);
+}
+
+static int count_cb(void *ctx, hwaddr a, const FlatRange *ours, const FRange *theirs)
+{
+    (void)ctx, (void)a, (void)ours, (void)theirs;
+    return 0;
+}
+
+/* The flat block that shows @as best: among those listing its name, the one
+ * with the fewest differences; NULL when none lists it. */
+static const FBlock *match_block(const Flat *f, AddressSpace *as, FlatView *fv)
+{
+    const FBlock *best = NULL;
+    uint32_t best_runs = UINT32_MAX;
+    for (uint32_t i = 0; i < f->nb; i++) {
+        bool listed = false;
+        for (uint32_t k = 0; k < f->b[i].nas && !listed; k++)
+            listed = strcmp(f->b[i].as[k], address_space_name(as)) == 0;
+        if (!listed)
+            continue;
+        int rc = 0;
+        uint32_t runs = diff_view(fv, &f->b[i], 0, count_cb, NULL, &rc);
+        if (runs < best_runs) {
+            best = &f->b[i];
+            best_runs = runs;
+        }
+    }
+    return best;
+}
+
 static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
 {
-    (void)text;
-    (void)len;
-    return build(imp);
+    Parser *p = &imp->p;
+    Flat f = {0};
+    int rc = parse_flat(p, text, len, &f);
+    if (rc) {
+        flat_free(&f);
+        return rc;
+    }
+    for (int round = 0; round < MAX_FACT_ROUNDS; round++) {
+        p->round = round;
+        rc = build(imp);
+        if (rc)
+            break;
+        PtrObj *map = malloc((p->nobjs ? p->nobjs : 1) * sizeof(*map));
+        if (!map) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (uint32_t i = 0; i < p->nobjs; i++)
+            map[i] = (PtrObj){p->objs[i].mr, (int32_t)i};
+        qsort(map, p->nobjs, sizeof(*map), ptrobj_cmp);
+        int learned = 0;
+        for (size_t i = 0; i < imp->nspaces && learned >= 0; i++) {
+            AddressSpace *as = imp->spaces[i];
+            FlatView *fv = address_space_get_flatview(as);
+            const FBlock *b = match_block(&f, as, fv);
+            if (b) {
+                LearnCtx c = {p, as, map, p->nobjs};
+                diff_view(fv, b, 64, learn_cb, &c, &learned);
+            }
+            flatview_unref(fv);
+        }
+        free(map);
+        if (learned < 0) {
+            rc = learned;
+            break;
+        }
+        if (learned == 0)
+            break;
+        teardown(imp);
+        decide_facts(p); /* re-apply rules to facts not fixed by the flat dump */
+    }
+    flat_free(&f);
+    return rc;
 }
