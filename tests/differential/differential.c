@@ -24,9 +24,10 @@
  *    ROM dropping writes, and byte-storage devices whose contents are
  *    known; MemTxResult included.
  *
- * Environment: MEMREGION_SEED=<n> runs that one seed (default: a fixed
- * list); MEMREGION_DIFF_OPS=<n> sets the operations per seed;
- * MEMREGION_DIFF_VERBOSE=1 prints every operation.
+ * Environment: MEMREGION_SEED=<n> runs that one seed, MEMREGION_SEED=<a>-<b>
+ * the seeds a..b (default: seeds 1..8); MEMREGION_DIFF_OPS=<n> sets the
+ * operations per seed (default 4000); MEMREGION_DIFF_VERBOSE=1 prints every
+ * operation and the final tree of each seed.
  *
  * The last line printed is "differential: N random operations, M mismatches".
  */
@@ -54,7 +55,7 @@
 #define MAX_REPORTS  12 /* mismatch lines printed per seed */
 #define TWO64        MR_SIZE_2_64
 
-#define DEFAULT_OPS_PER_SEED 2500
+#define DEFAULT_OPS_PER_SEED 4000
 
 /* ---- random numbers (splitmix64: small, deterministic everywhere) ---------- */
 
@@ -1895,10 +1896,8 @@ static void teardown(void)
 
 static uint64_t ops_per_seed;
 
-static void run_seed(void **state)
+static void run_one_seed(uint64_t seed)
 {
-    uint64_t seed = *(uint64_t *)*state;
-    uint64_t before = mismatches;
     setup(seed);
     if (seed_mismatches == 0)
         full_check();
@@ -1913,6 +1912,18 @@ static void run_seed(void **state)
         print_context();
     ops_total += ops_seed;
     teardown();
+}
+
+/* One cmocka test: the seeds from state[0] to state[1] inclusive. */
+static void run_seeds(void **state)
+{
+    const uint64_t *range = *state;
+    uint64_t before = mismatches;
+    for (uint64_t seed = range[0];; seed++) {
+        run_one_seed(seed);
+        if (seed == range[1])
+            break;
+    }
     assert_int_equal(mismatches - before, 0);
 }
 
@@ -1936,23 +1947,31 @@ int main(void)
     ops_per_seed = env_u64("MEMREGION_DIFF_OPS", DEFAULT_OPS_PER_SEED);
     verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
 
-    /* One cmocka test per seed: the fixed list, or the one seed asked for. */
+    /* One cmocka test per seed of the fixed list, or one for the seeds asked for. */
+    static uint64_t seeds[8][2] = {{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}};
 #define SEED_TEST(i)                                                                               \
     {                                                                                              \
-        .name = "seed " #i, .test_func = run_seed, .initial_state = &seeds[i - 1]                  \
+        .name = "seed " #i, .test_func = run_seeds, .initial_state = seeds[i - 1]                  \
     }
-    static uint64_t seeds[] = {1, 2, 3, 4, 5, 6, 7, 8};
-    static uint64_t one_seed[1];
     const struct CMUnitTest all_seeds[] = {SEED_TEST(1), SEED_TEST(2), SEED_TEST(3), SEED_TEST(4),
                                            SEED_TEST(5), SEED_TEST(6), SEED_TEST(7), SEED_TEST(8)};
-    const struct CMUnitTest chosen_seed[] = {
-        {.name = "MEMREGION_SEED", .test_func = run_seed, .initial_state = &one_seed[0]}};
+    static uint64_t chosen[2];
+    const struct CMUnitTest chosen_seeds[] = {
+        {.name = "MEMREGION_SEED", .test_func = run_seeds, .initial_state = chosen}};
     int failed;
     const char *env_seed = getenv("MEMREGION_SEED");
     if (env_seed && *env_seed) {
-        one_seed[0] = env_u64("MEMREGION_SEED", 0);
+        /* "<n>" or "<first>-<last>" */
+        char *end;
+        chosen[0] = chosen[1] = strtoull(env_seed, &end, 0);
+        if (*end == '-')
+            chosen[1] = strtoull(end + 1, &end, 0);
+        if (*end || chosen[1] < chosen[0]) {
+            fprintf(stderr, "MEMREGION_SEED: expected <n> or <first>-<last>, got %s\n", env_seed);
+            return 2;
+        }
         failed =
-            cmocka_run_group_tests_name("differential (MEMREGION_SEED)", chosen_seed, NULL, NULL);
+            cmocka_run_group_tests_name("differential (MEMREGION_SEED)", chosen_seeds, NULL, NULL);
     } else {
         failed = cmocka_run_group_tests_name("differential", all_seeds, NULL, NULL);
     }
