@@ -13,8 +13,9 @@
  *    begin, and no range callback was sent;
  *  - after a commit that changed the view: exactly one update, whose
  *    region_del and region_add counts are the symmetric difference between
- *    the old and new views (no more, no less), region_nop the ranges kept,
- *    log_start/log_stop the kept ranges whose mask gained/lost a client;
+ *    the old and new views (no more, no less), region_nop the kept ranges
+ *    whose mask changed (no others), log_start/log_stop the kept ranges
+ *    whose mask gained/lost a client;
  *  - after a commit that left the view alone: no update at all (counted
  *    apart as "updates for unchanged views"; also a failure).
  *
@@ -231,14 +232,14 @@ static void check_all(bool attach_only)
                     mismatch("%s: view changed, %lu updates", m->name, delta);
                 } else if (m->last[MCB_REGION_DEL] != d.only_old ||
                            m->last[MCB_REGION_ADD] != d.only_new ||
-                           m->last[MCB_REGION_NOP] != d.common ||
+                           m->last[MCB_REGION_NOP] != d.mask_changed ||
                            m->last[MCB_LOG_START] != d.log_starts ||
                            m->last[MCB_LOG_STOP] != d.log_stops) {
                     mismatch("%s: del %lu add %lu nop %lu log_start %lu log_stop %lu; minimal is "
                              "del %zu add %zu nop %zu log_start %zu log_stop %zu",
                              m->name, m->last[MCB_REGION_DEL], m->last[MCB_REGION_ADD],
                              m->last[MCB_REGION_NOP], m->last[MCB_LOG_START], m->last[MCB_LOG_STOP],
-                             d.only_old, d.only_new, d.common, d.log_starts, d.log_stops);
+                             d.only_old, d.only_new, d.mask_changed, d.log_starts, d.log_stops);
                 }
             } else if (delta) {
                 /* The view did not change: nothing may be sent. */

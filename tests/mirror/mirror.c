@@ -585,6 +585,7 @@ void mirror_diff_count(const FlatRange *a, size_t na, const FlatRange *b, size_t
             continue;
         out->common++;
         uint8_t was = a[i].dirty_log_mask, now = b[j].dirty_log_mask;
+        out->mask_changed += was != now;
         out->log_starts += (now & ~was) != 0;
         out->log_stops += (was & ~now) != 0;
     }

@@ -191,16 +191,20 @@ size_t mirror_symdiff(const FlatRange *a, size_t na, const FlatRange *b, size_t 
 
 /** What a minimal update from one view to another consists of. */
 typedef struct MirrorDiffCount {
-    size_t only_old;   /**< ranges to delete (region_del) */
-    size_t only_new;   /**< ranges to add (region_add) */
-    size_t common;     /**< ranges kept (region_nop) */
-    size_t log_starts; /**< kept ranges whose mask gained a client (log_start) */
-    size_t log_stops;  /**< kept ranges whose mask lost a client (log_stop) */
+    size_t only_old;     /**< ranges to delete (region_del) */
+    size_t only_new;     /**< ranges to add (region_add) */
+    size_t common;       /**< ranges kept (same but for the mask) */
+    size_t mask_changed; /**< kept ranges whose mask changed (region_nop) */
+    size_t log_starts;   /**< kept ranges whose mask gained a client (log_start) */
+    size_t log_stops;    /**< kept ranges whose mask lost a client (log_stop) */
 } MirrorDiffCount;
 
 /**
  * Count the callbacks a minimal update from view @a to view @b must send,
- * by the rules of listener.h. Computed like mirror_symdiff().
+ * by the rules of listener.h: region_del for @only_old, region_add for
+ * @only_new, region_nop for @mask_changed (a kept range whose mask did not
+ * change is not mentioned), log_start/log_stop as counted. Computed like
+ * mirror_symdiff().
  */
 void mirror_diff_count(const FlatRange *a, size_t na, const FlatRange *b, size_t nb,
                        MirrorDiffCount *out);
