@@ -224,16 +224,35 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
 
 /* ---- flat format ---------------------------------------------------------- */
 
-static void print_range(FILE *out, const FlatRange *fr)
+int mtree_format_range(char *buf, size_t size, const FlatRange *fr)
 {
     MemoryRegion *mr = fr->mr;
-    fprintf(out, "  %016" PRIx64 "-%016" PRIx64 " (prio %" PRId32 ", %s%s): %s", fr->addr,
-            fr->addr + incl_size(fr->size), memory_region_priority(mr),
-            fr->nonvolatile ? "nv-" : "", fr->readonly ? "rom" : mtree_region_type(mr),
-            memory_region_name(mr));
+    char off[24] = "";
     if (fr->offset_in_region)
-        fprintf(out, " @%016" PRIx64, fr->offset_in_region);
-    fputc('\n', out);
+        snprintf(off, sizeof(off), " @%016" PRIx64, fr->offset_in_region);
+    return snprintf(buf, size, "%016" PRIx64 "-%016" PRIx64 " (prio %" PRId32 ", %s%s): %s%s",
+                    fr->addr, fr->addr + incl_size(fr->size), memory_region_priority(mr),
+                    fr->nonvolatile ? "nv-" : "", fr->readonly ? "rom" : mtree_region_type(mr),
+                    memory_region_name(mr), off);
+}
+
+static int print_range(FILE *out, const FlatRange *fr)
+{
+    char buf[256];
+    int n = mtree_format_range(buf, sizeof(buf), fr);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n < sizeof(buf)) {
+        fprintf(out, "  %s\n", buf);
+        return 0;
+    }
+    char *big = malloc((size_t)n + 1); /* a long region name */
+    if (!big)
+        return -ENOMEM;
+    mtree_format_range(big, (size_t)n + 1, fr);
+    fprintf(out, "  %s\n", big);
+    free(big);
+    return 0;
 }
 
 int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned flags)
@@ -276,8 +295,8 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
         size_t n = fv ? flatview_nr_ranges(fv) : 0;
         if (!n)
             fputs("  No rendered FlatView\n", out);
-        for (size_t k = 0; k < n; k++)
-            print_range(out, flatview_range(fv, k));
+        for (size_t k = 0; k < n && !err; k++)
+            err = print_range(out, flatview_range(fv, k));
         fputc('\n', out);
     }
     for (size_t i = 0; i < views.n; i++)

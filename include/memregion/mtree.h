@@ -76,6 +76,15 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
  */
 const char *mtree_region_type(const MemoryRegion *mr);
 
+/**
+ * Format flat range @fr the way mtree_print_flat() prints it, without the
+ * indentation and newline: `START-END (prio P, TYPE): NAME[ @OFFSET]`.
+ * Writes at most @size bytes including the terminating NUL; returns what
+ * snprintf() returns. Reads @fr->mr's name, type and priority (writer-side,
+ * or while no writer changes that region).
+ */
+int mtree_format_range(char *buf, size_t size, const FlatRange *fr);
+
 /* ---- resolving one address ----------------------------------------------- */
 
 /** Longest region path mtree_resolve() reports. */
