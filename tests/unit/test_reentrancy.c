@@ -249,11 +249,16 @@ static void test_rom_device_reads_own_memory(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        H_TEST(test_self_read_refused),           H_TEST(test_self_read_allowed_without_guard),
-        H_TEST(test_other_memory_from_callback),  H_TEST(test_callback_moves_own_region),
-        H_TEST(test_destroy_from_callback),       H_TEST(test_chain_back_to_self_refused),
+        H_TEST(test_self_read_refused),
+        H_TEST(test_self_read_allowed_without_guard),
+        H_TEST(test_other_memory_from_callback),
+        H_TEST(test_callback_moves_own_region),
+        H_TEST(test_destroy_from_callback),
+        H_TEST(test_chain_back_to_self_refused),
         H_TEST(test_rom_device_reads_own_memory),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("reentrancy", tests, NULL, NULL);
 }
