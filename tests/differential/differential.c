@@ -120,7 +120,8 @@ typedef struct Slot {
     uint64_t seq; /* order of (re-)adds: newer wins ties */
     mr_size_t size;
     bool enabled, readonly, nonvolatile, romd;
-    int target; /* alias target slot */
+    uint8_t logmask; /* dirty-log clients enabled with memory_region_set_log() */
+    int target;      /* alias target slot */
     hwaddr alias_offset;
     /* Memory model. */
     size_t alloc;       /* RAM bytes the region was created with */
@@ -137,6 +138,7 @@ static int as_root[NAS];
 static uint8_t as_unassigned[NAS];
 static bool as_live[NAS];
 
+static bool global_log; /* memory_global_dirty_log_start() in force */
 static uint64_t cur_seed;
 static uint64_t seq_counter;
 static int tx_depth;
@@ -437,6 +439,11 @@ static Slot *pick_target(void)
         s = pick(any_live);
     return s;
 }
+static bool ramlike_slot(const Slot *s)
+{
+    return is_ramlike(s);
+}
+
 static bool romd_slot(const Slot *s)
 {
     return s->kind == SK_ROMD;
@@ -661,6 +668,16 @@ static void check_tree(void)
         } else if (memory_region_alias_target(mr) != NULL) {
             mismatch("'%s': not an alias but has a target", s->name);
         }
+        /* Dirty logging: the region's own clients, plus migration on RAM while global
+         * logging runs (the header says "all RAM"; a ROM device may go either way). */
+        uint8_t mask = memory_region_get_dirty_log_mask(mr);
+        uint8_t mig = 1u << DIRTY_MEMORY_MIGRATION;
+        uint8_t want_mask = s->logmask;
+        if (global_log && (s->kind == SK_RAM || s->kind == SK_RAM_PTR || s->kind == SK_ROM))
+            want_mask |= mig;
+        if (mask != want_mask &&
+            !(s->kind == SK_ROMD && global_log && (mask | mig) == (want_mask | mig)))
+            mismatch("'%s': dirty log mask 0x%x, expected 0x%x", s->name, mask, want_mask);
         if (s->kind == SK_ROMD && memory_region_is_romd(mr) != s->romd)
             mismatch("'%s': romd mode %d, expected %d", s->name, memory_region_is_romd(mr),
                      s->romd);
@@ -719,6 +736,7 @@ static void record_fresh(Slot *s, SlotKind kind, mr_size_t size)
     s->readonly = kind == SK_ROM;
     s->nonvolatile = false;
     s->romd = kind == SK_ROMD;
+    s->logmask = 0;
     s->target = -1;
     s->alias_offset = 0;
 }
@@ -1096,6 +1114,40 @@ static void op_set_nonvolatile(void)
         s->nonvolatile = nv;
 }
 
+static void op_set_log(void)
+{
+    Slot *s = chance(90) ? pick(ramlike_slot) : pick(any_live);
+    if (!s)
+        return;
+    unsigned client = (unsigned)rnd_below(DIRTY_MEMORY_NUM);
+    bool on = chance(60);
+    unsigned allowed = is_ramlike(s) ? X_OK : X_INVAL;
+    Snap pre[NAS] = {0};
+    pre_take(pre);
+    int rc = memory_region_set_log(&s->mr, on, client);
+    ops_seed++;
+    note_op("set_log('%s', %d, client %u) = %d", s->name, on, client, rc);
+    check_rc(rc, allowed, PRE_PTR(pre), "set_log");
+    pre_free(pre);
+    if (rc == 0) {
+        if (on)
+            s->logmask |= (uint8_t)(1u << client);
+        else
+            s->logmask &= (uint8_t) ~(1u << client);
+    }
+}
+
+static void op_global_log(void)
+{
+    ops_seed++;
+    if (global_log)
+        memory_global_dirty_log_stop();
+    else
+        memory_global_dirty_log_start();
+    global_log = !global_log;
+    note_op("memory_global_dirty_log_%s()", global_log ? "start" : "stop");
+}
+
 static void op_set_romd(void)
 {
     Slot *s = chance(90) ? pick(romd_slot) : pick(any_live);
@@ -1356,8 +1408,12 @@ static void random_op(void)
         op_set_nonvolatile();
     else if (r < 800)
         op_set_size();
-    else if (r < 830)
+    else if (r < 820)
         op_set_romd();
+    else if (r < 835)
+        op_set_log();
+    else if (r < 840)
+        op_global_log();
     else if (r < 900) {
         if (tx_depth < MAX_TX_DEPTH)
             op_transaction();
@@ -1390,7 +1446,8 @@ static RefHit hit_from_range(const FlatRange *r, hwaddr addr)
                 .offset = r->offset_in_region + (addr - r->addr),
                 .readonly = r->readonly,
                 .nonvolatile = r->nonvolatile,
-                .romd_mode = r->romd_mode};
+                .romd_mode = r->romd_mode,
+                .dirty_log_mask = r->dirty_log_mask};
     return h;
 }
 
@@ -1456,8 +1513,7 @@ static void check_view(int k)
         Slot *s = slot_of(r->mr);
         if (r->size == 0 || end > TWO64 || r->addr < prev_end || !s || s->kind == SK_CONTAINER ||
             s->kind == SK_ALIAS || s->kind == SK_FREE ||
-            (mr_size_t)r->offset_in_region + r->size > memory_region_size(r->mr) ||
-            r->dirty_log_mask != 0) {
+            (mr_size_t)r->offset_in_region + r->size > memory_region_size(r->mr)) {
             mismatch("as%d: range %zu is malformed: addr 0x%" PRIx64 " size %s region '%s' offset "
                      "0x%" PRIx64 " (region size %s), previous end %s",
                      k, i, r->addr, hex128(r->size, a), s ? s->name : "?", r->offset_in_region,
@@ -1658,6 +1714,13 @@ static MemTxResult model_read_byte(int k, hwaddr addr, uint8_t *out)
  * RAM written through a read-only path drops the byte (and succeeds, as
  * ROM does); device writes always reach the device, as on QEMU.
  */
+/* RAM bytes the model says the current write stores: they must turn dirty. */
+static struct {
+    Slot *s;
+    hwaddr off;
+} ram_written[16];
+static unsigned nr_ram_written;
+
 static MemTxResult model_write_byte(int k, hwaddr addr, uint8_t v)
 {
     RefHit h = refmodel_resolve(root_of(k), addr, NULL);
@@ -1669,8 +1732,11 @@ static MemTxResult model_write_byte(int k, hwaddr addr, uint8_t v)
     case SK_RAM:
     case SK_RAM_PTR:
     case SK_ROM:
-        if (!h.readonly)
+        if (!h.readonly) {
             s->shadow[h.offset] = v;
+            ram_written[nr_ram_written].s = s;
+            ram_written[nr_ram_written++].off = h.offset;
+        }
         return MEMTX_OK;
     case SK_ROMD:
     case SK_MMIO:
@@ -1739,13 +1805,33 @@ static void check_accesses(int k, int count)
         } else {
             fill_random(buf, len);
             MemTxResult exp = MEMTX_OK;
+            nr_ram_written = 0;
             for (unsigned i = 0; i < len; i++)
                 exp |= model_write_byte(k, addr + i, buf[i]);
+            /* Clean the pages about to be written, for every logging client. */
+            for (unsigned i = 0; i < nr_ram_written; i++) {
+                uint8_t mask = memory_region_get_dirty_log_mask(&ram_written[i].s->mr);
+                for (unsigned c = 0; c < DIRTY_MEMORY_NUM; c++)
+                    if (mask & (1u << c))
+                        memory_region_reset_dirty(&ram_written[i].s->mr, ram_written[i].off, 1, c);
+            }
             MemTxResult res =
                 address_space_write(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, buf, len);
             if (res != exp)
                 mismatch("as%d: write of %u bytes at 0x%" PRIx64 " returned %u, model %u", k, len,
                          addr, res, exp);
+            for (unsigned i = 0; i < nr_ram_written; i++) {
+                Slot *ws = ram_written[i].s;
+                uint8_t mask = memory_region_get_dirty_log_mask(&ws->mr);
+                for (unsigned c = 0; c < DIRTY_MEMORY_NUM; c++)
+                    if ((mask & (1u << c)) &&
+                        !memory_region_get_dirty(&ws->mr, ram_written[i].off, 1, c)) {
+                        mismatch("as%d: write of %u bytes at 0x%" PRIx64 " left '%s'+0x%" PRIx64
+                                 " clean for dirty-log client %u",
+                                 k, len, addr, ws->name, ram_written[i].off, c);
+                        break;
+                    }
+            }
             note_op("as%d write 0x%" PRIx64 " len %u = %u", k, addr, len, res);
         }
         if (dev_error[0])
@@ -1856,6 +1942,10 @@ static void setup(uint64_t seed)
 
 static void teardown(void)
 {
+    if (global_log) {
+        memory_global_dirty_log_stop();
+        global_log = false;
+    }
     if (tx_depth) {
         /* A mismatch ended the seed inside a transaction. */
         while (tx_depth--)

@@ -129,6 +129,7 @@ static bool resolve_in(Walk *w, const MemoryRegion *mr, i128 base, i128 lo, i128
         out->readonly = ro;
         out->nonvolatile = nv;
         out->romd_mode = memory_region_kind(mr) == MR_KIND_ROMD && memory_region_is_romd(mr);
+        out->dirty_log_mask = memory_region_get_dirty_log_mask(mr);
         return true;
     }
     return false; /* a container is transparent */
@@ -154,7 +155,8 @@ bool refhit_equal(const RefHit *a, const RefHit *b)
     if (!a->hit)
         return true;
     return a->mr == b->mr && a->offset == b->offset && a->readonly == b->readonly &&
-           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode;
+           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
+           a->dirty_log_mask == b->dirty_log_mask;
 }
 
 const char *refhit_describe(const RefHit *h, char *buf, size_t len)
@@ -162,9 +164,10 @@ const char *refhit_describe(const RefHit *h, char *buf, size_t len)
     if (!h->hit)
         snprintf(buf, len, "unassigned");
     else
-        snprintf(buf, len, "'%s'+0x%llx%s%s%s", memory_region_name(h->mr),
+        snprintf(buf, len, "'%s'+0x%llx%s%s%s log=%u", memory_region_name(h->mr),
                  (unsigned long long)h->offset, h->readonly ? " ro" : "",
-                 h->nonvolatile ? " nv" : "", h->romd_mode ? " romd" : "");
+                 h->nonvolatile ? " nv" : "", h->romd_mode ? " romd" : "",
+                 (unsigned)h->dirty_log_mask);
     return buf;
 }
 
@@ -258,7 +261,7 @@ static bool mergeable(const RefRange *prev, const RefHit *h, mr_size_t at)
     return (mr_size_t)prev->addr + prev->size == at && prev->hit.mr == h->mr &&
            (mr_size_t)prev->hit.offset + prev->size == (mr_size_t)h->offset &&
            prev->hit.readonly == h->readonly && prev->hit.nonvolatile == h->nonvolatile &&
-           prev->hit.romd_mode == h->romd_mode;
+           prev->hit.romd_mode == h->romd_mode && prev->hit.dirty_log_mask == h->dirty_log_mask;
 }
 
 size_t refmodel_flatten(const MemoryRegion *root, RefRange **out)

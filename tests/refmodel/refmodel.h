@@ -5,7 +5,8 @@
  * by walking the region tree for that one address. It shares no code with
  * the library's renderer: it reads the tree only through the public
  * accessors of region.h (first_subregion, next_sibling, kind, addr, size,
- * priority, is_enabled, is_readonly, is_romd, alias_target, alias_offset).
+ * priority, is_enabled, is_readonly, is_romd, alias_target, alias_offset)
+ * and memory_region_get_dirty_log_mask() of listener.h.
  * It is meant to be obviously correct, not fast.
  *
  * The rules it implements (DESIGN.md, "Rendering"):
@@ -39,12 +40,13 @@ extern "C" {
 
 /** What one address resolves to. */
 typedef struct RefHit {
-    bool hit;         /**< false: the address is unassigned */
-    MemoryRegion *mr; /**< terminating region (RAM, ROM, ROM device, MMIO) */
-    hwaddr offset;    /**< offset of the address in @mr */
-    bool readonly;    /**< @mr or a region on the path is read-only */
-    bool nonvolatile; /**< @mr or a region on the path is non-volatile */
-    bool romd_mode;   /**< @mr is a ROM device in romd mode */
+    bool hit;               /**< false: the address is unassigned */
+    MemoryRegion *mr;       /**< terminating region (RAM, ROM, ROM device, MMIO) */
+    hwaddr offset;          /**< offset of the address in @mr */
+    bool readonly;          /**< @mr or a region on the path is read-only */
+    bool nonvolatile;       /**< @mr or a region on the path is non-volatile */
+    bool romd_mode;         /**< @mr is a ROM device in romd mode */
+    uint8_t dirty_log_mask; /**< memory_region_get_dirty_log_mask(@mr) */
 } RefHit;
 
 /**
@@ -95,7 +97,7 @@ typedef struct RefRange {
  */
 size_t refmodel_flatten(const MemoryRegion *root, RefRange **out);
 
-/** A one-line description of @h into @buf ("unassigned" or "name+0xoff ro nv romd"). */
+/** A one-line description of @h into @buf ("unassigned" or "'name'+0xoff ro nv romd log=N"). */
 const char *refhit_describe(const RefHit *h, char *buf, size_t len);
 
 #ifdef __cplusplus
