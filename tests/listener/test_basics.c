@@ -386,6 +386,92 @@ static void test_dels_before_adds(void **state)
     assert_event(&m->log[3], MCB_REGION_DEL, 0x5000, 0x1000, e);
 }
 
+static void test_address_space_destroy_replays_removal(void **state)
+{
+    (void)state;
+    build_map();
+    Mirror *m = lt_mirror("m", 0, map.as);
+    mirror_clear_log(m);
+    /* A second space over the same root, destroyed while its listener is registered. */
+    AddressSpace *tmp = calloc(1, sizeof(*tmp));
+    assert_non_null(tmp);
+    assert_int_equal(address_space_init(tmp, map.root, "tmp"), 0);
+    Mirror *m2 = lt_mirror("m2", 0, tmp);
+    assert_int_equal(m2->nr_ranges, 5);
+    mirror_clear_log(m2);
+    address_space_destroy(tmp);
+    free(tmp);
+    assert_int_equal(m2->errors, 0);
+    assert_int_equal(m2->nr_ranges, 0);
+    assert_int_equal(m2->total[MCB_REGION_DEL], 5);
+    assert_null(m2->listener.address_space);
+    /* The other space and its listener are untouched. */
+    assert_int_equal(m->nr_log, 0);
+    assert_mirror(m, map.as);
+}
+
+static void test_spaces_sharing_a_root(void **state)
+{
+    (void)state;
+    build_map();
+    AddressSpace *cpu1 = lt_as(map.root, "cpu1");
+    Mirror *m0 = lt_mirror("m0", 0, map.as);
+    Mirror *m1 = lt_mirror("m1", 0, cpu1);
+    mirror_clear_log(m0);
+    mirror_clear_log(m1);
+    uint64_t renders = memregion_stat_renders();
+    assert_int_equal(memory_region_set_address(map.b, 0x4000), 0);
+    assert_int_equal(memregion_stat_renders() - renders, 1);
+    for (int k = 0; k < 2; k++) {
+        Mirror *m = k ? m1 : m0;
+        assert_mirror(m, k ? cpu1 : map.as);
+        assert_int_equal(m->updates, 1);
+        assert_last(m, MCB_REGION_DEL, 1);
+        assert_last(m, MCB_REGION_ADD, 1);
+        assert_event(mirror_find_event(m, MCB_REGION_ADD, 0), MCB_REGION_ADD, 0x4000, 0x100, map.b);
+    }
+}
+
+/* A listener that maps a region from its commit callback, once. */
+static MemoryRegion *late_region;
+static void map_late(Mirror *m, void *opaque)
+{
+    (void)opaque;
+    if (late_region && !memory_region_container(late_region) && m->nr_ranges == 6)
+        assert_int_equal(memory_region_add_subregion(map.root, 0xf000, late_region), 0);
+}
+
+static void test_callback_changes_map(void **state)
+{
+    (void)state;
+    build_map();
+    late_region = lt_ram("late", 0x1000);
+    Mirror *mut = lt_mirror("mutator", 5, map.as);
+    Mirror *obs = lt_mirror("observer", 0, map.as);
+    mut->on_commit = map_late;
+    mirror_clear_log(mut);
+    mirror_clear_log(obs);
+    /* e appears; the mutator's commit callback then maps late: a second commit of its own. */
+    MemoryRegion *e = lt_ram("e", 0x1000);
+    lt_add(map.root, 0x5000, e, 0);
+    assert_mirror(obs, map.as);
+    assert_mirror(mut, map.as);
+    assert_int_equal(obs->nr_ranges, 7);
+    for (int k = 0; k < 2; k++) {
+        Mirror *m = k ? mut : obs;
+        assert_int_equal(m->updates, 2);
+        assert_int_equal(m->total[MCB_REGION_ADD], 2);
+        assert_event(mirror_find_event(m, MCB_REGION_ADD, 0), MCB_REGION_ADD, 0x5000, 0x1000, e);
+        assert_event(mirror_find_event(m, MCB_REGION_ADD, 1), MCB_REGION_ADD, 0xf000, 0x1000,
+                     late_region);
+    }
+    /* The observer (priority 0) finished the first update before the second began. */
+    const MirrorEvent *first_commit = mirror_find_event(obs, MCB_COMMIT, 0);
+    const MirrorEvent *second_begin = mirror_find_event(obs, MCB_BEGIN, 1);
+    assert_true(first_commit->seq < second_begin->seq);
+    late_region = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +484,9 @@ int main(void)
         LT_TEST(test_dirty_log_only_change_is_nop),
         LT_TEST(test_register_replays_logging),
         LT_TEST(test_dels_before_adds),
+        LT_TEST(test_address_space_destroy_replays_removal),
+        LT_TEST(test_spaces_sharing_a_root),
+        LT_TEST(test_callback_changes_map),
     };
     return cmocka_run_group_tests_name("listener-basics", tests, NULL, NULL);
 }

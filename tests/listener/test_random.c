@@ -1,7 +1,8 @@
 /*
  * Randomized listener test: random tree operations (add, del, move,
  * enable, readonly, nonvolatile, priority, alias offset, size, romd mode,
- * dirty logging, global logging, coalescing, eventfds, transactions) from
+ * dirty logging, global logging, coalescing, eventfds, transactions, and
+ * unregistering and registering a listener again) from
  * fixed seeds, on three address spaces with mirror listeners.
  *
  * After every operation, for every address space and mirror:
@@ -34,12 +35,14 @@
 
 #include "lt.h"
 
-#define NSLOT       28
-#define NAS         3
-#define NMIRROR     4
-#define NFD         3
-#define MAX_ATTACH  256
-#define MAX_REPORTS 20
+#define NSLOT      28
+#define NAS        3
+#define NMIRROR    4
+#define NFD        3
+#define MAX_ATTACH 256
+#ifndef MAX_REPORTS
+#define MAX_REPORTS 20 /* mismatch lines printed per run */
+#endif
 #define DEFAULT_OPS 1500
 
 static const uint64_t default_seeds[] = {1, 2, 3, 0x5eed, 0xdeadbeef, 20240601};
@@ -490,6 +493,22 @@ static bool random_op(void)
         if (rc == 0) /* on failure the entry stays: keep following the library */
             w.att[k] = w.att[--w.nr_att];
         return true;
+    }
+    if (r < 92) {
+        /* Unregister a mirror (it must end empty) and register it again (replay). */
+        int k = (int)below(NMIRROR);
+        Mirror *m = w.m[k];
+        snprintf(w.op, sizeof(w.op), "re-register %s", m->name);
+        mirror_unregister(m);
+        if (m->errors != w.prev_errors[k])
+            mismatch("%s: protocol error: %s", m->name, m->first_error);
+        if (m->nr_ranges || m->nr_zones || m->nr_eventfds || m->global_logging)
+            mismatch("%s: after unregister %zu ranges, %zu zones, %zu eventfds, global %d remain",
+                     m->name, m->nr_ranges, m->nr_zones, m->nr_eventfds, m->global_logging);
+        expect_rc(mirror_register(m, w.as[w.m_as[k]]), 0, "register");
+        w.prev_updates[k] = m->updates;
+        w.prev_errors[k] = m->errors;
+        return true; /* checked like an attachment change: nothing more may follow */
     }
     if (r < 93) {
         w.global_logging = !w.global_logging;

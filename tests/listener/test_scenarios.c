@@ -382,6 +382,20 @@ static void test_ioeventfd_doorbell(void **state)
     address_space_stw_le(as, 0xe0000080, 0x0001, ATTRS, NULL);
     assert_int_equal(eventfd_count(fd2), 2);
     assert_int_equal(dev.nwrites, 3);
+    /* Size 0 is any size: 1-, 2- and 4-byte writes at 0xc0 all ring fd2; 0xc1 does not. */
+    assert_int_equal(memory_region_add_eventfd(bar, 0xc0, 0, false, 0, fd2), 0);
+    address_space_stb(as, 0xe00000c0, 1, ATTRS, NULL);
+    address_space_stw_le(as, 0xe00000c0, 2, ATTRS, NULL);
+    address_space_stl_le(as, 0xe00000c0, 3, ATTRS, NULL);
+    assert_int_equal(eventfd_count(fd2), 3);
+    address_space_stb(as, 0xe00000c1, 1, ATTRS, NULL);
+    assert_int_equal(eventfd_count(fd2), 0);
+    assert_int_equal(dev.nwrites, 4);
+    assert_int_equal(memory_region_del_eventfd(bar, 0xc0, 0, false, 0, fd2), 0);
+    address_space_stb(as, 0xe00000c0, 1, ATTRS, NULL);
+    assert_int_equal(eventfd_count(fd2), 0);
+    assert_int_equal(dev.nwrites, 5);
+    dev.nwrites = 3; /* back to the count the rest of the test expects */
     /* Reads are not doorbells. */
     assert_int_equal(address_space_ldl_le(as, 0xe0000040, ATTRS, NULL), 0);
     assert_int_equal(eventfd_count(fd), 0);
