@@ -5,6 +5,7 @@
  * asks listeners to log_sync every logging range; stop sends
  * log_global_stop and log_stop.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "lt.h"
@@ -198,12 +199,80 @@ static void test_region_migration_client_survives_global_stop(void **state)
     assert_true(memory_region_get_dirty(ram, 0, 1, DIRTY_MEMORY_MIGRATION));
 }
 
+/*
+ * Writers on two threads write every page of a region exactly once through
+ * the dispatch path while the main thread keeps snapshotting and clearing.
+ * No bit may be lost or reported twice: every page is dirty in exactly one
+ * snapshot.
+ */
+#define CW_PAGES 4096
+#define CW_PAGE  512
+
+typedef struct CwArg {
+    AddressSpace *as;
+    unsigned first; /* this thread writes pages first, first + 2, ... */
+} CwArg;
+
+static void *cw_writer(void *p)
+{
+    CwArg *a = p;
+    for (unsigned pg = a->first; pg < CW_PAGES; pg += 2) {
+        uint8_t v = (uint8_t)pg;
+        address_space_write(a->as, (hwaddr)pg * CW_PAGE + (pg % CW_PAGE), ATTRS, &v, 1);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writes_and_snapshots(void **state)
+{
+    (void)state;
+    assert_int_equal(memregion_set_dirty_page_size(CW_PAGE), 0);
+    MemoryRegion *sys = lt_container("system", 0x10000000);
+    MemoryRegion *ram = lt_ram("ram", (mr_size_t)CW_PAGES * CW_PAGE);
+    lt_add(sys, 0, ram, 0);
+    assert_int_equal(memory_region_set_log(ram, true, DIRTY_MEMORY_VGA), 0);
+    AddressSpace *as = lt_as(sys, "memory");
+    static unsigned seen[CW_PAGES];
+    memset(seen, 0, sizeof(seen));
+    CwArg args[2] = {{as, 0}, {as, 1}};
+    pthread_t th[2];
+    bool joined[2] = {false, false};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, cw_writer, &args[i]), 0);
+    unsigned snaps = 0;
+    for (int done = 0; done < 2;) {
+        DirtyBitmapSnapshot *s = memory_region_snapshot_and_clear_dirty(
+            ram, 0, (hwaddr)CW_PAGES * CW_PAGE, DIRTY_MEMORY_VGA);
+        assert_non_null(s);
+        snaps++;
+        for (unsigned pg = 0; pg < CW_PAGES; pg++)
+            seen[pg] += memory_region_snapshot_get_dirty(ram, s, (hwaddr)pg * CW_PAGE, CW_PAGE);
+        memory_region_snapshot_free(s);
+        if (done == 0 && snaps > 1) {
+            /* Once both writers have finished, one more snapshot collects the rest. */
+            for (int i = 0; i < 2; i++)
+                if (!joined[i] && pthread_tryjoin_np(th[i], NULL) == 0)
+                    joined[i] = true;
+            if (joined[0] && joined[1])
+                done = 1;
+        } else if (done == 1) {
+            done = 2;
+        }
+    }
+    for (unsigned pg = 0; pg < CW_PAGES; pg++)
+        if (seen[pg] != 1)
+            fail_msg("page %u reported dirty in %u snapshots (expected 1)", pg, seen[pg]);
+    assert_false(memory_region_get_dirty(ram, 0, (hwaddr)CW_PAGES * CW_PAGE, DIRTY_MEMORY_VGA));
+    print_message("%u snapshots while writing\n", snaps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LT_TEST(test_global_start_sync_stop),
         LT_TEST(test_global_logging_covers_new_ram),
         LT_TEST(test_region_migration_client_survives_global_stop),
+        LT_TEST(test_concurrent_writes_and_snapshots),
     };
     return cmocka_run_group_tests_name("listener-dirty", tests, NULL, NULL);
 }
