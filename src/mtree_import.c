@@ -355,6 +355,23 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
     return NULL;
 }
 
+/*
+ * In a dump without -D, is @line (one level below @prev) rather the child of
+ * a left-out disabled sibling of @prev? Yes when @prev is an alias (aliases
+ * have no subregions) or @line lies outside @prev's range (docs/mtree.md).
+ */
+static bool hidden_sibling(const Node *prev, const Node *line)
+{
+    size_t len = strlen(prev->body);
+    uint64_t t;
+    bool alias = len > 6 + 34 && memcmp(prev->body, "alias ", 6) == 0 &&
+                 prev->body[len - 34] == ' ' && parse_hex16(prev->body + len - 33, &t);
+    if (alias)
+        return true;
+    return !prev->overflow && !line->overflow &&
+           (line->start < prev->start || line->end > prev->end);
+}
+
 static int parse_tree(Parser *p, const char *text, size_t len)
 {
     LineIter it = {text, text + len, 0};
@@ -364,6 +381,9 @@ static int parse_tree(Parser *p, const char *text, size_t len)
     int32_t stack[MAX_DEPTH + 2];
     uint32_t sdepth = 0; /* stack[0..sdepth-1]: nodes at depth 1..sdepth */
     int r;
+    /* A dump where nothing is marked disabled may be `info mtree` without
+     * -D, which leaves disabled regions' lines out. */
+    bool no_disabled = !memmem(text, len, " [disabled]", 11);
 
     while ((r = next_line(&it, &line, &n)) != 0) {
         unsigned ln = it.lineno;
@@ -434,59 +454,75 @@ static int parse_tree(Parser *p, const char *text, size_t len)
             set_err(p->err, ln, false, "a second root line in one block");
             return -EINVAL;
         }
-        if (depth > sdepth + 1) {
-            /*
-             * A dump without -D leaves out a disabled region's own line but
-             * prints its children: stand in a disabled container for each
-             * missing level (docs/mtree.md).
-             */
-            while (sdepth + 1 < depth) {
-                int32_t id = new_node(p);
-                if (id < 0) {
-                    set_err(p->err, ln, false, "more than %u region lines", MAX_NODES);
-                    return -EINVAL;
-                }
-                Node *h = &p->nodes[id];
-                h->line = ln;
-                h->depth = sdepth + 1;
-                h->type = T_IO;
-                h->disabled = true;
-                h->synthetic = true;
-                h->block = (int32_t)(cur - p->blocks);
-                const char *nm = sdepth == 0 && !cur->is_as ? cur->names[0] : "(hidden)";
-                h->body = strdup(nm);
-                if (!h->body) {
-                    set_err(p->err, ln, false, "out of memory");
-                    return -ENOMEM;
-                }
-                if (sdepth == 0) {
-                    h->start = 0;
-                    h->end = UINT64_MAX;
-                    cur->root = id;
-                } else {
-                    Node *par = &p->nodes[stack[sdepth - 1]];
-                    h->start = par->start;
-                    h->end = par->end;
-                    link_child(p, stack[sdepth - 1], id);
-                }
-                stack[sdepth++] = id;
+        Node tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        const char *why = parse_region_line(line + sp, n - sp, &tmp);
+        if (why) {
+            free(tmp.body);
+            set_err(p->err, ln, false, "%s", why);
+            return -EINVAL;
+        }
+        if (depth <= sdepth + 1) {
+            if (no_disabled && depth >= 3 && hidden_sibling(&p->nodes[stack[depth - 2]], &tmp))
+                sdepth = depth - 2; /* the line belongs to a hidden sibling */
+            else
+                sdepth = depth - 1;
+        }
+        /*
+         * A dump without -D leaves out a disabled region's own line but
+         * prints its children: stand in a disabled container for each
+         * missing level (docs/mtree.md).
+         */
+        while (sdepth + 1 < depth) {
+            int32_t id = new_node(p);
+            if (id < 0) {
+                free(tmp.body);
+                set_err(p->err, ln, false, "more than %u region lines", MAX_NODES);
+                return -EINVAL;
             }
+            Node *h = &p->nodes[id];
+            h->line = ln;
+            h->depth = sdepth + 1;
+            h->type = T_IO;
+            h->disabled = true;
+            h->synthetic = true;
+            h->block = (int32_t)(cur - p->blocks);
+            const char *nm = sdepth == 0 && !cur->is_as ? cur->names[0] : "(hidden)";
+            h->body = strdup(nm);
+            if (!h->body) {
+                free(tmp.body);
+                set_err(p->err, ln, false, "out of memory");
+                return -ENOMEM;
+            }
+            if (sdepth == 0) {
+                h->start = 0;
+                h->end = UINT64_MAX;
+                cur->root = id;
+            } else {
+                Node *par = &p->nodes[stack[sdepth - 1]];
+                h->start = par->start;
+                h->end = par->end;
+                link_child(p, stack[sdepth - 1], id);
+            }
+            stack[sdepth++] = id;
         }
         int32_t id = new_node(p);
         if (id < 0) {
+            free(tmp.body);
             set_err(p->err, ln, false,
                     id == -1 ? "more than 1000000 region lines" : "out of memory");
             return -EINVAL;
         }
         Node *nd = &p->nodes[id];
+        tmp.parent = nd->parent;
+        tmp.first_child = nd->first_child;
+        tmp.last_child = nd->last_child;
+        tmp.next_sibling = nd->next_sibling;
+        tmp.uf = nd->uf;
+        *nd = tmp;
         nd->line = ln;
         nd->depth = depth;
         nd->block = (int32_t)(cur - p->blocks);
-        const char *why = parse_region_line(line + sp, n - sp, nd);
-        if (why) {
-            set_err(p->err, ln, false, "%s", why);
-            return -EINVAL;
-        }
         sdepth = depth - 1;
         if (depth == 1)
             cur->root = id;
@@ -958,8 +994,9 @@ static const char *const qemu_terminating[] = {
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {
-    "platform bus", /* sysbus platform bus: dynamic sysbus devices */
-    "gpex_ioport",  /* generic PCIe host: the PCI I/O space */
+    "platform bus",         /* sysbus platform bus: dynamic sysbus devices */
+    "gpex_ioport",          /* generic PCIe host: the PCI I/O space */
+    "bus master container", /* hw/pci/pci.c: a PCI device's DMA root */
 };
 /* Aliases QEMU marks read-only (memory_region_set_readonly on the alias). */
 static const char *const qemu_readonly_aliases[] = {
