@@ -9,6 +9,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "lt.h"
 
@@ -472,6 +474,57 @@ static void test_callback_changes_map(void **state)
     late_region = NULL;
 }
 
+/* Ranges of 2^64 bytes and attachments at the top of the space reach listeners intact. */
+static void test_whole_64bit_space(void **state)
+{
+    (void)state;
+    static LtDev dev;
+    memset(&dev, 0, sizeof(dev));
+    MemoryRegion *root = lt_container("io-root", MR_SIZE_2_64);
+    MemoryRegion *bus = lt_io(&lt_dev_ops, &dev, "bus", MR_SIZE_2_64);
+    MemoryRegion *ram = lt_ram("ram", 0x1000);
+    lt_add(root, 0, bus, -1);
+    lt_add(root, 0x1000, ram, 0);
+    AddressSpace *as = lt_as(root, "io");
+    Mirror *m = lt_mirror("m", 0, as);
+    assert_int_equal(m->nr_ranges, 3);
+    assert_true(m->ranges[2].size == MR_SIZE_2_64 - 0x2000);
+
+    int fd = eventfd(0, EFD_NONBLOCK);
+    assert_true(fd >= 0);
+    mirror_clear_log(m);
+    assert_int_equal(memory_region_add_eventfd(bus, UINT64_MAX - 3, 4, false, 0, fd), 0);
+    assert_int_equal(memory_region_add_coalescing(bus, UINT64_MAX - 0xff, 0x100), 0);
+    assert_mirror(m, as);
+    assert_event(mirror_find_event(m, MCB_EVENTFD_ADD, 0), MCB_EVENTFD_ADD, UINT64_MAX - 3, 4, bus);
+    const MirrorEvent *e = mirror_find_event(m, MCB_COALESCED_ADD, 0);
+    assert_non_null(e);
+    assert_int_equal(e->addr, UINT64_MAX - 0xff);
+    assert_int_equal(e->len, 0x100);
+    address_space_stl_le(as, UINT64_MAX - 3, 1, ATTRS, NULL);
+    uint64_t count = 0;
+    assert_int_equal(read(fd, &count, sizeof(count)), sizeof(count));
+    assert_int_equal(count, 1);
+
+    /* Without the RAM, the bus is one range of 2^64 bytes: three dels, one add. */
+    mirror_clear_log(m);
+    assert_int_equal(memory_region_del_subregion(root, ram), 0);
+    assert_mirror(m, as);
+    assert_last(m, MCB_REGION_DEL, 3);
+    assert_last(m, MCB_REGION_ADD, 1);
+    e = mirror_find_event(m, MCB_REGION_ADD, 0);
+    assert_event(e, MCB_REGION_ADD, 0, MR_SIZE_2_64, bus);
+    assert_last(m, MCB_EVENTFD_DEL, 1);
+    assert_last(m, MCB_EVENTFD_ADD, 1);
+    assert_last(m, MCB_COALESCED_DEL, 1);
+    assert_last(m, MCB_COALESCED_ADD, 1);
+    mirror_clear_log(m);
+    mirror_unregister(m);
+    assert_int_equal(m->errors, 0);
+    assert_int_equal(m->nr_ranges + m->nr_zones + m->nr_eventfds, 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +540,7 @@ int main(void)
         LT_TEST(test_address_space_destroy_replays_removal),
         LT_TEST(test_spaces_sharing_a_root),
         LT_TEST(test_callback_changes_map),
+        LT_TEST(test_whole_64bit_space),
     };
     return cmocka_run_group_tests_name("listener-basics", tests, NULL, NULL);
 }
