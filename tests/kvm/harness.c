@@ -67,8 +67,8 @@ static void run_to_halt(Harness *h, unsigned cpu)
 void harness_add_vcpu(Harness *h, unsigned index, AddressSpace *mem)
 {
     assert_true(index < HARNESS_MAX_VCPUS);
-    int r = memregion_kvm_vcpu_create(h->kvm, index, mem ? mem : &h->mem, &h->io_as,
-                                      &h->vcpu[index]);
+    int r =
+        memregion_kvm_vcpu_create(h->kvm, index, mem ? mem : &h->mem, &h->io_as, &h->vcpu[index]);
     if (r < 0)
         fail_msg("vcpu_create: %s", memregion_kvm_last_error(NULL));
     int fd = memregion_kvm_vcpu_fd(h->vcpu[index]);
