@@ -116,11 +116,53 @@ static void shared_view_root_keeps_root_address(void **state)
     assert_int_equal(memory_region_destroy(&root), 0);
 }
 
+/*
+ * Resizing a mapped region re-renders what it covered before and after.
+ * Found by seeds 1-8 at the commit that introduced damage windows: the
+ * views kept the old sizes (seed 1, op 9: set_size to 0 in a transaction).
+ */
+static void resize_mapped_regions(void **state)
+{
+    (void)state;
+    static MemoryRegion root, io, ram;
+    static AddressSpace as;
+    assert_int_equal(memory_region_init(&root, "root", MR_SIZE_2_64), 0);
+    assert_int_equal(memory_region_init_io(&io, NULL, NULL, "io", 0x1000), 0);
+    assert_int_equal(memory_region_init_ram(&ram, "ram", 0x2000), 0);
+    assert_int_equal(memory_region_add_subregion(&root, 0x10000, &io), 0);
+    assert_int_equal(memory_region_add_subregion(&root, 0x20000, &ram), 0);
+    assert_int_equal(address_space_init(&as, &root, "as"), 0);
+    assert_view_matches_model(&as);
+
+    assert_int_equal(memory_region_set_size(&io, 0), 0); /* vanishes */
+    assert_view_matches_model(&as);
+    assert_int_equal(memory_region_set_size(&ram, 0x800), 0); /* shrinks */
+    assert_view_matches_model(&as);
+    memory_region_transaction_begin();
+    assert_int_equal(memory_region_set_size(&io, 0x400), 0);   /* comes back, smaller */
+    assert_int_equal(memory_region_set_size(&ram, 0x2000), 0); /* regrows */
+    memory_region_transaction_commit();
+    assert_view_matches_model(&as);
+    FlatView *fv = address_space_get_flatview(&as);
+    assert_int_equal(flatview_nr_ranges(fv), 2);
+    assert_true(flatview_range(fv, 0)->size == 0x400);
+    assert_true(flatview_range(fv, 1)->size == 0x2000);
+    flatview_unref(fv);
+
+    address_space_destroy(&as);
+    assert_int_equal(memory_region_del_subregion(&root, &io), 0);
+    assert_int_equal(memory_region_del_subregion(&root, &ram), 0);
+    assert_int_equal(memory_region_destroy(&io), 0);
+    assert_int_equal(memory_region_destroy(&ram), 0);
+    assert_int_equal(memory_region_destroy(&root), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(root_mapped_after_init_moves_view),
         cmocka_unit_test(shared_view_root_keeps_root_address),
+        cmocka_unit_test(resize_mapped_regions),
     };
     return cmocka_run_group_tests_name("differential regressions", tests, NULL, NULL);
 }
