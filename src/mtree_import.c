@@ -1365,10 +1365,6 @@ static int build_regions(MtreeImport *imp)
         const Node *n = &p->nodes[o->rep];
         if (n->is_alias)
             continue;
-        o->mr = calloc(1, sizeof(MemoryRegion));
-        if (!o->mr)
-            return -ENOMEM;
-        imp->regions[i] = o->mr;
         if (n->type != T_IO) {
             if (o->size > p->max_ram || ram + (uint64_t)o->size > p->max_ram) {
                 set_err(p->err, n->line, false,
@@ -1378,6 +1374,10 @@ static int build_regions(MtreeImport *imp)
             }
             ram += (uint64_t)o->size;
         }
+        o->mr = calloc(1, sizeof(MemoryRegion));
+        if (!o->mr)
+            return -ENOMEM;
+        imp->regions[i] = o->mr;
         switch (n->type) {
         case T_RAM:
         case T_RAMD:
@@ -2175,6 +2175,16 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
                                         theirs->name, asname, a);
                     }
                 }
+                int32_t pt = point_on_path(p, w->path, w->depth, 1);
+                if (pt >= 0) {
+                    p->objs[pt].size = 0;
+                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
+                    p->objs[pt].fixed_round = p->round;
+                    return log_fact(p, MTREE_FACT_SIZE,
+                                    "size: '%s' (line %u) is 0 bytes: the flat dump shows '%s' "
+                                    "at [%s] %016" PRIx64,
+                                    oname(p, pt), oline(p, pt), theirs->name, asname, a);
+                }
                 Obj *wo = &p->objs[w->obj];
                 if (p->nodes[wo->rep].type == T_IO && !p->nodes[wo->rep].is_alias &&
                     !wo->fixed[MTREE_FACT_TERMINATES]) {
@@ -2185,16 +2195,6 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
                                     "terminates: '%s' (line %u) is a container: the flat dump "
                                     "shows '%s' below it at [%s] %016" PRIx64,
                                     oname(p, w->obj), oline(p, w->obj), theirs->name, asname, a);
-                }
-                int32_t pt = point_on_path(p, w->path, w->depth, 1);
-                if (pt >= 0) {
-                    p->objs[pt].size = 0;
-                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
-                    p->objs[pt].fixed_round = p->round;
-                    return log_fact(p, MTREE_FACT_SIZE,
-                                    "size: '%s' (line %u) is 0 bytes: the flat dump shows '%s' "
-                                    "at [%s] %016" PRIx64,
-                                    oname(p, pt), oline(p, pt), theirs->name, asname, a);
                 }
             }
         }

@@ -28,7 +28,7 @@ extern char **environ;
 
 typedef struct Opts {
     const char *cmd;
-    const char *pos[64];
+    const char **pos; /* positional arguments (argc entries) */
     int npos;
     const char *facts_from, *facts_a, *facts_b;
     const char *as_name;
@@ -155,8 +155,6 @@ static int parse_opts(int argc, char **argv, int first, Opts *o)
             return die_usage(c, "option needs an argument", a);                                    \
     } while (0)
         if (only_pos || a[0] != '-' || !strcmp(a, "-")) {
-            if (o->npos >= (int)(sizeof(o->pos) / sizeof(o->pos[0])))
-                return die_usage(c, "too many arguments", NULL);
             o->pos[o->npos++] = a;
         } else if (!strcmp(a, "--")) {
             only_pos = true;
@@ -308,17 +306,25 @@ static int cmd_lookup(const Opts *o)
         return die_usage(o->cmd, "missing ADDR", NULL);
     const char *file = o->npos >= 2 ? o->pos[0] : NULL;
     int first = o->npos >= 2 ? 1 : 0;
-    uint64_t addrs[64];
+    uint64_t *addrs = malloc((size_t)o->npos * sizeof(*addrs));
     int naddr = 0;
+    if (!addrs) {
+        fprintf(stderr, "mtree lookup: out of memory\n");
+        return EXIT_ERR;
+    }
     for (int i = first; i < o->npos; i++) {
-        if (!mtree_parse_addr(o->pos[i], &addrs[naddr]))
+        if (!mtree_parse_addr(o->pos[i], &addrs[naddr])) {
+            free(addrs);
             return die_usage(o->cmd, "not a hexadecimal address", o->pos[i]);
+        }
         naddr++;
     }
     Source s;
     int rc = open_source(&s, file, o->facts_from, o, o->firmware);
-    if (rc)
+    if (rc) {
+        free(addrs);
         return rc;
+    }
     bool found_as = !o->as_name;
     for (size_t i = 0; i < s.nspaces; i++) {
         AddressSpace *as = s.spaces[i];
@@ -330,6 +336,7 @@ static int cmd_lookup(const Opts *o)
             mtree_print_lookup(stdout, as, addrs[k]);
         printf("\n");
     }
+    free(addrs);
     if (!found_as) {
         fprintf(stderr, "mtree lookup: no address space named '%s'\n", o->as_name);
         close_source(&s);
@@ -453,6 +460,25 @@ static int cmd_dot(const Opts *o)
     return output_result(0);
 }
 
+static int run(const Opts *o)
+{
+    if (o->help) {
+        fputs(usage_of(o->cmd), stdout);
+        return 0;
+    }
+    if (!o->cmd)
+        return cmd_default(o);
+    if (!strcmp(o->cmd, "show"))
+        return cmd_show_flat(o, false);
+    if (!strcmp(o->cmd, "flat"))
+        return cmd_show_flat(o, true);
+    if (!strcmp(o->cmd, "lookup"))
+        return cmd_lookup(o);
+    if (!strcmp(o->cmd, "diff"))
+        return cmd_diff(o);
+    return cmd_dot(o);
+}
+
 int main(int argc, char **argv)
 {
     Opts o = {0};
@@ -470,22 +496,14 @@ int main(int argc, char **argv)
         if (!usage_of(o.cmd))
             return die_usage(NULL, "unknown command", o.cmd);
     }
-    int rc = parse_opts(argc, argv, first, &o);
-    if (rc)
-        return rc;
-    if (o.help) {
-        fputs(usage_of(o.cmd), stdout);
-        return 0;
+    o.pos = calloc((size_t)argc, sizeof(char *));
+    if (!o.pos) {
+        fprintf(stderr, "mtree: out of memory\n");
+        return EXIT_ERR;
     }
-    if (!o.cmd)
-        return cmd_default(&o);
-    if (!strcmp(o.cmd, "show"))
-        return cmd_show_flat(&o, false);
-    if (!strcmp(o.cmd, "flat"))
-        return cmd_show_flat(&o, true);
-    if (!strcmp(o.cmd, "lookup"))
-        return cmd_lookup(&o);
-    if (!strcmp(o.cmd, "diff"))
-        return cmd_diff(&o);
-    return cmd_dot(&o);
+    int rc = parse_opts(argc, argv, first, &o);
+    if (!rc)
+        rc = run(&o);
+    free(o.pos);
+    return rc;
 }

@@ -59,9 +59,10 @@ void mtree_print_lookup(FILE *out, AddressSpace *as, uint64_t addr)
     }
     char line[512];
     mtree_format_range(line, sizeof(line), &fr);
-    fprintf(out, "  %016" PRIx64 ": %s @%016" PRIx64 " (prio %" PRId32 ", %s)\n", addr,
+    fprintf(out, "  %016" PRIx64 ": %s @%016" PRIx64 " (prio %" PRId32 ", %s%s)\n", addr,
             memory_region_name(fr.mr), fr.offset_in_region + (addr - fr.addr),
-            memory_region_priority(fr.mr), fr.readonly ? "rom" : mtree_region_type(fr.mr));
+            memory_region_priority(fr.mr), fr.nonvolatile ? "nv-" : "",
+            fr.readonly ? "rom" : mtree_region_type(fr.mr));
     fprintf(out, "    range: %s\n", line);
     if (rc == -ESRCH) {
         fputs("    path: (not found: the tree walk disagrees with the flat view)\n", out);

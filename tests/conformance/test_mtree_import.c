@@ -1,0 +1,753 @@
+/*
+ * The mtree printer and importer: exact print format on a tree built with
+ * the API, round trips, malformed input (line numbers and reasons, never a
+ * crash), input limits, and the rules that take the four missing facts from
+ * a flat dump. Expected texts are written by hand in QEMU's format.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <memregion/memregion.h>
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+typedef int (*PrintFn)(FILE *, AddressSpace *const *, size_t, unsigned);
+
+static char *print_spaces(PrintFn fn, AddressSpace *const *v, size_t n, unsigned flags)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(fn(f, v, n, flags), 0);
+    fclose(f);
+    return buf;
+}
+
+static char *print_import(PrintFn fn, MtreeImport *imp, unsigned flags)
+{
+    return print_spaces(fn, mtree_import_spaces(imp), mtree_import_nr_spaces(imp), flags);
+}
+
+static MtreeImport *import_str(const char *text, const char *facts, unsigned flags, MtreeError *err)
+{
+    MtreeImportOptions o = {.flags = flags};
+    if (facts) {
+        o.facts_text = facts;
+        o.facts_len = strlen(facts);
+    }
+    return mtree_import(text, strlen(text), &o, err);
+}
+
+static void expect_error(const char *text, unsigned line, const char *reason)
+{
+    MtreeError err;
+    MtreeImport *imp = import_str(text, NULL, 0, &err);
+    if (imp) {
+        mtree_import_free(imp);
+        fail_msg("malformed input was accepted (expected: line %u: %s)", line, reason);
+    }
+    if (err.line != line || !strstr(err.message, reason))
+        fail_msg("got 'line %u: %s', expected 'line %u: ...%s...'", err.line, err.message, line,
+                 reason);
+}
+
+/* ---- printing ----------------------------------------------------------------------- */
+
+static uint64_t rd(void *o, hwaddr a, unsigned s)
+{
+    (void)o, (void)a, (void)s;
+    return 0;
+}
+static void wr(void *o, hwaddr a, uint64_t d, unsigned s)
+{
+    (void)o, (void)a, (void)d, (void)s;
+}
+static const MemoryRegionOps ops = {.read = rd, .write = wr};
+
+/* A small machine with every kind of line the printer writes. */
+typedef struct Small {
+    MemoryRegion sys, ram, rom, dev, sub, alias, ro_alias, off, nv, io, port;
+    AddressSpace as, as2, io_as;
+} Small;
+
+static void small_init(Small *s)
+{
+    memset(s, 0, sizeof(*s));
+    memory_region_transaction_begin();
+    assert_int_equal(memory_region_init(&s->sys, "sys", MR_SIZE_2_64), 0);
+    assert_int_equal(memory_region_init_ram(&s->ram, "ram", 0x10000), 0);
+    assert_int_equal(memory_region_init_rom(&s->rom, "boot rom", 0x1000), 0);
+    assert_int_equal(memory_region_init_io(&s->dev, &ops, NULL, "dev @0x9000", 0x100), 0);
+    assert_int_equal(memory_region_init_io(&s->sub, &ops, NULL, "dev-reg", 1), 0);
+    assert_int_equal(memory_region_init_alias(&s->alias, "ram-hi", &s->ram, 0x8000, 0x8000), 0);
+    assert_int_equal(memory_region_init_alias(&s->ro_alias, "ram-ro", &s->ram, 0, 0x1000), 0);
+    assert_int_equal(memory_region_set_readonly(&s->ro_alias, true), 0);
+    assert_int_equal(memory_region_init_io(&s->off, &ops, NULL, "off", 0x10), 0);
+    assert_int_equal(memory_region_set_enabled(&s->off, false), 0);
+    assert_int_equal(memory_region_init_ram(&s->nv, "nvram", 0x100), 0);
+    assert_int_equal(memory_region_set_nonvolatile(&s->nv, true), 0);
+    assert_int_equal(memory_region_add_subregion(&s->sys, 0, &s->ram), 0);
+    assert_int_equal(memory_region_add_subregion_overlap(&s->sys, 0xf000, &s->rom, 1), 0);
+    assert_int_equal(memory_region_add_subregion(&s->sys, 0x9000, &s->dev), 0);
+    assert_int_equal(memory_region_add_subregion(&s->dev, 0x10, &s->sub), 0);
+    assert_int_equal(memory_region_add_subregion(&s->dev, 0x20, &s->off), 0);
+    assert_int_equal(memory_region_add_subregion(&s->sys, 0x100000, &s->alias), 0);
+    assert_int_equal(memory_region_add_subregion_overlap(&s->sys, 0x200000, &s->ro_alias, -2), 0);
+    assert_int_equal(memory_region_add_subregion(&s->sys, 0x300000, &s->nv), 0);
+    assert_int_equal(memory_region_init_io(&s->io, &ops, NULL, "io", 0x10000), 0);
+    assert_int_equal(memory_region_init_io(&s->port, &ops, NULL, "port", 1), 0);
+    assert_int_equal(memory_region_add_subregion(&s->io, 0x80, &s->port), 0);
+    assert_int_equal(address_space_init(&s->as, &s->sys, "memory"), 0);
+    assert_int_equal(address_space_init(&s->io_as, &s->io, "I/O"), 0);
+    assert_int_equal(address_space_init(&s->as2, &s->sys, "cpu-memory-0"), 0);
+    memory_region_transaction_commit();
+}
+
+static void small_destroy(Small *s)
+{
+    address_space_destroy(&s->as2);
+    address_space_destroy(&s->io_as);
+    address_space_destroy(&s->as);
+    MemoryRegion *kids[][2] = {{&s->sys, &s->ram},      {&s->sys, &s->rom}, {&s->sys, &s->dev},
+                               {&s->dev, &s->sub},      {&s->dev, &s->off}, {&s->sys, &s->alias},
+                               {&s->sys, &s->ro_alias}, {&s->sys, &s->nv},  {&s->io, &s->port}};
+    for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
+        assert_int_equal(memory_region_del_subregion(kids[i][0], kids[i][1]), 0);
+    MemoryRegion *all[] = {&s->alias, &s->ro_alias, &s->sys, &s->ram, &s->rom, &s->dev,
+                           &s->sub,   &s->off,      &s->nv,  &s->io,  &s->port};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        assert_int_equal(memory_region_destroy(all[i]), 0);
+}
+
+static const char small_tree_d[] =
+    "address-space: cpu-memory-0\n"
+    "address-space: memory\n"
+    "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+    "    0000000000000000-000000000000ffff (prio 0, ram): ram\n"
+    "    0000000000009000-00000000000090ff (prio 0, i/o): dev @0x9000\n"
+    "      0000000000009010-0000000000009010 (prio 0, i/o): dev-reg\n"
+    "      0000000000009020-000000000000902f (prio 0, i/o): off [disabled]\n"
+    "    000000000000f000-000000000000ffff (prio 1, rom): boot rom\n"
+    "    0000000000100000-0000000000107fff (prio 0, ram): alias ram-hi @ram "
+    "0000000000008000-000000000000ffff\n"
+    "    0000000000200000-0000000000200fff (prio -2, ram): alias ram-ro @ram "
+    "0000000000000000-0000000000000fff\n"
+    "    0000000000300000-00000000003000ff (prio 0, nv-ram): nvram\n"
+    "\n"
+    "address-space: I/O\n"
+    "  0000000000000000-000000000000ffff (prio 0, i/o): io\n"
+    "    0000000000000080-0000000000000080 (prio 0, i/o): port\n"
+    "\n"
+    "memory-region: ram\n"
+    "  0000000000000000-000000000000ffff (prio 0, ram): ram\n"
+    "\n";
+
+static const char small_flat[] =
+    "FlatView #0\n"
+    " AS \"memory\", root: sys\n"
+    " AS \"cpu-memory-0\", root: sys\n"
+    " Root memory region: sys\n"
+    "  0000000000000000-0000000000008fff (prio 0, ram): ram\n"
+    "  0000000000009000-000000000000900f (prio 0, i/o): dev @0x9000\n"
+    "  0000000000009010-0000000000009010 (prio 0, i/o): dev-reg\n"
+    "  0000000000009011-00000000000090ff (prio 0, i/o): dev @0x9000 @0000000000000011\n"
+    "  0000000000009100-000000000000efff (prio 0, ram): ram @0000000000009100\n"
+    "  000000000000f000-000000000000ffff (prio 1, rom): boot rom\n"
+    "  0000000000100000-0000000000107fff (prio 0, ram): ram @0000000000008000\n"
+    "  0000000000200000-0000000000200fff (prio 0, rom): ram\n"
+    "  0000000000300000-00000000003000ff (prio 0, nv-ram): nvram\n"
+    "\n"
+    "FlatView #1\n"
+    " AS \"I/O\", root: io\n"
+    " Root memory region: io\n"
+    "  0000000000000000-000000000000007f (prio 0, i/o): io\n"
+    "  0000000000000080-0000000000000080 (prio 0, i/o): port\n"
+    "  0000000000000081-000000000000ffff (prio 0, i/o): io @0000000000000081\n"
+    "\n";
+
+static void test_print_formats(void **state)
+{
+    (void)state;
+    Small s;
+    small_init(&s);
+    AddressSpace *v[] = {&s.as, &s.io_as, &s.as2};
+    char *t = print_spaces(mtree_print_tree, v, 3, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, small_tree_d);
+    free(t);
+    /* Without -D the disabled line is left out, nothing else changes. */
+    t = print_spaces(mtree_print_tree, v, 3, 0);
+    assert_null(strstr(t, "[disabled]"));
+    assert_null(strstr(t, "): off"));
+    assert_non_null(strstr(t, "      0000000000009010-0000000000009010 (prio 0, i/o): dev-reg\n"));
+    free(t);
+    t = print_spaces(mtree_print_flat, v, 3, 0);
+    assert_string_equal(t, small_flat);
+    free(t);
+    small_destroy(&s);
+}
+
+static void test_small_round_trip(void **state)
+{
+    (void)state;
+    MtreeError err;
+    /* The tree alone cannot say that alias ram-ro is read-only (fact 2)
+     * nor that "dev @0x9000", which has subregions, terminates (fact 1):
+     * the tree prints back the same, the flat view differs. */
+    MtreeImport *imp = import_str(small_tree_d, NULL, 0, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, small_tree_d);
+    free(t);
+    t = print_import(mtree_print_flat, imp, 0);
+    assert_string_not_equal(t, small_flat);
+    assert_non_null(strstr(t, "  0000000000200000-0000000000200fff (prio 0, ram): ram\n"));
+    assert_null(strstr(t, "dev @0x9000"));
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+
+    /* With the flat dump both facts come from there and everything
+     * matches: the 1-byte port and dev-reg stay 1 byte, "io" terminates
+     * (the I/O root). */
+    imp = import_str(small_tree_d, small_flat, 0, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, small_tree_d);
+    free(t);
+    t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, small_flat);
+    free(t);
+    MtreeFactCounts c;
+    mtree_import_fact_counts(imp, &c);
+    assert_int_equal(c.from_flat[MTREE_FACT_READONLY], 1);
+    assert_int_equal(c.from_flat[MTREE_FACT_TERMINATES], 1);
+    assert_int_equal(c.from_flat[MTREE_FACT_SIZE] + c.from_flat[MTREE_FACT_TIE], 0);
+    assert_int_equal(mtree_import_nr_spaces(imp), 3);
+    assert_non_null(mtree_import_find_space(imp, "I/O"));
+    assert_null(mtree_import_find_space(imp, "nope"));
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+/* ---- resolve ----------------------------------------------------------------------- */
+
+static void test_resolve_path(void **state)
+{
+    (void)state;
+    Small s;
+    small_init(&s);
+    FlatRange fr;
+    MtreePath path;
+    assert_int_equal(mtree_resolve(&s.as, 0x100010, &fr, &path), 0);
+    assert_ptr_equal(fr.mr, &s.ram);
+    assert_int_equal(fr.offset_in_region + (0x100010 - fr.addr), 0x8010);
+    assert_int_equal(path.depth, 3);
+    assert_ptr_equal(path.regions[0], &s.sys);
+    assert_ptr_equal(path.regions[1], &s.alias);
+    assert_ptr_equal(path.regions[2], &s.ram);
+    assert_int_equal(mtree_resolve(&s.as, 0x9010, &fr, &path), 0);
+    assert_ptr_equal(path.regions[path.depth - 1], &s.sub);
+    assert_int_equal(mtree_resolve(&s.as, 0x400000, &fr, &path), -ENOENT);
+    small_destroy(&s);
+}
+
+/* ---- malformed input ------------------------------------------------------------------ */
+
+#define L0 "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("", 0, "no address-space");
+    expect_error("hello\n", 1, "expected 'address-space: '");
+    expect_error(L0, 1, "outside a block");
+    expect_error("address-space: a\n   0000000000000000-0000000000000fff (prio 0, ram): r\n", 2,
+                 "odd indentation");
+    expect_error("address-space: a\n  00000000000000zz-0000000000000fff (prio 0, ram): r\n", 2,
+                 "hex");
+    expect_error("address-space: a\n  0000000000000000_0000000000000fff (prio 0, ram): r\n", 2,
+                 "START-END");
+    expect_error("address-space: a\n  0000000000000000-0000000000000fff (prio x, ram): r\n", 2,
+                 "priority");
+    expect_error("address-space: a\n  0000000000000000-0000000000000fff (prio 99999999999, "
+                 "ram): r\n",
+                 2, "priority");
+    expect_error("address-space: a\n  0000000000000000-0000000000000fff (prio 0, foo): r\n", 2,
+                 "type");
+    expect_error("address-space: a\n  0000000000000000-0000000000000fff (prio 0 ram): r\n", 2,
+                 "', '");
+    expect_error("address-space: a\n\n", 2, "no region line");
+    expect_error("address-space: a\n", 1, "no region line");
+    expect_error("address-space: a\n" L0 L0, 3, "second root");
+    expect_error("address-space: a\n" L0 "address-space: b\n", 3, "header inside a block");
+    expect_error("address-space: a\n" L0
+                 "    0000000000000000-0000000000000fff (prio 0, i/o): alias x @nowhere "
+                 "0000000000000000-0000000000000fff\n",
+                 3, "no 'memory-region: nowhere' block");
+    expect_error("address-space: a\n" L0
+                 "    0000000000000000-0000000000000fff (prio 0, ram): alias x @r "
+                 "0000000000000000-0000000000000fff\n\n"
+                 "memory-region: r\n"
+                 "  0000000000000000-0000000000000fff (prio 0, ram): r\n"
+                 "    0000000000000000-00000000000000ff (prio 0, ram): alias y @r "
+                 "0000000000000000-00000000000001ff\n",
+                 7, "not as long");
+}
+
+static void test_cycle_reported(void **state)
+{
+    (void)state;
+    MtreeError err;
+    MtreeImport *imp =
+        import_str("address-space: a\n" L0 "    0000000000000000-0000000000000fff (prio 0, "
+                   "i/o): alias x @y 0000000000000000-0000000000000fff\n\n"
+                   "memory-region: y\n"
+                   "  0000000000000000-0000000000000fff (prio 0, i/o): alias y @x "
+                   "0000000000000000-0000000000000fff\n\n"
+                   "memory-region: x\n"
+                   "  0000000000000000-0000000000000fff (prio 0, i/o): alias x @y "
+                   "0000000000000000-0000000000000fff\n",
+                   NULL, 0, &err);
+    assert_null(imp);
+    assert_true(err.line > 0);
+    assert_non_null(strstr(err.message, "cycle"));
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* Nesting deeper than 64 levels. */
+    size_t cap = 1 << 16;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    size_t n = (size_t)sprintf(t, "address-space: a\n");
+    for (int d = 1; d <= 66; d++) {
+        for (int k = 0; k < d; k++)
+            n += (size_t)sprintf(t + n, "  ");
+        n += (size_t)sprintf(t + n, "0000000000000000-0000000000000fff (prio 0, i/o): c%d\n", d);
+    }
+    MtreeError err;
+    assert_null(import_str(t, NULL, 0, &err));
+    assert_int_equal(err.line, 66);
+    assert_non_null(strstr(err.message, "deeper"));
+    free(t);
+
+    /* A line longer than 64 KiB. */
+    size_t big = 70000;
+    t = malloc(big + 200);
+    assert_non_null(t);
+    n = (size_t)sprintf(t, "address-space: a\n  0000000000000000-0000000000000fff (prio 0, ram): ");
+    memset(t + n, 'x', big);
+    strcpy(t + n + big, "\n");
+    assert_null(import_str(t, NULL, 0, &err));
+    assert_int_equal(err.line, 2);
+    assert_non_null(strstr(err.message, "longer"));
+    free(t);
+
+    /* RAM over the caller's limit. */
+    MtreeImportOptions o = {.max_ram_bytes = 0x1000};
+    const char *two =
+        "address-space: a\n" L0 "    0000000000000000-0000000000000fff (prio 0, ram): a\n"
+        "    0000000000001000-0000000000001fff (prio 0, ram): b\n";
+    assert_null(mtree_import(two, strlen(two), &o, &err));
+    assert_int_equal(err.line, 4);
+    assert_non_null(strstr(err.message, "limit"));
+}
+
+static void test_flat_errors(void **state)
+{
+    (void)state;
+    MtreeError err;
+    const char *tree = "address-space: a\n" L0;
+    assert_null(import_str(tree, "FlatView #0\n AS \"a\", root: sys\n  garbage here\n", 0, &err));
+    assert_true(err.in_facts);
+    assert_int_equal(err.line, 3);
+    assert_null(
+        import_str(tree, "  0000000000000000-0000000000000fff (prio 0, ram): r\n", 0, &err));
+    assert_true(err.in_facts);
+    assert_int_equal(err.line, 1);
+    assert_null(import_str(tree,
+                           "FlatView #0\n AS \"a\", root: sys\n"
+                           "  0000000000001000-0000000000001fff (prio 0, ram): r\n"
+                           "  0000000000000000-0000000000000fff (prio 0, ram): r\n",
+                           0, &err));
+    assert_int_equal(err.line, 4);
+    assert_non_null(strstr(err.message, "sorted"));
+}
+
+/* Random damage to a real dump: an error or an import, never a crash. */
+static void test_mutations_never_crash(void **state)
+{
+    (void)state;
+    static const char base[] =
+        "address-space: cpu-smm-0\n"
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): memory\n"
+        "    0000000000000000-00000000ffffffff (prio 1, i/o): alias smram @smram "
+        "0000000000000000-00000000ffffffff\n"
+        "    0000000000000000-ffffffffffffffff (prio 0, i/o): alias memory @system "
+        "0000000000000000-ffffffffffffffff\n"
+        "\n"
+        "address-space: memory\n"
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+        "    0000000000000000-0000000007ffffff (prio 0, ram): alias ram-below-4g @pc.ram "
+        "0000000000000000-0000000007ffffff\n"
+        "    0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n"
+        "      00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
+        "      00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+        "    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci "
+        "00000000000a0000-00000000000bffff\n"
+        "    00000000fec00000-00000000fec00fff (prio 0, i/o): ioapic [disabled]\n"
+        "\n"
+        "memory-region: smram\n"
+        "  0000000000000000-00000000ffffffff (prio 0, i/o): smram [disabled]\n"
+        "    00000000000a0000-00000000000bffff (prio 0, ram): alias smram-low @pc.ram "
+        "00000000000a0000-00000000000bffff\n"
+        "\n"
+        "memory-region: system\n"
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+        "    0000000000000000-0000000007ffffff (prio 0, ram): alias ram-below-4g @pc.ram "
+        "0000000000000000-0000000007ffffff\n"
+        "    0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n"
+        "      00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
+        "      00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+        "    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci "
+        "00000000000a0000-00000000000bffff\n"
+        "    00000000fec00000-00000000fec00fff (prio 0, i/o): ioapic [disabled]\n"
+        "\n"
+        "memory-region: pc.ram\n"
+        "  0000000000000000-0000000007ffffff (prio 0, ram): pc.ram\n"
+        "\n"
+        "memory-region: pci\n"
+        "  0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n"
+        "    00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
+        "    00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+        "\n";
+    /* The intact dump round-trips. */
+    MtreeError err;
+    MtreeImport *imp = import_str(base, NULL, 0, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_int_equal(mtree_import_free(imp), 0);
+    free(t);
+
+    static const char alphabet[] = " -0f9a@\n()[]:,ix";
+    size_t len = sizeof(base) - 1;
+    char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    unsigned seed = 12345, accepted = 0, rejected = 0;
+    for (int iter = 0; iter < 600; iter++) {
+        memcpy(buf, base, len + 1);
+        size_t blen = len;
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pos = (seed >> 8) % blen;
+            seed = seed * 1103515245u + 12345u;
+            switch ((seed >> 16) % 3) {
+            case 0: /* overwrite a byte */
+                buf[pos] = alphabet[(seed >> 4) % (sizeof(alphabet) - 1)];
+                break;
+            case 1: /* delete a byte */
+                memmove(buf + pos, buf + pos + 1, blen - pos);
+                blen--;
+                break;
+            default: /* truncate */
+                buf[pos] = 0;
+                blen = pos;
+            }
+            if (blen < 2)
+                break;
+        }
+        imp = mtree_import(buf, strlen(buf), NULL, &err);
+        if (imp) {
+            accepted++;
+            t = print_import(mtree_print_flat, imp, 0);
+            free(t);
+            assert_int_equal(mtree_import_free(imp), 0);
+        } else {
+            rejected++;
+            assert_true(err.message[0] != 0);
+        }
+    }
+    free(buf);
+    /* Both outcomes must occur, or the mutations test nothing. */
+    assert_true(accepted > 0);
+    assert_true(rejected > 0);
+}
+
+/* ---- the four facts ------------------------------------------------------------------ */
+
+/*
+ * Each case: a tree dump whose generic rule gives the wrong answer, and the
+ * flat dump QEMU would print. With the flat dump the import must print that
+ * flat dump exactly and count one fact of the kind taken from it; without,
+ * it must not (so the flat dump is what decided).
+ */
+static void check_fact(const char *tree, const char *flat, MtreeFact kind)
+{
+    MtreeError err;
+    MtreeImport *imp = import_str(tree, flat, MTREE_IMPORT_GENERIC_RULES, &err);
+    if (!imp)
+        fail_msg("line %u%s: %s", err.line, err.in_facts ? " (flat)" : "", err.message);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    MtreeFactCounts c;
+    mtree_import_fact_counts(imp, &c);
+    for (int f = 0; f < MTREE_FACT_NR; f++)
+        assert_int_equal(c.from_flat[f], f == (int)kind ? 1u : 0u);
+    assert_int_equal(mtree_import_nr_flat_facts(imp), 1);
+    assert_non_null(strstr(mtree_import_flat_fact(imp, 0), mtree_fact_name(kind)));
+    /* The tree dump printed back is the same either way. */
+    t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, tree);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+
+    imp = import_str(tree, NULL, MTREE_IMPORT_GENERIC_RULES, &err);
+    assert_non_null(imp);
+    t = print_import(mtree_print_flat, imp, 0);
+    assert_string_not_equal(t, flat);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+static void test_fact_terminates(void **state)
+{
+    (void)state;
+    /* "win" has a subregion (generic rule: a container) but terminates. */
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000001000-0000000000001fff (prio 0, i/o): win\n"
+               "      0000000000001100-00000000000011ff (prio 0, i/o): reg\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000001000-00000000000010ff (prio 0, i/o): win\n"
+               "  0000000000001100-00000000000011ff (prio 0, i/o): reg\n"
+               "  0000000000001200-0000000000001fff (prio 0, i/o): win @0000000000000200\n"
+               "\n",
+               MTREE_FACT_TERMINATES);
+    /* "bus" is a leaf under 4 GiB (generic rule: terminating) but a container. */
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "    0000000000100000-00000000001fffff (prio 0, i/o): bus\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "\n",
+               MTREE_FACT_TERMINATES);
+}
+
+static void test_fact_readonly(void **state)
+{
+    (void)state;
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "    0000000000010000-0000000000010fff (prio 0, ram): alias shadow @ram "
+               "0000000000000000-0000000000000fff\n"
+               "\n"
+               "memory-region: ram\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "  0000000000010000-0000000000010fff (prio 0, rom): ram\n"
+               "\n",
+               MTREE_FACT_READONLY);
+}
+
+static void test_fact_size(void **state)
+{
+    (void)state;
+    /* An alias printed START = END (generic rule: 0 bytes) shows a byte. */
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "    0000000000002000-0000000000002000 (prio 0, ram): alias one @ram "
+               "0000000000000010-0000000000000010\n"
+               "\n"
+               "memory-region: ram\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "  0000000000002000-0000000000002000 (prio 0, ram): ram @0000000000000010\n"
+               "\n",
+               MTREE_FACT_SIZE);
+    /* A region printed START = END (generic rule: 1 byte) has 0 bytes. */
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "    0000000000000800-0000000000000800 (prio 1, i/o): blackhole\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000000000-0000000000000fff (prio 0, ram): ram\n"
+               "\n",
+               MTREE_FACT_SIZE);
+}
+
+static void test_fact_tie(void **state)
+{
+    (void)state;
+    /* Equal priority, overlapping, different starts: the generic rule lets
+     * the smaller win, QEMU shows the larger (added later). */
+    check_fact("address-space: memory\n"
+               "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+               "    0000000000001000-0000000000001fff (prio 0, i/o): big\n"
+               "    0000000000001800-00000000000018ff (prio 0, i/o): small\n"
+               "\n",
+               "FlatView #0\n"
+               " AS \"memory\", root: sys\n"
+               " Root memory region: sys\n"
+               "  0000000000001000-0000000000001fff (prio 0, i/o): big\n"
+               "\n",
+               MTREE_FACT_TIE);
+}
+
+/* The QEMU name rules decide what the generic rules cannot. */
+static void test_qemu_rules(void **state)
+{
+    (void)state;
+    const char *tree = "address-space: memory\n"
+                       "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                       "    0000000000000000-000000000000ffff (prio 0, ram): alias pam-rom @ram "
+                       "0000000000000000-000000000000ffff\n"
+                       "    000000000c000000-000000000dffffff (prio 0, i/o): platform bus\n"
+                       "\n"
+                       "address-space: I/O\n"
+                       "  0000000000000000-000000000000ffff (prio 0, i/o): io\n"
+                       "    0000000000000070-0000000000000071 (prio 0, i/o): rtc\n"
+                       "      0000000000000070-0000000000000070 (prio 0, i/o): rtc-index\n"
+                       "\n"
+                       "memory-region: ram\n"
+                       "  0000000000000000-000000000000ffff (prio 0, ram): ram\n"
+                       "\n";
+    const char *flat = "FlatView #0\n"
+                       " AS \"memory\", root: system\n"
+                       " Root memory region: system\n"
+                       "  0000000000000000-000000000000ffff (prio 0, rom): ram\n"
+                       "\n"
+                       "FlatView #1\n"
+                       " AS \"I/O\", root: io\n"
+                       " Root memory region: io\n"
+                       "  0000000000000000-000000000000006f (prio 0, i/o): io\n"
+                       "  0000000000000070-0000000000000070 (prio 0, i/o): rtc-index\n"
+                       "  0000000000000071-0000000000000071 (prio 0, i/o): rtc @0000000000000001\n"
+                       "  0000000000000072-000000000000ffff (prio 0, i/o): io @0000000000000072\n"
+                       "\n";
+    MtreeError err;
+    MtreeImport *imp = import_str(tree, NULL, 0, &err);
+    assert_non_null(imp);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+    /* Generic rules plus the flat dump: four facts come from the dump. */
+    imp = import_str(tree, flat, MTREE_IMPORT_GENERIC_RULES, &err);
+    assert_non_null(imp);
+    t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    MtreeFactCounts c;
+    mtree_import_fact_counts(imp, &c);
+    assert_int_equal(c.from_flat[MTREE_FACT_TERMINATES], 3); /* io, rtc, platform bus */
+    assert_int_equal(c.from_flat[MTREE_FACT_READONLY], 1);   /* pam-rom */
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+/* A dump without -D: left-out disabled regions are stood in for. */
+static void test_dump_without_disabled(void **state)
+{
+    (void)state;
+    const char *tree = "address-space: I/O\n"
+                       "  0000000000000000-000000000000ffff (prio 0, i/o): io\n"
+                       "      0000000000000000-0000000000000003 (prio 0, i/o): acpi-evt\n"
+                       "    0000000000000060-0000000000000060 (prio 0, i/o): kbd\n"
+                       "    0000000000000000-0000000000000000 (prio 1, i/o): alias win @bus "
+                       "0000000000000000-0000000000000000\n"
+                       "      0000000000000600-0000000000000603 (prio 0, i/o): pm\n"
+                       "\n"
+                       "memory-region: bus\n"
+                       "  0000000000000000-00000000ffffffff (prio 0, i/o): bus\n"
+                       "\n";
+    const char *flat = "FlatView #0\n"
+                       " AS \"I/O\", root: io\n"
+                       " Root memory region: io\n"
+                       "  0000000000000000-000000000000005f (prio 0, i/o): io\n"
+                       "  0000000000000060-0000000000000060 (prio 0, i/o): kbd\n"
+                       "  0000000000000061-000000000000ffff (prio 0, i/o): io @0000000000000061\n"
+                       "\n";
+    MtreeError err;
+    MtreeImport *imp = import_str(tree, NULL, 0, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    /* The stand-ins print as disabled containers with -D, not without. */
+    t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_non_null(
+        strstr(t, "    0000000000000000-000000000000ffff (prio 0, i/o): (hidden) [disabled]\n"
+                  "      0000000000000000-0000000000000003 (prio 0, i/o): acpi-evt\n"));
+    free(t);
+    t = print_import(mtree_print_tree, imp, 0);
+    assert_null(strstr(t, "(hidden)"));
+    assert_non_null(strstr(t, "      0000000000000600-0000000000000603 (prio 0, i/o): pm\n"));
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+/* Two imports live side by side and go in either order. */
+static void test_two_imports(void **state)
+{
+    (void)state;
+    MtreeError err;
+    MtreeImport *a = import_str(small_tree_d, small_flat, 0, &err);
+    MtreeImport *b = import_str(small_tree_d, small_flat, 0, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(mtree_import_region(a, 0), mtree_import_region(b, 0));
+    assert_int_equal(mtree_import_nr_regions(a), mtree_import_nr_regions(b));
+    assert_int_equal(mtree_import_free(a), 0);
+    char *t = print_import(mtree_print_flat, b, 0);
+    assert_string_equal(t, small_flat);
+    free(t);
+    assert_int_equal(mtree_import_free(b), 0);
+    assert_int_equal(mtree_import_free(NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_print_formats),   cmocka_unit_test(test_small_round_trip),
+        cmocka_unit_test(test_resolve_path),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cycle_reported),  cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_flat_errors),     cmocka_unit_test(test_mutations_never_crash),
+        cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
+        cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
+        cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
+        cmocka_unit_test(test_two_imports),
+    };
+    return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
+}
