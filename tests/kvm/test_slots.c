@@ -456,6 +456,41 @@ static void test_overlap_with_foreign_slot_is_reported(void **state)
     munmap(foreign, 0x2000);
 }
 
+static void test_failed_delete_is_reported(void **state)
+{
+    (void)state;
+    Harness h;
+    harness_open(&h, NULL);
+    MemoryRegion ram, next;
+    assert_int_equal(memory_region_init_ram(&ram, "ram", 0x10000), 0);
+    assert_int_equal(memory_region_init_ram(&next, "next", 0x10000), 0);
+    assert_int_equal(memory_region_add_subregion(&h.system, 0x100000, &ram), 0);
+    MemregionKvmSlot sl[4];
+    size_t n = get_slots(&h, sl, 4);
+    const MemregionKvmSlot *s = slot_at(sl, n, 0x100000);
+    assert_non_null(s);
+    assert_int_equal(s->slot, 1);
+    /* Someone else deletes the backend's slot: the backend's own delete then fails. */
+    struct kvm_userspace_memory_region reg = {.slot = 1, .guest_phys_addr = 0x100000};
+    assert_int_equal(ioctl(memregion_kvm_vm_fd(h.kvm), KVM_SET_USER_MEMORY_REGION, &reg), 0);
+    assert_int_equal(memory_region_del_subregion(&h.system, &ram), 0);
+    assert_int_equal(memregion_kvm_error_count(h.kvm), 1);
+    const char *msg = memregion_kvm_last_error(h.kvm);
+    assert_non_null(strstr(msg, "cannot delete slot 1 of 'ram' at 0x100000"));
+    assert_int_equal(harness_stats(&h).slots_active, 1);
+    /* Slot number 1 is never handed out again: KVM's state is unknown there. */
+    assert_int_equal(memory_region_add_subregion(&h.system, 0x200000, &next), 0);
+    n = get_slots(&h, sl, 4);
+    assert_int_equal(n, 2);
+    assert_int_equal(slot_at(sl, n, 0x200000)->slot, 2);
+    assert_int_equal(guest_load(&h, 4, 0x200000), 0);
+
+    memory_region_del_subregion(&h.system, &next);
+    harness_close(&h);
+    memory_region_destroy(&ram);
+    memory_region_destroy(&next);
+}
+
 static void test_open_errors_are_readable(void **state)
 {
     (void)state;
@@ -493,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_too_large_stays_mmio),
         cmocka_unit_test(test_slot_limit_is_an_error_not_a_crash),
         cmocka_unit_test(test_overlap_with_foreign_slot_is_reported),
+        cmocka_unit_test(test_failed_delete_is_reported),
         cmocka_unit_test(test_open_errors_are_readable),
     };
     return cmocka_run_group_tests_name("kvm-slots", tests, NULL, NULL);
