@@ -225,6 +225,19 @@ static int next_line(LineIter *it, const char **line, size_t *len)
     return 1;
 }
 
+/*
+ * A line of an HMP monitor session around the dump: the banner, or a prompt
+ * with the command echoed (docs/mtree.md, capturing a dump).
+ */
+static bool monitor_noise(const char *line, size_t n)
+{
+    if (starts_with(line, n, "(qemu)"))
+        return true;
+    static const char banner[] = " monitor - type 'help' for more information";
+    size_t k = sizeof(banner) - 1;
+    return starts_with(line, n, "QEMU ") && n >= k && memcmp(line + n - k, banner, k) == 0;
+}
+
 /* ---- stage 1: parse the tree dump ---------------------------------------------- */
 
 static int32_t new_node(Parser *p)
@@ -384,12 +397,21 @@ static int parse_tree(Parser *p, const char *text, size_t len)
     /* A dump where nothing is marked disabled may be `info mtree` without
      * -D, which leaves disabled regions' lines out. */
     bool no_disabled = !memmem(text, len, " [disabled]", 11);
+    bool skip_flat = false; /* inside a FlatView block of a monitor session */
 
     while ((r = next_line(&it, &line, &n)) != 0) {
         unsigned ln = it.lineno;
         if (r < 0) {
             set_err(p->err, ln, false, "line longer than %u bytes", MAX_LINE);
             return -EINVAL;
+        }
+        if (monitor_noise(line, n))
+            continue;
+        if (!cur && starts_with(line, n, "FlatView #"))
+            skip_flat = true; /* `info mtree -f` output in the same session */
+        if (skip_flat) {
+            skip_flat = n != 0;
+            continue;
         }
         if (n == 0) {
             if (cur && cur->root < 0) {
@@ -1835,7 +1857,7 @@ static int parse_flat(Parser *p, const char *text, size_t len, Flat *f)
     size_t n;
     int r;
     FBlock *cur = NULL;
-    bool dispatch = false;
+    bool dispatch = false, skip_tree = false;
     uint32_t total = 0;
     while ((r = next_line(&it, &line, &n)) != 0) {
         unsigned ln = it.lineno;
@@ -1846,6 +1868,15 @@ static int parse_flat(Parser *p, const char *text, size_t len, Flat *f)
         if (++total > MAX_NODES) {
             set_err(p->err, ln, true, "more than %u lines", MAX_NODES);
             return -EINVAL;
+        }
+        if (monitor_noise(line, n))
+            continue;
+        if (!cur &&
+            (starts_with(line, n, "address-space: ") || starts_with(line, n, "memory-region: ")))
+            skip_tree = true; /* `info mtree` output in the same session */
+        if (skip_tree) {
+            skip_tree = n != 0;
+            continue;
         }
         if (n == 0) {
             cur = NULL;
@@ -2333,6 +2364,10 @@ static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
     Parser *p = &imp->p;
     Flat f = {0};
     int rc = parse_flat(p, text, len, &f);
+    if (!rc && f.nb == 0) {
+        set_err(p->err, 0, true, "the flat dump has no 'FlatView #N' block");
+        rc = -EINVAL;
+    }
     if (rc) {
         flat_free(&f);
         return rc;

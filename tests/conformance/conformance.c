@@ -11,7 +11,7 @@
  * Blocks are compared as sets (QEMU's block order changes from run to run),
  * byte for byte within a block, after normalise_flat_block() on flat views.
  *
- * usage: conformance DATADIR [--generic-rules]
+ * usage: conformance DATADIR [--generic-rules] [--label TEXT]
  * Prints one line per configuration, the first differing line of both sides
  * on a mismatch, and finally `conformance: N/N configurations identical`.
  * Exit status 0 only when every configuration is identical.
@@ -289,12 +289,20 @@ static char *print_to_string(PrintFn fn, MtreeImport *imp, unsigned flags)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--generic-rules"))) {
-        fprintf(stderr, "usage: conformance DATADIR [--generic-rules]\n");
+    const char *dir = argc > 1 ? argv[1] : NULL, *label = NULL;
+    bool generic = false, usage = !dir;
+    for (int i = 2; i < argc && !usage; i++) {
+        if (!strcmp(argv[i], "--generic-rules"))
+            generic = true;
+        else if (!strcmp(argv[i], "--label") && i + 1 < argc)
+            label = argv[++i];
+        else
+            usage = true;
+    }
+    if (usage) {
+        fprintf(stderr, "usage: conformance DATADIR [--generic-rules] [--label TEXT]\n");
         return 2;
     }
-    const char *dir = argv[1];
-    bool generic = argc == 3;
     char path[4096], flat_path[4096];
     snprintf(path, sizeof(path), "%s/configs.tsv", dir);
     FILE *cfg = fopen(path, "r");
@@ -388,7 +396,12 @@ int main(int argc, char **argv)
     }
     fclose(cfg);
     printf("facts taken from flat dumps: %u in %u configurations\n", flat_facts, total);
-    printf("conformance%s: %u/%u configurations identical\n", generic ? " (generic rules)" : "",
+    /* The summary line: `conformance: N/N configurations identical`. */
+    printf("conformance%s%s%s%s: %u/%u configurations identical\n", label || generic ? " (" : "",
+           label ? label : "", label && generic ? ", " : "",
+           generic ? "generic rules)"
+           : label ? ")"
+                   : "",
            identical, total);
     return identical == total && total ? 0 : 1;
 }

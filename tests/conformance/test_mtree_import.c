@@ -718,6 +718,48 @@ static void test_dump_without_disabled(void **state)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
+/* A transcript of a monitor session (`-monitor stdio`): banner, prompts with
+ * echoed commands, "\r\n", and both dumps in one file. */
+static void test_monitor_session(void **state)
+{
+    (void)state;
+    const char *session =
+        "QEMU 7.2.22 monitor - type 'help' for more information\r\n"
+        "(qemu) i\033[K\033[Din\033[K\033[D\033[Dinfo mtree -D\r\n"
+        "address-space: memory\r\n"
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\r\n"
+        "    0000000000001000-0000000000001fff (prio 0, i/o): win\r\n"
+        "      0000000000001100-00000000000011ff (prio 0, i/o): reg\r\n"
+        "\r\n"
+        "(qemu) info mtree -f\r\n"
+        "FlatView #0\r\n"
+        " AS \"memory\", root: system\r\n"
+        " Root memory region: system\r\n"
+        "  0000000000001000-00000000000010ff (prio 0, i/o): win\r\n"
+        "  0000000000001100-00000000000011ff (prio 0, i/o): reg\r\n"
+        "  0000000000001200-0000000000001fff (prio 0, i/o): win @0000000000000200\r\n"
+        "\r\n"
+        "(qemu) quit\r\n";
+    const char *flat = "FlatView #0\n"
+                       " AS \"memory\", root: system\n"
+                       " Root memory region: system\n"
+                       "  0000000000001000-00000000000010ff (prio 0, i/o): win\n"
+                       "  0000000000001100-00000000000011ff (prio 0, i/o): reg\n"
+                       "  0000000000001200-0000000000001fff (prio 0, i/o): win @0000000000000200\n"
+                       "\n";
+    MtreeError err;
+    MtreeImport *imp = import_str(session, session, 0, &err);
+    if (!imp)
+        fail_msg("line %u%s: %s", err.line, err.in_facts ? " (flat)" : "", err.message);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    MtreeFactCounts c;
+    mtree_import_fact_counts(imp, &c);
+    assert_int_equal(c.from_flat[MTREE_FACT_TERMINATES], 1); /* "win" */
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
 /* Two imports live side by side and go in either order. */
 static void test_two_imports(void **state)
 {
@@ -747,7 +789,7 @@ int main(void)
         cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
         cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
         cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
-        cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_two_imports),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
 }

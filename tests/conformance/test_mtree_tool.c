@@ -257,13 +257,19 @@ static void test_errors(void **state)
     char bad[256], *m = (char *)mtree_bin;
     snprintf(bad, sizeof(bad), "%s/bad.txt", tmp_dir);
     write_file(bad, "address-space: memory\n  0000000000000000-zzzz (prio 0, i/o): system\n");
+    char badflat[256];
+    snprintf(badflat, sizeof(badflat), "%s/badflat.txt", tmp_dir);
+    write_file(badflat, "FlatView #0\n AS \"memory\", root: system\n  what is this\n");
     char *tree = data("x86_pc_reset", ".mtree-D.txt");
     expect_failure((char *[]){m, "frob", NULL}, "unknown command");
     expect_failure((char *[]){m, "show", "--nope", NULL}, "unknown option");
     expect_failure((char *[]){m, "show", "/nonexistent/dump.txt", NULL}, "/nonexistent/dump.txt");
     expect_failure((char *[]){m, "show", bad, NULL}, "bad.txt:2: expected START-END");
     expect_failure((char *[]){m, "flat", bad, NULL}, "bad.txt:2:");
-    expect_failure((char *[]){m, "flat", tree, "--facts-from", bad, NULL}, "bad.txt:1:");
+    expect_failure((char *[]){m, "flat", tree, "--facts-from", badflat, NULL},
+                   "badflat.txt:3: unexpected line");
+    expect_failure((char *[]){m, "flat", tree, "--facts-from", tree, NULL},
+                   "no 'FlatView #N' block");
     expect_failure((char *[]){m, "lookup", NULL}, "missing ADDR");
     expect_failure((char *[]){m, "lookup", tree, "xyz", NULL}, "not a hexadecimal address");
     expect_failure((char *[]){m, "lookup", tree, "0", "--as", "nope", NULL},
