@@ -26,6 +26,7 @@
 /* A view root: the current version rendered from it, and pending damage. */
 typedef struct ViewSlot {
     MemoryRegion *root;
+    ViewChain *chain;   /* every version rendered from root */
     FlatView *view;     /* current version; holds one reference */
     FlatView *previous; /* during a commit: the version it replaced */
     struct Window {
@@ -141,6 +142,16 @@ void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
         mr_damage(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
 }
 
+void mr_note_removal(MemoryRegion *mr)
+{
+    mr->removed_gen = current_gen + 1;
+}
+
+bool mr_removal_pending(const MemoryRegion *mr)
+{
+    return mr->removed_gen > current_gen;
+}
+
 void mr_damage_root(MemoryRegion *mr)
 {
     update_pending = true;
@@ -162,11 +173,11 @@ void mr_damage_all_views(void)
 
 /* ---- building versions ---------------------------------------------------------------- */
 
-static FlatView *render_full(MemoryRegion *root)
+static FlatView *render_full(ViewChain *chain, const FlatView *prev, MemoryRegion *root)
 {
     RangeVec v = {0};
     render_window(root, 0, MR_SIZE_2_64, &v);
-    FlatView *fv = flatview_from_ranges(root, &v);
+    FlatView *fv = flatview_build(chain, prev, root, &v);
     free(v.r);
     return fv;
 }
@@ -206,11 +217,11 @@ static FlatView *render_incremental(ViewSlot *s)
         spanned += edits[e].i1 - edits[e].i0;
     FlatView *fv;
     if (spanned > old->nr / 2 + FV_CHUNK) {
-        fv = render_full(s->root); /* most of it changed anyway */
+        fv = render_full(s->chain, old, s->root); /* most of it changed anyway */
     } else {
         for (size_t e = 0; e < n; e++)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
-        fv = flatview_splice(old, edits, n);
+        fv = flatview_splice(s->chain, old, edits, n);
     }
     for (size_t e = 0; e < n; e++)
         free(edits[e].ranges.r);
@@ -218,18 +229,10 @@ static FlatView *render_incremental(ViewSlot *s)
     return fv;
 }
 
-static bool fr_identical(const FlatRange *a, const FlatRange *b)
-{
-    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
-           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
-           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
-           a->dirty_log_mask == b->dirty_log_mask;
-}
-
 /* Debug mode: the incremental version must equal a full render. */
 static void check_against_full(const ViewSlot *s, const FlatView *fv)
 {
-    FlatView *ref = render_full(s->root);
+    FlatView *ref = render_full(NULL, NULL, s->root);
     bool same = ref->nr == fv->nr;
     for (size_t i = 0; same && i < fv->nr; i++)
         same = fr_identical(flatview_range(ref, i), flatview_range(fv, i));
@@ -254,19 +257,25 @@ static void check_against_full(const ViewSlot *s, const FlatView *fv)
 
 static void build_version(ViewSlot *s)
 {
-    stat_renders++;
-    FlatView *fv;
-    if (s->full || !s->view) {
-        fv = render_full(s->root);
+    FlatView *old = s->view, *fv;
+    if (s->full || !old) {
+        fv = render_full(s->chain, old, s->root);
     } else {
         fv = render_incremental(s);
         if (check_incremental)
             check_against_full(s, fv);
     }
-    s->previous = s->view;
-    s->view = fv;
     s->nr_win = 0;
     s->full = false;
+    if (old && flatview_same(old, fv)) {
+        /* Nothing visible changed (a hidden region moved, say): keep the old
+         * version, so its address spaces and listeners hear nothing. */
+        flatview_discard(fv);
+        return;
+    }
+    stat_renders++;
+    s->previous = old;
+    s->view = fv;
 }
 
 static ViewSlot *slot_for(MemoryRegion *root)
@@ -277,6 +286,7 @@ static ViewSlot *slot_for(MemoryRegion *root)
     if (!s)
         abort();
     s->root = root;
+    s->chain = view_chain_new();
     s->full = true;
     root->view_slot = s;
     push_slot(&slots, &nr_slots, &cap_slots, s);
@@ -338,6 +348,7 @@ static void do_commit(void)
         }
         s->root->view_slot = NULL;
         flatview_unref(s->view);
+        view_chain_detach(s->chain);
         free(s->win);
         free(s);
     }

@@ -13,10 +13,16 @@
  * - ranges are sorted by address, never overlap, and no range could be
  *   merged with its left neighbour (same region, contiguous offsets, equal
  *   attributes), across chunk boundaries too;
- * - chunk->refs counts the live versions holding the chunk, and is changed
- *   only under the writer lock; while refs > 0 the chunk's ranges count in
- *   their regions' view_users;
- * - memory of a version or chunk is freed only after an RCU grace period.
+ * - the versions of one view root form a chain, oldest first; a version
+ *   shares chunks only with its predecessor, and lists in `retired` the
+ *   predecessor's chunks it dropped. A chunk is therefore alive exactly
+ *   while some unreleased version that holds it exists: when the oldest
+ *   versions of a chain are released, the retired lists of their successors
+ *   are freed. Shared chunks are never touched when a version is copied,
+ *   so deriving a version costs the pointer arrays, not a cache miss per
+ *   chunk;
+ * - chain bookkeeping happens under the writer lock; memory of a version or
+ *   chunk is freed only after an RCU grace period.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -58,21 +64,18 @@ void rangevec_push(RangeVec *v, const FlatRange *fr)
 
 /* ---- chunks ------------------------------------------------------------------ */
 
-static FvChunk *chunk_new(const FlatRange *r, size_t n)
+static uint64_t version_seq; /* writer lock */
+
+static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 {
     FvChunk *c = malloc(sizeof(*c));
     if (!c)
         abort();
-    c->refs = 0;
+    c->born = born;
     c->nr = (uint32_t)n;
-    for (size_t i = 0; i < n; i++) {
-        c->ranges[i] = r[i];
+    memcpy(c->ranges, r, n * sizeof(*r));
+    for (size_t i = 0; i < n; i++)
         c->starts[i] = r[i].addr;
-        MemoryRegion *mr = r[i].mr;
-        mr->view_users++;
-        mr->was_visible = true;
-        dirty_ensure_bitmaps(mr, r[i].dirty_log_mask);
-    }
     return c;
 }
 
@@ -81,13 +84,9 @@ static void chunk_free_rcu(struct rcu_head *head)
     free(caa_container_of(head, FvChunk, rcu));
 }
 
-/* Writer lock held. */
-static void chunk_unref(FvChunk *c)
+/* No live version holds @c any more (writer lock held). */
+static void chunk_free(FvChunk *c)
 {
-    if (--c->refs)
-        return;
-    for (uint32_t i = 0; i < c->nr; i++)
-        c->ranges[i].mr->view_users--;
     call_rcu(&c->rcu, chunk_free_rcu);
 }
 
@@ -99,18 +98,24 @@ typedef struct Builder {
     RangeVec pending; /* ranges not yet packed into a chunk */
 } Builder;
 
+static void builder_reserve(Builder *b, size_t more)
+{
+    FlatView *fv = b->fv;
+    if (fv->nr_chunks + more <= b->cap_chunks)
+        return;
+    while (fv->nr_chunks + more > b->cap_chunks)
+        b->cap_chunks = b->cap_chunks ? 2 * b->cap_chunks : 8;
+    fv->chunks = realloc(fv->chunks, b->cap_chunks * sizeof(*fv->chunks));
+    fv->chunk_starts = realloc(fv->chunk_starts, b->cap_chunks * sizeof(hwaddr));
+    fv->chunk_first = realloc(fv->chunk_first, b->cap_chunks * sizeof(size_t));
+    if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
+        abort();
+}
+
 static void builder_add_chunk(Builder *b, FvChunk *c)
 {
     FlatView *fv = b->fv;
-    if (fv->nr_chunks == b->cap_chunks) {
-        b->cap_chunks = b->cap_chunks ? 2 * b->cap_chunks : 8;
-        fv->chunks = realloc(fv->chunks, b->cap_chunks * sizeof(*fv->chunks));
-        fv->chunk_starts = realloc(fv->chunk_starts, b->cap_chunks * sizeof(hwaddr));
-        fv->chunk_first = realloc(fv->chunk_first, b->cap_chunks * sizeof(size_t));
-        if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
-            abort();
-    }
-    c->refs++;
+    builder_reserve(b, 1);
     fv->chunks[fv->nr_chunks] = c;
     fv->chunk_starts[fv->nr_chunks] = c->starts[0];
     fv->chunk_first[fv->nr_chunks] = fv->nr;
@@ -128,7 +133,7 @@ static void builder_flush(Builder *b)
     size_t done = 0;
     for (size_t p = 0; p < parts; p++) {
         size_t take = (n - done) / (parts - p);
-        builder_add_chunk(b, chunk_new(&b->pending.r[done], take));
+        builder_add_chunk(b, chunk_new(&b->pending.r[done], take, b->fv->seq));
         done += take;
     }
     b->pending.nr = 0;
@@ -147,7 +152,9 @@ static void builder_push(Builder *b, const FlatRange *fr)
             fv->nr -= last->nr;
             for (uint32_t i = 0; i < last->nr; i++)
                 rangevec_push(&b->pending, &last->ranges[i]);
-            chunk_unref(last);
+            if (last->born == fv->seq)
+                chunk_free(last); /* ours, never published */
+            /* else: the predecessor's; version_link() retires it */
         }
     }
     rangevec_push(&b->pending, fr);
@@ -168,30 +175,93 @@ static void builder_share(Builder *b, FvChunk *c)
     builder_add_chunk(b, c);
 }
 
+/* Share old chunks [c0, c1) in one go: three array copies and a shift. */
+static void builder_share_run(Builder *b, const FlatView *old, size_t c0, size_t c1)
+{
+    while (c0 < c1 && b->pending.nr)
+        builder_share(b, old->chunks[c0++]); /* absorbs, or flushes and shares */
+    if (c0 >= c1)
+        return;
+    FlatView *fv = b->fv;
+    size_t n = c1 - c0, at = fv->nr_chunks;
+    builder_reserve(b, n);
+    memcpy(&fv->chunks[at], &old->chunks[c0], n * sizeof(*fv->chunks));
+    memcpy(&fv->chunk_starts[at], &old->chunk_starts[c0], n * sizeof(hwaddr));
+    size_t shift = fv->nr - old->chunk_first[c0];
+    for (size_t i = 0; i < n; i++)
+        fv->chunk_first[at + i] = old->chunk_first[c0 + i] + shift;
+    size_t end = c1 < old->nr_chunks ? old->chunk_first[c1] : old->nr;
+    fv->nr += end - old->chunk_first[c0];
+    fv->nr_chunks += n;
+}
+
+static RangeVec scratch; /* pending-range buffer reused by every build (writer lock) */
+
 static Builder builder_start(MemoryRegion *root)
 {
     Builder b = {0};
+    b.pending = scratch;
+    b.pending.nr = 0;
     b.fv = calloc(1, sizeof(FlatView));
     if (!b.fv)
         abort();
     b.fv->refcount = 1;
     b.fv->root = root;
+    b.fv->seq = ++version_seq;
     return b;
 }
 
-static FlatView *builder_finish(Builder *b)
+/*
+ * Make @fv the newest version of @chain after @prev (the chain's newest, or
+ * NULL), and list the chunks of @prev that @fv dropped. Shared chunks keep
+ * their address order in both versions, so one merge walk finds them.
+ */
+static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev)
+{
+    fv->chain = chain;
+    if (!chain)
+        return;
+    if (chain->newest)
+        chain->newest->newer = fv;
+    else
+        chain->oldest = fv;
+    chain->newest = fv;
+    if (!prev)
+        return;
+    size_t j = 0;
+    for (size_t i = 0; i < prev->nr_chunks; i++) {
+        FvChunk *c = prev->chunks[i];
+        while (j < fv->nr_chunks && fv->chunks[j]->born == fv->seq)
+            j++; /* fresh chunks are never shared */
+        if (j < fv->nr_chunks && fv->chunks[j] == c) {
+            j++;
+            continue;
+        }
+        if (fv->nr_retired == fv->cap_retired) {
+            fv->cap_retired = fv->cap_retired ? 2 * fv->cap_retired : 8;
+            fv->retired = realloc(fv->retired, fv->cap_retired * sizeof(*fv->retired));
+            if (!fv->retired)
+                abort();
+        }
+        fv->retired[fv->nr_retired++] = c;
+    }
+}
+
+static FlatView *builder_finish(Builder *b, ViewChain *chain, const FlatView *prev)
 {
     builder_flush(b);
-    free(b->pending.r);
+    scratch = b->pending; /* keep the grown buffer for the next build */
+    version_link(chain, b->fv, prev);
     return b->fv;
 }
 
-FlatView *flatview_from_ranges(MemoryRegion *root, const RangeVec *v)
+FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
+                         const RangeVec *v)
 {
     Builder b = builder_start(root);
     for (size_t i = 0; i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    return builder_finish(&b);
+    return builder_finish(&b, chain, prev);
 }
 
 /* ---- incremental versions ------------------------------------------------------- */
@@ -227,13 +297,18 @@ size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size
 /* Copy old ranges [from, to) into the builder, sharing whole chunks. */
 static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
-    while (from < to) {
-        size_t c = flatview_chunk_of(old, from);
+    if (from >= to)
+        return;
+    for (size_t c = flatview_chunk_of(old, from); from < to; c++) {
         FvChunk *ch = old->chunks[c];
         size_t first = old->chunk_first[c];
         if (from == first && first + ch->nr <= to) {
-            builder_share(b, ch);
-            from += ch->nr;
+            size_t c1 = c + 1; /* the run of whole chunks inside [from, to) */
+            while (c1 < old->nr_chunks && old->chunk_first[c1] + old->chunks[c1]->nr <= to)
+                c1++;
+            builder_share_run(b, old, c, c1);
+            from = c1 < old->nr_chunks ? old->chunk_first[c1] : old->nr;
+            c = c1 - 1;
         } else {
             size_t stop = MR_MIN(to, first + ch->nr);
             for (; from < stop; from++)
@@ -249,7 +324,8 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
  * merges such edits), so merges never cross from one span into another.
  * The result records, per edit, which old and new index spans differ.
  */
-FlatView *flatview_splice(const FlatView *old, const ViewEdit *edits, size_t nr_edits)
+FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
+                          size_t nr_edits)
 {
     Builder b = builder_start(old->root);
     FlatView *fv = b.fv;
@@ -298,7 +374,7 @@ FlatView *flatview_splice(const FlatView *old, const ViewEdit *edits, size_t nr_
         pos = i1;
     }
     copy_old(&b, old, pos, old->nr);
-    return builder_finish(&b);
+    return builder_finish(&b, chain, old);
 }
 
 void flatview_drop_deltas(FlatView *fv)
@@ -309,12 +385,38 @@ void flatview_drop_deltas(FlatView *fv)
     fv->delta_base = NULL;
 }
 
-/* ---- references ------------------------------------------------------------------- */
-
-void flatview_ref(FlatView *fv)
+bool fr_identical(const FlatRange *a, const FlatRange *b)
 {
-    __atomic_add_fetch(&fv->refcount, 1, __ATOMIC_RELAXED);
+    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
+           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
+           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
+           a->dirty_log_mask == b->dirty_log_mask;
 }
+
+/* Does @fv show exactly what @old shows? Only the recorded spans can differ. */
+bool flatview_same(const FlatView *old, const FlatView *fv)
+{
+    if (old->nr != fv->nr)
+        return false;
+    if (fv->delta_base == old && fv->deltas) {
+        for (size_t k = 0; k < fv->nr_deltas; k++) {
+            const ViewDelta *d = &fv->deltas[k];
+            if (d->old_i1 - d->old_i0 != d->new_i1 - d->new_i0)
+                return false;
+            for (size_t i = 0; i < d->old_i1 - d->old_i0; i++)
+                if (!fr_identical(flatview_range(old, d->old_i0 + i),
+                                  flatview_range(fv, d->new_i0 + i)))
+                    return false;
+        }
+        return true;
+    }
+    for (size_t i = 0; i < fv->nr; i++)
+        if (!fr_identical(flatview_range(old, i), flatview_range(fv, i)))
+            return false;
+    return true;
+}
+
+/* ---- references ------------------------------------------------------------------- */
 
 static void flatview_free_rcu(struct rcu_head *head)
 {
@@ -323,20 +425,87 @@ static void flatview_free_rcu(struct rcu_head *head)
     free(fv->chunk_starts);
     free(fv->chunk_first);
     free(fv->deltas);
+    free(fv->retired);
     free(fv);
 }
 
-/* Release the chunks of a dead version (writer lock held) and free it later. */
-static void flatview_release(FlatView *fv)
+/* Free the chunks @fv created itself (it was never published). */
+static void free_own_chunks(FlatView *fv)
 {
     for (size_t i = 0; i < fv->nr_chunks; i++)
-        chunk_unref(fv->chunks[i]);
-    call_rcu(&fv->rcu, flatview_free_rcu);
+        if (fv->chunks[i]->born == fv->seq)
+            chunk_free(fv->chunks[i]);
+}
+
+/* A version's reference count reached 0 (writer lock held). */
+static void flatview_release(FlatView *fv)
+{
+    fv->released = true;
+    ViewChain *chain = fv->chain;
+    if (!chain) {
+        for (size_t i = 0; i < fv->nr_chunks; i++)
+            chunk_free(fv->chunks[i]);
+        call_rcu(&fv->rcu, flatview_free_rcu);
+        return;
+    }
+    /* Pop released versions from the old end; what only they held dies. */
+    while (chain->oldest && chain->oldest->released) {
+        FlatView *v = chain->oldest;
+        chain->oldest = v->newer;
+        if (v->newer) {
+            for (size_t i = 0; i < v->newer->nr_retired; i++)
+                chunk_free(v->newer->retired[i]);
+            v->newer->nr_retired = 0;
+        } else {
+            for (size_t i = 0; i < v->nr_chunks; i++)
+                chunk_free(v->chunks[i]);
+            chain->newest = NULL;
+        }
+        call_rcu(&v->rcu, flatview_free_rcu);
+    }
+    if (!chain->oldest && chain->detached)
+        free(chain);
+}
+
+void flatview_discard(FlatView *fv)
+{
+    ViewChain *chain = fv->chain;
+    /* The newest version, never published: roll the chain back. */
+    FlatView *prev = NULL;
+    for (FlatView *v = chain->oldest; v != fv; v = v->newer)
+        prev = v;
+    if (prev)
+        prev->newer = NULL;
+    else
+        chain->oldest = NULL;
+    chain->newest = prev;
+    free_own_chunks(fv);
+    flatview_free_rcu(&fv->rcu);
+}
+
+ViewChain *view_chain_new(void)
+{
+    ViewChain *c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    return c;
+}
+
+void view_chain_detach(ViewChain *chain)
+{
+    chain->detached = true;
+    if (!chain->oldest)
+        free(chain);
+}
+
+void flatview_ref(FlatView *fv)
+{
+    __atomic_add_fetch(&fv->refcount, 1, __ATOMIC_RELAXED);
 }
 
 static void flatview_release_rcu(struct rcu_head *head)
 {
-    /* A reader dropped the last reference; chunk counts need the lock. */
+    /* A reader dropped the last reference; chain bookkeeping needs the lock. */
     FlatView *fv = caa_container_of(head, FlatView, rcu);
     mr_writer_lock();
     flatview_release(fv);

@@ -43,6 +43,9 @@ static inline void mr_note_change(MemoryRegion *mr)
 }
 /* @mr is a root whose own address changed: views rendered from it are redone. */
 void mr_damage_root(MemoryRegion *mr);
+/* @mr left its container; until that commits, views may still show it. */
+void mr_note_removal(MemoryRegion *mr);
+bool mr_removal_pending(const MemoryRegion *mr);
 /* Every view is re-rendered at the next commit (a global attribute changed). */
 void mr_damage_all_views(void);
 
@@ -129,7 +132,7 @@ bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
-#define FV_CHUNK 128 /* ranges per chunk at most */
+#define FV_CHUNK 256 /* ranges per chunk at most */
 
 /* A growable sequence of ranges; push merges with the last when possible. */
 typedef struct RangeVec {
@@ -139,8 +142,8 @@ typedef struct RangeVec {
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
 typedef struct FvChunk {
-    unsigned long refs; /* live versions holding it; writer lock */
     struct rcu_head rcu;
+    uint64_t born; /* seq of the version that created it */
     uint32_t nr;
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
@@ -159,14 +162,29 @@ struct FlatView {
     size_t nr;          /* ranges */
     size_t nr_chunks;
     FvChunk **chunks;
-    hwaddr *chunk_starts; /* chunks[i]->starts[0] */
-    size_t *chunk_first;  /* index of chunks[i]->ranges[0] in the view */
-    const FlatRange *mru; /* most recently used range, racy hint updated by readers */
+    hwaddr *chunk_starts;    /* chunks[i]->starts[0] */
+    size_t *chunk_first;     /* index of chunks[i]->ranges[0] in the view */
+    const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
+    uint64_t seq;            /* creation order, unique */
+    struct ViewChain *chain; /* versions of the same root; NULL when standalone */
+    FlatView *newer;         /* next version in the chain */
+    bool released;           /* its reference count reached 0 */
+    FvChunk **retired;       /* predecessor's chunks this version dropped */
+    size_t nr_retired, cap_retired;
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
     size_t nr_deltas;
 };
+
+/* The versions rendered from one root, oldest first (see flatview.c). */
+typedef struct ViewChain {
+    FlatView *oldest, *newest;
+    bool detached; /* its root no longer has a slot: free once empty */
+} ViewChain;
+
+ViewChain *view_chain_new(void);
+void view_chain_detach(ViewChain *chain);
 
 /* One window to replace when deriving a new version. */
 typedef struct ViewEdit {
@@ -177,11 +195,15 @@ typedef struct ViewEdit {
 
 /* The shared view that holds no range. */
 FlatView *flatview_empty(void);
-/* A new version holding @v's ranges (writer lock held). */
-FlatView *flatview_from_ranges(MemoryRegion *root, const RangeVec *v);
+/* A new version holding @v's ranges, after @prev in @chain (both may be NULL). */
+FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
+                         const RangeVec *v);
 /* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
-FlatView *flatview_splice(const FlatView *old, const ViewEdit *edits, size_t nr_edits);
+FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
+                          size_t nr_edits);
+/* Drop the newest version of its chain, never published. */
+void flatview_discard(FlatView *fv);
 void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
@@ -192,6 +214,11 @@ size_t flatview_chunk_of(const FlatView *fv, size_t i);
 const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr);
 /* End (exclusive, up to 2^64) of the unassigned hole that holds @addr. */
 mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr);
+
+/* Equal in every field, dirty-log mask included. */
+bool fr_identical(const FlatRange *a, const FlatRange *b);
+/* Does @fv show exactly what @old shows? Uses @fv's deltas when it was derived from @old. */
+bool flatview_same(const FlatView *old, const FlatView *fv);
 
 static inline mr_size_t fr_end(const FlatRange *fr)
 {

@@ -40,25 +40,43 @@ static ListenerSet listeners_of(const AddressSpace *as)
 
 /* ---- attachments ---------------------------------------------------------------- */
 
+/* The part of @fr that coalescing range @c covers, in absolute addresses. */
+static bool coalesced_part(const FlatRange *fr, const MrCoalesced *c, FlatRange *part)
+{
+    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
+    mr_size_t lo = MR_MAX(fr_lo, (mr_size_t)c->offset);
+    mr_size_t hi = MR_MIN(fr_hi, (mr_size_t)c->offset + c->size);
+    if (lo >= hi)
+        return false;
+    *part = *fr;
+    part->addr = fr->addr + (hwaddr)(lo - fr_lo);
+    part->size = hi - lo;
+    part->offset_in_region = (hwaddr)lo;
+    return true;
+}
+
+/* Where eventfd @e sits when @fr shows it whole. */
+static bool eventfd_place(const FlatRange *fr, const MrEventfd *e, FlatRange *at)
+{
+    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
+    if (e->addr < fr_lo || e->addr >= fr_hi || (mr_size_t)e->addr + e->size > fr_hi)
+        return false;
+    *at = *fr;
+    at->addr = fr->addr + (hwaddr)(e->addr - fr_lo);
+    at->size = e->size;
+    at->offset_in_region = e->addr;
+    return true;
+}
+
 static void emit_coalesced(MemoryListener *l, const FlatRange *fr, const MrCoalesced *c, size_t n,
                            bool add)
 {
     void (*cb)(MemoryListener *, const FlatRange *, hwaddr, hwaddr) =
         add ? l->coalesced_io_add : l->coalesced_io_del;
-    if (!cb)
-        return;
-    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
-    for (size_t i = 0; i < n; i++) {
-        mr_size_t lo = MR_MAX(fr_lo, (mr_size_t)c[i].offset);
-        mr_size_t hi = MR_MIN(fr_hi, (mr_size_t)c[i].offset + c[i].size);
-        if (lo >= hi)
-            continue;
-        FlatRange part = *fr;
-        part.addr = fr->addr + (hwaddr)(lo - fr_lo);
-        part.size = hi - lo;
-        part.offset_in_region = (hwaddr)lo;
-        cb(l, &part, part.addr, (hwaddr)(hi - lo));
-    }
+    FlatRange part;
+    for (size_t i = 0; cb && i < n; i++)
+        if (coalesced_part(fr, &c[i], &part))
+            cb(l, &part, part.addr, (hwaddr)part.size);
 }
 
 static void emit_eventfds(MemoryListener *l, const FlatRange *fr, const MrEventfd *e, size_t n,
@@ -66,18 +84,21 @@ static void emit_eventfds(MemoryListener *l, const FlatRange *fr, const MrEventf
 {
     void (*cb)(MemoryListener *, const FlatRange *, bool, uint64_t, int) =
         add ? l->eventfd_add : l->eventfd_del;
-    if (!cb)
-        return;
-    mr_size_t fr_lo = fr->offset_in_region, fr_hi = fr_lo + fr->size;
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].addr < fr_lo || (mr_size_t)e[i].addr + e[i].size > fr_hi || e[i].addr >= fr_hi)
-            continue;
-        FlatRange at = *fr;
-        at.addr = fr->addr + (hwaddr)(e[i].addr - fr_lo);
-        at.size = e[i].size;
-        at.offset_in_region = e[i].addr;
-        cb(l, &at, e[i].match_data, e[i].data, e[i].fd);
-    }
+    FlatRange at;
+    for (size_t i = 0; cb && i < n; i++)
+        if (eventfd_place(fr, &e[i], &at))
+            cb(l, &at, e[i].match_data, e[i].data, e[i].fd);
+}
+
+/* Does @fr show any of the @n attachments in @items? */
+static bool shows_any(AttachKind kind, const FlatRange *fr, const void *items, size_t n)
+{
+    FlatRange tmp;
+    for (size_t i = 0; i < n; i++)
+        if (kind == ATTACH_COALESCED ? coalesced_part(fr, &((const MrCoalesced *)items)[i], &tmp)
+                                     : eventfd_place(fr, &((const MrEventfd *)items)[i], &tmp))
+            return true;
+    return false;
 }
 
 static void emit_attachments(MemoryListener *l, const FlatRange *fr, bool add)
@@ -211,7 +232,8 @@ static void bracket(const ListenerSet *s, bool begin)
 
 void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new)
 {
-    if (!as->listeners)
+    /* Another version with the same ranges (the view root changed): silence. */
+    if (!as->listeners || flatview_same(old, new))
         return;
     ListenerSet s = listeners_of(as);
     bracket(&s, true);
@@ -298,7 +320,8 @@ void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void 
         ListenerSet s = {0};
         for (size_t i = 0; i < fv->nr; i++) {
             const FlatRange *fr = flatview_range(fv, i);
-            if (fr->mr != mr)
+            if (fr->mr != mr || (!shows_any(kind, fr, removed, nr_removed) &&
+                                 !shows_any(kind, fr, added, nr_added)))
                 continue;
             if (!s.v) {
                 s = listeners_of(as);

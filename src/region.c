@@ -165,7 +165,7 @@ int memory_region_destroy(MemoryRegion *mr)
     else if (mr->alias_users)
         err = mr_error(EBUSY, "region '%s' is the target of alias '%s'", mr->name,
                        mr->alias_users->name);
-    else if (mr->view_users || mr->view_slot)
+    else if (mr_removal_pending(mr) || mr->view_slot)
         err = mr_error(EBUSY,
                        "region '%s' is still visible in a published view "
                        "(commit the transaction that removed it first)",

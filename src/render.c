@@ -86,6 +86,7 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
             render_region(r, c, base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
     }
     if (mr_terminates(mr)) {
+        mr->was_visible = true;
         Fragment f = {
             .start = (mr_size_t)lo,
             .end = (mr_size_t)hi,
@@ -180,6 +181,8 @@ static void sweep(const Render *r, RangeVec *out)
             .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
             .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
         };
+        if (fr.dirty_log_mask)
+            dirty_ensure_bitmaps(w->mr, fr.dirty_log_mask);
         rangevec_push(out, &fr);
         pos = stop;
     }

@@ -146,6 +146,7 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
     else {
         mr_damage(parent, sub->addr, (mr_size_t)sub->addr + sub->size);
         unlink_child(sub);
+        mr_note_removal(sub);
     }
     memory_region_transaction_commit();
     return err;

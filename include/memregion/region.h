@@ -124,7 +124,7 @@ struct MemoryRegion {
     bool romd_mode;             /* ROMD only: reads direct from ram */
     bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
     bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
-    bool was_visible;           /* appeared in a published view at least once */
+    bool was_visible;           /* was rendered into a view at least once */
     int32_t priority;           /* among siblings; higher wins, ties: newest wins */
     hwaddr addr;                /* offset in container (or base when an AS root) */
     mr_size_t size;             /* 0 .. 2^64 */
@@ -149,7 +149,7 @@ struct MemoryRegion {
     MemoryRegion *alias_users;     /* aliases whose target is this region */
     MemoryRegion *alias_user_next; /* ALIAS: link in alias->alias_users */
     unsigned as_users;             /* address spaces whose root is this region */
-    unsigned long view_users;      /* live flat-view chunks that reference this region */
+    uint32_t removed_gen;          /* commit generation of its last removal from a container */
     uint32_t changed_gen;          /* commit generation in which the subtree last changed */
     uint32_t walk_gen;             /* visited mark of the current tree walk */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
@@ -216,12 +216,19 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
 /**
  * Tear a region down: free its name and any memory the library allocated,
  * and detach its subregions (they stay initialised, unmapped).
- * Fails with -EBUSY when the region is still in use: mapped in a container,
- * the root of an address space, the target of an alias, or still visible in
- * a published view (an uncommitted removal). Fails with -EDEADLK when called
- * from inside a dispatch callback, where it cannot wait for readers.
- * After success it waits until no reader can still see the region, so the
- * caller may free the struct at once.
+ *
+ * Fails with -EBUSY while the region is in use: mapped in a container, the
+ * root of an address space, the target of an alias, or removed by a
+ * transaction that has not committed yet (the published views still show
+ * it). Fails with -EDEADLK when called from inside one of the region's own
+ * callbacks. Inside an open transaction it also fails with -EBUSY when a
+ * callback of the region is running on another thread (it cannot wait
+ * there: that callback may be waiting for the writer lock).
+ *
+ * On success it has waited until no lock-free reader can still be using
+ * the region, so the caller may free the struct at once. A FlatView
+ * reference taken earlier with address_space_get_flatview() may still list
+ * the region: drop such references before destroying what they show.
  */
 int memory_region_destroy(MemoryRegion *mr);
 
