@@ -232,11 +232,40 @@ void memory_region_snapshot_free(DirtyBitmapSnapshot *snap)
     free(snap);
 }
 
+/*
+ * Global logging covers the RAM that some address space shows. When it
+ * starts, their migration bitmaps start clean; when it stops, the bitmaps
+ * of regions that do not log MIGRATION themselves go away, so no stale bit
+ * survives into the next round.
+ */
+static void reset_migration_bitmaps(bool starting)
+{
+    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
+        const FlatView *fv = as->current_map ? as->current_map : flatview_empty();
+        for (size_t i = 0; i < flatview_nr_ranges(fv); i++) {
+            MemoryRegion *mr = flatview_range(fv, i)->mr;
+            RegionExt *ext = mr->ext;
+            MrBitmap *b = ext ? ext->dirty[DIRTY_MEMORY_MIGRATION] : NULL;
+            if (!b)
+                continue;
+            if (starting) {
+                size_t words = (size_t)((b->nr_pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
+                for (size_t w = 0; w < words; w++)
+                    __atomic_store_n(&b->bits[w], 0, __ATOMIC_RELAXED);
+            } else if (!(ext->log_mask & (1u << DIRTY_MEMORY_MIGRATION))) {
+                rcu_assign_pointer(ext->dirty[DIRTY_MEMORY_MIGRATION], NULL);
+                call_rcu(&b->rcu, bitmap_free_rcu);
+            }
+        }
+    }
+}
+
 /* Re-render every address space: the migration bit changes on all RAM ranges. */
 static void set_global_logging(bool on)
 {
     memory_region_transaction_begin();
     if (global_logging != on) {
+        reset_migration_bitmaps(on);
         global_logging = on;
         listeners_global_log(on);
         mr_damage_all_views();

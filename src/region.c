@@ -358,6 +358,10 @@ bool memory_region_is_readonly(const MemoryRegion *mr)
 {
     return mr->readonly;
 }
+bool memory_region_is_nonvolatile(const MemoryRegion *mr)
+{
+    return mr->nonvolatile;
+}
 bool memory_region_is_ram(const MemoryRegion *mr)
 {
     return mr->kind == MR_KIND_RAM;

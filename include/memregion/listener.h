@@ -3,11 +3,20 @@
  *
  * A MemoryListener follows one address space. After every commit that
  * changes the space's view it receives the minimal difference between the
- * old and the new view: begin, then every region_del, then region_add and
- * region_nop (with log_start/log_stop for ranges whose dirty-log mask alone
- * changed), then commit. A range whose region, offset, readonly, romd mode or
- * nonvolatile flag changed is a del plus an add. Applying the callbacks to a
- * copy of the old view gives exactly the new view.
+ * old and the new view: begin, then every region_del, then region_add, then
+ * commit. A range whose region, offset, size, readonly, romd mode or
+ * nonvolatile flag changed is a del plus an add. A range whose dirty-log
+ * mask alone changed gets region_nop followed by log_start and/or log_stop.
+ * Ranges that did not change are not mentioned (unlike QEMU, which sends a
+ * region_nop for every kept range), so an update costs what changed. An
+ * address space whose view did not change hears nothing, not even begin.
+ * Applying the callbacks to a copy of the old view gives exactly the new
+ * view.
+ *
+ * Coalescing ranges and eventfds are attachments of their region: they are
+ * reported (in absolute addresses) right after the region_add of a range
+ * that shows them and right before the region_del of such a range, and on
+ * their own (bracketed by begin/commit) when they are added or removed.
  *
  * Priorities: add-type callbacks (begin, region_add, region_nop, log_start,
  * log_global_start, coalesced_io_add, eventfd_add, commit) run in ascending
@@ -126,9 +135,16 @@ bool memory_region_snapshot_get_dirty(MemoryRegion *mr, const DirtyBitmapSnapsho
 /** Free a snapshot. */
 void memory_region_snapshot_free(DirtyBitmapSnapshot *snap);
 
-/** Start migration logging on all RAM (log_global_start to every listener). */
+/**
+ * Start migration logging (log_global_start to every listener): every RAM
+ * region an address space shows logs DIRTY_MEMORY_MIGRATION, starting from
+ * a clean bitmap.
+ */
 void memory_global_dirty_log_start(void);
-/** Stop migration logging (log_global_stop to every listener). */
+/**
+ * Stop migration logging (log_global_stop to every listener). Migration
+ * bitmaps of regions that do not log MIGRATION themselves are dropped.
+ */
 void memory_global_dirty_log_stop(void);
 /** Ask every listener to log_sync every logging range. */
 void memory_global_dirty_log_sync(void);

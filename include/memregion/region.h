@@ -277,7 +277,12 @@ int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
  */
 int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
 
-/** Make @mr (and everything rendered through it) read-only to the guest, or not. */
+/**
+ * Mark @mr read-only, or not. The flag is inherited by everything rendered
+ * through @mr (FlatRange.readonly). Guest writes to read-only RAM are
+ * dropped (and succeed, like writes to a ROM); callback regions (MMIO, ROM
+ * devices) still receive writes, as in QEMU: the device decides.
+ */
 int memory_region_set_readonly(MemoryRegion *mr, bool readonly);
 
 /** Mark @mr non-volatile (informational, inherited like readonly). */
@@ -286,7 +291,8 @@ int memory_region_set_nonvolatile(MemoryRegion *mr, bool nonvolatile);
 /**
  * Change @mr's size. RAM-backed regions cannot grow past the memory they
  * were created with (-EINVAL); RAM cannot become 0 bytes. Overflow past
- * 2^64 (with the region's address, or an alias's offset) is -EINVAL.
+ * 2^64 is -EINVAL: for a mapped region its address + size, for an alias its
+ * offset + size (an unmapped region's address is checked when it is added).
  */
 int memory_region_set_size(MemoryRegion *mr, mr_size_t size);
 
@@ -317,6 +323,8 @@ int32_t memory_region_priority(const MemoryRegion *mr);
 bool memory_region_is_enabled(const MemoryRegion *mr);
 /** True when the region itself is marked read-only (a ROM is). */
 bool memory_region_is_readonly(const MemoryRegion *mr);
+/** True when the region itself is marked non-volatile. */
+bool memory_region_is_nonvolatile(const MemoryRegion *mr);
 /** True for RAM and ROM. */
 bool memory_region_is_ram(const MemoryRegion *mr);
 /** True for a ROM: RAM that is read-only. */
@@ -331,7 +339,8 @@ MemoryRegion *memory_region_alias_target(const MemoryRegion *mr);
 hwaddr memory_region_alias_offset(const MemoryRegion *mr);
 /**
  * Host memory of a RAM, ROM or ROM device region, following aliases (their
- * offsets are added); NULL for other kinds. Valid until destroy.
+ * offsets are added); NULL for other kinds, and NULL when the alias offsets
+ * point past the end of the target's memory. Valid until destroy.
  */
 void *memory_region_get_ram_ptr(const MemoryRegion *mr);
 /** The first subregion in priority order (highest first), or NULL. */
