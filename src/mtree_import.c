@@ -1019,6 +1019,7 @@ static const char *const qemu_containers[] = {
     "platform bus",         /* sysbus platform bus: dynamic sysbus devices */
     "gpex_ioport",          /* generic PCIe host: the PCI I/O space */
     "bus master container", /* hw/pci/pci.c: a PCI device's DMA root */
+    "e1000e-flash",         /* hw/net/e1000e.c: the flash BAR, not emulated */
 };
 /* Aliases QEMU marks read-only (memory_region_set_readonly on the alias). */
 static const char *const qemu_readonly_aliases[] = {
