@@ -200,6 +200,33 @@ static void test_region_migration_client_survives_global_stop(void **state)
 }
 
 /*
+ * Regression: migration bits written while global logging ran, or after it
+ * stopped, must not show in the next round. A region that logs only VGA
+ * loses its migration bitmap at stop and starts the next round clean.
+ */
+static void test_no_stale_migration_bits(void **state)
+{
+    (void)state;
+    MemoryRegion *sys = lt_container("system", 0x100000);
+    MemoryRegion *ram = lt_ram("ram", 0x4000);
+    lt_add(sys, 0, ram, 0);
+    AddressSpace *as = lt_as(sys, "memory");
+    assert_int_equal(memory_region_set_log(ram, true, DIRTY_MEMORY_VGA), 0);
+    uint8_t b = 1;
+    memory_global_dirty_log_start();
+    assert_int_equal(address_space_write(as, 0x10, ATTRS, &b, 1), MEMTX_OK);
+    assert_true(memory_region_get_dirty(ram, 0, 1, DIRTY_MEMORY_MIGRATION));
+    memory_global_dirty_log_stop();
+    assert_false(memory_region_get_dirty(ram, 0, 1, DIRTY_MEMORY_MIGRATION));
+    /* A write while stopped marks VGA only. */
+    assert_int_equal(address_space_write(as, 0x1010, ATTRS, &b, 1), MEMTX_OK);
+    assert_true(memory_region_get_dirty(ram, 0x1000, 1, DIRTY_MEMORY_VGA));
+    memory_global_dirty_log_start();
+    assert_false(memory_region_get_dirty(ram, 0, 0x4000, DIRTY_MEMORY_MIGRATION));
+    memory_global_dirty_log_stop();
+}
+
+/*
  * Writers on two threads write every page of a region exactly once through
  * the dispatch path while the main thread keeps snapshotting and clearing.
  * No bit may be lost or reported twice: every page is dirty in exactly one
@@ -272,6 +299,7 @@ int main(void)
         LT_TEST(test_global_start_sync_stop),
         LT_TEST(test_global_logging_covers_new_ram),
         LT_TEST(test_region_migration_client_survives_global_stop),
+        LT_TEST(test_no_stale_migration_bits),
         LT_TEST(test_concurrent_writes_and_snapshots),
     };
     return cmocka_run_group_tests_name("listener-dirty", tests, NULL, NULL);
