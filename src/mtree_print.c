@@ -107,7 +107,7 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
     hwaddr start = base + memory_region_addr(mr);
     hwaddr end = start + incl_size(memory_region_size(mr));
     bool enabled = memory_region_is_enabled(mr);
-    const char *nv = mr->nonvolatile ? "nv-" : "";
+    const char *nv = memory_region_is_nonvolatile(mr) ? "nv-" : "";
 
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
         MemoryRegion *target = memory_region_alias_target(mr);
