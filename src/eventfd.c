@@ -124,7 +124,7 @@ bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const
     if (!set)
         return false;
     uint64_t value = 0;
-    bool big = mr->ops && mr->ops->endianness == DEVICE_BIG_ENDIAN;
+    bool big = memory_region_endianness(mr) == DEVICE_BIG_ENDIAN;
     for (unsigned i = 0; i < n; i++)
         value |= (uint64_t)buf[i] << (8 * (big ? n - 1 - i : i));
     for (size_t i = 0; i < set->nr; i++) {

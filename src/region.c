@@ -358,6 +358,10 @@ bool memory_region_is_readonly(const MemoryRegion *mr)
 {
     return mr->readonly;
 }
+MemDeviceEndian memory_region_endianness(const MemoryRegion *mr)
+{
+    return mr->ops ? mr->ops->endianness : DEVICE_LITTLE_ENDIAN;
+}
 bool memory_region_is_nonvolatile(const MemoryRegion *mr)
 {
     return mr->nonvolatile;

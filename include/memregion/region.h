@@ -331,6 +331,8 @@ bool memory_region_is_ram(const MemoryRegion *mr);
 bool memory_region_is_rom(const MemoryRegion *mr);
 /** True for a ROM device in romd mode. */
 bool memory_region_is_romd(const MemoryRegion *mr);
+/** The byte order of a callback region's device (little-endian when it has no ops). */
+MemDeviceEndian memory_region_endianness(const MemoryRegion *mr);
 /** The container @mr is mapped in, or NULL. */
 MemoryRegion *memory_region_container(const MemoryRegion *mr);
 /** An alias's target, or NULL for other kinds. */

@@ -106,7 +106,7 @@ static void coalesced_del(MemoryListener *l, const FlatRange *fr, hwaddr addr, h
 /* KVM compares the written bytes read as a little-endian number of @len bytes. */
 static uint64_t guest_bytes_value(const MemoryRegion *mr, uint64_t data, unsigned len)
 {
-    bool big = mr->ops && mr->ops->endianness == DEVICE_BIG_ENDIAN;
+    bool big = memory_region_endianness(mr) == DEVICE_BIG_ENDIAN;
     if (!big || len <= 1)
         return data;
     uint64_t v = 0;
