@@ -14,16 +14,24 @@
  *   write such words. All regions, offsets and alias offsets are multiples
  *   of 4 KiB, so a word's index also matches the low bits of its address.
  *   Unassigned words read as all-ones.
+ * - Guest RAM that is written is only ever mapped in one address space
+ *   (scratch), used by one reader: two guest CPUs racing on the same RAM
+ *   would be a race in the guest, which ThreadSanitizer would rightly
+ *   report, not one in the library. The writer toggles dirty logging on
+ *   that RAM while the reader writes it.
  * - translate and find_range return a region of the test (by identity) and
  *   offsets inside it; the host pointer of a region that is never destroyed
  *   points at the right word.
  * - Flat views are sorted and non-overlapping.
  *
  * Environment: MEMREGION_STRESS_SECONDS (default 2) is the duration of the
- * random test; MEMREGION_STRESS_READERS (default 2) the number of readers.
+ * random test; MEMREGION_STRESS_READERS (default 2) the number of readers;
+ * MEMREGION_STRESS_FILTER (a cmocka pattern such as "test_random*") runs
+ * only the matching tests.
  */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -203,10 +211,12 @@ static void report_failure(const char *fmt, ...)
 
 /* ---- the world ------------------------------------------------------------------- */
 
-static MemoryRegion root, bm_root, bm_alias;
-static AddressSpace sys_as, bm_as;
+static MemoryRegion root, bm_root, bm_alias, scratch_root;
+static AddressSpace sys_as, bm_as, scratch_as;
 static _Atomic int stop;
 static _Atomic unsigned long bar_moves, nested_reads;
+/* The SIGSEGV/SIGBUS handlers the process started with (a sanitizer's). */
+static struct sigaction initial_segv, initial_bus;
 
 static __thread uint64_t rng_state;
 static __thread unsigned cb_depth;
@@ -412,6 +422,7 @@ static void check_view(AddressSpace *as)
 }
 
 typedef struct ReaderStats {
+    unsigned index; /* reader 0 also owns the scratch address space */
     unsigned long ops;
 } ReaderStats;
 
@@ -421,6 +432,8 @@ static void *reader_main(void *arg)
     rng_state = 0x9e3779b97f4a7c15ull ^ (uintptr_t)arg;
     while (!stop) {
         AddressSpace *as = rnd_below(4) ? &sys_as : &bm_as;
+        if (st->index == 0 && rnd_below(3) == 0)
+            as = &scratch_as;
         uint64_t addr = rnd() % WINDOW;
         uint64_t a8 = addr & ~7ull;
         unsigned op = rnd_below(100);
@@ -451,7 +464,8 @@ static void *reader_main(void *arg)
                 report_failure("odd read %#llx: result %#x", (unsigned long long)addr, r);
         } else if (op < 75) {
             /* Writes: scratch words, which are right wherever they land. ROM drops
-             * them; MMIO and ROM devices get a callback. */
+             * them; MMIO and ROM devices get a callback; RAM is only in the
+             * scratch address space. */
             MemTxResult r;
             if (rnd_below(2)) {
                 address_space_stq_le(as, a8, scratch_word(a8), MEMTXATTRS_UNSPECIFIED, &r);
@@ -482,8 +496,12 @@ typedef struct WriterStats {
     unsigned long ops, created, destroyed, busy, txs, as_cycles;
 } WriterStats;
 
-static MemoryRegion *parent_mr(Slot *p)
+/* Where a slot is mapped: in container slot @p, or at the top. Scratch RAM
+ * is only ever mapped at the top of the scratch address space. */
+static MemoryRegion *parent_mr(const Slot *s, Slot *p)
 {
+    if (slot_kind(s->id) == K_SCRATCH)
+        return &scratch_root;
     return p ? &p->mr : &root;
 }
 
@@ -503,11 +521,12 @@ static Slot *random_slot_in(SlotState state, int kind_filter)
     return NULL;
 }
 
-static Slot *random_initialised(void)
+/* An initialised slot that an alias may show (never scratch RAM). */
+static Slot *random_alias_target(void)
 {
     for (int tries = 0; tries < 8; tries++) {
         Slot *s = &slots[rnd_below(NR_SLOTS)];
-        if (s->state != S_FREE)
+        if (s->state != S_FREE && slot_kind(s->id) != K_SCRATCH)
             return s;
     }
     return NULL;
@@ -552,7 +571,7 @@ static void slot_create(Slot *s, WriterStats *ws)
         err = memory_region_init(&s->mr, "sub", size);
         break;
     case K_ALIAS: {
-        Slot *t = random_initialised();
+        Slot *t = random_alias_target();
         if (!t || t == s)
             return;
         uint64_t tsize = slot_size(t->id);
@@ -584,12 +603,10 @@ static void slot_add(Slot *s)
         if (!p)
             p = random_slot_in(S_DETACHED, K_CONTAINER);
     }
-    if (p == s)
-        p = NULL;
     uint64_t size = slot_size(s->id);
-    if (p && size > SUB_SIZE / 2)
+    if (p == s || (p && size > SUB_SIZE / 2) || slot_kind(s->id) == K_SCRATCH)
         p = NULL;
-    int err = memory_region_add_subregion_overlap(parent_mr(p), random_offset(p, size), &s->mr,
+    int err = memory_region_add_subregion_overlap(parent_mr(s, p), random_offset(p, size), &s->mr,
                                                   (int32_t)rnd_below(5) - 2);
     expect_ok_or(err, -ELOOP, 0, "add_subregion");
     if (!err) {
@@ -600,7 +617,7 @@ static void slot_add(Slot *s)
 
 static void slot_del(Slot *s)
 {
-    int err = memory_region_del_subregion(parent_mr(s->parent), &s->mr);
+    int err = memory_region_del_subregion(parent_mr(s, s->parent), &s->mr);
     expect_ok_or(err, 0, 0, "del_subregion");
     if (!err) {
         s->state = S_DETACHED;
@@ -634,6 +651,40 @@ static void slot_destroy(Slot *s, WriterStats *ws)
 
 static AddressSpace temp_as;
 static Slot *temp_as_root;
+static bool global_log;
+
+/* Dirty logging on scratch RAM while reader 0 writes it. */
+static void dirty_step(Slot *s)
+{
+    unsigned client = rnd_below(2) ? DIRTY_MEMORY_VGA : DIRTY_MEMORY_CODE;
+    uint64_t size = slot_size(s->id);
+    switch (rnd_below(5)) {
+    case 0:
+        expect_ok_or(memory_region_set_log(&s->mr, rnd_below(2), client), 0, 0, "set_log");
+        break;
+    case 1:
+        (void)memory_region_get_dirty(&s->mr, 0, size, client);
+        break;
+    case 2: {
+        DirtyBitmapSnapshot *snap = memory_region_snapshot_and_clear_dirty(&s->mr, 0, size, client);
+        if (snap) {
+            (void)memory_region_snapshot_get_dirty(&s->mr, snap, 0, size);
+            memory_region_snapshot_free(snap);
+        }
+        break;
+    }
+    case 3:
+        memory_region_reset_dirty(&s->mr, 0, size, client);
+        break;
+    default:
+        if (global_log)
+            memory_global_dirty_log_stop();
+        else
+            memory_global_dirty_log_start();
+        global_log = !global_log;
+        break;
+    }
+}
 
 static void writer_step(WriterStats *ws)
 {
@@ -684,6 +735,8 @@ static void writer_step(WriterStats *ws)
     } else if (op < 90 && slot_kind(s->id) == K_CONTAINER) {
         err = memory_region_set_readonly(&s->mr, rnd_below(2));
         expect_ok_or(err, 0, 0, "set_readonly");
+    } else if (op < 91 && slot_kind(s->id) == K_SCRATCH) {
+        dirty_step(s);
     } else if (op < 93) {
         /* The bus-master view comes and goes. */
         err = memory_region_set_enabled(&bm_alias, rnd_below(4) != 0);
@@ -740,10 +793,14 @@ static void world_setup(void)
     assert_int_equal(memory_region_init(&bm_root, "bus-master", WINDOW), 0);
     assert_int_equal(memory_region_init_alias(&bm_alias, "bus master", &root, 0, WINDOW), 0);
     assert_int_equal(memory_region_add_subregion(&bm_root, 0, &bm_alias), 0);
+    assert_int_equal(memory_region_init(&scratch_root, "scratch", WINDOW), 0);
     assert_int_equal(address_space_init(&sys_as, &root, "memory"), 0);
     assert_int_equal(address_space_init(&bm_as, &bm_root, "bus-master"), 0);
+    assert_int_equal(address_space_init(&scratch_as, &scratch_root, "scratch"), 0);
     address_space_set_unassigned_value(&sys_as, 0xff);
     address_space_set_unassigned_value(&bm_as, 0xff);
+    address_space_set_unassigned_value(&scratch_as, 0xff);
+    global_log = false;
     WriterStats ws = {0};
     rng_state = 42;
     for (unsigned i = 0; i < NR_SLOTS; i++)
@@ -763,6 +820,10 @@ static void world_teardown(void)
         address_space_destroy(&temp_as);
         temp_as_root = NULL;
     }
+    if (global_log)
+        memory_global_dirty_log_stop();
+    global_log = false;
+    address_space_destroy(&scratch_as);
     address_space_destroy(&bm_as);
     address_space_destroy(&sys_as);
     memory_region_transaction_begin();
@@ -793,6 +854,7 @@ static void world_teardown(void)
     assert_int_equal(memory_region_destroy(&bm_alias), 0);
     assert_int_equal(memory_region_destroy(&bm_root), 0);
     assert_int_equal(memory_region_destroy(&root), 0);
+    assert_int_equal(memory_region_destroy(&scratch_root), 0);
 }
 
 static double env_double(const char *name, double dflt)
@@ -816,13 +878,20 @@ static void test_random_reconfiguration(void **state)
     if (nreaders > MAX_READERS)
         nreaders = MAX_READERS;
     alarm((unsigned)seconds + 60); /* a deadlock fails the test instead of hanging it */
+    /* cmocka's crash handler cannot handle a fault on another thread: give
+     * faults back to the sanitizer (or the default action) so that a wild
+     * access in a reader is reported with its stack. */
+    sigaction(SIGSEGV, &initial_segv, NULL);
+    sigaction(SIGBUS, &initial_bus, NULL);
     world_setup();
     pthread_t readers[MAX_READERS], writer;
     ReaderStats rs[MAX_READERS];
     WriterStats ws = {0};
     memset(rs, 0, sizeof(rs));
-    for (unsigned i = 0; i < nreaders; i++)
+    for (unsigned i = 0; i < nreaders; i++) {
+        rs[i].index = i;
         assert_int_equal(pthread_create(&readers[i], NULL, reader_main, &rs[i]), 0);
+    }
     assert_int_equal(pthread_create(&writer, NULL, writer_main, &ws), 0);
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
@@ -1070,6 +1139,12 @@ static void test_callback_moves_bar_during_transaction(void **state)
 
 int main(void)
 {
+    sigaction(SIGSEGV, NULL, &initial_segv);
+    sigaction(SIGBUS, NULL, &initial_bus);
+    /* MEMREGION_STRESS_FILTER=test_random* runs only the matching tests. */
+    const char *filter = getenv("MEMREGION_STRESS_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_destroy_waits_for_callback),
         cmocka_unit_test(test_destroy_in_transaction_refuses),
