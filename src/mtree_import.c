@@ -26,17 +26,18 @@
 #include "memregion/memregion.h"
 #include "memregion/mtree.h"
 
-#define MAX_TEXT        (256u << 20)
-#define MAX_LINE        65536u
-#define MAX_DEPTH       64u
-#define MAX_NODES       1000000u
-#define MAX_BLOCKS      65536u
-#define MAX_HEADERS     1000000u
-#define MAX_TIE_PAIRS   4000000u
-#define MAX_FACT_ROUNDS 24
-#define DEFAULT_MAX_RAM (64ull << 30)
-#define GIB4            ((mr_size_t)1 << 32)
-#define MIN128(a, b)    ((a) < (b) ? (a) : (b))
+#define MAX_TEXT           (256u << 20)
+#define MAX_LINE           65536u
+#define MAX_DEPTH          64u
+#define MAX_NODES          1000000u
+#define MAX_BLOCKS         65536u
+#define MAX_HEADERS        1000000u
+#define MAX_TIE_PAIRS      4000000u
+#define MAX_FACT_ROUNDS    24
+#define MAX_CANDIDATE_SCAN 4096
+#define DEFAULT_MAX_RAM    (64ull << 30)
+#define GIB4               ((mr_size_t)1 << 32)
+#define MIN128(a, b)       ((a) < (b) ? (a) : (b))
 
 enum { T_RAM, T_ROM, T_ROMD, T_RAMD, T_IO };
 static const char *const type_words[] = {"ram", "rom", "romd", "ramd", "i/o"};
@@ -103,6 +104,7 @@ typedef struct Obj {
     uint32_t nkids;
     int32_t as_root; /* an address-space block has this root (block index) or -1 */
     bool is_target;
+    bool io_root;     /* root of the address space named `I/O` */
     MemoryRegion *mr; /* built region */
     bool inited, mapped;
 } Obj;
@@ -131,6 +133,11 @@ typedef struct Parser {
     char **flat_log;
     size_t nflat_log, capflat_log;
     int round; /* current round of facts_from_flat() */
+    /* memory-region: block names, sorted, for lookups by name */
+    int32_t *mr_sorted; /* block indices sorted by (name, index) */
+    uint32_t nmr_sorted;
+    int32_t *name_id; /* per block: id of its name among distinct names, -1 for AS blocks */
+    uint32_t nname_ids;
 } Parser;
 
 struct MtreeImport {
@@ -563,15 +570,59 @@ static int parse_tree(Parser *p, const char *text, size_t len)
     return 0;
 }
 
-/* Is @name the name of a memory-region: block? */
-static bool is_mr_block_name(const Parser *p, const char *name, size_t len)
+static const Parser *sort_parser; /* for name_cmp(): import is writer-side, one at a time */
+
+static int block_name_cmp(const void *a, const void *b)
 {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    int c = strcmp(sort_parser->blocks[x].names[0], sort_parser->blocks[y].names[0]);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Index the names of the memory-region: blocks (sorted, with name ids). */
+static int index_block_names(Parser *p)
+{
+    p->mr_sorted = malloc((p->nblocks ? p->nblocks : 1) * sizeof(int32_t));
+    p->name_id = malloc((p->nblocks ? p->nblocks : 1) * sizeof(int32_t));
+    if (!p->mr_sorted || !p->name_id)
+        return -ENOMEM;
     for (uint32_t b = 0; b < p->nblocks; b++) {
-        const Block *bl = &p->blocks[b];
-        if (!bl->is_as && strlen(bl->names[0]) == len && memcmp(bl->names[0], name, len) == 0)
-            return true;
+        p->name_id[b] = -1;
+        if (!p->blocks[b].is_as)
+            p->mr_sorted[p->nmr_sorted++] = (int32_t)b;
     }
-    return false;
+    sort_parser = p;
+    qsort(p->mr_sorted, p->nmr_sorted, sizeof(int32_t), block_name_cmp);
+    sort_parser = NULL;
+    for (uint32_t i = 0; i < p->nmr_sorted; i++) {
+        if (i && strcmp(p->blocks[p->mr_sorted[i]].names[0],
+                        p->blocks[p->mr_sorted[i - 1]].names[0]) != 0)
+            p->nname_ids++;
+        p->name_id[p->mr_sorted[i]] = (int32_t)p->nname_ids;
+    }
+    if (p->nmr_sorted)
+        p->nname_ids++;
+    return 0;
+}
+
+/* Name id of the memory-region: block named @name (@len bytes), or -1. */
+static int32_t find_block_name(const Parser *p, const char *name, size_t len)
+{
+    uint32_t lo = 0, hi = p->nmr_sorted;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const char *m = p->blocks[p->mr_sorted[mid]].names[0];
+        int c = strncmp(m, name, len);
+        if (c == 0 && m[len] != 0)
+            c = 1;
+        if (c < 0)
+            lo = mid + 1;
+        else if (c > 0)
+            hi = mid;
+        else
+            return p->name_id[p->mr_sorted[mid]];
+    }
+    return -1;
 }
 
 /*
@@ -595,7 +646,7 @@ static int split_bodies(Parser *p)
                 if (q[0] != ' ' || q[1] != '@')
                     continue;
                 last = q;
-                if (!pick && is_mr_block_name(p, q + 2, (size_t)(e - q - 2)))
+                if (!pick && find_block_name(p, q + 2, (size_t)(e - q - 2)) >= 0)
                     pick = q;
             }
             if (!pick)
@@ -756,7 +807,11 @@ static uint32_t candidates(Parser *p, ClassInfo *ci, const HashIdx *idx, uint32_
         else
             hi = mid;
     }
-    for (uint32_t i = lo; i < nidx && idx[i].hash == rn->hash && n < max; i++) {
+    /* Scan a bounded number of equal-hash lines: identical copies of one
+     * subtree beyond that add nothing but time. */
+    for (uint32_t i = lo, scanned = 0;
+         i < nidx && idx[i].hash == rn->hash && n < max && scanned < MAX_CANDIDATE_SCAN;
+         i++, scanned++) {
         int32_t c = idx[i].node;
         const Node *cn = &p->nodes[c];
         if (c == r || uf_find(p, c) == uf_find(p, r))
@@ -912,33 +967,43 @@ static int make_objects(Parser *p)
 static int resolve_aliases(Parser *p)
 {
     uint32_t nmr = 0;
-    int32_t *mrb = malloc((p->nblocks ? p->nblocks : 1) * sizeof(int32_t));
+    size_t nb = p->nblocks ? p->nblocks : 1;
+    int32_t *mrb = malloc(nb * sizeof(int32_t));   /* position -> block */
+    int32_t *mrpos = malloc(nb * sizeof(int32_t)); /* block -> position */
+    int32_t *last = malloc((p->nname_ids ? p->nname_ids : 1) * sizeof(int32_t));
     int32_t *obj_target = malloc((p->nobjs ? p->nobjs : 1) * sizeof(int32_t));
-    if (!mrb || !obj_target) {
+    if (!mrb || !mrpos || !last || !obj_target) {
         free(mrb);
+        free(mrpos);
+        free(last);
         free(obj_target);
         return -ENOMEM;
     }
     for (uint32_t b = 0; b < p->nblocks; b++)
-        if (!p->blocks[b].is_as)
+        if (!p->blocks[b].is_as) {
+            mrpos[b] = (int32_t)nmr;
             mrb[nmr++] = (int32_t)b;
+        }
     for (uint32_t i = 0; i < p->nobjs; i++)
         obj_target[i] = -1;
+    for (uint32_t i = 0; i < p->nname_ids; i++)
+        last[i] = -1; /* per name: the most recently queued block position */
 
-    uint32_t q = 0;
+    uint32_t q = 0; /* blocks at positions < q are queued */
+#define QUEUE_UPTO(newq)                                                                           \
+    do {                                                                                           \
+        uint32_t upto_ = (newq);                                                                   \
+        for (; q < upto_; q++)                                                                     \
+            last[p->name_id[mrb[q]]] = (int32_t)q;                                                 \
+    } while (0)
     int rc = 0;
     for (int pass = 0; pass < 2 && !rc; pass++) {
         for (uint32_t b = 0; b < p->nblocks && !rc; b++) {
             const Block *bl = &p->blocks[b];
             if (bl->is_as != (pass == 0))
                 continue;
-            if (!bl->is_as) {
-                uint32_t i = 0;
-                while (mrb[i] != (int32_t)b)
-                    i++;
-                if (i >= q)
-                    q = i + 1; /* queued by an alias the dump left out */
-            }
+            if (!bl->is_as && (uint32_t)mrpos[b] >= q)
+                QUEUE_UPTO((uint32_t)mrpos[b] + 1); /* queued by an alias the dump left out */
             /* Preorder walk of the block: nodes of a block are contiguous. */
             for (int32_t id = bl->root;
                  id >= 0 && (uint32_t)id < p->nnodes && p->nodes[id].block == (int32_t)b && !rc;
@@ -956,19 +1021,22 @@ static int resolve_aliases(Parser *p)
                     }
                     continue;
                 }
+                int32_t nid = find_block_name(p, n->target, strlen(n->target));
                 int32_t pick = -1;
-                if (q < nmr && strcmp(p->blocks[mrb[q]].names[0], n->target) == 0) {
-                    pick = mrb[q++];
+                if (nid < 0) {
+                    /* no block with that name at all */
+                } else if (q < nmr && p->name_id[mrb[q]] == nid) {
+                    pick = mrb[q];
+                    QUEUE_UPTO(q + 1);
+                } else if (last[nid] >= 0) {
+                    pick = mrb[last[nid]];
                 } else {
-                    for (uint32_t i = q; i-- > 0 && pick < 0;)
-                        if (strcmp(p->blocks[mrb[i]].names[0], n->target) == 0)
-                            pick = mrb[i];
                     /* Blocks before it were queued by aliases a dump without
                      * -D does not show. */
                     for (uint32_t i = q; i < nmr && pick < 0; i++)
-                        if (strcmp(p->blocks[mrb[i]].names[0], n->target) == 0) {
+                        if (p->name_id[mrb[i]] == nid) {
                             pick = mrb[i];
-                            q = i + 1;
+                            QUEUE_UPTO(i + 1);
                         }
                 }
                 if (pick < 0) {
@@ -982,6 +1050,7 @@ static int resolve_aliases(Parser *p)
             }
         }
     }
+#undef QUEUE_UPTO
     for (uint32_t i = 0; i < p->nobjs && !rc; i++) {
         Obj *o = &p->objs[i];
         if (!p->nodes[o->rep].is_alias)
@@ -996,6 +1065,8 @@ static int resolve_aliases(Parser *p)
         p->objs[o->target].is_target = true;
     }
     free(mrb);
+    free(mrpos);
+    free(last);
     free(obj_target);
     return rc;
 }
@@ -1035,16 +1106,22 @@ static bool in_table(const char *const *t, size_t n, const char *name)
 }
 #define IN_TABLE(t, name) in_table(t, sizeof(t) / sizeof(t[0]), name)
 
-static bool is_io_root(const Parser *p, const Obj *o)
+/* Is @o the root of the address space named `I/O`? (Computed once.) */
+static bool is_io_root(const Obj *o)
+{
+    return o->io_root;
+}
+
+static void mark_io_roots(Parser *p)
 {
     for (uint32_t b = 0; b < p->nblocks; b++) {
         const Block *bl = &p->blocks[b];
-        if (bl->is_as && p->node_obj[bl->root] == (int32_t)(o - p->objs))
-            for (uint32_t k = 0; k < bl->nnames; k++)
-                if (strcmp(bl->names[k], "I/O") == 0)
-                    return true;
+        if (!bl->is_as)
+            continue;
+        for (uint32_t k = 0; k < bl->nnames; k++)
+            if (strcmp(bl->names[k], "I/O") == 0)
+                p->objs[p->node_obj[bl->root]].io_root = true;
     }
-    return false;
 }
 
 /* Fact 1 for a non-alias i/o region, by the rules of docs/mtree.md. */
@@ -1052,7 +1129,7 @@ static bool rule_terminates(const Parser *p, const Obj *o)
 {
     const Node *n = &p->nodes[o->rep];
     if (!(p->flags & MTREE_IMPORT_GENERIC_RULES)) {
-        if (IN_TABLE(qemu_terminating, n->name) || is_io_root(p, o))
+        if (IN_TABLE(qemu_terminating, n->name) || is_io_root(o))
             return true;
         if (IN_TABLE(qemu_containers, n->name))
             return false;
@@ -1070,6 +1147,7 @@ static bool rule_terminates(const Parser *p, const Obj *o)
 
 static void decide_facts(Parser *p)
 {
+    mark_io_roots(p);
     for (uint32_t i = 0; i < p->nobjs; i++) {
         Obj *o = &p->objs[i];
         const Node *n = &p->nodes[o->rep];
@@ -1511,10 +1589,13 @@ static int build(MtreeImport *imp)
 static void teardown(MtreeImport *imp)
 {
     Parser *p = &imp->p;
+    /* One transaction: one commit for all the address spaces. */
+    memory_region_transaction_begin();
     for (size_t i = imp->nspaces; i-- > 0;) {
         address_space_destroy(imp->spaces[i]);
         free(imp->spaces[i]);
     }
+    memory_region_transaction_commit();
     free(imp->spaces);
     imp->spaces = NULL;
     imp->nspaces = 0;
@@ -1586,6 +1667,8 @@ static void free_parser(Parser *p)
     free(p->node_obj);
     free(p->mr_block_obj);
     free(p->ties);
+    free(p->mr_sorted);
+    free(p->name_id);
     for (size_t i = 0; i < p->nflat_log; i++)
         free(p->flat_log[i]);
     free(p->flat_log);
@@ -1618,6 +1701,8 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     p->max_ram = opts && opts->max_ram_bytes ? opts->max_ram_bytes : DEFAULT_MAX_RAM;
 
     int rc = parse_tree(p, text ? text : "", len);
+    if (!rc)
+        rc = index_block_names(p);
     if (!rc)
         rc = split_bodies(p);
     if (!rc) {

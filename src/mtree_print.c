@@ -59,12 +59,84 @@ static int vec_push(PtrVec *pv, void *p)
     return 0;
 }
 
-static bool vec_has(const PtrVec *pv, const void *p)
+/* A set of pointers (open addressing) for the alias-target queue. */
+typedef struct PtrSet {
+    const void **v;
+    size_t cap, n;
+} PtrSet;
+
+static size_t ptr_hash(const void *p, size_t cap)
 {
-    for (size_t i = 0; i < pv->n; i++)
-        if (pv->v[i] == p)
-            return true;
-    return false;
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+/* Add @p; returns 1 when added, 0 when present, -ENOMEM. */
+static int set_add(PtrSet *s, const void *p)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        const void **v = calloc(cap, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->v[i])
+                continue;
+            size_t h = ptr_hash(s->v[i], cap);
+            while (v[h])
+                h = (h + 1) & (cap - 1);
+            v[h] = s->v[i];
+        }
+        free(s->v);
+        s->v = v;
+        s->cap = cap;
+    }
+    size_t h = ptr_hash(p, s->cap);
+    while (s->v[h]) {
+        if (s->v[h] == p)
+            return 0;
+        h = (h + 1) & (s->cap - 1);
+    }
+    s->v[h] = p;
+    s->n++;
+    return 1;
+}
+
+typedef struct KeyIdx {
+    const void *key;
+    size_t i;
+} KeyIdx;
+
+static int keyidx_cmp(const void *a, const void *b)
+{
+    const KeyIdx *x = a, *y = b;
+    if (x->key != y->key)
+        return (uintptr_t)x->key < (uintptr_t)y->key ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Group @n items by @keys[i]: next[i] is the next item with the same key
+ * (SIZE_MAX at the end) and first[i] says whether i is its key's first item.
+ * O(n log n).
+ */
+static int group_by_key(const void *const *keys, size_t n, size_t *next, bool *first)
+{
+    KeyIdx *k = malloc((n ? n : 1) * sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        k[i] = (KeyIdx){keys[i], i};
+    qsort(k, n, sizeof(*k), keyidx_cmp);
+    for (size_t j = 0; j < n; j++) {
+        first[k[j].i] = j == 0 || k[j - 1].key != k[j].key;
+        next[k[j].i] = j + 1 < n && k[j + 1].key == k[j].key ? k[j + 1].i : SIZE_MAX;
+    }
+    free(k);
+    return 0;
 }
 
 /* ---- tree format ---------------------------------------------------------- */
@@ -73,6 +145,7 @@ typedef struct TreePrinter {
     FILE *out;
     bool disabled; /* print disabled regions */
     PtrVec queue;  /* alias targets to print as memory-region blocks */
+    PtrSet queued; /* the same, for lookups */
     int err;
 } TreePrinter;
 
@@ -111,7 +184,8 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
 
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
         MemoryRegion *target = memory_region_alias_target(mr);
-        if (!vec_has(&tp->queue, target) && vec_push(&tp->queue, target)) {
+        int added = set_add(&tp->queued, target);
+        if (added < 0 || (added && vec_push(&tp->queue, target))) {
             tp->err = -ENOMEM;
             return;
         }
@@ -178,28 +252,34 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     if (!out)
         return -EINVAL;
     TreePrinter tp = {.out = out, .disabled = flags & MTREE_PRINT_DISABLED};
-    PtrVec all = {0}, roots = {0}, group = {0};
+    PtrVec all = {0}, keys = {0}, group = {0};
+    size_t *next = NULL;
+    bool *first = NULL;
 
     mr_writer_lock();
     int err = collect_spaces(spaces, nr, &all);
     /* One block per distinct root, in order of first appearance. */
-    for (size_t i = 0; !err && i < all.n; i++) {
-        MemoryRegion *root = address_space_root(all.v[i]);
-        if (!vec_has(&roots, root))
-            err = vec_push(&roots, root);
+    for (size_t i = 0; !err && i < all.n; i++)
+        err = vec_push(&keys, address_space_root(all.v[i]));
+    if (!err) {
+        next = malloc((all.n ? all.n : 1) * sizeof(*next));
+        first = malloc((all.n ? all.n : 1) * sizeof(*first));
+        err =
+            next && first ? group_by_key((const void *const *)keys.v, all.n, next, first) : -ENOMEM;
     }
-    for (size_t r = 0; !err && r < roots.n; r++) {
+    for (size_t r = 0; !err && r < all.n; r++) {
+        if (!first[r])
+            continue;
         group.n = 0;
-        for (size_t i = 0; !err && i < all.n; i++)
-            if (address_space_root(all.v[i]) == roots.v[r])
-                err = vec_push(&group, all.v[i]);
+        for (size_t i = r; !err && i != SIZE_MAX; i = next[i])
+            err = vec_push(&group, all.v[i]);
         if (err)
             break;
         /* QEMU sorts the names of one block with strcmp. */
         qsort(group.v, group.n, sizeof(void *), name_cmp);
         for (size_t i = 0; i < group.n; i++)
             fprintf(out, "address-space: %s\n", address_space_name(group.v[i]));
-        print_region(&tp, roots.v[r], 1, 0);
+        print_region(&tp, keys.v[r], 1, 0);
         fputc('\n', out);
         err = tp.err;
     }
@@ -214,9 +294,12 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     mr_writer_unlock();
 
     free(all.v);
-    free(roots.v);
+    free(keys.v);
     free(group.v);
+    free(next);
+    free(first);
     free(tp.queue.v);
+    free(tp.queued.v);
     if (!err && ferror(out))
         err = -EIO;
     return err;
@@ -271,18 +354,21 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
         if (err && fv)
             flatview_unref(fv);
     }
+    size_t *next = NULL;
+    bool *first = NULL;
+    if (!err) {
+        next = malloc((all.n ? all.n : 1) * sizeof(*next));
+        first = malloc((all.n ? all.n : 1) * sizeof(*first));
+        err = next && first ? group_by_key((const void *const *)views.v, all.n, next, first)
+                            : -ENOMEM;
+    }
     unsigned counter = 0;
     for (size_t i = 0; !err && i < all.n; i++) {
         FlatView *fv = views.v[i];
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = views.v[j] == fv;
-        if (seen)
+        if (!first[i])
             continue;
         fprintf(out, "FlatView #%u\n", counter++);
-        for (size_t j = i; j < all.n; j++) {
-            if (views.v[j] != fv)
-                continue;
+        for (size_t j = i; j != SIZE_MAX; j = next[j]) {
             MemoryRegion *root = address_space_root(all.v[j]);
             fprintf(out, " AS \"%s\", root: %s", address_space_name(all.v[j]),
                     memory_region_name(root));
@@ -306,6 +392,8 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
 
     free(all.v);
     free(views.v);
+    free(next);
+    free(first);
     if (!err && ferror(out))
         err = -EIO;
     return err;

@@ -760,6 +760,55 @@ static void test_monitor_session(void **state)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
+/* Many blocks, many same-named alias targets, many identical roots: the
+ * import stays near-linear (the test's timeout bounds it). */
+static void test_many_blocks(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    size_t cap = (size_t)N * 400, n = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    n += (size_t)sprintf(t + n, "address-space: memory\n"
+                                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n");
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(t + n,
+                             "    %016x-%016x (prio 0, i/o): alias a%d @t "
+                             "0000000000000000-0000000000000fff\n",
+                             i * 0x1000, i * 0x1000 + 0xfff, i);
+    n += (size_t)sprintf(t + n, "\n");
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(t + n,
+                             "address-space: dma%d\n"
+                             "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master "
+                             "container\n\n",
+                             i);
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(t + n, "memory-region: t\n"
+                                    "  0000000000000000-0000000000000fff (prio 0, i/o): t\n\n");
+    assert_true(n < cap);
+    MtreeError err;
+    MtreeImport *imp = mtree_import(t, n, NULL, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    assert_int_equal(mtree_import_nr_spaces(imp), N + 1);
+    /* N aliases onto N distinct same-named targets, the system container,
+     * N bus master containers, and the N targets. */
+    assert_int_equal(mtree_import_nr_regions(imp), 1 + N + N + N);
+    char *out = print_import(mtree_print_tree, imp, 0);
+    /* Printed back block for block: N targets come out again. */
+    size_t blocks = 0;
+    for (const char *p = out; (p = strstr(p, "memory-region: t\n")); p++)
+        blocks++;
+    assert_int_equal(blocks, N);
+    free(out);
+    out = print_import(mtree_print_flat, imp, 0);
+    assert_non_null(strstr(out, "  0000000001387000-0000000001387fff (prio 0, i/o): t\n"));
+    free(out);
+    assert_int_equal(mtree_import_free(imp), 0);
+    free(t);
+}
+
 /* Two imports live side by side and go in either order. */
 static void test_two_imports(void **state)
 {
@@ -789,7 +838,8 @@ int main(void)
         cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
         cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
         cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
-        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
+        cmocka_unit_test(test_two_imports),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
 }
