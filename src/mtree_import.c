@@ -9,8 +9,8 @@
  *     its containers' appearances) are one region;
  *  3. resolve alias targets by replaying QEMU's alias queue;
  *  4. decide the four missing facts by the rules of docs/mtree.md;
- *  5. optionally correct them from a flat dump (mtree_facts.c style rules,
- *     kept here: only those four facts, each by its documented rule);
+ *  5. optionally let a flat dump overrule them: only those four facts,
+ *     each by its documented rule (docs/mtree.md, --facts-from);
  *  6. build regions and address spaces with the library.
  *
  * Invariant: nothing is allocated in proportion to anything but the input
