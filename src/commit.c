@@ -340,8 +340,9 @@ static void do_commit(void)
         if (s->previous) {
             flatview_unref(s->previous);
             s->previous = NULL;
-            flatview_drop_deltas(s->view);
         }
+        if (s->view)
+            flatview_drop_deltas(s->view);
         if (s->used_gen == current_gen) {
             slots[kept++] = s;
             continue;

@@ -66,11 +66,31 @@ void rangevec_push(RangeVec *v, const FlatRange *fr)
 
 static uint64_t version_seq; /* writer lock */
 
+/*
+ * Freed chunks wait in a small pool for reuse: commits replace a chunk or
+ * two each, and recycling them avoids malloc churn and page faults. The RCU
+ * thread returns chunks to the pool, so it has its own lock.
+ */
+#define CHUNK_POOL_MAX 256
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static FvChunk *pool[CHUNK_POOL_MAX];
+static size_t pool_nr;
+
+static FvChunk *chunk_alloc(void)
+{
+    FvChunk *c = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_nr)
+        c = pool[--pool_nr];
+    pthread_mutex_unlock(&pool_lock);
+    if (!c && !(c = malloc(sizeof(*c))))
+        abort();
+    return c;
+}
+
 static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 {
-    FvChunk *c = malloc(sizeof(*c));
-    if (!c)
-        abort();
+    FvChunk *c = chunk_alloc();
     c->born = born;
     c->nr = (uint32_t)n;
     memcpy(c->ranges, r, n * sizeof(*r));
@@ -81,7 +101,14 @@ static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 
 static void chunk_free_rcu(struct rcu_head *head)
 {
-    free(caa_container_of(head, FvChunk, rcu));
+    FvChunk *c = caa_container_of(head, FvChunk, rcu);
+    pthread_mutex_lock(&pool_lock);
+    if (pool_nr < CHUNK_POOL_MAX) {
+        pool[pool_nr++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    free(c);
 }
 
 /* No live version holds @c any more (writer lock held). */
@@ -96,6 +123,8 @@ typedef struct Builder {
     FlatView *fv;
     size_t cap_chunks;
     RangeVec pending; /* ranges not yet packed into a chunk */
+    FvChunk **fresh;  /* chunks this build created and still holds, in order */
+    size_t nr_fresh, cap_fresh;
 } Builder;
 
 static void builder_reserve(Builder *b, size_t more)
@@ -133,7 +162,15 @@ static void builder_flush(Builder *b)
     size_t done = 0;
     for (size_t p = 0; p < parts; p++) {
         size_t take = (n - done) / (parts - p);
-        builder_add_chunk(b, chunk_new(&b->pending.r[done], take, b->fv->seq));
+        FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
+        if (b->nr_fresh == b->cap_fresh) {
+            b->cap_fresh = b->cap_fresh ? 2 * b->cap_fresh : 8;
+            b->fresh = realloc(b->fresh, b->cap_fresh * sizeof(*b->fresh));
+            if (!b->fresh)
+                abort();
+        }
+        b->fresh[b->nr_fresh++] = c;
+        builder_add_chunk(b, c);
         done += take;
     }
     b->pending.nr = 0;
@@ -152,8 +189,10 @@ static void builder_push(Builder *b, const FlatRange *fr)
             fv->nr -= last->nr;
             for (uint32_t i = 0; i < last->nr; i++)
                 rangevec_push(&b->pending, &last->ranges[i]);
-            if (last->born == fv->seq)
+            if (last->born == fv->seq) {
                 chunk_free(last); /* ours, never published */
+                b->nr_fresh--;    /* it was the last one created */
+            }
             /* else: the predecessor's; version_link() retires it */
         }
     }
@@ -197,7 +236,8 @@ static void builder_share_run(Builder *b, const FlatView *old, size_t c0, size_t
 
 static RangeVec scratch; /* pending-range buffer reused by every build (writer lock) */
 
-static Builder builder_start(MemoryRegion *root)
+/* Start a version expected to have about @chunks chunks. */
+static Builder builder_start(MemoryRegion *root, size_t chunks)
 {
     Builder b = {0};
     b.pending = scratch;
@@ -208,6 +248,7 @@ static Builder builder_start(MemoryRegion *root)
     b.fv->refcount = 1;
     b.fv->root = root;
     b.fv->seq = ++version_seq;
+    builder_reserve(&b, chunks + 4);
     return b;
 }
 
@@ -216,7 +257,8 @@ static Builder builder_start(MemoryRegion *root)
  * NULL), and list the chunks of @prev that @fv dropped. Shared chunks keep
  * their address order in both versions, so one merge walk finds them.
  */
-static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev)
+static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev,
+                         FvChunk *const *fresh, size_t nr_fresh)
 {
     fv->chain = chain;
     if (!chain)
@@ -228,11 +270,12 @@ static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev)
     chain->newest = fv;
     if (!prev)
         return;
-    size_t j = 0;
+    /* Pointer comparisons only: a chunk's memory is not touched here. */
+    size_t j = 0, f = 0;
     for (size_t i = 0; i < prev->nr_chunks; i++) {
         FvChunk *c = prev->chunks[i];
-        while (j < fv->nr_chunks && fv->chunks[j]->born == fv->seq)
-            j++; /* fresh chunks are never shared */
+        while (j < fv->nr_chunks && f < nr_fresh && fv->chunks[j] == fresh[f])
+            j++, f++; /* fresh chunks are never shared, and come in build order */
         if (j < fv->nr_chunks && fv->chunks[j] == c) {
             j++;
             continue;
@@ -251,14 +294,16 @@ static FlatView *builder_finish(Builder *b, ViewChain *chain, const FlatView *pr
 {
     builder_flush(b);
     scratch = b->pending; /* keep the grown buffer for the next build */
-    version_link(chain, b->fv, prev);
+    version_link(chain, b->fv, prev, b->fresh, b->nr_fresh);
+    b->fv->fresh = b->fresh; /* kept until the commit is done, for flatview_discard() */
+    b->fv->nr_fresh = b->nr_fresh;
     return b->fv;
 }
 
 FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
                          const RangeVec *v)
 {
-    Builder b = builder_start(root);
+    Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; i < v->nr; i++)
         builder_push(&b, &v->r[i]);
     return builder_finish(&b, chain, prev);
@@ -303,9 +348,9 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
         FvChunk *ch = old->chunks[c];
         size_t first = old->chunk_first[c];
         if (from == first && first + ch->nr <= to) {
-            size_t c1 = c + 1; /* the run of whole chunks inside [from, to) */
-            while (c1 < old->nr_chunks && old->chunk_first[c1] + old->chunks[c1]->nr <= to)
-                c1++;
+            /* The run of whole chunks inside [from, to): those before the
+             * chunk holding `to` (found without touching chunk memory). */
+            size_t c1 = to >= old->nr ? old->nr_chunks : flatview_chunk_of(old, to);
             builder_share_run(b, old, c, c1);
             from = c1 < old->nr_chunks ? old->chunk_first[c1] : old->nr;
             c = c1 - 1;
@@ -327,7 +372,7 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
                           size_t nr_edits)
 {
-    Builder b = builder_start(old->root);
+    Builder b = builder_start(old->root, old->nr_chunks);
     FlatView *fv = b.fv;
     fv->deltas = calloc(nr_edits ? nr_edits : 1, sizeof(*fv->deltas));
     if (!fv->deltas)
@@ -383,6 +428,9 @@ void flatview_drop_deltas(FlatView *fv)
     fv->deltas = NULL;
     fv->nr_deltas = 0;
     fv->delta_base = NULL;
+    free(fv->fresh);
+    fv->fresh = NULL;
+    fv->nr_fresh = 0;
 }
 
 bool fr_identical(const FlatRange *a, const FlatRange *b)
@@ -426,15 +474,8 @@ static void flatview_free_rcu(struct rcu_head *head)
     free(fv->chunk_first);
     free(fv->deltas);
     free(fv->retired);
+    free(fv->fresh);
     free(fv);
-}
-
-/* Free the chunks @fv created itself (it was never published). */
-static void free_own_chunks(FlatView *fv)
-{
-    for (size_t i = 0; i < fv->nr_chunks; i++)
-        if (fv->chunks[i]->born == fv->seq)
-            chunk_free(fv->chunks[i]);
 }
 
 /* A version's reference count reached 0 (writer lock held). */
@@ -479,7 +520,8 @@ void flatview_discard(FlatView *fv)
     else
         chain->oldest = NULL;
     chain->newest = prev;
-    free_own_chunks(fv);
+    for (size_t i = 0; i < fv->nr_fresh; i++)
+        chunk_free(fv->fresh[i]); /* never published: no reader saw them */
     flatview_free_rcu(&fv->rcu);
 }
 

@@ -132,7 +132,7 @@ bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
-#define FV_CHUNK 256 /* ranges per chunk at most */
+#define FV_CHUNK 128 /* ranges per chunk at most */
 
 /* A growable sequence of ranges; push merges with the last when possible. */
 typedef struct RangeVec {
@@ -171,6 +171,8 @@ struct FlatView {
     bool released;           /* its reference count reached 0 */
     FvChunk **retired;       /* predecessor's chunks this version dropped */
     size_t nr_retired, cap_retired;
+    FvChunk **fresh; /* chunks it created (until its commit is done) */
+    size_t nr_fresh;
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
@@ -204,6 +206,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
                           size_t nr_edits);
 /* Drop the newest version of its chain, never published. */
 void flatview_discard(FlatView *fv);
+/* The commit that built @fv is done: drop what only that commit needed. */
 void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
