@@ -25,7 +25,8 @@
 typedef struct BenchOptions {
     bool quick;         /* --quick: small sizes, short budgets */
     uint64_t max_n;     /* --max-n: cap on region counts (0: none) */
-    double budget_s;    /* --budget: time budget of one scenario-1 phase, seconds */
+    double budget_s;    /* --budget: time budget of one memregion phase, seconds */
+    double uc_budget_s; /* --unicorn-budget: time budget of one Unicorn phase, seconds */
     double min_run_s;   /* duration of one timed run of a micro-benchmark */
     unsigned scenarios; /* bit i: run scenario i (1..5) */
     bool unicorn_abort; /* run the Unicorn 4096-region abort check in a child process */

@@ -18,6 +18,7 @@
 
 BenchOptions opt = {
     .budget_s = 6,
+    .uc_budget_s = 30,
     .min_run_s = 0.05,
     .scenarios = 0x3e,
     .unicorn_abort = true,
@@ -50,7 +51,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static void parse_args(int argc, char **argv)
 {
-    bool budget_set = false;
+    bool budget_set = false, uc_budget_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -66,6 +67,13 @@ static void parse_args(int argc, char **argv)
             if (*end || !(opt.budget_s > 0))
                 bench_die("--budget: expected seconds, got '%s'", val);
             budget_set = true;
+            i++;
+        } else if (!strcmp(a, "--unicorn-budget") && val) {
+            char *end;
+            opt.uc_budget_s = strtod(val, &end);
+            if (*end || !(opt.uc_budget_s > 0))
+                bench_die("--unicorn-budget: expected seconds, got '%s'", val);
+            uc_budget_set = true;
             i++;
         } else if (!strcmp(a, "--scenario") && val) {
             opt.scenarios = 0;
@@ -89,6 +97,8 @@ static void parse_args(int argc, char **argv)
     if (opt.quick) {
         if (!budget_set)
             opt.budget_s = 1;
+        if (!uc_budget_set)
+            opt.uc_budget_s = 2;
         opt.min_run_s = 0.02;
         opt.moves = 1000;
         opt.scaling_s = 0.2;
@@ -165,7 +175,8 @@ int main(int argc, char **argv)
     printf("memregion-bench: memregion against Unicorn %u.%u (QEMU's memory core) and a "
            "baseline (sorted array, page table)\n",
            major, minor);
-    printf("options: %s run, budget %.1fs per phase", opt.quick ? "quick" : "full", opt.budget_s);
+    printf("options: %s run, budget per phase %.1fs (Unicorn %.1fs)", opt.quick ? "quick" : "full",
+           opt.budget_s, opt.uc_budget_s);
     if (opt.max_n)
         printf(", max N %llu", (unsigned long long)opt.max_n);
     printf("\n");

@@ -70,11 +70,11 @@ typedef struct Clock {
 
 enum { CHUNK = 256 };
 
-static void clock_start(Clock *c)
+static void clock_start(Clock *c, double budget_s)
 {
     c->t0 = c->chunk_t = now_ns();
     c->chunk_i = 0;
-    c->budget_ns = (uint64_t)(opt.budget_s * 1e9);
+    c->budget_ns = (uint64_t)(budget_s * 1e9);
 }
 
 /* Called after op @i (0-based) of @p; returns false when over budget. */
@@ -146,7 +146,7 @@ static void run_memregion(Row *row, Kind k, uint64_t n, unsigned reps)
         uint64_t base = kind_base(k);
         Clock c;
         uint64_t mapped = 0;
-        clock_start(&c);
+        clock_start(&c, opt.budget_s);
         for (uint64_t i = 0; i < n; i++) {
             uint64_t ti = now_ns();
             int err = mr_init(&regs[i], k);
@@ -169,7 +169,7 @@ static void run_memregion(Row *row, Kind k, uint64_t n, unsigned reps)
 
         uint64_t left = mapped;
         if (phase_complete(&row->map) || rep + 1 < reps) {
-            clock_start(&c);
+            clock_start(&c, opt.budget_s);
             for (uint64_t j = 0; j < mapped; j++) {
                 MemoryRegion *mr = &regs[mapped - 1 - j];
                 int err = memory_region_del_subregion(&root, mr);
@@ -235,7 +235,7 @@ static void run_unicorn(Row *row, Kind k, uint64_t n, unsigned reps)
         uint64_t base = kind_base(k);
         Clock c;
         uint64_t mapped = 0;
-        clock_start(&c);
+        clock_start(&c, opt.uc_budget_s);
         for (uint64_t i = 0; i < n; i++) {
             uint64_t a = base + i * REGION_STRIDE;
             e = k == KIND_RAM ? uc_mem_map(uc, a, REGION_SIZE, UC_PROT_ALL)
@@ -253,7 +253,7 @@ static void run_unicorn(Row *row, Kind k, uint64_t n, unsigned reps)
         clock_stop(&c, &row->map, mapped);
         if (phase_complete(&row->map) || rep + 1 < reps) {
             uint64_t done = 0;
-            clock_start(&c);
+            clock_start(&c, opt.uc_budget_s);
             for (uint64_t j = 0; j < mapped; j++) {
                 e = uc_mem_unmap(uc, base + (mapped - 1 - j) * REGION_STRIDE, REGION_SIZE);
                 if (e != UC_ERR_OK) {
@@ -295,7 +295,7 @@ static void run_baseline(Row *row, Kind k, uint64_t n, unsigned reps)
     for (unsigned rep = 0; rep < reps; rep++) {
         BaseMap m = {0};
         Clock c;
-        clock_start(&c);
+        clock_start(&c, opt.budget_s);
         for (uint64_t i = 0; i < n; i++) {
             BaseEntry *e = &pool[i];
             e->start = base + i * REGION_STRIDE;
@@ -307,7 +307,7 @@ static void run_baseline(Row *row, Kind k, uint64_t n, unsigned reps)
                 pagetable_set(&pt, e->start, e->size, e);
         }
         clock_stop(&c, &row->map, n);
-        clock_start(&c);
+        clock_start(&c, opt.budget_s);
         for (uint64_t j = 0; j < n; j++) {
             BaseEntry *e = &pool[n - 1 - j];
             if (!basemap_remove(&m, e->start))
@@ -326,7 +326,7 @@ static void run_baseline(Row *row, Kind k, uint64_t n, unsigned reps)
 
 /* ---- table ------------------------------------------------------------------------- */
 
-static void cell_phase(Table *t, int col, const Phase *p, bool ran)
+static void cell_phase(Table *t, int col, const Phase *p, bool ran, double budget_s)
 {
     char a[32], b[32];
     if (!ran)
@@ -334,8 +334,8 @@ static void cell_phase(Table *t, int col, const Phase *p, bool ran)
     if (p->error[0])
         table_set(t, col, "%s", p->error);
     else if (p->over_budget)
-        table_set(t, col, "skipped (over budget %.0fs): %llu/%llu done, avg %s, last %s",
-                  opt.budget_s, (unsigned long long)p->done, (unsigned long long)p->asked,
+        table_set(t, col, "skipped (over budget %.0fs): %llu/%llu done, avg %s, last %s", budget_s,
+                  (unsigned long long)p->done, (unsigned long long)p->asked,
                   fmt_time(a, sizeof(a), phase_avg(p)),
                   p->tail_at ? fmt_time(b, sizeof(b), p->tail_ns) : "-");
     else if (p->done == 0)
@@ -443,18 +443,18 @@ void scenario_map(void)
             table_row(t);
             table_set(t, C_KIND, "%s", kind_name(k));
             table_set(t, C_N, "%llu", (unsigned long long)n);
-            cell_phase(t, C_MR_MAP, &mr->map, mr->ran);
-            cell_phase(t, C_MR_UNMAP, &mr->unmap, mr->ran);
+            cell_phase(t, C_MR_MAP, &mr->map, mr->ran, opt.budget_s);
+            cell_phase(t, C_MR_UNMAP, &mr->unmap, mr->ran, opt.budget_s);
             if (uc->ran) {
-                cell_phase(t, C_UC_MAP, &uc->map, true);
-                cell_phase(t, C_UC_UNMAP, &uc->unmap, true);
+                cell_phase(t, C_UC_MAP, &uc->map, true, opt.uc_budget_s);
+                cell_phase(t, C_UC_UNMAP, &uc->unmap, true, opt.uc_budget_s);
             } else {
                 table_set(t, C_UC_MAP, "%s",
                           n > UNICORN_MAX_N ? "not run (aborts at 4096)" : "not run (--quick)");
                 table_set(t, C_UC_UNMAP, "not run");
             }
-            cell_phase(t, C_BASE_MAP, &base.map, true);
-            cell_phase(t, C_BASE_UNMAP, &base.unmap, true);
+            cell_phase(t, C_BASE_MAP, &base.map, true, opt.budget_s);
+            cell_phase(t, C_BASE_UNMAP, &base.unmap, true, opt.budget_s);
             if (uc->ran && phase_complete(&uc->map) && phase_complete(&mr->map))
                 table_set(t, C_UC_VS_MR_MAP, "%s",
                           fmt_ratio(a, sizeof(a), phase_avg(&uc->map) / phase_avg(&mr->map)));

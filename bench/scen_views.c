@@ -445,7 +445,8 @@ typedef struct Shared {
     RcuArray *cur; /* baseline: RCU-published */
     uint8_t *ram;  /* baseline: host memory of the RAM regions */
     volatile int stop;
-    uint64_t bar_moves; /* writer: moves so far, over all phases (parity: BAR at B) */
+    uint64_t bar_moves;  /* memregion writer: moves so far, over all phases (odd: BAR at B) */
+    uint64_t base_moves; /* the same for the baseline's array */
     uint64_t reader_ops;
     double reader_s;
     uint64_t writer_ops;
@@ -507,16 +508,14 @@ static void *writer_thread(void *arg)
     Shared *s = arg;
     uint64_t i = 0;
     while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-        unsigned at_b = (unsigned)(s->bar_moves & 1);
         if (s->kind == RD_BASELINE) {
             RcuArray *old = s->cur;
-            RcuArray *n = rcu_array_copy_move(old, at_b);
+            RcuArray *n = rcu_array_copy_move(old, (unsigned)(s->base_moves++ & 1));
             rcu_assign_pointer(s->cur, n);
             call_rcu(&old->rcu, rcu_array_free);
-        } else if (memory_region_set_address(&s->m->bar, at_b ? BAR_A : BAR_B)) {
+        } else if (memory_region_set_address(&s->m->bar, (s->bar_moves++ & 1) ? BAR_A : BAR_B)) {
             bench_die("move: %s", memregion_last_error());
         }
-        s->bar_moves++;
         i++;
     }
     s->writer_ops = i;

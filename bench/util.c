@@ -230,7 +230,7 @@ void table_print_free(Table *t)
 typedef struct Target {
     int scenario;
     char what[160];
-    char measured[160];
+    char measured[240];
     TargetStatus status;
     char why[600];
 } Target;
