@@ -422,8 +422,8 @@ void scenario_map(void)
             uint64_t n = all_n[i];
             if (!n_allowed(n))
                 continue;
-            /* Small N: repeat the whole cycle so that every row times >= 4096 ops. */
-            unsigned reps = n >= 4096 ? 1 : (unsigned)(4096 / n);
+            /* Small N: repeat the whole cycle so that every row times >= 16384 ops. */
+            unsigned reps = n >= 16384 ? 1 : (unsigned)(16384 / n);
             printf("  %s N=%llu: memregion", kind_name(k), (unsigned long long)n);
             fflush(stdout);
             Row *mr = &mr_rows[k][i], *uc = &uc_rows[k][i];
@@ -514,7 +514,7 @@ void scenario_map(void)
             fmt_time(c, sizeof(c), phase_avg(&r->unmap) - r->destroy_ns / (double)r->unmap.done),
             fmt_time(d, sizeof(d), r->destroy_ns / (double)r->unmap.done));
     }
-    table_note(t, "rows with N < 4096 repeat the whole map/unmap cycle 4096/N times (Unicorn: "
+    table_note(t, "rows with N < 16384 repeat the whole map/unmap cycle 16384/N times (Unicorn: "
                   "only for N < 256); the table shows the average per op");
     table_print_free(t);
 
