@@ -214,7 +214,7 @@ static void report_failure(const char *fmt, ...)
 static MemoryRegion root, bm_root, bm_alias, scratch_root;
 static AddressSpace sys_as, bm_as, scratch_as;
 static _Atomic int stop;
-static _Atomic unsigned long bar_moves, nested_reads;
+static _Atomic unsigned long bar_moves, nested_reads, destroys;
 /* The SIGSEGV/SIGBUS handlers the process started with (a sanitizer's). */
 static struct sigaction initial_segv, initial_bus;
 
@@ -647,6 +647,7 @@ static void slot_destroy(Slot *s, WriterStats *ws)
     s->state = S_FREE;
     s->alias_target = NULL;
     ws->destroyed++;
+    destroys++;
 }
 
 static AddressSpace temp_as;
@@ -787,7 +788,7 @@ static void world_setup(void)
     failures = 0;
     first_failure[0] = 0;
     stop = 0;
-    bar_moves = nested_reads = 0;
+    bar_moves = nested_reads = destroys = 0;
     temp_as_root = NULL;
     assert_int_equal(memory_region_init(&root, "system", WINDOW), 0);
     assert_int_equal(memory_region_init(&bm_root, "bus-master", WINDOW), 0);
@@ -895,6 +896,12 @@ static void test_random_reconfiguration(void **state)
     assert_int_equal(pthread_create(&writer, NULL, writer_main, &ws), 0);
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
+    /* Run on (up to ten times as long) until every kind of event happened:
+     * a slow build (sanitizers) or a short duration may need it. */
+    for (int i = 0; i < 100 && !(bar_moves && nested_reads && destroys); i++) {
+        struct timespec slice = {0, (long)((seconds < 5 ? seconds : 5) * 1e8)};
+        nanosleep(&slice, NULL);
+    }
     stop = 1;
     unsigned long reads = 0;
     for (unsigned i = 0; i < nreaders; i++) {
