@@ -29,7 +29,7 @@ int address_space_init(AddressSpace *as, MemoryRegion *root, const char *name)
     else
         as_head = as;
     as_tail = as;
-    mr_request_update();
+    mr_as_attach(as);
     memory_region_transaction_commit();
     return 0;
 }
@@ -49,13 +49,10 @@ void address_space_destroy(AddressSpace *as)
     else
         as_tail = as->prev;
     as->root->as_users--;
-    FlatView *old = as->current_map;
-    rcu_assign_pointer(as->current_map, NULL);
-    mr_request_update(); /* its view root may be unused now */
+    mr_as_detach(as); /* its view root may be unused now */
     memory_region_transaction_commit();
     /* Readers inside this address space finish before the caller frees it. */
     synchronize_rcu();
-    flatview_unref(old);
     free(as->name);
     memset(as, 0, sizeof(*as));
 }
@@ -86,11 +83,9 @@ FlatView *address_space_get_flatview(AddressSpace *as)
 {
     rcu_read_lock();
     for (;;) {
-        FlatView *fv = rcu_dereference(as->current_map);
-        if (!fv) {
-            fv = flatview_empty();
+        FlatView *fv = as_view(as);
+        if (fv == flatview_empty())
             break;
-        }
         unsigned long n = __atomic_load_n(&fv->refcount, __ATOMIC_RELAXED);
         /* Take a reference unless the view is already being retired. */
         while (n && !__atomic_compare_exchange_n(&fv->refcount, &n, n + 1, false, __ATOMIC_ACQUIRE,
@@ -108,8 +103,7 @@ FlatView *address_space_get_flatview(AddressSpace *as)
 bool address_space_find_range(AddressSpace *as, hwaddr addr, FlatRange *out)
 {
     rcu_read_lock();
-    FlatView *fv = rcu_dereference(as->current_map);
-    const FlatRange *fr = fv ? flatview_lookup_fast(fv, addr) : NULL;
+    const FlatRange *fr = flatview_lookup_fast(as_view(as), addr);
     if (fr)
         *out = *fr;
     rcu_read_unlock();

@@ -1,20 +1,27 @@
 /*
  * The writer lock, transactions, change tracking and commits.
  *
- * Change tracking: a mutator reports damage, a window of a region's own
- * coordinates whose rendering may have changed (mr_damage). The damage
- * travels up through containers and aliases to every region that is the
- * root of a view (it has a ViewSlot), where it is recorded in absolute
- * addresses; every region on the way is stamped as changed.
+ * A view root is a region some address space's view is rendered from (QEMU's
+ * sharing rule, flatview_root_of); it has a ViewSlot holding the current
+ * version of that view. Address spaces point at slots, so spaces that share
+ * a root share every version without being touched.
  *
- * Commit: each address space whose root was stamped re-derives its view
- * root (QEMU's sharing rule, flatview_root_of). Each view root with damage
- * gets a new version that re-renders only the damaged windows and shares
- * everything else with the old version (flatview_splice). Address spaces
- * whose view root is the same share the same version. Listeners hear the
- * difference over the re-rendered spans only. So a commit costs what
- * changed: not the number of regions, and not the number of address spaces
- * that did not change.
+ * Change tracking comes in two kinds:
+ * - damage (mr_damage): a window of a region's own coordinates whose
+ *   rendering may have changed. It travels up through containers and
+ *   aliases to every slot that renders the region and is recorded there in
+ *   absolute addresses. Regions that reach no slot are skipped (a memo,
+ *   `feeds`, valid for one topology epoch), so a change under one device
+ *   does not walk the bus-master spaces of all the others.
+ * - structure (mr_struct_change): a region's own attributes or its child
+ *   list changed. Only the address spaces whose view-root derivation visited
+ *   that region (an index kept in RegionExt.path_users) re-derive their root.
+ *
+ * Commit: queued address spaces re-derive their view root; each damaged
+ * slot gets a new version that re-renders only the damaged windows and
+ * shares the rest (flatview_splice); listeners of changed spaces hear the
+ * difference. A commit costs what changed: not the number of regions, and
+ * not the number of address spaces that did not change.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,33 +30,38 @@
 
 #include "internal.h"
 
-/* A view root: the current version rendered from it, and pending damage. */
-typedef struct ViewSlot {
-    MemoryRegion *root;
-    ViewChain *chain;   /* every version rendered from root */
-    FlatView *view;     /* current version; holds one reference */
-    FlatView *previous; /* during a commit: the version it replaced */
-    struct Window {
-        mr_size_t lo, hi;
-    } * win;
-    size_t nr_win, cap_win;
-    bool full;         /* re-render all of it */
-    bool queued;       /* in the damaged list */
-    uint32_t used_gen; /* last commit in which an address space used it */
-} ViewSlot;
-
 #define MAX_WINDOWS 64 /* more damage windows than this: render the whole view */
 
 static pthread_mutex_t writer_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static unsigned tx_depth;        /* open transactions (writer lock held) */
-static bool update_pending;      /* some view or address space may have changed */
+static bool update_pending;      /* something may have changed */
 static bool committing;          /* inside do_commit: nested commits are deferred */
 static uint32_t current_gen = 1; /* generation of the last commit */
+static uint32_t topo_epoch = 1;  /* bumped when links between regions change */
 static uint64_t stat_renders;
 static bool check_incremental; /* MEMREGION_CHECK_INCREMENTAL: compare with full renders */
 
-static ViewSlot **slots, **damaged;
-static size_t nr_slots, cap_slots, nr_damaged, cap_damaged;
+/* Growable arrays of pointers. */
+typedef struct PtrVec {
+    void **v;
+    size_t n, cap;
+} PtrVec;
+
+static void ptrvec_push(PtrVec *a, void *p)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 16;
+        a->v = realloc(a->v, a->cap * sizeof(*a->v));
+        if (!a->v)
+            abort();
+    }
+    a->v[a->n++] = p;
+}
+
+static PtrVec slots;            /* every live ViewSlot */
+static PtrVec damaged;          /* slots with pending damage */
+static PtrVec rechecks;         /* address spaces to re-derive */
+static AddressSpace *listening; /* address spaces with listeners */
 
 void mr_writer_lock(void)
 {
@@ -79,26 +91,16 @@ uint64_t memregion_stat_renders(void)
     return n;
 }
 
-static void push_slot(ViewSlot ***arr, size_t *nr, size_t *cap, ViewSlot *s)
-{
-    if (*nr == *cap) {
-        *cap = *cap ? 2 * *cap : 16;
-        *arr = realloc(*arr, *cap * sizeof(**arr));
-        if (!*arr)
-            abort();
-    }
-    (*arr)[(*nr)++] = s;
-}
+/* ---- damage -------------------------------------------------------------------- */
 
 static void queue_slot(ViewSlot *s)
 {
+    update_pending = true;
     if (!s->queued) {
         s->queued = true;
-        push_slot(&damaged, &nr_damaged, &cap_damaged, s);
+        ptrvec_push(&damaged, s);
     }
 }
-
-/* ---- damage -------------------------------------------------------------------- */
 
 static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
 {
@@ -120,14 +122,31 @@ static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
     s->nr_win++;
 }
 
+void mr_topology_changed(void)
+{
+    topo_epoch++;
+}
+
+/* Can damage at @mr reach a slot? Memoised for the current topology epoch. */
+static bool feeds_slot(MemoryRegion *mr)
+{
+    if (mr->feeds_epoch == topo_epoch)
+        return mr->feeds;
+    mr->feeds_epoch = topo_epoch;
+    mr->feeds = false; /* the graph is acyclic; this only guards the recursion */
+    bool f = mr->view_slot != NULL || (mr->container && feeds_slot(mr->container));
+    for (MemoryRegion *a = mr->alias_users; a && !f; a = a->alias_user_next)
+        f = feeds_slot(a);
+    mr->feeds = f;
+    return f;
+}
+
 void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
     if (hi > MR_SIZE_2_64)
         hi = MR_SIZE_2_64;
-    if (lo >= hi)
+    if (lo >= hi || !feeds_slot(mr))
         return;
-    update_pending = true;
-    mr->changed_gen = current_gen + 1;
     if (mr->view_slot)
         slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
                         MR_MIN(hi + mr->addr, MR_SIZE_2_64));
@@ -142,6 +161,32 @@ void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
         mr_damage(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
 }
 
+static void recheck_users(MemoryRegion *mr)
+{
+    RegionExt *ext = mr->ext;
+    for (size_t i = 0; ext && i < ext->nr_path_users; i++) {
+        AddressSpace *as = ext->path_users[i];
+        if (!as->recheck) {
+            as->recheck = true;
+            ptrvec_push(&rechecks, as);
+        }
+    }
+}
+
+void mr_struct_change(MemoryRegion *mr)
+{
+    update_pending = true;
+    recheck_users(mr);
+    if (mr->container)
+        recheck_users(mr->container);
+}
+
+void mr_note_change(MemoryRegion *mr)
+{
+    mr_struct_change(mr);
+    mr_damage(mr, 0, mr->size);
+}
+
 void mr_note_removal(MemoryRegion *mr)
 {
     mr->removed_gen = current_gen + 1;
@@ -154,8 +199,6 @@ bool mr_removal_pending(const MemoryRegion *mr)
 
 void mr_damage_root(MemoryRegion *mr)
 {
-    update_pending = true;
-    mr->changed_gen = current_gen + 1;
     if (mr->view_slot) {
         mr->view_slot->full = true;
         queue_slot(mr->view_slot);
@@ -164,14 +207,102 @@ void mr_damage_root(MemoryRegion *mr)
 
 void mr_damage_all_views(void)
 {
-    update_pending = true;
-    for (size_t i = 0; i < nr_slots; i++) {
-        slots[i]->full = true;
-        queue_slot(slots[i]);
+    for (size_t i = 0; i < slots.n; i++) {
+        ViewSlot *s = slots.v[i];
+        s->full = true;
+        queue_slot(s);
     }
 }
 
-/* ---- building versions ---------------------------------------------------------------- */
+/* ---- address spaces: view roots and their derivation paths ----------------------- */
+
+static void path_user_add(MemoryRegion *mr, AddressSpace *as)
+{
+    RegionExt *ext = mr_ext(mr);
+    for (size_t i = 0; i < ext->nr_path_users; i++)
+        if (ext->path_users[i] == as)
+            return; /* a path may visit a region twice */
+    if (ext->nr_path_users == ext->cap_path_users) {
+        ext->cap_path_users = ext->cap_path_users ? 2 * ext->cap_path_users : 4;
+        ext->path_users = realloc(ext->path_users, ext->cap_path_users * sizeof(*ext->path_users));
+        if (!ext->path_users)
+            abort();
+    }
+    ext->path_users[ext->nr_path_users++] = as;
+}
+
+static void path_user_remove(MemoryRegion *mr, AddressSpace *as)
+{
+    RegionExt *ext = mr->ext;
+    for (size_t i = 0; ext && i < ext->nr_path_users; i++)
+        if (ext->path_users[i] == as) {
+            ext->path_users[i] = ext->path_users[--ext->nr_path_users];
+            return;
+        }
+}
+
+static void path_forget(AddressSpace *as)
+{
+    unsigned n = MR_MIN(as->path_len, MR_AS_PATH_MAX);
+    for (unsigned i = 0; i < n; i++)
+        path_user_remove(as->path[i], as);
+    as->path_len = 0;
+}
+
+/* Address spaces whose derivation path was cut are re-derived every commit. */
+static PtrVec long_paths;
+
+static ViewSlot *slot_for(MemoryRegion *root)
+{
+    if (root->view_slot)
+        return root->view_slot;
+    ViewSlot *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    s->root = root;
+    s->chain = view_chain_new();
+    s->full = true;
+    root->view_slot = s;
+    ptrvec_push(&slots, s);
+    queue_slot(s);
+    topo_epoch++; /* damage can now reach this slot */
+    return s;
+}
+
+/* Re-derive @as's view root; switch slots when it changed. */
+static void derive_root(AddressSpace *as)
+{
+    MemoryRegion *path[MR_AS_PATH_MAX];
+    unsigned len;
+    MemoryRegion *root = flatview_root_of(as->root, path, MR_AS_PATH_MAX, &len);
+    path_forget(as);
+    for (unsigned i = 0; i < MR_MIN(len, MR_AS_PATH_MAX); i++) {
+        as->path[i] = path[i];
+        path_user_add(path[i], as);
+    }
+    as->path_len = (uint8_t)MR_MIN(len, MR_AS_PATH_MAX + 1);
+    if (len > MR_AS_PATH_MAX)
+        ptrvec_push(&long_paths, as);
+    ViewSlot *old = as->slot, *new = root ? slot_for(root) : NULL;
+    if (old == new)
+        return;
+    if (new)
+        new->users++;
+    if (old)
+        old->users--;
+    /* Published after the slot's first version is built (do_commit). */
+    as->pending_slot = new;
+    as->switching = true;
+}
+
+void mr_as_attach(AddressSpace *as)
+{
+    update_pending = true;
+    if (!as->recheck) {
+        as->recheck = true;
+        ptrvec_push(&rechecks, as);
+    }
+}
 
 static FlatView *render_full(ViewChain *chain, const FlatView *prev, MemoryRegion *root)
 {
@@ -275,85 +406,128 @@ static void build_version(ViewSlot *s)
     }
     stat_renders++;
     s->previous = old;
-    s->view = fv;
+    rcu_assign_pointer(s->view, fv);
 }
 
-static ViewSlot *slot_for(MemoryRegion *root)
+static void slot_free_rcu(struct rcu_head *head)
 {
-    if (root->view_slot)
-        return root->view_slot;
-    ViewSlot *s = calloc(1, sizeof(*s));
-    if (!s)
-        abort();
-    s->root = root;
-    s->chain = view_chain_new();
-    s->full = true;
-    root->view_slot = s;
-    push_slot(&slots, &nr_slots, &cap_slots, s);
-    queue_slot(s);
-    return s;
+    ViewSlot *s = caa_container_of(head, ViewSlot, rcu);
+    free(s->win);
+    free(s);
 }
-
-/* ---- commit --------------------------------------------------------------------------------- */
 
 static void do_commit(void)
 {
     current_gen++;
 
-    /* 1. View roots of the address spaces whose trees changed. */
-    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
-        if (!as->fvroot_known || as->root->changed_gen == current_gen) {
-            as->fvroot = flatview_root_of(as->root);
-            as->fvroot_known = true;
-        }
-        if (as->fvroot)
-            slot_for(as->fvroot)->used_gen = current_gen;
+    /* 1. Address spaces whose view-root derivation may have changed. */
+    for (size_t i = 0; i < long_paths.n; i++)
+        mr_as_attach(long_paths.v[i]);
+    long_paths.n = 0;
+    PtrVec switching = {0};
+    for (size_t i = 0; i < rechecks.n; i++) {
+        AddressSpace *as = rechecks.v[i];
+        as->recheck = false;
+        derive_root(as);
+        if (as->switching)
+            ptrvec_push(&switching, as);
     }
+    rechecks.n = 0;
 
     /* 2. New versions of the damaged views that are in use. */
-    for (size_t i = 0; i < nr_damaged; i++) {
-        ViewSlot *s = damaged[i];
+    for (size_t i = 0; i < damaged.n; i++) {
+        ViewSlot *s = damaged.v[i];
         s->queued = false;
-        if (s->used_gen == current_gen)
+        if (s->users)
             build_version(s);
         else
-            s->nr_win = 0, s->full = true; /* unused: dropped below */
+            s->nr_win = 0, s->full = true; /* unused: freed below */
     }
-    nr_damaged = 0;
+    damaged.n = 0;
 
-    /* 3. Publish, then tell the listeners. */
-    for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
-        FlatView *fv = as->fvroot ? as->fvroot->view_slot->view : flatview_empty();
-        FlatView *old = as->current_map;
-        if (old == fv)
+    /* 3. Spaces that changed root now point at their new slot. */
+    for (size_t i = 0; i < switching.n; i++) {
+        AddressSpace *as = switching.v[i];
+        as->switching = false;
+        rcu_assign_pointer(as->slot, as->pending_slot);
+        as->pending_slot = NULL;
+    }
+    free(switching.v);
+
+    /* 4. Listeners hear what their space shows now against what they heard. */
+    for (AddressSpace *as = listening; as; as = as->listening_next) {
+        FlatView *now = as_view(as);
+        if (now == as->heard)
             continue;
-        flatview_ref(fv);
-        rcu_assign_pointer(as->current_map, fv);
-        listeners_notify(as, old ? old : flatview_empty(), fv);
-        flatview_unref(old);
+        flatview_ref(now);
+        listeners_notify(as, as->heard, now);
+        flatview_unref(as->heard);
+        as->heard = now;
     }
 
-    /* 4. Retire replaced versions and slots nobody uses any more. */
+    /* 5. Retire replaced versions and slots nobody uses any more. */
     size_t kept = 0;
-    for (size_t i = 0; i < nr_slots; i++) {
-        ViewSlot *s = slots[i];
+    for (size_t i = 0; i < slots.n; i++) {
+        ViewSlot *s = slots.v[i];
         if (s->previous) {
             flatview_unref(s->previous);
             s->previous = NULL;
         }
         if (s->view)
             flatview_drop_deltas(s->view);
-        if (s->used_gen == current_gen) {
-            slots[kept++] = s;
+        if (s->users) {
+            slots.v[kept++] = s;
             continue;
         }
         s->root->view_slot = NULL;
+        topo_epoch++; /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
-        free(s->win);
-        free(s);
+        call_rcu(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
     }
-    nr_slots = kept;
+    slots.n = kept;
+}
+
+static void remove_ptr(PtrVec *a, void *p)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->v[i] == p) {
+            a->v[i] = a->v[--a->n];
+            return;
+        }
+}
+
+void mr_as_detach(AddressSpace *as)
+{
+    update_pending = true;
+    remove_ptr(&rechecks, as);
+    remove_ptr(&long_paths, as);
+    as->recheck = false;
+    path_forget(as);
+    if (as->slot)
+        as->slot->users--;
+    if (as->switching && as->pending_slot)
+        as->pending_slot->users--; /* it never got there */
+    as->switching = false;
+    rcu_assign_pointer(as->slot, NULL);
+}
+
+void mr_as_listening(AddressSpace *as, bool on)
+{
+    if (on) {
+        as->heard = as_view(as);
+        flatview_ref(as->heard);
+        as->listening_next = listening;
+        listening = as;
+        return;
+    }
+    AddressSpace **pp = &listening;
+    while (*pp != as)
+        pp = &(*pp)->listening_next;
+    *pp = as->listening_next;
+    as->listening_next = NULL;
+    flatview_unref(as->heard);
+    as->heard = NULL;
 }
 
 void memory_region_transaction_begin(void)
@@ -380,9 +554,4 @@ void memory_region_transaction_commit(void)
         committing = false;
     }
     mr_writer_unlock();
-}
-
-void mr_request_update(void)
-{
-    update_pending = true;
 }

@@ -241,7 +241,7 @@ void memory_region_snapshot_free(DirtyBitmapSnapshot *snap)
 static void reset_migration_bitmaps(bool starting)
 {
     for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
-        const FlatView *fv = as->current_map ? as->current_map : flatview_empty();
+        const FlatView *fv = as_view(as);
         for (size_t i = 0; i < flatview_nr_ranges(fv); i++) {
             MemoryRegion *mr = flatview_range(fv, i)->mr;
             RegionExt *ext = mr->ext;

@@ -31,9 +31,7 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
     MemTxResult result = MEMTX_OK;
     while (len) {
         rcu_read_lock();
-        FlatView *fv = rcu_dereference(as->current_map);
-        if (!fv)
-            fv = flatview_empty();
+        FlatView *fv = as_view(as);
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
         if (!fr) {
@@ -156,9 +154,7 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
     memset(out, 0, sizeof(*out));
     out->offset_within_address_space = addr;
     rcu_read_lock();
-    FlatView *fv = rcu_dereference(as->current_map);
-    if (!fv)
-        fv = flatview_empty();
+    FlatView *fv = as_view(as);
     const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (!fr) {
         out->size = flatview_hole_end(fv, addr) - addr;

@@ -21,40 +21,66 @@ typedef __int128 mr_int128;
 /* Record a message for memregion_last_error() and return -err. */
 int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- address_space.c: the writer lock and change tracking ---------------- */
+/* ---- commit.c: the writer lock, change tracking, commits -------------------- */
 
 /* The writer lock: recursive, held from transaction begin to commit. */
 void mr_writer_lock(void);
 void mr_writer_unlock(void);
 /* Take the writer lock if it is free or already ours; true on success. */
 bool mr_writer_trylock(void);
+bool mr_in_transaction(void);
 
 /*
  * Note that what @mr shows in [lo, hi) of its own coordinates may have
- * changed. The damage travels up to every view root that renders @mr
- * (through containers and aliases), stamping each region on the way as
- * changed in the pending commit. Writer lock held, inside a transaction.
+ * changed. The damage travels up through containers and aliases to every
+ * view root that renders @mr, where it is recorded in absolute addresses.
+ * Writer lock held, inside a transaction.
  */
 void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi);
-/* The whole of @mr may render differently. */
-static inline void mr_note_change(MemoryRegion *mr)
-{
-    mr_damage(mr, 0, mr->size);
-}
+/*
+ * @mr's own attributes or its list of children changed: address spaces
+ * whose view-root derivation passes through @mr or its container re-derive
+ * it at the next commit.
+ */
+void mr_struct_change(MemoryRegion *mr);
+/* The whole of @mr may render differently, and its attributes changed. */
+void mr_note_change(MemoryRegion *mr);
 /* @mr is a root whose own address changed: views rendered from it are redone. */
 void mr_damage_root(MemoryRegion *mr);
+/* Links between regions changed (child added or removed, alias created or gone). */
+void mr_topology_changed(void);
 /* @mr left its container; until that commits, views may still show it. */
 void mr_note_removal(MemoryRegion *mr);
 bool mr_removal_pending(const MemoryRegion *mr);
 /* Every view is re-rendered at the next commit (a global attribute changed). */
 void mr_damage_all_views(void);
-
-/* Writer-side helpers in address_space.c. */
-bool mr_in_transaction(void);
-/* Make the next outermost commit run even if no region changed. */
-void mr_request_update(void);
+/* @as is new, or its listeners changed: look at it at the next commit. */
+void mr_as_attach(AddressSpace *as);
+/* @as is going away: forget it (writer lock held). */
+void mr_as_detach(AddressSpace *as);
+/* @as got its first listener (true) or lost its last (false). */
+void mr_as_listening(AddressSpace *as, bool on);
 /* True while global dirty logging (migration) runs. */
 bool mr_global_logging(void);
+
+/* A view root: the current version rendered from it, and pending damage. */
+typedef struct ViewSlot {
+    MemoryRegion *root;
+    FlatView *view;          /* current version (RCU-published); holds one reference */
+    struct ViewChain *chain; /* every version rendered from root */
+    FlatView *previous;      /* during a commit: the version it replaced */
+    struct Window {
+        mr_size_t lo, hi;
+    } * win;
+    size_t nr_win, cap_win;
+    bool full;      /* re-render all of it */
+    bool queued;    /* in the damaged list */
+    unsigned users; /* address spaces whose view root this is */
+    struct rcu_head rcu;
+} ViewSlot;
+
+/* The view @as shows now. Inside an RCU read-side section, or writer side. */
+static inline FlatView *as_view(AddressSpace *as);
 
 /* ---- per-region and per-AS extensions (region_ext.c) ----------------------- */
 
@@ -92,7 +118,9 @@ typedef struct RegionExt {
     MrBitmap *dirty[DIRTY_MEMORY_NUM]; /* RCU-published; NULL when not logging */
     MrCoalesced *coalesced;            /* writer side only */
     size_t nr_coalesced;
-    MrEventfdSet *eventfds; /* RCU-published; NULL when none */
+    MrEventfdSet *eventfds;    /* RCU-published; NULL when none */
+    AddressSpace **path_users; /* address spaces whose view-root derivation visits it */
+    size_t nr_path_users, cap_path_users;
 } RegionExt;
 
 /* The extension of @mr, allocated on first use (writer side). */
@@ -223,6 +251,13 @@ bool fr_identical(const FlatRange *a, const FlatRange *b);
 /* Does @fv show exactly what @old shows? Uses @fv's deltas when it was derived from @old. */
 bool flatview_same(const FlatView *old, const FlatView *fv);
 
+static inline FlatView *as_view(AddressSpace *as)
+{
+    ViewSlot *s = rcu_dereference(as->slot);
+    FlatView *fv = s ? rcu_dereference(s->view) : NULL;
+    return fv ? fv : flatview_empty();
+}
+
 static inline mr_size_t fr_end(const FlatRange *fr)
 {
     return (mr_size_t)fr->addr + fr->size;
@@ -244,8 +279,11 @@ size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi,
 
 /* ---- tree.c ---------------------------------------------------------------- */
 
-/* The region QEMU's sharing rule derives from an AS root, or NULL. */
-MemoryRegion *flatview_root_of(MemoryRegion *root);
+/* The region QEMU's sharing rule derives from an AS root, or NULL. The
+ * regions the derivation looked at go to @path (up to @max; *len may then
+ * exceed @max, meaning the path was cut). */
+MemoryRegion *flatview_root_of(MemoryRegion *root, MemoryRegion **path, unsigned max,
+                               unsigned *len);
 /* True for kinds that render themselves (RAM, ROMD, MMIO). */
 static inline bool mr_terminates(const MemoryRegion *mr)
 {

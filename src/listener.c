@@ -245,9 +245,10 @@ void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new
 
 /* ---- registration --------------------------------------------------------------------- */
 
-static const FlatView *view_of(const AddressSpace *as)
+static const FlatView *view_of(AddressSpace *as)
 {
-    return as->current_map ? as->current_map : flatview_empty();
+    /* Listeners know what they heard last; a new one learns what shows now. */
+    return as->heard ? as->heard : as_view(as);
 }
 
 int memory_listener_register(MemoryListener *listener, AddressSpace *as)
@@ -263,6 +264,8 @@ int memory_listener_register(MemoryListener *listener, AddressSpace *as)
     MemoryListener **pp = &as->listeners;
     while (*pp && (*pp)->priority <= listener->priority)
         pp = &(*pp)->link_next;
+    if (!as->listeners)
+        mr_as_listening(as, true);
     listener->link_next = *pp;
     *pp = listener;
     listener->address_space = as;
@@ -299,6 +302,8 @@ void memory_listener_unregister(MemoryListener *listener)
     *pp = listener->link_next;
     listener->link_next = NULL;
     listener->address_space = NULL;
+    if (!as->listeners)
+        mr_as_listening(as, false);
     memory_region_transaction_commit();
 }
 

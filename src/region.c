@@ -134,6 +134,7 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
     mr_writer_lock();
     mr->alias_user_next = orig->alias_users;
     orig->alias_users = mr;
+    mr_topology_changed();
     mr_writer_unlock();
     return 0;
 }
@@ -197,6 +198,7 @@ int memory_region_destroy(MemoryRegion *mr)
     mr->nr_subregions = 0;
     if (mr->kind == MR_KIND_ALIAS)
         unlink_alias_user(mr);
+    mr_topology_changed();
     mr_writer_unlock();
 
     if (mr->was_visible && !in_tx) {
@@ -317,6 +319,7 @@ int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
         mr->size = size;
         if (parent)
             child_index_insert(parent, mr);
+        mr_struct_change(mr);
         mr_damage(mr, 0, MR_MAX(old, size));
     }
     memory_region_transaction_commit();

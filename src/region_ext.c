@@ -28,6 +28,7 @@ void mr_ext_free(MemoryRegion *mr)
         free(ext->dirty[c]);
     free(ext->coalesced);
     free(ext->eventfds);
+    free(ext->path_users);
     free(ext);
     mr->ext = NULL;
 }

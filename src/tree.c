@@ -128,6 +128,8 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
         sub->addr = offset;
         sub->priority = priority;
         link_child(parent, sub);
+        mr_topology_changed();
+        mr_struct_change(sub);
         mr_damage(parent, offset, (mr_size_t)offset + sub->size);
     }
     memory_region_transaction_commit();
@@ -145,7 +147,9 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
                        parent->name ? parent->name : "?");
     else {
         mr_damage(parent, sub->addr, (mr_size_t)sub->addr + sub->size);
+        mr_struct_change(sub);
         unlink_child(sub);
+        mr_topology_changed();
         mr_note_removal(sub);
     }
     memory_region_transaction_commit();
@@ -162,6 +166,7 @@ static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
                         (unsigned long long)addr);
     memory_region_transaction_begin();
     MemoryRegion *parent = mr->container;
+    mr_struct_change(mr);
     if (mr->addr != addr)
         mr_damage_root(mr); /* views rendered from it shift */
     if (parent) {
@@ -199,9 +204,19 @@ int memory_region_set_priority(MemoryRegion *mr, int32_t priority)
  * address is not 0 (a root renders at its address), and at aliases whose
  * target is not at address 0.
  */
-MemoryRegion *flatview_root_of(MemoryRegion *mr)
+MemoryRegion *flatview_root_of(MemoryRegion *mr, MemoryRegion **path, unsigned max, unsigned *len)
 {
-    while (mr && mr->enabled) {
+    *len = 0;
+#define VISIT(r)                                                                                   \
+    do {                                                                                           \
+        if (*len < max)                                                                            \
+            path[*len] = (r);                                                                      \
+        (*len)++;                                                                                  \
+    } while (0)
+    while (mr) {
+        VISIT(mr);
+        if (!mr->enabled)
+            return NULL;
         /* A root renders at its own address; one below it would not. */
         if (mr->readonly || mr->nonvolatile || mr->addr != 0)
             return mr;
@@ -232,5 +247,6 @@ MemoryRegion *flatview_root_of(MemoryRegion *mr)
         }
         return mr;
     }
+#undef VISIT
     return NULL;
 }

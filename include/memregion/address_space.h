@@ -44,16 +44,23 @@ typedef struct FlatRange {
 /**
  * An address space. Caller-allocated; fields are private.
  */
+#define MR_AS_PATH_MAX 8 /* regions remembered of an AS's view-root derivation */
+
 struct AddressSpace {
     char *name;            /* owned copy */
     MemoryRegion *root;    /* borrowed; root->as_users counts us */
-    FlatView *current_map; /* RCU-published; readers use rcu_dereference */
+    struct ViewSlot *slot; /* RCU-published: the view root's slot, NULL when empty */
     AddressSpace *next;    /* global list, creation order */
     AddressSpace *prev;
-    uint8_t unassigned_byte;   /* value read from unassigned bytes */
-    bool fvroot_known;         /* fvroot is valid for the current tree */
-    MemoryRegion *fvroot;      /* the region its view is rendered from (sharing rule) */
-    MemoryListener *listeners; /* sorted by priority ascending */
+    uint8_t unassigned_byte; /* value read from unassigned bytes */
+    bool recheck;            /* re-derive the view root at the next commit */
+    bool switching;          /* pending_slot is to be published at this commit */
+    struct ViewSlot *pending_slot;
+    uint8_t path_len;                   /* entries of path[]; MR_AS_PATH_MAX + 1: path was cut */
+    MemoryRegion *path[MR_AS_PATH_MAX]; /* what the view-root derivation visited */
+    MemoryListener *listeners;          /* sorted by priority ascending */
+    FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
+    AddressSpace *listening_next; /* list of address spaces with listeners */
 };
 
 /**

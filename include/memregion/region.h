@@ -150,7 +150,8 @@ struct MemoryRegion {
     MemoryRegion *alias_user_next; /* ALIAS: link in alias->alias_users */
     unsigned as_users;             /* address spaces whose root is this region */
     uint32_t removed_gen;          /* commit generation of its last removal from a container */
-    uint32_t changed_gen;          /* commit generation in which the subtree last changed */
+    uint32_t feeds_epoch;          /* topology epoch in which `feeds` was computed */
+    bool feeds;                    /* damage here can reach a view root */
     uint32_t walk_gen;             /* visited mark of the current tree walk */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
