@@ -4,6 +4,10 @@
 #ifndef MEMREGION_INTERNAL_H
 #define MEMREGION_INTERNAL_H
 
+/* Inline liburcu's read-side fast path (a thread-local counter and a
+ * compiler barrier): the dispatch path enters a read-side section on every
+ * access. liburcu permits this for LGPL-compatible code. */
+#define _LGPL_SOURCE
 #include <urcu-bp.h>
 
 #include "memregion/memregion.h"
