@@ -48,7 +48,7 @@ $(BUILD_SAN)/build.ninja:
 
 test-san: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/tests/ubsan.supp \
 	  $(MESON_TEST) -C $(BUILD_SAN) --no-suite stress
 
 $(BUILD_TSAN)/build.ninja:
