@@ -159,7 +159,7 @@ static void test_set_address_and_priority_from_two_threads(void **state)
     pthread_t a, b;
     assert_int_equal(pthread_create(&a, NULL, priority_thread, NULL), 0);
     assert_int_equal(pthread_create(&b, NULL, address_thread, NULL), 0);
-    usleep(500 * 1000);
+    sleep(2); /* the window is a few instructions wide: give it many chances */
     lu_stop = 1;
     pthread_join(a, NULL);
     pthread_join(b, NULL);
