@@ -3,9 +3,9 @@
  *
  * Readers take no lock. Each step looks up one flat range inside an RCU
  * read-side section; RAM is copied inside that section. A callback region
- * is pinned (mr->inflight) before the section ends and the callback runs
- * outside it, so a callback may take the writer lock (change the map)
- * without ever blocking a grace period.
+ * is entered in this thread's call record (callrec.c) before the section
+ * ends and the callback runs outside it, so a callback may take the writer
+ * lock (change the map) without ever blocking a grace period.
  */
 #include <string.h>
 
@@ -54,10 +54,15 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                 if (is_write && eventfd_try_signal(fr, mr, off, buf, n)) {
                     rcu_read_unlock();
                 } else {
-                    __atomic_add_fetch(&mr->inflight, 1, __ATOMIC_SEQ_CST);
+                    MemTxResult r = mmio_enter(mr);
                     rcu_read_unlock();
-                    result |= mmio_access(mr, off, buf, n, is_write, attrs);
-                    __atomic_sub_fetch(&mr->inflight, 1, __ATOMIC_RELEASE);
+                    if (r == MEMTX_OK) {
+                        r = mmio_access(mr, off, buf, n, is_write, attrs);
+                        mmio_leave();
+                    } else if (!is_write) {
+                        memset(buf, 0, n);
+                    }
+                    result |= r;
                 }
             }
         }

@@ -4,11 +4,16 @@
 #ifndef MEMREGION_INTERNAL_H
 #define MEMREGION_INTERNAL_H
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer builds: RCU's ordering spelled in terms TSan models. */
+#include "tsan_rcu.h"
+#else
 /* Inline liburcu's read-side fast path (a thread-local counter and a
  * compiler barrier): the dispatch path enters a read-side section on every
  * access. liburcu permits this for LGPL-compatible code. */
 #define _LGPL_SOURCE
 #include <urcu-bp.h>
+#endif
 
 #include "memregion/memregion.h"
 #include "memregion/listener.h"
@@ -297,12 +302,25 @@ static inline bool mr_terminates(const MemoryRegion *mr)
 /* ---- mmio.c ---------------------------------------------------------------- */
 
 /* Perform @len bytes of guest access at @off in an MMIO or ROM device region
- * by the access rules in region.h. */
+ * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs);
+
+/* ---- callrec.c ------------------------------------------------------------- */
+
+/* Record that this thread is about to run @mr's callbacks; call inside the
+ * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
+ * (the guard) or too deep a nesting; then nothing was recorded. */
+MemTxResult mmio_enter(MemoryRegion *mr);
+/* The callbacks entered last are done. */
+void mmio_leave(void);
 /* True while the calling thread runs inside a device callback. */
 bool mmio_in_callback(void);
 /* True while the calling thread runs inside a callback of @mr. */
 bool mmio_in_callback_of(const MemoryRegion *mr);
+/* Some thread runs a callback of @mr (after a grace period: or is about to). */
+bool mmio_busy(const MemoryRegion *mr);
+/* Wait until no thread runs a callback of @mr. */
+void mmio_wait_idle(const MemoryRegion *mr);
 
 #endif /* MEMREGION_INTERNAL_H */

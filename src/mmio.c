@@ -12,27 +12,6 @@
 
 #include "internal.h"
 
-/* Regions whose callbacks run on this thread, innermost first (on the C stack). */
-typedef struct ActiveCall {
-    MemoryRegion *mr;
-    struct ActiveCall *outer;
-} ActiveCall;
-
-static __thread ActiveCall *active_calls;
-
-bool mmio_in_callback(void)
-{
-    return active_calls != NULL;
-}
-
-bool mmio_in_callback_of(const MemoryRegion *mr)
-{
-    for (ActiveCall *a = active_calls; a; a = a->outer)
-        if (a->mr == mr)
-            return true;
-    return false;
-}
-
 typedef struct AccessShape {
     unsigned valid_min, valid_max, impl_min, impl_max;
 } AccessShape;
@@ -147,14 +126,30 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
                         MemTxAttrs attrs)
 {
     const MemoryRegionOps *ops = mr->ops;
-    if (!ops || (!mr->reentrancy_guard_off && mmio_in_callback_of(mr))) {
+    if (!ops) {
         if (!is_write)
             memset(buf, 0, len);
-        return ops ? MEMTX_ACCESS_ERROR : MEMTX_DECODE_ERROR;
+        return MEMTX_DECODE_ERROR; /* a reservation */
     }
     AccessShape s = shape_of(ops);
-    ActiveCall me = {.mr = mr, .outer = active_calls};
-    active_calls = &me;
+    if ((len == 1 || len == 2 || len == 4 || len == 8) && !(off & (len - 1)) &&
+        len >= s.valid_min && len <= s.valid_max && len >= s.impl_min && len <= s.impl_max &&
+        !ops->valid.accepts) {
+        /* The common case: one aligned access the device takes as it is. */
+        unsigned n = (unsigned)len;
+        uint64_t val = 0;
+        if (!is_write) {
+            MemTxResult r = dev_read(mr, off, n, &val, attrs);
+            for (unsigned i = 0; i < n; i++)
+                buf[i] = value_byte(val, i, n, ops->endianness);
+            return r;
+        }
+        for (unsigned i = 0; i < n; i++)
+            val |= byte_value(buf[i], i, n, ops->endianness);
+        if (ops->impl.no_read_modify_write)
+            attrs.byte_enable = (1u << n) - 1;
+        return dev_write(mr, off, n, val, attrs);
+    }
     MemTxResult result = MEMTX_OK;
     while (len) {
         /* Rule 1: the largest power of two that fits, aligned unless allowed. */
@@ -177,6 +172,5 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
         buf += size;
         len -= size;
     }
-    active_calls = me.outer;
     return result;
 }

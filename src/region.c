@@ -176,7 +176,7 @@ int memory_region_destroy(MemoryRegion *mr)
         /* Inside a transaction we may not wait for callbacks: one may be
          * blocked on the writer lock we hold. */
         synchronize_rcu();
-        if (__atomic_load_n(&mr->inflight, __ATOMIC_ACQUIRE))
+        if (mmio_busy(mr))
             err = mr_error(EBUSY,
                            "region '%s' has callbacks running on other threads; "
                            "destroy it outside the transaction",
@@ -204,8 +204,7 @@ int memory_region_destroy(MemoryRegion *mr)
     if (mr->was_visible && !in_tx) {
         /* Readers that found it in a retired view finish first. */
         synchronize_rcu();
-        while (__atomic_load_n(&mr->inflight, __ATOMIC_ACQUIRE))
-            sched_yield();
+        mmio_wait_idle(mr);
     }
     mr_ext_free(mr);
     if (mr->ram_mmapped)

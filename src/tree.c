@@ -156,42 +156,49 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
     return err;
 }
 
-/* Move @mr to a new address and/or priority; in a container this is a re-add. */
-static int readd(MemoryRegion *mr, hwaddr addr, int32_t priority)
+/* Move @mr to a new address and/or priority; in a container this is a re-add.
+ * The fields not being changed are read under the writer lock, so concurrent
+ * moves and priority changes never lose an update. */
+static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_priority)
 {
     if (!mr || mr->kind == MR_KIND_NONE)
         return mr_error(EINVAL, "region is not initialised");
-    if ((mr_size_t)addr + mr->size > MR_SIZE_2_64)
-        return mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", mr->name,
-                        (unsigned long long)addr);
+    int err = 0;
     memory_region_transaction_begin();
-    MemoryRegion *parent = mr->container;
-    mr_struct_change(mr);
-    if (mr->addr != addr)
-        mr_damage_root(mr); /* views rendered from it shift */
-    if (parent) {
-        mr_damage(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
-        unlink_child(mr);
-        mr->addr = addr;
-        mr->priority = priority;
-        link_child(parent, mr);
-        mr_damage(parent, addr, (mr_size_t)addr + mr->size);
+    hwaddr addr = new_addr ? *new_addr : mr->addr;
+    int32_t priority = new_priority ? *new_priority : mr->priority;
+    if ((mr_size_t)addr + mr->size > MR_SIZE_2_64) {
+        err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", mr->name,
+                       (unsigned long long)addr);
     } else {
-        mr->addr = addr;
-        mr->priority = priority;
+        MemoryRegion *parent = mr->container;
+        mr_struct_change(mr);
+        if (mr->addr != addr)
+            mr_damage_root(mr); /* views rendered from it shift */
+        if (parent) {
+            mr_damage(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
+            unlink_child(mr);
+            mr->addr = addr;
+            mr->priority = priority;
+            link_child(parent, mr);
+            mr_damage(parent, addr, (mr_size_t)addr + mr->size);
+        } else {
+            mr->addr = addr;
+            mr->priority = priority;
+        }
     }
     memory_region_transaction_commit();
-    return 0;
+    return err;
 }
 
 int memory_region_set_address(MemoryRegion *mr, hwaddr addr)
 {
-    return readd(mr, addr, mr ? mr->priority : 0);
+    return readd(mr, &addr, NULL);
 }
 
 int memory_region_set_priority(MemoryRegion *mr, int32_t priority)
 {
-    return readd(mr, mr ? mr->addr : 0, priority);
+    return readd(mr, NULL, &priority);
 }
 
 /*

@@ -1,6 +1,6 @@
 /*
- * RCU made visible to ThreadSanitizer. Force-included (-include) into every
- * translation unit of a ThreadSanitizer build only; see README.md.
+ * RCU made visible to ThreadSanitizer. internal.h includes it instead of
+ * plain <urcu-bp.h> in ThreadSanitizer builds only.
  *
  * liburcu is not instrumented, and its publication macros are volatile
  * accesses plus compiler barriers or calls into the library, none of which

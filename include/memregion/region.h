@@ -130,7 +130,6 @@ struct MemoryRegion {
     mr_size_t size;             /* 0 .. 2^64 */
     uint8_t *ram;               /* RAM, ROM, ROMD: host memory of ram_len bytes */
     uint64_t ram_len;           /* bytes at ram; size never exceeds it */
-    unsigned long inflight;     /* dispatches inside this region's callbacks now (atomic) */
     const MemoryRegionOps *ops; /* MMIO, ROMD; borrowed */
     void *opaque;               /* passed to ops; borrowed */
     MemoryRegion *alias;        /* ALIAS: the target, never NULL */

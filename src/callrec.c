@@ -1,0 +1,130 @@
+/*
+ * Call records: which region's callbacks each thread is running.
+ *
+ * Every thread that dispatches into a callback region has a record, a small
+ * stack of the regions whose callbacks it is inside (nested when a device
+ * does DMA into another device). A region is pushed inside the RCU
+ * read-side section that found it, and the callback runs after the section
+ * ends, so a callback may take the writer lock. The records serve two
+ * purposes:
+ * - the re-entrancy guard: is this thread already inside @mr?
+ * - memory_region_destroy(): after a grace period, no reader can newly
+ *   enter @mr; it then waits until no record holds @mr.
+ *
+ * Invariant: entries at and above a record's depth are NULL. Entries are
+ * written only by the owning thread, with plain (relaxed) atomic stores;
+ * synchronize_rcu() orders them against the destroyer, as it orders every
+ * store a reader made before leaving its read-side section.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define CALL_DEPTH_MAX 32 /* nested device-to-device dispatches per thread */
+
+typedef struct CallRecord {
+    MemoryRegion *active[CALL_DEPTH_MAX];
+    unsigned depth;          /* owner thread only */
+    bool in_use;             /* owned by a live thread */
+    struct CallRecord *next; /* all records, never freed: reused by new threads */
+} CallRecord;
+
+static pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
+static CallRecord *records;
+static pthread_key_t record_key;
+static pthread_once_t record_once = PTHREAD_ONCE_INIT;
+static __thread CallRecord *my_record;
+
+static void record_release(void *p)
+{
+    CallRecord *r = p;
+    pthread_mutex_lock(&records_lock);
+    r->in_use = false; /* depth is 0: the thread left every callback */
+    pthread_mutex_unlock(&records_lock);
+}
+
+static void record_key_init(void)
+{
+    pthread_key_create(&record_key, record_release);
+}
+
+static CallRecord *record_of_this_thread(void)
+{
+    if (my_record)
+        return my_record;
+    pthread_once(&record_once, record_key_init);
+    pthread_mutex_lock(&records_lock);
+    CallRecord *r = records;
+    while (r && r->in_use)
+        r = r->next;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            abort();
+        r->next = records;
+        records = r;
+    }
+    r->in_use = true;
+    pthread_mutex_unlock(&records_lock);
+    pthread_setspecific(record_key, r);
+    my_record = r;
+    return r;
+}
+
+bool mmio_in_callback_of(const MemoryRegion *mr)
+{
+    CallRecord *r = my_record;
+    for (unsigned i = 0; r && i < r->depth; i++)
+        if (r->active[i] == mr)
+            return true;
+    return false;
+}
+
+bool mmio_in_callback(void)
+{
+    return my_record && my_record->depth;
+}
+
+MemTxResult mmio_enter(MemoryRegion *mr)
+{
+    CallRecord *r = record_of_this_thread();
+    if (!mr->reentrancy_guard_off && mmio_in_callback_of(mr))
+        return MEMTX_ACCESS_ERROR; /* a device reaching itself: refused */
+    if (r->depth == CALL_DEPTH_MAX)
+        return MEMTX_ACCESS_ERROR; /* devices dispatching into each other too deep */
+    __atomic_store_n(&r->active[r->depth], mr, __ATOMIC_RELAXED);
+    r->depth++;
+    return MEMTX_OK;
+}
+
+void mmio_leave(void)
+{
+    CallRecord *r = my_record;
+    r->depth--;
+    __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
+}
+
+/* Does any thread's record hold @mr? */
+static bool held_anywhere(const MemoryRegion *mr)
+{
+    bool held = false;
+    pthread_mutex_lock(&records_lock);
+    for (CallRecord *r = records; r && !held; r = r->next)
+        for (unsigned i = 0; i < CALL_DEPTH_MAX && !held; i++)
+            held = __atomic_load_n(&r->active[i], __ATOMIC_ACQUIRE) == mr;
+    pthread_mutex_unlock(&records_lock);
+    return held;
+}
+
+bool mmio_busy(const MemoryRegion *mr)
+{
+    return held_anywhere(mr);
+}
+
+void mmio_wait_idle(const MemoryRegion *mr)
+{
+    while (held_anywhere(mr))
+        sched_yield();
+}
