@@ -97,21 +97,25 @@ void child_index_remove(MemoryRegion *parent, MemoryRegion *child)
     child->ix_left = child->ix_right = NULL;
 }
 
-static void query(MemoryRegion *t, mr_size_t lo, mr_size_t hi, MemoryRegion ***out, size_t *n,
-                  size_t *cap)
+/* Results of queries still being iterated, innermost last: render
+ * recursion nests queries, so they share one stack (writer lock held). */
+static MemoryRegion **results;
+static size_t nr_results, cap_results;
+
+static void query(MemoryRegion *t, mr_size_t lo, mr_size_t hi)
 {
     while (t && t->ix_max_end > lo) {
-        query(t->ix_left, lo, hi, out, n, cap);
+        query(t->ix_left, lo, hi);
         if (t->addr >= hi)
             return; /* this key and all of the right subtree start too late */
         if ((mr_size_t)t->addr + t->size > lo) {
-            if (*n == *cap) {
-                *cap = *cap ? 2 * *cap : 16;
-                *out = realloc(*out, *cap * sizeof(**out));
-                if (!*out)
+            if (nr_results == cap_results) {
+                cap_results = cap_results ? 2 * cap_results : 64;
+                results = realloc(results, cap_results * sizeof(*results));
+                if (!results)
                     abort();
             }
-            (*out)[(*n)++] = t;
+            results[nr_results++] = t;
         }
         t = t->ix_right;
     }
@@ -126,13 +130,22 @@ static int by_rank(const void *a, const void *b)
     return x->link_seq > y->link_seq ? -1 : x->link_seq < y->link_seq;
 }
 
-size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi,
-                         MemoryRegion ***out)
+size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi, size_t *first)
 {
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    query(parent->ix_root, lo, hi, out, &n, &cap);
+    *first = nr_results;
+    query(parent->ix_root, lo, hi);
+    size_t n = nr_results - *first;
     if (n > 1)
-        qsort(*out, n, sizeof(**out), by_rank);
+        qsort(&results[*first], n, sizeof(*results), by_rank);
     return n;
+}
+
+MemoryRegion *child_index_result(size_t i)
+{
+    return results[i];
+}
+
+void child_index_release(size_t first)
+{
+    nr_results = first;
 }

@@ -63,19 +63,31 @@ static PtrVec damaged;          /* slots with pending damage */
 static PtrVec rechecks;         /* address spaces to re-derive */
 static AddressSpace *listening; /* address spaces with listeners */
 
+static __thread unsigned lock_depth; /* this thread's holds of writer_lock */
+
 void mr_writer_lock(void)
 {
     pthread_mutex_lock(&writer_lock);
+    lock_depth++;
 }
 
 void mr_writer_unlock(void)
 {
+    lock_depth--;
     pthread_mutex_unlock(&writer_lock);
 }
 
 bool mr_writer_trylock(void)
 {
-    return pthread_mutex_trylock(&writer_lock) == 0;
+    if (pthread_mutex_trylock(&writer_lock) != 0)
+        return false;
+    lock_depth++;
+    return true;
+}
+
+bool mr_writer_owned(void)
+{
+    return lock_depth > 0;
 }
 
 bool mr_in_transaction(void)
@@ -127,7 +139,12 @@ void mr_topology_changed(void)
     topo_epoch++;
 }
 
-/* Can damage at @mr reach a slot? Memoised for the current topology epoch. */
+/*
+ * Can damage at @mr reach a slot? Memoised for the current topology epoch.
+ * Computing it also moves the aliases of @mr that reach a slot to the front
+ * of its alias_users list and counts them (feeding_aliases), so damage never
+ * walks the aliases that lead nowhere (say, 255 idle bus-master views).
+ */
 static bool feeds_slot(MemoryRegion *mr)
 {
     if (mr->feeds_epoch == topo_epoch)
@@ -135,10 +152,25 @@ static bool feeds_slot(MemoryRegion *mr)
     mr->feeds_epoch = topo_epoch;
     mr->feeds = false; /* the graph is acyclic; this only guards the recursion */
     bool f = mr->view_slot != NULL || (mr->container && feeds_slot(mr->container));
-    for (MemoryRegion *a = mr->alias_users; a && !f; a = a->alias_user_next)
-        f = feeds_slot(a);
-    mr->feeds = f;
-    return f;
+    MemoryRegion *feeding = NULL, **feeding_tail = &feeding, *idle = NULL, **idle_tail = &idle;
+    unsigned nr_feeding = 0;
+    for (MemoryRegion *a = mr->alias_users, *next; a; a = next) {
+        next = a->alias_user_next;
+        a->alias_user_next = NULL;
+        if (feeds_slot(a)) {
+            *feeding_tail = a;
+            feeding_tail = &a->alias_user_next;
+            nr_feeding++;
+        } else {
+            *idle_tail = a;
+            idle_tail = &a->alias_user_next;
+        }
+    }
+    *feeding_tail = idle;
+    mr->alias_users = feeding;
+    mr->feeding_aliases = nr_feeding;
+    mr->feeds = f || nr_feeding;
+    return mr->feeds;
 }
 
 void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
@@ -150,7 +182,8 @@ void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
     if (mr->view_slot)
         slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
                         MR_MIN(hi + mr->addr, MR_SIZE_2_64));
-    for (MemoryRegion *a = mr->alias_users; a; a = a->alias_user_next) {
+    MemoryRegion *a = mr->alias_users;
+    for (unsigned i = 0; i < mr->feeding_aliases; i++, a = a->alias_user_next) {
         /* Alias a shows [alias_offset, alias_offset + size) of mr at 0. */
         mr_size_t alo = MR_MAX(lo, (mr_size_t)a->alias_offset);
         mr_size_t ahi = MR_MIN(hi, (mr_size_t)a->alias_offset + a->size);
@@ -324,9 +357,18 @@ static FlatView *render_incremental(ViewSlot *s)
 {
     const FlatView *old = s->view;
     qsort(s->win, s->nr_win, sizeof(*s->win), by_lo);
-    ViewEdit *edits = calloc(s->nr_win, sizeof(*edits));
-    if (!edits)
-        abort();
+    /* Edits and their range buffers are kept between commits (writer lock). */
+    static ViewEdit *edits;
+    static size_t cap_edits;
+    if (s->nr_win > cap_edits) {
+        edits = realloc(edits, s->nr_win * sizeof(*edits));
+        if (!edits)
+            abort();
+        memset(edits + cap_edits, 0, (s->nr_win - cap_edits) * sizeof(*edits));
+        cap_edits = s->nr_win;
+    }
+    for (size_t e = 0; e < s->nr_win; e++)
+        edits[e].ranges.nr = 0;
     size_t n = 0, spanned = 0;
     for (size_t w = 0; w < s->nr_win; w++) {
         mr_size_t lo = s->win[w].lo, hi = s->win[w].hi;
@@ -354,9 +396,6 @@ static FlatView *render_incremental(ViewSlot *s)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
         fv = flatview_splice(s->chain, old, edits, n);
     }
-    for (size_t e = 0; e < n; e++)
-        free(edits[e].ranges.r);
-    free(edits);
     return fv;
 }
 
@@ -483,7 +522,7 @@ static void do_commit(void)
         topo_epoch++; /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
-        call_rcu(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
+        mr_defer_free(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
     }
     slots.n = kept;
 }
@@ -552,6 +591,7 @@ void memory_region_transaction_commit(void)
             do_commit();
         }
         committing = false;
+        mr_reclaim_maybe();
     }
     mr_writer_unlock();
 }

@@ -92,7 +92,7 @@ int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
         if (!(memory_region_get_dirty_log_mask(mr) & bit)) {
             MrBitmap *b = ext->dirty[client];
             rcu_assign_pointer(ext->dirty[client], NULL);
-            call_rcu(&b->rcu, bitmap_free_rcu);
+            mr_defer_free(&b->rcu, bitmap_free_rcu);
         }
         mr_note_change(mr);
     }
@@ -254,7 +254,7 @@ static void reset_migration_bitmaps(bool starting)
                     __atomic_store_n(&b->bits[w], 0, __ATOMIC_RELAXED);
             } else if (!(ext->log_mask & (1u << DIRTY_MEMORY_MIGRATION))) {
                 rcu_assign_pointer(ext->dirty[DIRTY_MEMORY_MIGRATION], NULL);
-                call_rcu(&b->rcu, bitmap_free_rcu);
+                mr_defer_free(&b->rcu, bitmap_free_rcu);
             }
         }
     }

@@ -44,7 +44,7 @@ static void replace_set(RegionExt *ext, const MrEventfd *add, size_t drop)
     }
     rcu_assign_pointer(ext->eventfds, set);
     if (old)
-        call_rcu(&old->rcu, set_free_rcu);
+        mr_defer_free(&old->rcu, set_free_rcu);
 }
 
 static int find_entry(const MemoryRegion *mr, const MrEventfd *e)

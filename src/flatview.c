@@ -71,7 +71,7 @@ static uint64_t version_seq; /* writer lock */
  * two each, and recycling them avoids malloc churn and page faults. The RCU
  * thread returns chunks to the pool, so it has its own lock.
  */
-#define CHUNK_POOL_MAX 256
+#define CHUNK_POOL_MAX 4096
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
@@ -114,7 +114,7 @@ static void chunk_free_rcu(struct rcu_head *head)
 /* No live version holds @c any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
-    call_rcu(&c->rcu, chunk_free_rcu);
+    mr_defer_free(&c->rcu, chunk_free_rcu);
 }
 
 /* ---- assembling a version ------------------------------------------------------ */
@@ -486,7 +486,7 @@ static void flatview_release(FlatView *fv)
     if (!chain) {
         for (size_t i = 0; i < fv->nr_chunks; i++)
             chunk_free(fv->chunks[i]);
-        call_rcu(&fv->rcu, flatview_free_rcu);
+        mr_defer_free(&fv->rcu, flatview_free_rcu);
         return;
     }
     /* Pop released versions from the old end; what only they held dies. */
@@ -502,7 +502,7 @@ static void flatview_release(FlatView *fv)
                 chunk_free(v->chunks[i]);
             chain->newest = NULL;
         }
-        call_rcu(&v->rcu, flatview_free_rcu);
+        mr_defer_free(&v->rcu, flatview_free_rcu);
     }
     if (!chain->oldest && chain->detached)
         free(chain);

@@ -37,6 +37,17 @@ void mr_writer_lock(void);
 void mr_writer_unlock(void);
 /* Take the writer lock if it is free or already ours; true on success. */
 bool mr_writer_trylock(void);
+/* Does the calling thread hold the writer lock? */
+bool mr_writer_owned(void);
+
+/* ---- reclaim.c --------------------------------------------------------------- */
+
+/* Free @head with @fn once no reader can still see it (batched on the writer side). */
+void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *));
+/* Writer side: free the batch now if it is full. */
+void mr_reclaim_maybe(void);
+/* Writer side: wait for readers and free everything batched. */
+void mr_reclaim_now(void);
 bool mr_in_transaction(void);
 
 /*
@@ -282,9 +293,12 @@ void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out
 void child_index_insert(MemoryRegion *parent, MemoryRegion *child);
 void child_index_remove(MemoryRegion *parent, MemoryRegion *child);
 /* Children of @parent intersecting [lo, hi) of its own coordinates, in
- * render order. Returns the count; *out is malloc()ed (caller frees). */
-size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi,
-                         MemoryRegion ***out);
+ * render order: results first .. first + count - 1, read with
+ * child_index_result() (queries nest; a later one may move the storage),
+ * and given back with child_index_release(first). Writer lock held. */
+size_t child_index_query(const MemoryRegion *parent, mr_size_t lo, mr_size_t hi, size_t *first);
+MemoryRegion *child_index_result(size_t i);
+void child_index_release(size_t first);
 
 /* ---- tree.c ---------------------------------------------------------------- */
 

@@ -76,11 +76,12 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
     }
     if (mr->nr_subregions > INDEX_THRESHOLD) {
         /* Only the children that intersect the clip, in render order. */
-        MemoryRegion **kids;
-        size_t n = child_index_query(mr, (mr_size_t)(lo - base), (mr_size_t)(hi - base), &kids);
+        size_t first;
+        size_t n = child_index_query(mr, (mr_size_t)(lo - base), (mr_size_t)(hi - base), &first);
         for (size_t i = 0; i < n; i++)
-            render_region(r, kids[i], base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
-        free(kids);
+            render_region(r, child_index_result(first + i), base, (mr_size_t)lo, (mr_size_t)hi,
+                          readonly, nonvolatile);
+        child_index_release(first);
     } else {
         for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
             render_region(r, c, base, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
@@ -144,13 +145,22 @@ static int by_start(const void *a, const void *b)
     return sa < sb ? -1 : sa > sb;
 }
 
+/* Scratch of pass 2, kept between renders (writer lock held). */
+static uint32_t *order_buf, *heap_buf;
+static size_t sweep_cap;
+
 static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
-    uint32_t *order = malloc((m ? m : 1) * sizeof(*order));
-    Heap heap = {.v = malloc((m ? m : 1) * sizeof(uint32_t))};
-    if (!order || !heap.v)
-        abort();
+    if (m > sweep_cap) {
+        sweep_cap = m;
+        order_buf = realloc(order_buf, m * sizeof(*order_buf));
+        heap_buf = realloc(heap_buf, m * sizeof(*heap_buf));
+        if (!order_buf || !heap_buf)
+            abort();
+    }
+    uint32_t *order = order_buf;
+    Heap heap = {.v = heap_buf};
     for (size_t i = 0; i < m; i++)
         order[i] = (uint32_t)i;
     sort_base = r->frags; /* writer lock held: no concurrent render */
@@ -186,14 +196,14 @@ static void sweep(const Render *r, RangeVec *out)
         rangevec_push(out, &fr);
         pos = stop;
     }
-    free(order);
-    free(heap.v);
 }
+
+/* Fragments of pass 1, kept between renders (writer lock held). */
+static Render scratch;
 
 void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out)
 {
-    Render r = {0};
-    render_region(&r, root, 0, lo, hi, false, false);
-    sweep(&r, out);
-    free(r.frags);
+    scratch.nr = 0;
+    render_region(&scratch, root, 0, lo, hi, false, false);
+    sweep(&scratch, out);
 }
