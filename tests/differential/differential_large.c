@@ -10,15 +10,20 @@
  * elsewhere, an alias that shadows part of the bus with a shifted copy of
  * itself, small aliases onto leaf regions (pieces of one region side by
  * side, which merge or split by their flags) and a region at the very top
- * of the 64-bit space. Four address spaces look at it: two on the root
- * (they must share one FlatView), one on the bus and one on a device
- * container.
+ * of the 64-bit space. Five address spaces look at it: two on the root
+ * (they must share one FlatView), one on the bus, one on a device
+ * container, and one on a wrapper container whose only child is an alias of
+ * the whole bus (it renders like the bus until an operation breaks QEMU's
+ * sharing rule: the alias disabled, moved or shrunk, the wrapper made
+ * read-only, a second region mapped into it).
  *
  * Random operations of the kinds the small differential test uses (add,
  * delete, move, enable, priority, resize, alias offset, read-only, romd,
  * destroy and re-create, transactions batching up to thousands of changes)
  * are aimed at interesting places: ranges at indices around multiples of
- * 256 (where the view's chunks start after a full render), the first and
+ * 128 and 64 (a view keeps its ranges in chunks of at most 128, cut at
+ * multiples of 128 by a full render and in near-equal parts after edits;
+ * multiples of 256 are among them), the first and
  * last ranges of a view, ranges next to the edited one (so that deletions
  * merge neighbours), and random addresses.
  *
@@ -75,7 +80,7 @@ typedef __int128 i128;
 #define TOP_SIZE    0x1000
 #define POOL_SIZE   (1u << 20)
 #define MAX_REAL    300 /* regions with library-allocated memory (each an mmap) */
-#define NAS         4
+#define NAS         5
 #define RING        24
 #define MAX_REPORTS 12
 #define MAX_WIN     256 /* windows per address space before a whole-view check */
@@ -154,7 +159,19 @@ typedef struct Node {
 } Node;
 
 /* Fixed nodes. */
-enum { N_ROOT, N_BUS, N_BG, N_HIWIN, N_SHADOW, N_TOP, N_ROMBG, N_FIXED };
+enum {
+    N_ROOT,
+    N_BUS,
+    N_BG,
+    N_HIWIN,
+    N_SHADOW,
+    N_TOP,
+    N_ROMBG,
+    N_WRAP,      /* a container whose only child is ... */
+    N_WRAPALIAS, /* ... an alias of the whole bus: its view is the bus's */
+    N_WRAPEXTRA, /* a region mapped into the wrapper now and then */
+    N_FIXED
+};
 
 static Node *nodes;
 static int nodes_cap;
@@ -170,7 +187,7 @@ static mr_size_t span; /* where the leaves live in the bus */
 
 static AddressSpace spaces[NAS];
 static int as_root[NAS];
-static const char *const as_names[NAS] = {"sys", "sys2", "bus", "dev"};
+static const char *const as_names[NAS] = {"sys", "sys2", "bus", "dev", "wrap"};
 
 /* ---- run state and statistics ----------------------------------------------- */
 
@@ -187,7 +204,7 @@ static struct {
     uint64_t full_views, full_ranges;   /* whole views compared */
     uint64_t windows, window_ranges;    /* windows compared */
     uint64_t points, ref_points, reads; /* addresses and reads compared */
-    uint64_t chunk_edges, first_last;   /* edits aimed at index 256k, first/last ranges */
+    uint64_t chunk_edges, first_last;   /* places aimed at index 128k, first/last ranges */
     uint64_t commits, tx, tx_changes;   /* commits, transactions, changes in them */
     uint64_t refused;                   /* operations the library refused, as expected */
     uint64_t model_checks;              /* model vs refmodel comparisons */
@@ -820,7 +837,7 @@ static size_t pick_index(FlatView *fv)
     size_t i;
     if (r < 40) {
         st.chunk_edges++;
-        size_t q = rnd_below(n / 256 + 1) * 256;
+        size_t q = rnd_below(n / 128 + 1) * 128;
         i = q + rnd_below(5);
         i = i >= 2 ? i - 2 : 0;
     } else if (r < 50) {
@@ -830,7 +847,7 @@ static size_t pick_index(FlatView *fv)
         st.first_last++;
         i = n - 1 - rnd_below(3 < n ? 3 : n);
     } else if (r < 70) {
-        i = rnd_below(n / 128 + 1) * 128 + rnd_below(3);
+        i = rnd_below(n / 64 + 1) * 64 + rnd_below(3);
     } else {
         i = rnd_below(n);
     }
@@ -1351,6 +1368,72 @@ static void op_top(void)
     }
 }
 
+/*
+ * The wrapper's view is the bus's while its only enabled child is an alias
+ * of the whole bus at offset 0 (the sharing rule). Break and restore that:
+ * disable the alias, mark the wrapper read-only, map a second region, move
+ * the alias window or shrink it.
+ */
+static void op_wrap(void)
+{
+    Node *w = &nodes[N_WRAP], *a = &nodes[N_WRAPALIAS], *x = &nodes[N_WRAPEXTRA];
+    int rc;
+    switch (rnd_below(6)) {
+    case 0:
+        rc = memory_region_set_enabled(&a->mr, !a->enabled);
+        note_op("set_enabled('%s', %d) = %d", a->name, !a->enabled, rc);
+        check_rc(rc, 0, "set_enabled(wrapper-alias)");
+        if (rc == 0)
+            a->enabled = !a->enabled;
+        touch(a);
+        break;
+    case 1:
+        rc = memory_region_set_readonly(&w->mr, !w->readonly);
+        note_op("set_readonly('%s', %d) = %d", w->name, !w->readonly, rc);
+        check_rc(rc, 0, "set_readonly(wrapper)");
+        if (rc == 0)
+            w->readonly = !w->readonly;
+        touch(w);
+        break;
+    case 2:
+        if (x->parent >= 0) {
+            touch(x);
+            rc = memory_region_del_subregion(&w->mr, &x->mr);
+            note_op("del '%s' = %d", x->name, rc);
+            check_rc(rc, 0, "del_subregion(wrapper-extra)");
+            if (rc == 0)
+                rec_unlink(x);
+        } else {
+            hwaddr at = chance(50) ? 0 : gen_bus_addr(x->size);
+            add_sub(w, x, at, (int32_t)rnd_below(3) - 1);
+        }
+        break;
+    case 3:
+    case 4: {
+        hwaddr off = a->alias_offset ? 0 : 0x1000 * (1 + rnd_below(4));
+        touch(a);
+        rc = memory_region_set_alias_offset(&a->mr, off);
+        note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", a->name, off, rc);
+        check_rc(rc, 0, "set_alias_offset(wrapper-alias)");
+        if (rc == 0)
+            a->alias_offset = off;
+        touch(a);
+        break;
+    }
+    default: {
+        mr_size_t size = a->size == BUS_SIZE ? span / 2 : BUS_SIZE;
+        touch(a);
+        rc = memory_region_set_size(&a->mr, size);
+        note_op("set_size('%s', 0x%" PRIx64 ") = %d", a->name, (uint64_t)size, rc);
+        check_rc(rc, 0, "set_size(wrapper-alias)");
+        if (rc == 0)
+            a->size = size;
+        touch(a);
+        break;
+    }
+    }
+}
+
 static void random_change(void)
 {
     unsigned r = (unsigned)rnd_below(1000);
@@ -1372,8 +1455,10 @@ static void random_change(void)
         op_readonly();
     else if (r < 920)
         op_romd();
-    else if (r < 975)
+    else if (r < 965)
         op_continuation();
+    else if (r < 985)
+        op_wrap();
     else
         op_top();
 }
@@ -1394,6 +1479,17 @@ static void check_after_commit(bool full)
         mismatch("the two address spaces on the root hold different FlatViews");
     flatview_unref(fv1);
     flatview_unref(fv0);
+    /* While the wrapper obeys the sharing rule, it holds the bus's FlatView. */
+    Node *w = &nodes[N_WRAP], *wa = &nodes[N_WRAPALIAS];
+    if (wa->enabled && wa->alias_offset == 0 && wa->size >= BUS_SIZE && !w->readonly &&
+        nodes[N_WRAPEXTRA].parent < 0) {
+        FlatView *fvb = address_space_get_flatview(&spaces[2]);
+        FlatView *fvw = address_space_get_flatview(&spaces[4]);
+        if (fvb != fvw)
+            mismatch("the wrapper renders like the bus but does not share its FlatView");
+        flatview_unref(fvb);
+        flatview_unref(fvw);
+    }
     for (int k = 0; k < NAS && run_mismatches == 0; k++) {
         if (k == 1)
             continue; /* same view as sys */
@@ -1417,6 +1513,9 @@ static void check_after_commit(bool full)
         for (int j = 0; j < 3 && n && run_mismatches == 0; j++) {
             const FlatRange *r = flatview_range(fv, pick_index(fv));
             check_window(k, fv, r->addr, (mr_size_t)r->addr + 1, "at an aimed index");
+            /* The bytes just outside it: holes after the last range of a chunk, say. */
+            check_point(k, fv, r->addr - 1);
+            check_point(k, fv, (hwaddr)(r->addr + r->size));
         }
         for (int j = 0; j < 8 && run_mismatches == 0; j++) {
             hwaddr a;
@@ -1449,8 +1548,8 @@ static void random_op(void)
     if (!tx) {
         random_change();
         uint64_t built = memregion_stat_renders() - renders;
-        if (built > 3) /* sys (shared with sys2), bus, dev */
-            mismatch("one change built %" PRIu64 " view versions, more than the 3 view roots",
+        if (built > 4) /* sys (shared with sys2), bus, dev, wrap */
+            mismatch("one change built %" PRIu64 " view versions, more than the 4 view roots",
                      built);
     } else {
         FlatView *before[NAS];
@@ -1485,8 +1584,8 @@ static void random_op(void)
         tx_depth--;
         note_op("transaction_commit");
         uint64_t built = memregion_stat_renders() - renders;
-        if (built > 3)
-            mismatch("a transaction built %" PRIu64 " view versions, more than the 3 view roots",
+        if (built > 4)
+            mismatch("a transaction built %" PRIu64 " view versions, more than the 4 view roots",
                      built);
         for (int k = 0; k < NAS; k++)
             flatview_unref(before[k]);
@@ -1598,6 +1697,22 @@ static void setup(uint64_t seed, size_t target_ranges)
     link_fixed(N_SHADOW, N_ROOT, sh_at, 1);
     link_fixed(N_ROMBG, N_BUS, (hwaddr)(span / 2), -2);
 
+    /* The wrapper: renders like the bus until an operation breaks the sharing rule. */
+    n = &nodes[N_WRAP];
+    add_fixed(N_WRAP, "wrapper", memory_region_init(&n->mr, "wrapper", TWO64));
+    n->kind = NK_CONTAINER, n->size = TWO64;
+    n = &nodes[N_WRAPALIAS];
+    add_fixed(N_WRAPALIAS, "wrapper-alias",
+              memory_region_init_alias(&n->mr, "wrapper-alias", &nodes[N_BUS].mr, 0, BUS_SIZE));
+    n->kind = NK_ALIAS, n->size = BUS_SIZE, n->target = N_BUS, n->alias_offset = 0;
+    nodes[N_WRAPALIAS].upos = bus->nusers;
+    vec_push(&bus->users, &bus->nusers, &bus->capusers, N_WRAPALIAS);
+    link_fixed(N_WRAPALIAS, N_WRAP, 0, 0);
+    n = &nodes[N_WRAPEXTRA];
+    add_fixed(N_WRAPEXTRA, "wrapper-extra",
+              memory_region_init_io(&n->mr, &dev_ops, n, "wrapper-extra", 0x2000));
+    n->kind = NK_MMIO, n->size = 0x2000;
+
     /* Device containers with a few regions each. */
     size_t ndev = target_ranges / 400 + 2;
     for (size_t d = 0; d < ndev; d++) {
@@ -1616,7 +1731,7 @@ static void setup(uint64_t seed, size_t target_ranges)
     memory_region_transaction_commit();
 
     for (int k = 0; k < NAS; k++) {
-        as_root[k] = k < 2 ? N_ROOT : k == 2 ? N_BUS : devs[0];
+        as_root[k] = k < 2 ? N_ROOT : k == 2 ? N_BUS : k == 3 ? devs[0] : N_WRAP;
         int rc = address_space_init(&spaces[k], &nodes[as_root[k]].mr, as_names[k]);
         if (rc)
             mismatch("address_space_init(%s) = %d", as_names[k], rc);
@@ -1819,7 +1934,7 @@ int main(void)
     printf("checked: %" PRIu64 " whole views (%" PRIu64 " ranges), %" PRIu64 " windows (%" PRIu64
            " ranges), %" PRIu64 " addresses (%" PRIu64 " also by refmodel), %" PRIu64
            " reads, %" PRIu64 " commits, %" PRIu64 " transactions of %" PRIu64 " changes, %" PRIu64
-           " places aimed at index 256k, %" PRIu64 " at the first/last ranges, %" PRIu64
+           " places aimed at index 128k, %" PRIu64 " at the first/last ranges, %" PRIu64
            " refused operations, %" PRIu64 " model/refmodel comparisons\n",
            st.full_views, st.full_ranges, st.windows, st.window_ranges, st.points, st.ref_points,
            st.reads, st.commits, st.tx, st.tx_changes, st.chunk_edges, st.first_last, st.refused,
