@@ -29,8 +29,8 @@ static void probe(AddressSpace *as, hwaddr bar, const char *when)
 {
     MemTxResult r;
     uint32_t id = address_space_ldl_le(as, bar + 0x1000, MEMTXATTRS_UNSPECIFIED, &r);
-    printf("%-22s BAR at 0x%08llx: id register reads 0x%04x (%s)\n", when,
-           (unsigned long long)bar, id, r == MEMTX_OK ? "ok" : "decode error");
+    printf("%-22s BAR at 0x%08llx: id register reads 0x%04x (%s)\n", when, (unsigned long long)bar,
+           id, r == MEMTX_OK ? "ok" : "decode error");
 }
 
 int main(void)

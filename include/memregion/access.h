@@ -36,30 +36,47 @@ MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, vo
                              bool is_write);
 
 /*
- * Typed helpers: one access of 1, 2, 4 or 8 bytes. The suffix says how the
- * bytes in memory form the value. @result may be NULL.
+ * Typed helpers: one access of 1, 2, 4 or 8 bytes, through the same path as
+ * address_space_read/write (so one guest access when the address is
+ * aligned). The suffix says how the bytes in memory form the value: _le
+ * little-endian, _be big-endian. @result may be NULL. Reader-side.
  */
+
+/** Load one byte at @addr. */
 uint8_t address_space_ldub(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+/** Load a little-endian 16-bit value at @addr. */
 uint16_t address_space_lduw_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                                MemTxResult *result);
+/** Load a big-endian 16-bit value at @addr. */
 uint16_t address_space_lduw_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                                MemTxResult *result);
+/** Load a little-endian 32-bit value at @addr. */
 uint32_t address_space_ldl_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+/** Load a big-endian 32-bit value at @addr. */
 uint32_t address_space_ldl_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+/** Load a little-endian 64-bit value at @addr. */
 uint64_t address_space_ldq_le(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+/** Load a big-endian 64-bit value at @addr. */
 uint64_t address_space_ldq_be(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result);
+/** Store one byte at @addr. */
 void address_space_stb(AddressSpace *as, hwaddr addr, uint8_t val, MemTxAttrs attrs,
                        MemTxResult *result);
+/** Store a 16-bit value little-endian at @addr. */
 void address_space_stw_le(AddressSpace *as, hwaddr addr, uint16_t val, MemTxAttrs attrs,
                           MemTxResult *result);
+/** Store a 16-bit value big-endian at @addr. */
 void address_space_stw_be(AddressSpace *as, hwaddr addr, uint16_t val, MemTxAttrs attrs,
                           MemTxResult *result);
+/** Store a 32-bit value little-endian at @addr. */
 void address_space_stl_le(AddressSpace *as, hwaddr addr, uint32_t val, MemTxAttrs attrs,
                           MemTxResult *result);
+/** Store a 32-bit value big-endian at @addr. */
 void address_space_stl_be(AddressSpace *as, hwaddr addr, uint32_t val, MemTxAttrs attrs,
                           MemTxResult *result);
+/** Store a 64-bit value little-endian at @addr. */
 void address_space_stq_le(AddressSpace *as, hwaddr addr, uint64_t val, MemTxAttrs attrs,
                           MemTxResult *result);
+/** Store a 64-bit value big-endian at @addr. */
 void address_space_stq_be(AddressSpace *as, hwaddr addr, uint64_t val, MemTxAttrs attrs,
                           MemTxResult *result);
 

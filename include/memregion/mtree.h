@@ -228,12 +228,12 @@ void mtree_import_fact_counts(const MtreeImport *imp, MtreeFactCounts *out);
 /** Short name of fact @f ("terminates", "readonly", "size", "tie"), or "?". */
 const char *mtree_fact_name(MtreeFact f);
 
-/**
- * Number of facts taken from the flat dump, and a one-line description of
- * fact @i of them (0 .. n-1), for reports. The string is owned by the
- * import. Returns NULL when @i is out of range.
- */
+/** Number of facts taken from the flat dump, for reports. */
 size_t mtree_import_nr_flat_facts(const MtreeImport *imp);
+/**
+ * A one-line description of fact @i (0 .. n-1) taken from the flat dump.
+ * The string is owned by the import. Returns NULL when @i is out of range.
+ */
 const char *mtree_import_flat_fact(const MtreeImport *imp, size_t i);
 
 #ifdef __cplusplus
