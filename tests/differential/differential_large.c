@@ -208,6 +208,7 @@ static struct {
     uint64_t commits, tx, tx_changes;   /* commits, transactions, changes in them */
     uint64_t refused;                   /* operations the library refused, as expected */
     uint64_t model_checks;              /* model vs refmodel comparisons */
+    uint64_t edge_merges; /* deletions at an aimed chunk edge that merged neighbours */
 } st;
 
 static void note_op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -827,9 +828,12 @@ static void check_read(int k, hwaddr addr, unsigned len)
 
 /* ---- picking places ---------------------------------------------------------------- */
 
+static bool aimed_at_edge; /* the last pick_index() aimed at a chunk edge */
+
 /* A range index of @fv aimed at chunk edges, the ends of the view, or anywhere. */
 static size_t pick_index(FlatView *fv)
 {
+    aimed_at_edge = false;
     size_t n = flatview_nr_ranges(fv);
     if (!n)
         return 0;
@@ -837,6 +841,7 @@ static size_t pick_index(FlatView *fv)
     size_t i;
     if (r < 40) {
         st.chunk_edges++;
+        aimed_at_edge = true;
         size_t q = rnd_below(n / 128 + 1) * 128;
         i = q + rnd_below(5);
         i = i >= 2 ? i - 2 : 0;
@@ -1132,11 +1137,22 @@ static void op_add(void)
     }
 }
 
+static size_t nr_ranges_of(int k)
+{
+    FlatView *fv = address_space_get_flatview(&spaces[k]);
+    size_t n = flatview_nr_ranges(fv);
+    flatview_unref(fv);
+    return n;
+}
+
 static void op_del(void)
 {
+    aimed_at_edge = false;
     Node *s = pick_node(true);
     if (!s)
         return;
+    bool edge = aimed_at_edge && tx_depth == 0;
+    size_t before = edge ? nr_ranges_of(0) : 0;
     touch(s);
     Node *p = &nodes[s->parent];
     int rc = memory_region_del_subregion(&p->mr, &s->mr);
@@ -1144,6 +1160,8 @@ static void op_del(void)
     check_rc(rc, 0, "del_subregion");
     if (rc)
         return;
+    if (edge && nr_ranges_of(0) + 2 <= before)
+        st.edge_merges++; /* the neighbours of the deleted range merged */
     rec_unlink(s);
     if (tx_depth == 0 && chance(70))
         destroy_node(s);
@@ -1935,10 +1953,11 @@ int main(void)
            " ranges), %" PRIu64 " addresses (%" PRIu64 " also by refmodel), %" PRIu64
            " reads, %" PRIu64 " commits, %" PRIu64 " transactions of %" PRIu64 " changes, %" PRIu64
            " places aimed at index 128k, %" PRIu64 " at the first/last ranges, %" PRIu64
-           " refused operations, %" PRIu64 " model/refmodel comparisons\n",
+           " refused operations, %" PRIu64 " model/refmodel comparisons, %" PRIu64
+           " deletions at an aimed chunk edge that merged neighbours\n",
            st.full_views, st.full_ranges, st.windows, st.window_ranges, st.points, st.ref_points,
            st.reads, st.commits, st.tx, st.tx_changes, st.chunk_edges, st.first_last, st.refused,
-           st.model_checks);
+           st.model_checks, st.edge_merges);
     printf("differential-large: %" PRIu64
            " random operations on views of up to %zu ranges, %" PRIu64 " mismatches\n",
            ops_total, max_ranges, mismatches);
