@@ -156,12 +156,15 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
                                     MemoryRegionSection *out)
 {
     MemTxResult r = MEMTX_OK;
-    memset(out, 0, sizeof(*out));
     out->offset_within_address_space = addr;
+    out->host = NULL;
     rcu_read_lock();
     FlatView *fv = as_view(as);
     const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (!fr) {
+        out->mr = NULL;
+        out->offset_within_region = 0;
+        out->readonly = false;
         out->size = flatview_hole_end(fv, addr) - addr;
         r = MEMTX_DECODE_ERROR;
     } else {

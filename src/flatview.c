@@ -635,11 +635,8 @@ const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
     return locate(fv, addr, &next);
 }
 
-const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
+const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
 {
-    const FlatRange *mru = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
-    if (mru && fr_contains(mru, addr))
-        return mru;
     mr_size_t next;
     const FlatRange *fr = locate(fv, addr, &next);
     if (fr)

@@ -261,8 +261,8 @@ void flatview_ref(FlatView *fv);
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
 /* The chunk that holds range index @i. */
 size_t flatview_chunk_of(const FlatView *fv, size_t i);
-/* Lookup with the MRU shortcut. */
-const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr);
+/* Lookup by binary search; remembers the result as the view's MRU range. */
+const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr);
 /* End (exclusive, up to 2^64) of the unassigned hole that holds @addr. */
 mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr);
 
@@ -276,6 +276,15 @@ static inline FlatView *as_view(AddressSpace *as)
     ViewSlot *s = rcu_dereference(as->slot);
     FlatView *fv = s ? rcu_dereference(s->view) : NULL;
     return fv ? fv : flatview_empty();
+}
+
+/* Lookup with the most-recently-used shortcut (inline: the hot path). */
+static inline const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
+{
+    const FlatRange *mru = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
+    if (mru && addr >= mru->addr && (mr_size_t)(addr - mru->addr) < mru->size)
+        return mru;
+    return flatview_lookup_slow(fv, addr);
 }
 
 static inline mr_size_t fr_end(const FlatRange *fr)
