@@ -201,13 +201,36 @@ static void builder_push(Builder *b, const FlatRange *fr)
         builder_flush(b);
 }
 
+/*
+ * Append @n consecutive ranges of a view. Only the first can merge with
+ * what precedes it: the rest were canonical neighbours already, so they are
+ * copied in bulk.
+ */
+static void builder_push_run(Builder *b, const FlatRange *r, size_t n)
+{
+    if (!n)
+        return;
+    builder_push(b, &r[0]);
+    RangeVec *v = &b->pending;
+    if (v->nr + n - 1 > v->cap) {
+        while (v->nr + n - 1 > v->cap)
+            v->cap = v->cap ? 2 * v->cap : 16;
+        v->r = realloc(v->r, v->cap * sizeof(*v->r));
+        if (!v->r)
+            abort();
+    }
+    memcpy(&v->r[v->nr], &r[1], (n - 1) * sizeof(*r));
+    v->nr += n - 1;
+    if (v->nr >= 2 * FV_CHUNK)
+        builder_flush(b);
+}
+
 /* Append an unchanged chunk of the previous version: share it unless the
  * pending ranges are few (then absorb it, so chunks stay reasonably full). */
 static void builder_share(Builder *b, FvChunk *c)
 {
     if (b->pending.nr && b->pending.nr < FV_CHUNK / 2) {
-        for (uint32_t i = 0; i < c->nr; i++)
-            builder_push(b, &c->ranges[i]);
+        builder_push_run(b, c->ranges, c->nr);
         return;
     }
     builder_flush(b);
@@ -356,8 +379,8 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
             c = c1 - 1;
         } else {
             size_t stop = MR_MIN(to, first + ch->nr);
-            for (; from < stop; from++)
-                builder_push(b, &ch->ranges[from - first]);
+            builder_push_run(b, &ch->ranges[from - first], stop - from);
+            from = stop;
         }
     }
 }
