@@ -17,7 +17,7 @@
 
 #include "internal.h"
 
-#define RECLAIM_BATCH 64 /* objects retired before the writer waits for readers */
+#define RECLAIM_BATCH 256 /* objects retired before the writer waits for readers */
 
 typedef struct Deferred {
     struct rcu_head *head;
