@@ -49,7 +49,7 @@
  *
  * Environment: MEMREGION_SEED=<n> (default 1); MEMREGION_DIFF_LARGE_RANGES
  * (ranges of the big map, default 100000); MEMREGION_DIFF_OPS (operations
- * on the big map, default 120; the medium map runs four times as many);
+ * on the big map, default 100; the medium map runs three times as many);
  * MEMREGION_DIFF_LARGE_FULL_EVERY (default 40); MEMREGION_DIFF_VERBOSE=1.
  * Run with MEMREGION_CHECK_INCREMENTAL=1 to make the library compare every
  * incremental version with a full render as well.
@@ -1090,10 +1090,10 @@ static bool destroy_node(Node *s)
 
 /* ---- operations ------------------------------------------------------------------ */
 
-/* A live, non-fixed node; mapped ones by preference, often the one at an aimed range. */
-static Node *pick_node(bool mapped_only)
+/* A live, non-fixed node (mapped if asked); @aim_pct percent: the one at an aimed range. */
+static Node *pick_node_aimed(bool mapped_only, unsigned aim_pct)
 {
-    if (chance(40)) {
+    if (chance(aim_pct)) {
         FlatView *fv = address_space_get_flatview(&spaces[chance(80) ? 0 : 2]);
         Node *s = NULL;
         if (flatview_nr_ranges(fv)) {
@@ -1114,6 +1114,11 @@ static Node *pick_node(bool mapped_only)
             return s;
     }
     return NULL;
+}
+
+static Node *pick_node(bool mapped_only)
+{
+    return pick_node_aimed(mapped_only, 40);
 }
 
 static void op_add(void)
@@ -1148,7 +1153,7 @@ static size_t nr_ranges_of(int k)
 static void op_del(void)
 {
     aimed_at_edge = false;
-    Node *s = pick_node(true);
+    Node *s = pick_node_aimed(true, 70); /* deletions merge neighbours: aim them at chunk edges */
     if (!s)
         return;
     bool edge = aimed_at_edge && tx_depth == 0;
@@ -1932,7 +1937,7 @@ int main(void)
 {
     seed_opt = env_u64("MEMREGION_SEED", 1);
     size_t ranges = (size_t)env_u64("MEMREGION_DIFF_LARGE_RANGES", 100000);
-    uint64_t ops = env_u64("MEMREGION_DIFF_OPS", 120);
+    uint64_t ops = env_u64("MEMREGION_DIFF_OPS", 100);
     full_every = env_u64("MEMREGION_DIFF_LARGE_FULL_EVERY", 40);
     verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
     if (ranges < 1000)
@@ -1940,7 +1945,7 @@ int main(void)
 
     static Run big, medium;
     big = (Run){"large map", ranges, ops};
-    medium = (Run){"medium map", ranges / 5, ops * 4};
+    medium = (Run){"medium map", ranges / 5, ops * 3};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(model_vs_refmodel),
         {.name = "medium map", .test_func = run, .initial_state = &medium},
