@@ -9,7 +9,9 @@
  * of the bus, a ROM under the bus, an alias that shows a slice of the bus
  * elsewhere, an alias that shadows part of the bus with a shifted copy of
  * itself, small aliases onto leaf regions (pieces of one region side by
- * side, which merge or split by their flags) and a region at the very top
+ * side, which merge or split by their flags), RAM and a container that are
+ * never mapped themselves and show only through aliases (so their changes
+ * reach the views through alias edges alone), and a region at the very top
  * of the 64-bit space. Five address spaces look at it: two on the root
  * (they must share one FlatView), one on the bus, one on a device
  * container, and one on a wrapper container whose only child is an alias of
@@ -170,6 +172,8 @@ enum {
     N_WRAP,      /* a container whose only child is ... */
     N_WRAPALIAS, /* ... an alias of the whole bus: its view is the bus's */
     N_WRAPEXTRA, /* a region mapped into the wrapper now and then */
+    N_HIDDEN,    /* RAM never mapped itself, seen only through aliases */
+    N_HBOX,      /* an unmapped container seen only through aliases */
     N_FIXED
 };
 
@@ -991,8 +995,8 @@ static Node *create_leaf(void)
         rc = memory_region_init_io(&s->mr, NULL, NULL, s->name, size);
         break;
     default: {
-        /* An alias onto a piece of a RAM-like leaf (or onto the ROM under the bus). */
-        Node *t = NULL;
+        /* An alias onto a piece of a RAM-like leaf, of the hidden RAM, or of the ROM. */
+        Node *t = chance(25) ? &nodes[N_HIDDEN] : NULL;
         for (int tries = 0; tries < 20 && !t; tries++) {
             Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
             if (c && ramlike(c))
@@ -1001,7 +1005,7 @@ static Node *create_leaf(void)
         if (!t)
             t = &nodes[N_ROMBG];
         hwaddr off = (hwaddr)rnd_below128(t->size);
-        size = 1 + rnd_below128(t->size - off);
+        size = 1 + rnd_below128(t->size - off < 0x10000 ? t->size - off : 0x10000);
         rc = memory_region_init_alias(&s->mr, s->name, &t->mr, off, size);
         if (rc == 0) {
             s->target = t->idx;
@@ -1457,6 +1461,73 @@ static void op_wrap(void)
     }
 }
 
+/*
+ * Changes that reach the views only through aliases: the hidden RAM (resized,
+ * made read-only, disabled) and the regions inside the hidden container.
+ */
+static void op_hidden(void)
+{
+    Node *h = &nodes[N_HIDDEN], *box = &nodes[N_HBOX];
+    int rc;
+    switch (rnd_below(5)) {
+    case 0: {
+        mr_size_t size = h->size == h->alloc ? 0x1000 * (1 + rnd_below(255)) : h->alloc;
+        touch(h);
+        rc = memory_region_set_size(&h->mr, size);
+        note_op("set_size('%s', 0x%" PRIx64 ") = %d", h->name, (uint64_t)size, rc);
+        check_rc(rc, 0, "set_size(hidden)");
+        if (rc == 0)
+            h->size = size;
+        touch(h);
+        break;
+    }
+    case 1:
+        rc = memory_region_set_readonly(&h->mr, !h->readonly);
+        note_op("set_readonly('%s', %d) = %d", h->name, !h->readonly, rc);
+        check_rc(rc, 0, "set_readonly(hidden)");
+        if (rc == 0)
+            h->readonly = !h->readonly;
+        touch(h);
+        break;
+    case 2:
+        rc = memory_region_set_enabled(&h->mr, !h->enabled);
+        note_op("set_enabled('%s', %d) = %d", h->name, !h->enabled, rc);
+        check_rc(rc, 0, "set_enabled(hidden)");
+        if (rc == 0)
+            h->enabled = !h->enabled;
+        touch(h);
+        break;
+    default: {
+        /* Add to, move or delete within the hidden container. */
+        Node *k = box->nkids ? &nodes[box->kids[rnd_below(box->nkids)]] : NULL;
+        if (k && chance(50)) {
+            hwaddr to = rnd_below((uint64_t)box->size);
+            touch(k);
+            rc = memory_region_set_address(&k->mr, to);
+            note_op("move '%s' in '%s' to 0x%" PRIx64 " = %d", k->name, box->name, to, rc);
+            check_rc(rc, 0, "set_address(in hidden box)");
+            if (rc == 0) {
+                k->addr = to;
+                k->seq = ++seq_counter;
+            }
+            touch(k);
+        } else if (k && chance(40)) {
+            touch(k);
+            rc = memory_region_del_subregion(&box->mr, &k->mr);
+            note_op("del '%s' from '%s' = %d", k->name, box->name, rc);
+            check_rc(rc, 0, "del_subregion(in hidden box)");
+            if (rc == 0)
+                rec_unlink(k);
+        } else {
+            Node *n = create_leaf();
+            if (n)
+                add_sub(box, n, rnd_below((uint64_t)box->size), gen_prio());
+        }
+        break;
+    }
+    }
+}
+
 static void random_change(void)
 {
     unsigned r = (unsigned)rnd_below(1000);
@@ -1478,10 +1549,12 @@ static void random_change(void)
         op_readonly();
     else if (r < 920)
         op_romd();
-    else if (r < 965)
+    else if (r < 955)
         op_continuation();
-    else if (r < 985)
+    else if (r < 970)
         op_wrap();
+    else if (r < 985)
+        op_hidden();
     else
         op_top();
 }
@@ -1735,6 +1808,38 @@ static void setup(uint64_t seed, size_t target_ranges)
     add_fixed(N_WRAPEXTRA, "wrapper-extra",
               memory_region_init_io(&n->mr, &dev_ops, n, "wrapper-extra", 0x2000));
     n->kind = NK_MMIO, n->size = 0x2000;
+
+    /* RAM seen only through aliases, and a container seen only through aliases. */
+    n = &nodes[N_HIDDEN];
+    add_fixed(N_HIDDEN, "hidden-ram",
+              memory_region_init_ram_ptr(&n->mr, "hidden-ram", POOL_SIZE, pool));
+    n->kind = NK_RAM_PTR, n->size = n->alloc = POOL_SIZE, n->mem = pool;
+    n = &nodes[N_HBOX];
+    add_fixed(N_HBOX, "hidden-box", memory_region_init(&n->mr, "hidden-box", 0x100000));
+    n->kind = NK_CONTAINER, n->size = 0x100000;
+    for (int i = 0; i < 40; i++) {
+        Node *s = create_leaf();
+        if (s)
+            link_fixed(s->idx, N_HBOX, rnd_below(0x100000), gen_prio());
+    }
+    for (int i = 0; i < 4; i++) {
+        Node *a = node_alloc();
+        if (!a)
+            break;
+        snprintf(a->name, sizeof(a->name), "box-alias%d", a->idx);
+        hwaddr off = rnd_below(0x80000) & ~(hwaddr)0xfff;
+        if (memory_region_init_alias(&a->mr, a->name, &nodes[N_HBOX].mr, off, 0x80000)) {
+            mismatch("init '%s' failed", a->name);
+            node_release(a);
+            break;
+        }
+        a->kind = NK_ALIAS, a->size = 0x80000, a->target = N_HBOX, a->alias_offset = off;
+        Node *box = &nodes[N_HBOX];
+        a->upos = box->nusers;
+        vec_push(&box->users, &box->nusers, &box->capusers, a->idx);
+        live_add(a);
+        link_fixed(a->idx, N_BUS, (hwaddr)rnd_below128(span) & ~(hwaddr)0xfff, 2);
+    }
 
     /* Device containers with a few regions each. */
     size_t ndev = target_ranges / 400 + 2;
