@@ -122,6 +122,8 @@ typedef struct Machine {
 } Machine;
 
 static Machine *m;
+/* Listeners of the machine's tests: static, so that a failed test leaves no dangling one. */
+static Counter counters[2];
 
 static uint64_t bar_rd(void *opaque, hwaddr addr, unsigned size)
 {
@@ -191,6 +193,9 @@ static int machine_setup(void **state)
 static int machine_teardown(void **state)
 {
     (void)state;
+    for (int i = 0; i < 2; i++)
+        if (counters[i].l.address_space)
+            memory_listener_unregister(&counters[i].l);
     for (int d = 0; d < NDEV; d++)
         address_space_destroy(&m->dev_as[d]);
     address_space_destroy(&m->sys_as);
@@ -275,9 +280,9 @@ static void test_bus_masters_share_the_system_view(void **state)
 static void test_bar_move_builds_one_version(void **state)
 {
     (void)state;
-    Counter c;
-    counter_init(&c, "dev200-dma");
-    assert_int_equal(memory_listener_register(&c.l, &m->dev_as[200]), 0);
+    Counter *c = &counters[0];
+    counter_init(c, "dev200-dma");
+    assert_int_equal(memory_listener_register(&c->l, &m->dev_as[200]), 0);
     for (int round = 0; round < 20; round++) {
         int d = (int)(rnd() % NDEV);
         hwaddr to = 0x20000 + (rnd() % 0xd0) * 0x1000;
@@ -285,7 +290,7 @@ static void test_bar_move_builds_one_version(void **state)
             to += 0x1000; /* a move to where it is shows nothing new */
         Views before, after;
         views_take(&before);
-        counter_reset(&c);
+        counter_reset(c);
         uint64_t r0 = memregion_stat_renders();
         assert_int_equal(memory_region_set_address(&m->bar[d][0], to), 0);
         assert_int_equal(memregion_stat_renders() - r0, 1);
@@ -297,11 +302,11 @@ static void test_bar_move_builds_one_version(void **state)
         assert_ptr_equal(region_at(&m->dev_as[200], bar0_addr(d) + to), &m->bar[d][0]);
         assert_ptr_equal(region_at(&m->sys_as, bar0_addr(d) + to + 0xfff), &m->bar[d][0]);
         /* The listener of a device that shares the view hears the move and nothing else. */
-        assert_int_equal(c.begins, 1);
-        assert_int_equal(c.dels, 1);
-        assert_int_equal(c.adds, 1);
-        assert_ptr_equal(c.added.mr, &m->bar[d][0]);
-        assert_int_equal(c.added.addr, bar0_addr(d) + to);
+        assert_int_equal(c->begins, 1);
+        assert_int_equal(c->dels, 1);
+        assert_int_equal(c->adds, 1);
+        assert_ptr_equal(c->added.mr, &m->bar[d][0]);
+        assert_int_equal(c->added.addr, bar0_addr(d) + to);
         views_drop(&before);
         views_drop(&after);
     }
@@ -320,7 +325,7 @@ static void test_bar_move_builds_one_version(void **state)
     assert_int_equal(memregion_stat_renders() - r0, 1);
     for (int d = 0; d < 64; d++)
         assert_ptr_equal(region_at(&m->dev_as[255], bar0_addr(d * 4) + 0x30000), &m->bar[d * 4][1]);
-    memory_listener_unregister(&c.l);
+    memory_listener_unregister(&c->l);
 }
 
 /*
@@ -379,14 +384,14 @@ static void test_bus_master_toggle_builds_nothing(void **state)
 static void test_private_tree_changes_touch_no_other_space(void **state)
 {
     (void)state;
-    Counter quiet;
-    counter_init(&quiet, "dev3-dma");
-    assert_int_equal(memory_listener_register(&quiet.l, &m->dev_as[3]), 0);
+    Counter *quiet = &counters[1];
+    counter_init(quiet, "dev3-dma");
+    assert_int_equal(memory_listener_register(&quiet->l, &m->dev_as[3]), 0);
     assert_int_equal(memory_region_init_io(&m->msi, &bar_ops, NULL, "msi", 0x1000), 0);
 
     Views before, after;
     views_take(&before);
-    counter_reset(&quiet);
+    counter_reset(quiet);
     uint64_t r0 = memregion_stat_renders();
     assert_int_equal(memory_region_add_subregion_overlap(&m->bm[7], 0xfee00000, &m->msi, 1), 0);
     assert_int_equal(memregion_stat_renders() - r0, 1);
@@ -397,13 +402,13 @@ static void test_private_tree_changes_touch_no_other_space(void **state)
     assert_ptr_not_equal(after.v[7], after.v[NDEV]);
     assert_ptr_equal(region_at(&m->dev_as[7], 0xfee00000), &m->msi);
     assert_ptr_equal(region_at(&m->dev_as[8], 0xfee00000), NULL);
-    assert_int_equal(quiet.begins, 0);
+    assert_int_equal(quiet->begins, 0);
     views_drop(&before);
     views_drop(&after);
 
     for (int round = 0; round < 10; round++) {
         views_take(&before);
-        counter_reset(&quiet);
+        counter_reset(quiet);
         r0 = memregion_stat_renders();
         hwaddr at = 0xfee00000 + (hwaddr)(round + 1) * 0x1000;
         assert_int_equal(memory_region_set_address(&m->msi, at), 0);
@@ -414,7 +419,7 @@ static void test_private_tree_changes_touch_no_other_space(void **state)
                 assert_ptr_equal(after.v[i], before.v[i]);
         assert_ptr_not_equal(after.v[7], before.v[7]);
         assert_ptr_equal(region_at(&m->dev_as[7], at), &m->msi);
-        assert_int_equal(quiet.begins + quiet.adds + quiet.dels + quiet.nops, 0);
+        assert_int_equal(quiet->begins + quiet->adds + quiet->dels + quiet->nops, 0);
         views_drop(&before);
         views_drop(&after);
     }
@@ -441,7 +446,7 @@ static void test_private_tree_changes_touch_no_other_space(void **state)
     for (int i = 0; i < NDEV; i++)
         assert_ptr_equal(after.v[i], after.v[NDEV]);
     views_drop(&after);
-    memory_listener_unregister(&quiet.l);
+    memory_listener_unregister(&quiet->l);
 }
 
 /*
