@@ -44,8 +44,9 @@
 #define PCI_SIZE   0x20000000ull
 #define DEV_STRIDE 0x100000ull
 
-/* Ranges of a new version that may be stored anew: the chunks around one edit. */
-#define SHARE_BOUND 1024
+/* Unchanged ranges a new version may store anew: the few chunks around one edit
+ * (a chunk holds at most 128 ranges; a few hundred is generous). */
+#define SHARE_BOUND 512
 
 static uint64_t rng_state = 0x1234567;
 
