@@ -176,6 +176,27 @@ static void builder_flush(Builder *b)
     b->pending.nr = 0;
 }
 
+/*
+ * Chunk @c of the predecessor is not part of the version being built (its
+ * ranges were copied, cut or dropped): list it in `retired`. Every chunk of
+ * the predecessor is either shared whole or retired here; retirements come
+ * in address order, so a repeat is always one of the last two entries.
+ */
+static void builder_retire(Builder *b, FvChunk *c)
+{
+    FlatView *fv = b->fv;
+    size_t n = fv->nr_retired;
+    if ((n && fv->retired[n - 1] == c) || (n > 1 && fv->retired[n - 2] == c))
+        return;
+    if (n == fv->cap_retired) {
+        fv->cap_retired = fv->cap_retired ? 2 * fv->cap_retired : 8;
+        fv->retired = realloc(fv->retired, fv->cap_retired * sizeof(*fv->retired));
+        if (!fv->retired)
+            abort();
+    }
+    fv->retired[fv->nr_retired++] = c;
+}
+
 /* Append one range; it merges with the previous one when it can. */
 static void builder_push(Builder *b, const FlatRange *fr)
 {
@@ -192,8 +213,9 @@ static void builder_push(Builder *b, const FlatRange *fr)
             if (last->born == fv->seq) {
                 chunk_free(last); /* ours, never published */
                 b->nr_fresh--;    /* it was the last one created */
+            } else {
+                builder_retire(b, last); /* the predecessor's, no longer shared */
             }
-            /* else: the predecessor's; version_link() retires it */
         }
     }
     rangevec_push(&b->pending, fr);
@@ -231,6 +253,7 @@ static void builder_share(Builder *b, FvChunk *c)
 {
     if (b->pending.nr && b->pending.nr < FV_CHUNK / 2) {
         builder_push_run(b, c->ranges, c->nr);
+        builder_retire(b, c);
         return;
     }
     builder_flush(b);
@@ -280,8 +303,8 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
  * NULL), and list the chunks of @prev that @fv dropped. Shared chunks keep
  * their address order in both versions, so one merge walk finds them.
  */
-static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev,
-                         FvChunk *const *fresh, size_t nr_fresh)
+/* Make @fv the newest version of @chain. */
+static void version_link(ViewChain *chain, FlatView *fv)
 {
     fv->chain = chain;
     if (!chain)
@@ -291,33 +314,13 @@ static void version_link(ViewChain *chain, FlatView *fv, const FlatView *prev,
     else
         chain->oldest = fv;
     chain->newest = fv;
-    if (!prev)
-        return;
-    /* Pointer comparisons only: a chunk's memory is not touched here. */
-    size_t j = 0, f = 0;
-    for (size_t i = 0; i < prev->nr_chunks; i++) {
-        FvChunk *c = prev->chunks[i];
-        while (j < fv->nr_chunks && f < nr_fresh && fv->chunks[j] == fresh[f])
-            j++, f++; /* fresh chunks are never shared, and come in build order */
-        if (j < fv->nr_chunks && fv->chunks[j] == c) {
-            j++;
-            continue;
-        }
-        if (fv->nr_retired == fv->cap_retired) {
-            fv->cap_retired = fv->cap_retired ? 2 * fv->cap_retired : 8;
-            fv->retired = realloc(fv->retired, fv->cap_retired * sizeof(*fv->retired));
-            if (!fv->retired)
-                abort();
-        }
-        fv->retired[fv->nr_retired++] = c;
-    }
 }
 
-static FlatView *builder_finish(Builder *b, ViewChain *chain, const FlatView *prev)
+static FlatView *builder_finish(Builder *b, ViewChain *chain)
 {
     builder_flush(b);
     scratch = b->pending; /* keep the grown buffer for the next build */
-    version_link(chain, b->fv, prev, b->fresh, b->nr_fresh);
+    version_link(chain, b->fv);
     b->fv->fresh = b->fresh; /* kept until the commit is done, for flatview_discard() */
     b->fv->nr_fresh = b->nr_fresh;
     return b->fv;
@@ -327,9 +330,11 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
                          const RangeVec *v)
 {
     Builder b = builder_start(root, v->nr / FV_CHUNK);
-    for (size_t i = 0; i < v->nr; i++)
+    for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    return builder_finish(&b, chain, prev);
+    for (size_t i = 0; prev && i < prev->nr_chunks; i++)
+        builder_retire(&b, prev->chunks[i]); /* a full render shares nothing */
+    return builder_finish(&b, chain);
 }
 
 /* ---- incremental versions ------------------------------------------------------- */
@@ -380,6 +385,7 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
         } else {
             size_t stop = MR_MIN(to, first + ch->nr);
             builder_push_run(b, &ch->ranges[from - first], stop - from);
+            builder_retire(b, ch);
             from = stop;
         }
     }
@@ -414,6 +420,9 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
         d->old_i0 = i0;
         d->old_i1 = i1;
         d->new_i0 = fv->nr + b.pending.nr;
+        if (i0 < i1) /* the chunks holding the span are not shared */
+            for (size_t c = flatview_chunk_of(old, i0); c <= flatview_chunk_of(old, i1 - 1); c++)
+                builder_retire(&b, old->chunks[c]);
         for (size_t i = i0; i < ed->i0; i++)
             builder_push(&b, flatview_range(old, i));
         if (ed->i0 < ed->i1) {
@@ -442,7 +451,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
         pos = i1;
     }
     copy_old(&b, old, pos, old->nr);
-    return builder_finish(&b, chain, old);
+    return builder_finish(&b, chain);
 }
 
 void flatview_drop_deltas(FlatView *fv)
