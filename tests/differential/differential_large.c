@@ -1255,6 +1255,8 @@ static void op_resize(void)
     } else {
         size = gen_leaf_size();
     }
+    if (s->parent >= 0 && (mr_size_t)s->addr + size > TWO64)
+        want = -EINVAL; /* a mapped region may not pass 2^64 */
     touch(s);
     int rc = memory_region_set_size(&s->mr, size);
     note_op("set_size('%s', 0x%" PRIx64 ") = %d", s->name, (uint64_t)size, rc);
