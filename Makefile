@@ -7,7 +7,7 @@
 
 DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
                    libcmocka-dev liburcu-dev libunicorn-dev graphviz linux-libc-dev \
-                   binutils valgrind python3
+                   binutils python3 clang-format git
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
@@ -41,7 +41,7 @@ test: deps
 
 test-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	$(MESON_TEST) -C $(BUILD) --no-suite stress
+	$(MESON_TEST) -C $(BUILD)
 
 $(BUILD_SAN)/build.ninja:
 	CC=clang meson setup $(BUILD_SAN) --werror -Db_sanitize=address,undefined -Db_lundef=false
@@ -49,7 +49,7 @@ $(BUILD_SAN)/build.ninja:
 test-san: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/tests/ubsan.supp \
-	  $(MESON_TEST) -C $(BUILD_SAN) --no-suite stress
+	  $(MESON_TEST) -C $(BUILD_SAN)
 
 $(BUILD_TSAN)/build.ninja:
 	meson setup $(BUILD_TSAN) -Db_sanitize=thread -Db_lundef=false
