@@ -71,7 +71,7 @@ static uint64_t version_seq; /* writer lock */
  * two each, and recycling them avoids malloc churn and page faults. The RCU
  * thread returns chunks to the pool, so it has its own lock.
  */
-#define CHUNK_POOL_MAX 4096
+#define CHUNK_POOL_MAX 512
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
@@ -86,6 +86,59 @@ static FvChunk *chunk_alloc(void)
     if (!c && !(c = malloc(sizeof(*c))))
         abort();
     return c;
+}
+
+/* Dead versions wait in a pool too, keeping their arrays for the next one. */
+#define VERSION_POOL_MAX 256
+static FlatView *version_pool[VERSION_POOL_MAX];
+static size_t version_pool_nr;
+
+static FlatView *version_alloc(void)
+{
+    FlatView *fv = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (version_pool_nr)
+        fv = version_pool[--version_pool_nr];
+    pthread_mutex_unlock(&pool_lock);
+    if (fv)
+        return fv;
+    fv = calloc(1, sizeof(*fv));
+    if (!fv)
+        abort();
+    return fv;
+}
+
+/* Reset a dead version for reuse, or free it when the pool is full. */
+static void version_recycle(FlatView *fv)
+{
+    FlatView keep = {
+        .chunks = fv->chunks,
+        .chunk_starts = fv->chunk_starts,
+        .chunk_first = fv->chunk_first,
+        .cap_chunks = fv->cap_chunks,
+        .deltas = fv->deltas,
+        .cap_deltas = fv->cap_deltas,
+        .retired = fv->retired,
+        .cap_retired = fv->cap_retired,
+        .fresh = fv->fresh,
+        .cap_fresh = fv->cap_fresh,
+    };
+    *fv = keep;
+    pthread_mutex_lock(&pool_lock);
+    if (version_pool_nr < VERSION_POOL_MAX) {
+        version_pool[version_pool_nr++] = fv;
+        fv = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (fv) {
+        free(fv->chunks);
+        free(fv->chunk_starts);
+        free(fv->chunk_first);
+        free(fv->deltas);
+        free(fv->retired);
+        free(fv->fresh);
+        free(fv);
+    }
 }
 
 static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
@@ -121,22 +174,19 @@ static void chunk_free(FvChunk *c)
 
 typedef struct Builder {
     FlatView *fv;
-    size_t cap_chunks;
     RangeVec pending; /* ranges not yet packed into a chunk */
-    FvChunk **fresh;  /* chunks this build created and still holds, in order */
-    size_t nr_fresh, cap_fresh;
 } Builder;
 
 static void builder_reserve(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    if (fv->nr_chunks + more <= b->cap_chunks)
+    if (fv->nr_chunks + more <= fv->cap_chunks)
         return;
-    while (fv->nr_chunks + more > b->cap_chunks)
-        b->cap_chunks = b->cap_chunks ? 2 * b->cap_chunks : 8;
-    fv->chunks = realloc(fv->chunks, b->cap_chunks * sizeof(*fv->chunks));
-    fv->chunk_starts = realloc(fv->chunk_starts, b->cap_chunks * sizeof(hwaddr));
-    fv->chunk_first = realloc(fv->chunk_first, b->cap_chunks * sizeof(size_t));
+    while (fv->nr_chunks + more > fv->cap_chunks)
+        fv->cap_chunks = fv->cap_chunks ? 2 * fv->cap_chunks : 8;
+    fv->chunks = realloc(fv->chunks, fv->cap_chunks * sizeof(*fv->chunks));
+    fv->chunk_starts = realloc(fv->chunk_starts, fv->cap_chunks * sizeof(hwaddr));
+    fv->chunk_first = realloc(fv->chunk_first, fv->cap_chunks * sizeof(size_t));
     if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
         abort();
 }
@@ -163,13 +213,14 @@ static void builder_flush(Builder *b)
     for (size_t p = 0; p < parts; p++) {
         size_t take = (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
-        if (b->nr_fresh == b->cap_fresh) {
-            b->cap_fresh = b->cap_fresh ? 2 * b->cap_fresh : 8;
-            b->fresh = realloc(b->fresh, b->cap_fresh * sizeof(*b->fresh));
-            if (!b->fresh)
+        FlatView *fv = b->fv;
+        if (fv->nr_fresh == fv->cap_fresh) {
+            fv->cap_fresh = fv->cap_fresh ? 2 * fv->cap_fresh : 8;
+            fv->fresh = realloc(fv->fresh, fv->cap_fresh * sizeof(*fv->fresh));
+            if (!fv->fresh)
                 abort();
         }
-        b->fresh[b->nr_fresh++] = c;
+        fv->fresh[fv->nr_fresh++] = c;
         builder_add_chunk(b, c);
         done += take;
     }
@@ -212,7 +263,7 @@ static void builder_push(Builder *b, const FlatRange *fr)
                 rangevec_push(&b->pending, &last->ranges[i]);
             if (last->born == fv->seq) {
                 chunk_free(last); /* ours, never published */
-                b->nr_fresh--;    /* it was the last one created */
+                fv->nr_fresh--;   /* it was the last one created */
             } else {
                 builder_retire(b, last); /* the predecessor's, no longer shared */
             }
@@ -288,9 +339,7 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
     Builder b = {0};
     b.pending = scratch;
     b.pending.nr = 0;
-    b.fv = calloc(1, sizeof(FlatView));
-    if (!b.fv)
-        abort();
+    b.fv = version_alloc();
     b.fv->refcount = 1;
     b.fv->root = root;
     b.fv->seq = ++version_seq;
@@ -321,8 +370,6 @@ static FlatView *builder_finish(Builder *b, ViewChain *chain)
     builder_flush(b);
     scratch = b->pending; /* keep the grown buffer for the next build */
     version_link(chain, b->fv);
-    b->fv->fresh = b->fresh; /* kept until the commit is done, for flatview_discard() */
-    b->fv->nr_fresh = b->nr_fresh;
     return b->fv;
 }
 
@@ -403,9 +450,12 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
 {
     Builder b = builder_start(old->root, old->nr_chunks);
     FlatView *fv = b.fv;
-    fv->deltas = calloc(nr_edits ? nr_edits : 1, sizeof(*fv->deltas));
-    if (!fv->deltas)
-        abort();
+    if (nr_edits > fv->cap_deltas) {
+        fv->cap_deltas = nr_edits;
+        fv->deltas = realloc(fv->deltas, nr_edits * sizeof(*fv->deltas));
+        if (!fv->deltas)
+            abort();
+    }
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
     size_t pos = 0;
@@ -456,12 +506,8 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
 
 void flatview_drop_deltas(FlatView *fv)
 {
-    free(fv->deltas);
-    fv->deltas = NULL;
-    fv->nr_deltas = 0;
+    fv->nr_deltas = 0; /* buffers stay with the version for its next life */
     fv->delta_base = NULL;
-    free(fv->fresh);
-    fv->fresh = NULL;
     fv->nr_fresh = 0;
 }
 
@@ -500,14 +546,7 @@ bool flatview_same(const FlatView *old, const FlatView *fv)
 
 static void flatview_free_rcu(struct rcu_head *head)
 {
-    FlatView *fv = caa_container_of(head, FlatView, rcu);
-    free(fv->chunks);
-    free(fv->chunk_starts);
-    free(fv->chunk_first);
-    free(fv->deltas);
-    free(fv->retired);
-    free(fv->fresh);
-    free(fv);
+    version_recycle(caa_container_of(head, FlatView, rcu));
 }
 
 /* A version's reference count reached 0 (writer lock held). */

@@ -220,7 +220,8 @@ struct FlatView {
     FvChunk **retired;       /* predecessor's chunks this version dropped */
     size_t nr_retired, cap_retired;
     FvChunk **fresh; /* chunks it created (until its commit is done) */
-    size_t nr_fresh;
+    size_t nr_fresh, cap_fresh;
+    size_t cap_chunks, cap_deltas; /* allocated lengths (versions are recycled) */
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
