@@ -51,7 +51,7 @@
  *
  * Environment: MEMREGION_SEED=<n> (default 1); MEMREGION_DIFF_LARGE_RANGES
  * (ranges of the big map, default 100000); MEMREGION_DIFF_OPS (operations
- * on the big map, default 100; the medium map runs three times as many);
+ * on the big map, default 80; the medium map runs three times as many);
  * MEMREGION_DIFF_LARGE_FULL_EVERY (default 40); MEMREGION_DIFF_VERBOSE=1.
  * Run with MEMREGION_CHECK_INCREMENTAL=1 to make the library compare every
  * incremental version with a full render as well.
@@ -2044,7 +2044,7 @@ int main(void)
 {
     seed_opt = env_u64("MEMREGION_SEED", 1);
     size_t ranges = (size_t)env_u64("MEMREGION_DIFF_LARGE_RANGES", 100000);
-    uint64_t ops = env_u64("MEMREGION_DIFF_OPS", 100);
+    uint64_t ops = env_u64("MEMREGION_DIFF_OPS", 80);
     full_every = env_u64("MEMREGION_DIFF_LARGE_FULL_EVERY", 40);
     verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
     if (ranges < 1000)
