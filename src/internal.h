@@ -133,12 +133,20 @@ typedef struct MrBitmap {
     unsigned long bits[];
 } MrBitmap;
 
+/* The run of a container's children that share one priority (tree.c). */
+typedef struct PrioGroup {
+    int32_t priority;
+    MemoryRegion *first, *last;
+} PrioGroup;
+
 typedef struct RegionExt {
     uint8_t log_mask;                  /* clients enabled by memory_region_set_log */
     MrBitmap *dirty[DIRTY_MEMORY_NUM]; /* RCU-published; NULL when not logging */
     MrCoalesced *coalesced;            /* writer side only */
     size_t nr_coalesced;
-    MrEventfdSet *eventfds;    /* RCU-published; NULL when none */
+    MrEventfdSet *eventfds; /* RCU-published; NULL when none */
+    PrioGroup *groups;      /* as a container: its children's priority groups, highest first */
+    size_t nr_groups, cap_groups;
     AddressSpace **path_users; /* address spaces whose view-root derivation visits it */
     size_t nr_path_users, cap_path_users;
 } RegionExt;

@@ -196,6 +196,8 @@ int memory_region_destroy(MemoryRegion *mr)
     mr->subregions = NULL;
     mr->ix_root = NULL;
     mr->nr_subregions = 0;
+    if (mr->ext)
+        ((RegionExt *)mr->ext)->nr_groups = 0;
     if (mr->kind == MR_KIND_ALIAS)
         unlink_alias_user(mr);
     mr_topology_changed();

@@ -29,6 +29,7 @@ void mr_ext_free(MemoryRegion *mr)
     free(ext->coalesced);
     free(ext->eventfds);
     free(ext->path_users);
+    free(ext->groups);
     free(ext);
     mr->ext = NULL;
 }

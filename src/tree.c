@@ -7,21 +7,62 @@
  * order is list order, so that order is what decides overlaps.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
 /* Link @sub into @parent's list at its priority position (newest first among equals). */
+/*
+ * Priority groups: per container, the siblings of each priority form one
+ * run of the list; the group records its first and last member. They are
+ * kept in RegionExt sorted by priority, highest first, so linking a child
+ * costs a binary search over distinct priorities, never a walk past every
+ * sibling of higher priority.
+ */
+static size_t group_find(const RegionExt *ext, int32_t prio, bool *found)
+{
+    size_t lo = 0, hi = ext->nr_groups; /* first group with priority <= prio */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ext->groups[mid].priority > prio)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < ext->nr_groups && ext->groups[lo].priority == prio;
+    return lo;
+}
+
+/* Link @sub into @parent's list at its priority position (newest first among equals). */
 static void link_child(MemoryRegion *parent, MemoryRegion *sub)
 {
-    MemoryRegion *prev = NULL, *cur = parent->subregions;
-    while (cur && cur->priority > sub->priority) {
-        prev = cur;
-        cur = cur->sibling_next;
+    RegionExt *ext = mr_ext(parent);
+    bool found;
+    size_t g = group_find(ext, sub->priority, &found);
+    MemoryRegion *prev, *next;
+    if (found) {
+        next = ext->groups[g].first; /* newest of its priority: before the others */
+        prev = next->sibling_prev;
+        ext->groups[g].first = sub;
+    } else {
+        if (ext->nr_groups == ext->cap_groups) {
+            ext->cap_groups = ext->cap_groups ? 2 * ext->cap_groups : 4;
+            ext->groups = realloc(ext->groups, ext->cap_groups * sizeof(*ext->groups));
+            if (!ext->groups)
+                abort();
+        }
+        memmove(&ext->groups[g + 1], &ext->groups[g], (ext->nr_groups - g) * sizeof(*ext->groups));
+        ext->nr_groups++;
+        ext->groups[g].priority = sub->priority;
+        ext->groups[g].first = ext->groups[g].last = sub;
+        /* Between the last of the higher group and the first of the lower one. */
+        prev = g ? ext->groups[g - 1].last : NULL;
+        next = g + 1 < ext->nr_groups ? ext->groups[g + 1].first : NULL;
     }
     sub->sibling_prev = prev;
-    sub->sibling_next = cur;
-    if (cur)
-        cur->sibling_prev = sub;
+    sub->sibling_next = next;
+    if (next)
+        next->sibling_prev = sub;
     if (prev)
         prev->sibling_next = sub;
     else
@@ -36,6 +77,18 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
 static void unlink_child(MemoryRegion *sub)
 {
     MemoryRegion *parent = sub->container;
+    RegionExt *ext = parent->ext;
+    bool found;
+    size_t g = group_find(ext, sub->priority, &found);
+    PrioGroup *grp = &ext->groups[g];
+    if (grp->first == sub && grp->last == sub) {
+        memmove(grp, grp + 1, (ext->nr_groups - g - 1) * sizeof(*grp));
+        ext->nr_groups--;
+    } else if (grp->first == sub) {
+        grp->first = sub->sibling_next;
+    } else if (grp->last == sub) {
+        grp->last = sub->sibling_prev;
+    }
     child_index_remove(parent, sub);
     parent->nr_subregions--;
     if (sub->sibling_prev)

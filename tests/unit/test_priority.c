@@ -176,6 +176,71 @@ static void test_priority_is_local(void **state)
     assert_view(as, {0, 0x1000, x, 0, false}, {0x1000, 0x3000, y, 0x1000, false});
 }
 
+/*
+ * Regression for the sibling list kept by priority groups: many siblings
+ * at interleaved priorities, added, removed, moved and re-prioritised in a
+ * fixed pseudo-random order, must always be listed by priority, highest
+ * first, and newest first among equal priorities (the order rendering
+ * relies on). Mapping a low-priority sibling under many higher ones used to
+ * walk the whole list; the groups make it a search over priorities.
+ */
+static void test_sibling_order_many_priorities(void **state)
+{
+    (void)state;
+    setup_root();
+    enum { N = 48 };
+    MemoryRegion *kid[N];
+    uint64_t stamp[N] = {0}, clock = 0;
+    bool mapped[N] = {false};
+    uint32_t x = 12345;
+    for (int i = 0; i < N; i++)
+        kid[i] = h_ram("k", 0x10);
+    for (int step = 0; step < 4000; step++) {
+        x = x * 1103515245u + 12345u;
+        int i = (int)((x >> 8) % N);
+        int32_t prio = (int32_t)((x >> 20) % 7) - 3;
+        int op = (int)((x >> 4) % 4);
+        if (!mapped[i]) {
+            h_add(root, (hwaddr)(i * 0x10) % 0x8000, kid[i], prio);
+            mapped[i] = true;
+            stamp[i] = ++clock;
+        } else if (op == 0) {
+            assert_int_equal(memory_region_del_subregion(root, kid[i]), 0);
+            mapped[i] = false;
+        } else if (op == 1) {
+            assert_int_equal(memory_region_set_priority(kid[i], prio), 0);
+            stamp[i] = ++clock;
+        } else if (op == 2) {
+            assert_int_equal(memory_region_set_address(kid[i], (hwaddr)(x % 0x8000)), 0);
+            stamp[i] = ++clock;
+        }
+        /* Check the whole list against the rule. */
+        size_t count = 0, expect = 0;
+        for (int k = 0; k < N; k++)
+            expect += mapped[k];
+        const MemoryRegion *prev = NULL;
+        for (MemoryRegion *c = memory_region_first_subregion(root); c;
+             c = memory_region_next_sibling(c), count++) {
+            if (prev) {
+                int32_t pp = memory_region_priority(prev), cp = memory_region_priority(c);
+                assert_true(pp >= cp);
+                if (pp == cp) {
+                    int a = -1, b = -1;
+                    for (int k = 0; k < N; k++) {
+                        if (kid[k] == prev)
+                            a = k;
+                        if (kid[k] == c)
+                            b = k;
+                    }
+                    assert_true(stamp[a] > stamp[b]); /* newest first */
+                }
+            }
+            prev = c;
+        }
+        assert_int_equal(count, expect);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +253,7 @@ int main(void)
         H_TEST(test_set_priority_is_readd),
         H_TEST(test_removal_restores),
         H_TEST(test_priority_is_local),
+        H_TEST(test_sibling_order_many_priorities),
     };
     return cmocka_run_group_tests_name("priority", tests, NULL, NULL);
 }
