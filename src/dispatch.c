@@ -25,6 +25,62 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
     return MEMTX_OK;
 }
 
+/*
+ * A per-thread software TLB in front of the lookup: pages this thread found
+ * to be plain memory in a view version, by version seq and page number. A
+ * version is immutable and its seq never reused, so an entry is right for
+ * exactly as long as its view is the current one; any commit that changes
+ * the view gives it a new seq and the entry simply stops matching. Pages
+ * whose writes need the slow path (read-only, dirty-logged, ROM devices)
+ * are cached for reads only.
+ */
+#define TLB_BITS      10
+#define TLB_PAGE_BITS 12
+#define TLB_PAGE_SIZE ((hwaddr)1 << TLB_PAGE_BITS)
+
+typedef struct TlbEntry {
+    uint64_t seq;  /* view version; 0: empty entry */
+    uint64_t page; /* addr >> TLB_PAGE_BITS */
+    uint8_t *host; /* the page's first byte */
+    bool writable;
+} TlbEntry;
+
+static __thread TlbEntry tlb[1u << TLB_BITS];
+
+static inline TlbEntry *tlb_entry(hwaddr addr)
+{
+    return &tlb[(addr >> TLB_PAGE_BITS) & ((1u << TLB_BITS) - 1)];
+}
+
+/* Copy a transfer that stays inside one cached page; false on a miss. */
+static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwaddr len,
+                              bool is_write)
+{
+    const TlbEntry *e = tlb_entry(addr);
+    if (e->seq != fv->seq || !e->seq || e->page != addr >> TLB_PAGE_BITS ||
+        (is_write && !e->writable))
+        return false;
+    uint8_t *p = e->host + (addr & (TLB_PAGE_SIZE - 1));
+    if (is_write)
+        memcpy(p, buf, len);
+    else
+        memcpy(buf, p, len);
+    return true;
+}
+
+/* Remember the page of @addr when range @fr serves all of it from memory. */
+static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
+{
+    hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
+    if (!fv->seq || page < fr->addr || (mr_size_t)page + TLB_PAGE_SIZE > fr_end(fr))
+        return;
+    TlbEntry *e = tlb_entry(addr);
+    e->seq = fv->seq;
+    e->page = addr >> TLB_PAGE_BITS;
+    e->host = fr->mr->ram + fr->offset_in_region + (page - fr->addr);
+    e->writable = fr->mr->kind == MR_KIND_RAM && !fr->readonly && !fr->dirty_log_mask;
+}
+
 static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
                                 hwaddr len, bool is_write)
 {
@@ -32,6 +88,11 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
     while (len) {
         rcu_read_lock();
         FlatView *fv = as_view(as);
+        if ((addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE &&
+            tlb_access(fv, addr, buf, len, is_write)) {
+            rcu_read_unlock();
+            return result;
+        }
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
         if (!fr) {
@@ -49,6 +110,7 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                 mr->kind == MR_KIND_RAM || (mr->kind == MR_KIND_ROMD && fr->romd_mode && !is_write);
             if (direct) {
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
+                tlb_fill(fv, fr, addr);
                 rcu_read_unlock();
             } else {
                 if (is_write && eventfd_try_signal(fr, mr, off, buf, n)) {
