@@ -26,23 +26,55 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
 }
 
 /*
- * A per-thread software TLB in front of the lookup: pages this thread found
- * to be plain memory in a view version, by version seq and page number. A
- * version is immutable and its seq never reused, so an entry is right for
- * exactly as long as its view is the current one; any commit that changes
- * the view gives it a new seq and the entry simply stops matching. Pages
- * whose writes need the slow path (read-only, dirty-logged, ROM devices)
- * are cached for reads only.
+ * Dispatch of @n bytes at @off to a callback region found inside the
+ * current read-side section, which this ends: the region is entered in the
+ * thread's call record first, so the callback runs outside the section.
+ */
+static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t n,
+                                   bool is_write, MemTxAttrs attrs)
+{
+    if (is_write && eventfd_try_signal(mr, off, buf, n)) {
+        rcu_read_unlock();
+        return MEMTX_OK;
+    }
+    MemTxResult r = mmio_enter(mr);
+    rcu_read_unlock();
+    if (r == MEMTX_OK) {
+        r = mmio_access(mr, off, buf, n, is_write, attrs);
+        mmio_leave();
+    } else if (!is_write) {
+        memset(buf, 0, n);
+    }
+    return r;
+}
+
+/*
+ * A per-thread software TLB in front of the lookup: what this thread found
+ * a page to be in a view version (memory to copy, or a callback region at
+ * an offset), by version seq and page number. A version is immutable and its
+ * seq never reused, so an entry is right for exactly as long as its view is
+ * the current one; any commit that changes the view gives it a new seq and
+ * the entry simply stops matching. Writes that need the slow path (read-only
+ * or dirty-logged memory) are not cached.
  */
 #define TLB_BITS      10
 #define TLB_PAGE_BITS 12
 #define TLB_PAGE_SIZE ((hwaddr)1 << TLB_PAGE_BITS)
 
+enum {
+    TLB_READ_DIRECT = 1,  /* reads copy from host */
+    TLB_WRITE_DIRECT = 2, /* writes copy to host */
+    TLB_READ_CALL = 4,    /* reads go to mr's callbacks */
+    TLB_WRITE_CALL = 8,   /* writes go to mr's callbacks */
+};
+
 typedef struct TlbEntry {
-    uint64_t seq;  /* view version; 0: empty entry */
-    uint64_t page; /* addr >> TLB_PAGE_BITS */
-    uint8_t *host; /* the page's first byte */
-    bool writable;
+    uint64_t seq;     /* view version; 0: empty entry */
+    uint64_t page;    /* addr >> TLB_PAGE_BITS */
+    uint8_t *host;    /* the page's first byte, for direct access */
+    MemoryRegion *mr; /* the region serving the page */
+    hwaddr off;       /* offset in mr of the page's first byte */
+    unsigned flags;
 } TlbEntry;
 
 static __thread TlbEntry tlb[1u << TLB_BITS];
@@ -52,33 +84,54 @@ static inline TlbEntry *tlb_entry(hwaddr addr)
     return &tlb[(addr >> TLB_PAGE_BITS) & ((1u << TLB_BITS) - 1)];
 }
 
-/* Copy a transfer that stays inside one cached page; false on a miss. */
+/*
+ * Perform a transfer that stays inside one cached page. Inside the
+ * read-side section; returns false on a miss (section still held), true
+ * when done (section ended) with the result in *r.
+ */
 static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwaddr len,
-                              bool is_write)
+                              bool is_write, MemTxAttrs attrs, MemTxResult *r)
 {
     const TlbEntry *e = tlb_entry(addr);
-    if (e->seq != fv->seq || !e->seq || e->page != addr >> TLB_PAGE_BITS ||
-        (is_write && !e->writable))
+    if (e->seq != fv->seq || !e->seq || e->page != addr >> TLB_PAGE_BITS)
         return false;
-    uint8_t *p = e->host + (addr & (TLB_PAGE_SIZE - 1));
-    if (is_write)
-        memcpy(p, buf, len);
-    else
-        memcpy(buf, p, len);
-    return true;
+    hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
+    unsigned f = e->flags;
+    if (f & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)) {
+        if (is_write)
+            memcpy(e->host + in_page, buf, len);
+        else
+            memcpy(buf, e->host + in_page, len);
+        rcu_read_unlock();
+        *r = MEMTX_OK;
+        return true;
+    }
+    if (f & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL)) {
+        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs);
+        return true;
+    }
+    return false;
 }
 
-/* Remember the page of @addr when range @fr serves all of it from memory. */
+/* Remember the page of @addr when range @fr serves all of it. */
 static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
     if (!fv->seq || page < fr->addr || (mr_size_t)page + TLB_PAGE_SIZE > fr_end(fr))
         return;
+    MemoryRegion *mr = fr->mr;
     TlbEntry *e = tlb_entry(addr);
     e->seq = fv->seq;
     e->page = addr >> TLB_PAGE_BITS;
-    e->host = fr->mr->ram + fr->offset_in_region + (page - fr->addr);
-    e->writable = fr->mr->kind == MR_KIND_RAM && !fr->readonly && !fr->dirty_log_mask;
+    e->mr = mr;
+    e->off = fr->offset_in_region + (page - fr->addr);
+    e->host = mr->ram ? mr->ram + e->off : NULL;
+    if (mr->kind == MR_KIND_RAM)
+        e->flags = TLB_READ_DIRECT | (!fr->readonly && !fr->dirty_log_mask ? TLB_WRITE_DIRECT : 0);
+    else if (mr->kind == MR_KIND_ROMD && fr->romd_mode)
+        e->flags = TLB_READ_DIRECT | TLB_WRITE_CALL;
+    else
+        e->flags = TLB_READ_CALL | TLB_WRITE_CALL;
 }
 
 static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
@@ -88,11 +141,10 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
     while (len) {
         rcu_read_lock();
         FlatView *fv = as_view(as);
+        MemTxResult r;
         if ((addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE &&
-            tlb_access(fv, addr, buf, len, is_write)) {
-            rcu_read_unlock();
-            return result;
-        }
+            tlb_access(fv, addr, buf, len, is_write, attrs, &r))
+            return result | r;
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
         if (!fr) {
@@ -108,24 +160,12 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
             hwaddr off = fr->offset_in_region + (addr - fr->addr);
             bool direct =
                 mr->kind == MR_KIND_RAM || (mr->kind == MR_KIND_ROMD && fr->romd_mode && !is_write);
+            tlb_fill(fv, fr, addr);
             if (direct) {
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
-                tlb_fill(fv, fr, addr);
                 rcu_read_unlock();
             } else {
-                if (is_write && eventfd_try_signal(fr, mr, off, buf, n)) {
-                    rcu_read_unlock();
-                } else {
-                    MemTxResult r = mmio_enter(mr);
-                    rcu_read_unlock();
-                    if (r == MEMTX_OK) {
-                        r = mmio_access(mr, off, buf, n, is_write, attrs);
-                        mmio_leave();
-                    } else if (!is_write) {
-                        memset(buf, 0, n);
-                    }
-                    result |= r;
-                }
+                result |= callback_access(mr, off, buf, n, is_write, attrs);
             }
         }
         buf += n;

@@ -113,10 +113,8 @@ int memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool
     return err;
 }
 
-bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const uint8_t *buf,
-                        uint64_t n)
+bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64_t n)
 {
-    (void)fr;
     const RegionExt *ext = mr->ext;
     if (!ext || n > 8)
         return false;

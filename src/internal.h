@@ -183,8 +183,7 @@ void listeners_log_sync_region(MemoryRegion *mr);
 
 /* Software path: signal a matching eventfd for a write of @n bytes at @off
  * of @mr instead of calling the device. Inside an RCU read-side section. */
-bool eventfd_try_signal(const FlatRange *fr, MemoryRegion *mr, hwaddr off, const uint8_t *buf,
-                        uint64_t n);
+bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64_t n);
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
