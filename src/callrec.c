@@ -82,11 +82,6 @@ bool mmio_in_callback_of(const MemoryRegion *mr)
     return false;
 }
 
-bool mmio_in_callback(void)
-{
-    return my_record && my_record->depth;
-}
-
 MemTxResult mmio_enter(MemoryRegion *mr)
 {
     CallRecord *r = record_of_this_thread();

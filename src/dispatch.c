@@ -128,10 +128,8 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
     e->host = mr->ram ? mr->ram + e->off : NULL;
     if (mr->kind == MR_KIND_RAM)
         e->flags = TLB_READ_DIRECT | (!fr->readonly && !fr->dirty_log_mask ? TLB_WRITE_DIRECT : 0);
-    else if (mr->kind == MR_KIND_ROMD && fr->romd_mode)
-        e->flags = TLB_READ_DIRECT | TLB_WRITE_CALL;
     else
-        e->flags = TLB_READ_CALL | TLB_WRITE_CALL;
+        e->flags = (fr_reads_direct(fr) ? TLB_READ_DIRECT : TLB_READ_CALL) | TLB_WRITE_CALL;
 }
 
 static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
@@ -158,8 +156,7 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
             MemoryRegion *mr = fr->mr;
             n = (uint64_t)MR_MIN((mr_size_t)len, fr_end(fr) - addr);
             hwaddr off = fr->offset_in_region + (addr - fr->addr);
-            bool direct =
-                mr->kind == MR_KIND_RAM || (mr->kind == MR_KIND_ROMD && fr->romd_mode && !is_write);
+            bool direct = mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr));
             tlb_fill(fv, fr, addr);
             if (direct) {
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
@@ -276,11 +273,8 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         out->offset_within_region = off;
         out->size = fr_end(fr) - addr;
         out->readonly = fr->readonly;
-        bool direct = false;
-        if (mr->kind == MR_KIND_RAM)
-            direct = !is_write || !fr->readonly || attrs.debug;
-        else if (mr->kind == MR_KIND_ROMD)
-            direct = fr->romd_mode && !is_write;
+        bool direct = is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug)
+                               : fr_reads_direct(fr);
         if (direct)
             out->host = mr->ram + off;
     }

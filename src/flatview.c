@@ -677,11 +677,6 @@ ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
     return (ptrdiff_t)fv->chunk_first[c] + bsearch_le(ch->starts, ch->nr, addr);
 }
 
-static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
-{
-    return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
-}
-
 /* The range holding @addr, and the start of the next range (or 2^64). */
 static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start)
 {

@@ -286,11 +286,22 @@ static inline FlatView *as_view(AddressSpace *as)
     return fv ? fv : flatview_empty();
 }
 
+static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
+{
+    return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
+}
+
+/* Do reads of @fr come straight from memory (RAM, ROM, a ROM device in romd mode)? */
+static inline bool fr_reads_direct(const FlatRange *fr)
+{
+    return fr->mr->kind == MR_KIND_RAM || (fr->mr->kind == MR_KIND_ROMD && fr->romd_mode);
+}
+
 /* Lookup with the most-recently-used shortcut (inline: the hot path). */
 static inline const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
 {
     const FlatRange *mru = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
-    if (mru && addr >= mru->addr && (mr_size_t)(addr - mru->addr) < mru->size)
+    if (mru && fr_contains(mru, addr))
         return mru;
     return flatview_lookup_slow(fv, addr);
 }
@@ -345,8 +356,6 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
 MemTxResult mmio_enter(MemoryRegion *mr);
 /* The callbacks entered last are done. */
 void mmio_leave(void);
-/* True while the calling thread runs inside a device callback. */
-bool mmio_in_callback(void);
 /* True while the calling thread runs inside a callback of @mr. */
 bool mmio_in_callback_of(const MemoryRegion *mr);
 /* Some thread runs a callback of @mr (after a grace period: or is about to). */
