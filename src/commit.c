@@ -150,7 +150,9 @@ static bool feeds_slot(MemoryRegion *mr)
     if (mr->feeds_epoch == topo_epoch)
         return mr->feeds;
     mr->feeds_epoch = topo_epoch;
-    mr->feeds = false; /* the graph is acyclic; this only guards the recursion */
+    /* On an alias loop the recursion meets mr again: assume it feeds. A
+     * region that does not may then be walked by damage, never skipped. */
+    mr->feeds = true;
     bool f = mr->view_slot != NULL || (mr->container && feeds_slot(mr->container));
     MemoryRegion *feeding = NULL, **feeding_tail = &feeding, *idle = NULL, **idle_tail = &idle;
     unsigned nr_feeding = 0;
@@ -173,12 +175,29 @@ static bool feeds_slot(MemoryRegion *mr)
     return mr->feeds;
 }
 
-void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
+/* One damage walk. Alias loops make it revisit regions: it is bounded like
+ * rendering, and past the bounds every view is simply re-rendered. */
+static struct {
+    unsigned laps;      /* re-entries along the current path */
+    unsigned long work; /* regions visited inside loops */
+    bool overflow;
+} dwalk;
+
+static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
     if (hi > MR_SIZE_2_64)
         hi = MR_SIZE_2_64;
-    if (lo >= hi || !feeds_slot(mr))
+    if (lo >= hi || dwalk.overflow || !feeds_slot(mr))
         return;
+    bool again = mr->on_path > 0;
+    if ((again || dwalk.laps) && ++dwalk.work > MEMREGION_ALIAS_LOOP_WORK_MAX)
+        dwalk.overflow = true;
+    if (again && dwalk.laps + 1 > MEMREGION_ALIAS_LAPS_MAX)
+        dwalk.overflow = true;
+    if (dwalk.overflow)
+        return;
+    dwalk.laps += again;
+    mr->on_path++;
     if (mr->view_slot)
         slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
                         MR_MIN(hi + mr->addr, MR_SIZE_2_64));
@@ -188,10 +207,22 @@ void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
         mr_size_t alo = MR_MAX(lo, (mr_size_t)a->alias_offset);
         mr_size_t ahi = MR_MIN(hi, (mr_size_t)a->alias_offset + a->size);
         if (alo < ahi)
-            mr_damage(a, alo - a->alias_offset, ahi - a->alias_offset);
+            damage_walk(a, alo - a->alias_offset, ahi - a->alias_offset);
     }
     if (mr->container)
-        mr_damage(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
+        damage_walk(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
+    mr->on_path--;
+    dwalk.laps -= again;
+}
+
+void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
+{
+    dwalk.laps = 0;
+    dwalk.work = 0;
+    dwalk.overflow = false;
+    damage_walk(mr, lo, hi);
+    if (dwalk.overflow)
+        mr_damage_all_views();
 }
 
 static void recheck_users(MemoryRegion *mr)

@@ -341,6 +341,16 @@ static inline bool mr_terminates(const MemoryRegion *mr)
     return mr->kind == MR_KIND_RAM || mr->kind == MR_KIND_ROMD || mr->kind == MR_KIND_MMIO;
 }
 
+/* ---- loops.c --------------------------------------------------------------- */
+
+/* Is @sub @parent or one of its containers (mapping it there would make a
+ * region contain itself)? */
+bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub);
+/* With the tree as it is now (callers apply a change tentatively), does
+ * rendering every loop through @m stay within MEMREGION_ALIAS_LAPS_MAX and
+ * MEMREGION_ALIAS_LOOP_WORK_MAX? 0, or -ELOOP with a message. Writer lock held. */
+int mr_check_loops(MemoryRegion *m);
+
 /* ---- mmio.c ---------------------------------------------------------------- */
 
 /* Perform @len bytes of guest access at @off in an MMIO or ROM device region

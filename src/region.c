@@ -243,7 +243,10 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled)
     MR_SETTER(
         mr, if (mr->enabled != enabled) {
             mr->enabled = enabled;
-            mr_note_change(mr);
+            if (enabled && (err_ = mr_check_loops(mr)))
+                mr->enabled = false; /* an alias loop would pass its bounds */
+            else
+                mr_note_change(mr);
         });
 }
 
@@ -286,8 +289,12 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
         } else if ((mr_size_t)offset + mr->size > MR_SIZE_2_64) {
             err_ = mr_error(EINVAL, "alias '%s': offset + size passes 2^64", mr->name);
         } else if (mr->alias_offset != offset) {
+            hwaddr old = mr->alias_offset;
             mr->alias_offset = offset;
-            mr_note_change(mr);
+            if ((err_ = mr_check_loops(mr)))
+                mr->alias_offset = old; /* an alias loop would pass its bounds */
+            else
+                mr_note_change(mr);
         });
 }
 
@@ -312,6 +319,12 @@ int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
         return err;
     memory_region_transaction_begin();
     err = check_size(mr, size);
+    if (!err && size > mr->size) {
+        mr_size_t old = mr->size;
+        mr->size = size; /* tried before the child index learns it */
+        err = mr_check_loops(mr);
+        mr->size = old;
+    }
     if (!err && mr->size != size) {
         mr_size_t old = mr->size;
         MemoryRegion *parent = mr->container;

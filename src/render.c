@@ -3,7 +3,8 @@
  *
  * Pass 1 walks the tree depth first, the way QEMU renders: a disabled
  * region is skipped with its subtree; each region is clipped to its
- * parent's window; an alias renders its target through its window; the
+ * parent's window; an alias renders its target through its window (which
+ * may lead back into a region being rendered: the clip ends the loop); the
  * children of a region are visited in list order (highest priority first,
  * ties newest first); and after its children a terminating region emits one
  * fragment covering its whole clipped window. Each fragment gets a rank, its
@@ -64,14 +65,17 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
 
     mr_int128 lo = MR_MAX(base, (mr_int128)clip_lo);
     mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
-    if (lo >= hi)
+    /* Alias loops: the mutators keep every region within this many
+     * re-entries (loops.c); the test only guards that invariant. */
+    if (lo >= hi || mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
         return;
-
+    mr->on_path++;
     if (mr->kind == MR_KIND_ALIAS) {
         /* Target offset 0 lands at base - alias_offset; the recursion adds
          * the target's own address, which the alias cancels. */
         mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
         render_region(r, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+        mr->on_path--;
         return;
     }
     if (mr->nr_subregions > INDEX_THRESHOLD) {
@@ -98,6 +102,7 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
         };
         emit(r, &f);
     }
+    mr->on_path--;
 }
 
 /* ---- pass 2: sweep ----------------------------------------------------------- */

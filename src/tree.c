@@ -1,6 +1,7 @@
 /*
- * The region tree: mapping and unmapping subregions, moving them, the cycle
- * check, and the flat-view sharing root.
+ * The region tree: mapping and unmapping subregions, moving them (each
+ * tried against the alias-loop bounds first, loops.c), and the flat-view
+ * sharing root.
  *
  * Invariant: container->subregions is ordered by priority, highest first;
  * among equal priorities the most recently (re-)added comes first. Render
@@ -101,55 +102,22 @@ static void unlink_child(MemoryRegion *sub)
     sub->container = NULL;
 }
 
-/*
- * Would mapping @sub inside @parent make a region render itself? That is
- * the case when @parent is reachable from @sub through subregion and alias
- * edges. We search upwards from @parent (containers, and aliases that
- * target a visited region), which is cheap because trees are shallow, and
- * skip the search for leaves, which reach nothing.
- */
-static bool would_cycle(MemoryRegion *parent, MemoryRegion *sub)
+/* Would the tree, with @sub mapped at @offset in @parent, keep every alias
+ * loop within its bounds? @sub is linked for the trial only (the loop check
+ * walks the list and the container link), then unlinked. */
+static int check_mapping(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
 {
-    if (parent == sub)
-        return true;
-    if (sub->kind != MR_KIND_ALIAS && !sub->subregions)
-        return false;
-    static uint32_t walk_gen;
-    uint32_t gen = ++walk_gen;
-    size_t cap = 64, n = 0;
-    MemoryRegion **stack = malloc(cap * sizeof(*stack));
-    if (!stack)
-        return true; /* refuse rather than risk a cycle */
-    stack[n++] = parent;
-    parent->walk_gen = gen;
-    bool found = false;
-    while (n && !found) {
-        MemoryRegion *r = stack[--n];
-        MemoryRegion *next[2] = {r->container, r->alias_users};
-        for (int k = 0; k < 2; k++) {
-            for (MemoryRegion *u = next[k]; u; u = k ? u->alias_user_next : NULL) {
-                if (u == sub) {
-                    found = true;
-                    break;
-                }
-                if (u->walk_gen == gen)
-                    continue;
-                u->walk_gen = gen;
-                if (n == cap) {
-                    MemoryRegion **bigger = realloc(stack, 2 * cap * sizeof(*stack));
-                    if (!bigger) {
-                        free(stack);
-                        return true;
-                    }
-                    stack = bigger;
-                    cap *= 2;
-                }
-                stack[n++] = u;
-            }
-        }
-    }
-    free(stack);
-    return found;
+    hwaddr old_addr = sub->addr;
+    sub->addr = offset;
+    sub->container = parent;
+    sub->sibling_next = parent->subregions;
+    parent->subregions = sub;
+    int err = mr_check_loops(sub);
+    parent->subregions = sub->sibling_next;
+    sub->sibling_next = NULL;
+    sub->container = NULL;
+    sub->addr = old_addr;
+    return err;
 }
 
 int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
@@ -173,8 +141,11 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
     else if ((mr_size_t)offset + sub->size > MR_SIZE_2_64)
         err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", sub->name,
                        (unsigned long long)offset);
-    else if (would_cycle(parent, sub))
-        err = mr_error(ELOOP, "adding '%s' to '%s' would make a cycle", sub->name, parent->name);
+    else if (mr_contains_itself(parent, sub))
+        err = mr_error(ELOOP, "adding '%s' to '%s' would put a region inside itself", sub->name,
+                       parent->name);
+    else
+        err = check_mapping(parent, offset, sub);
     if (!err) {
         if (sub->addr != offset)
             mr_damage_root(sub); /* views rendered from it shift */
@@ -209,6 +180,16 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
     return err;
 }
 
+/* Would moving @mr to @addr keep every alias loop within its bounds? */
+static int check_move(MemoryRegion *mr, hwaddr addr)
+{
+    hwaddr old = mr->addr;
+    mr->addr = addr;
+    int err = mr_check_loops(mr);
+    mr->addr = old;
+    return err;
+}
+
 /* Move @mr to a new address and/or priority; in a container this is a re-add.
  * The fields not being changed are read under the writer lock, so concurrent
  * moves and priority changes never lose an update. */
@@ -223,6 +204,8 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
     if ((mr_size_t)addr + mr->size > MR_SIZE_2_64) {
         err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", mr->name,
                        (unsigned long long)addr);
+    } else if (mr->container && addr != mr->addr && (err = check_move(mr, addr))) {
+        /* refused: an alias loop through mr would pass its bounds */
     } else {
         MemoryRegion *parent = mr->container;
         mr_struct_change(mr);

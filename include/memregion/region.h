@@ -110,6 +110,33 @@ typedef enum MemoryRegionKind {
 } MemoryRegionKind;
 
 /**
+ * Alias loops. An alias may show its own container or one of its ancestors
+ * (QEMU's Arm SSE boards put "alias 3" at 0x50000000 inside the CPU container
+ * it shows from 0x40000000). Rendering follows such a loop as QEMU does:
+ * every level is clipped to its window, so a loop with a net displacement d
+ * ends after at most size/|d| laps, with QEMU's result. A loop with no net
+ * displacement whose windows still meet would never end.
+ *
+ * The library refuses, with -ELOOP at the call that would create it
+ * (memory_region_add_subregion*(), memory_region_set_enabled(true),
+ * memory_region_set_address(), memory_region_set_alias_offset(),
+ * memory_region_set_size()), every map in which rendering any region would
+ * re-enter a region it is already rendering more than
+ * MEMREGION_ALIAS_LAPS_MAX times along one path, or would visit more than
+ * MEMREGION_ALIAS_LOOP_WORK_MAX regions of one loop. Never-ending loops are
+ * always past these bounds; long ones (a 2^64-byte alias with displacement
+ * 1) are refused as well. Here we differ from QEMU 7.2, which renders
+ * without bound and overflows its stack on a never-ending loop. Changes that
+ * only remove paths (disable, unmap, shrink) are never refused.
+ *
+ * A region cannot contain itself through containers alone: mapping a region
+ * into itself or into one of its own subregions is refused with -ELOOP
+ * (QEMU accepts a region into itself, then cannot print it).
+ */
+#define MEMREGION_ALIAS_LAPS_MAX      16
+#define MEMREGION_ALIAS_LOOP_WORK_MAX 65536
+
+/**
  * A memory region. Allocate it yourself (statically, on the heap, or inside
  * your device struct); initialise it with one memory_region_init_*(); tear
  * it down with memory_region_destroy(). All fields are private: use the
@@ -153,6 +180,7 @@ struct MemoryRegion {
     bool feeds;                    /* damage here can reach a view root */
     unsigned feeding_aliases;      /* the first this many alias_users reach a view root */
     uint32_t walk_gen;             /* visited mark of the current tree walk */
+    uint32_t on_path;              /* times it is on the current render or damage path */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
 };
@@ -244,10 +272,13 @@ int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegio
 /**
  * Map @sub at @offset inside @parent with @priority. Where siblings overlap,
  * the higher priority wins; at equal priority the one added most recently
- * wins. @sub must not already have a parent, must not be @parent, and must
- * not reach @parent through its own subtree or alias targets (a cycle).
+ * wins. @sub must not already have a parent, must not be @parent or one of
+ * its containers, and the map must stay within the alias-loop bounds (see
+ * MEMREGION_ALIAS_LAPS_MAX): an alias in @sub's subtree may lead back to
+ * @parent or above when rendering that loop ends.
  * @parent must not be an alias. @offset + size(@sub) must not pass 2^64.
- * Errors: -EINVAL, -EBUSY (already has a parent), -ELOOP (cycle).
+ * Errors: -EINVAL, -EBUSY (already has a parent), -ELOOP (a region inside
+ * itself, or an alias loop past the bounds).
  */
 int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
                                         int32_t priority);
@@ -258,13 +289,18 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
  */
 int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub);
 
-/** Enable or disable @mr. A disabled region vanishes with its whole subtree. */
+/**
+ * Enable or disable @mr. A disabled region vanishes with its whole subtree.
+ * Errors: -ELOOP when enabling would take an alias loop past its bounds
+ * (MEMREGION_ALIAS_LAPS_MAX); disabling never fails.
+ */
 int memory_region_set_enabled(MemoryRegion *mr, bool enabled);
 
 /**
  * Move @mr to @addr within its container. This counts as removing and
  * re-adding it: it becomes the newest among its equal-priority siblings.
- * Errors: -EINVAL when @addr + size passes 2^64.
+ * Errors: -EINVAL when @addr + size passes 2^64; -ELOOP when the move would
+ * take an alias loop past its bounds (MEMREGION_ALIAS_LAPS_MAX).
  */
 int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
 
@@ -274,7 +310,10 @@ int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
  */
 int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
 
-/** Change where an alias's window starts in its target. Errors: -EINVAL (not an alias, overflow).
+/**
+ * Change where an alias's window starts in its target.
+ * Errors: -EINVAL (not an alias, overflow); -ELOOP when the new offset would
+ * take an alias loop past its bounds (MEMREGION_ALIAS_LAPS_MAX).
  */
 int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
 
@@ -294,6 +333,8 @@ int memory_region_set_nonvolatile(MemoryRegion *mr, bool nonvolatile);
  * were created with (-EINVAL); RAM cannot become 0 bytes. Overflow past
  * 2^64 is -EINVAL: for a mapped region its address + size, for an alias its
  * offset + size (an unmapped region's address is checked when it is added).
+ * Growing a region on an alias loop past the loop's bounds is -ELOOP
+ * (MEMREGION_ALIAS_LAPS_MAX).
  */
 int memory_region_set_size(MemoryRegion *mr, mr_size_t size);
 

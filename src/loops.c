@@ -1,0 +1,160 @@
+/*
+ * Alias loops: regions whose rendering leads back into themselves.
+ *
+ * An alias may show its own container or an ancestor (QEMU's Arm SSE
+ * boards do). Rendering such a map stops because every level is clipped to
+ * its window: a loop followed with a net displacement d shrinks the window
+ * each time round, so it ends after at most size/|d| laps. A loop with no
+ * net displacement whose windows still meet never ends. Every change that
+ * can add a path to a loop (a new subregion, enabling, moving, resizing, a
+ * new alias offset) is tried here first, on the tree as it would be, and
+ * refused when rendering would follow a loop more than
+ * MEMREGION_ALIAS_LAPS_MAX times in a row or visit more than
+ * MEMREGION_ALIAS_LOOP_WORK_MAX regions inside one loop.
+ *
+ * Why one trial per loop member is enough: what rendering does below a
+ * region depends only on the region and on the clip it arrives with, moved
+ * by its base; a smaller clip prunes paths and never adds one. So the worst
+ * case of a region is rendering it with its whole window, and the laps a
+ * path makes through one loop (a strongly connected set of regions, linked
+ * by container-to-child and alias-to-target edges) are all seen by trials
+ * that start at each member with its whole window and stay inside the set.
+ * Changes outside a loop cannot add laps to it.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static uint32_t walk_gen; /* writer lock held */
+
+typedef struct RegionVec {
+    MemoryRegion **v;
+    size_t n, cap;
+} RegionVec;
+
+static void rv_push(RegionVec *a, MemoryRegion *mr)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 32;
+        a->v = realloc(a->v, a->cap * sizeof(*a->v));
+        if (!a->v)
+            abort();
+    }
+    a->v[a->n++] = mr;
+}
+
+bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
+{
+    for (const MemoryRegion *r = parent; r; r = r->container)
+        if (r == sub)
+            return true;
+    return false;
+}
+
+/*
+ * The loop @m belongs to: every region that both reaches @m and is reached
+ * from @m. Returns false when @m is on no loop. Members are marked with
+ * walk_gen == *member and listed in @out.
+ */
+static bool loop_members(MemoryRegion *m, RegionVec *out, uint32_t *member)
+{
+    uint32_t up = ++walk_gen, in = ++walk_gen;
+    RegionVec stack = {0};
+    bool found = false;
+    /* Up: what reaches m (containers, and aliases of what was reached). */
+    m->walk_gen = up;
+    rv_push(&stack, m);
+    while (stack.n) {
+        MemoryRegion *r = stack.v[--stack.n];
+        MemoryRegion *next[2] = {r->container, r->alias_users};
+        for (int k = 0; k < 2; k++)
+            for (MemoryRegion *u = next[k]; u; u = k ? u->alias_user_next : NULL) {
+                if (u == m)
+                    found = true;
+                if (u->walk_gen != up) {
+                    u->walk_gen = up;
+                    rv_push(&stack, u);
+                }
+            }
+    }
+    if (found) {
+        /* Down from m, keeping only what reaches m. */
+        m->walk_gen = in;
+        rv_push(out, m);
+        rv_push(&stack, m);
+        while (stack.n) {
+            MemoryRegion *r = stack.v[--stack.n];
+            MemoryRegion *s = r->kind == MR_KIND_ALIAS ? r->alias : r->subregions;
+            for (; s; s = r->kind == MR_KIND_ALIAS ? NULL : s->sibling_next)
+                if (s->walk_gen == up) {
+                    s->walk_gen = in;
+                    rv_push(out, s);
+                    rv_push(&stack, s);
+                }
+        }
+    }
+    free(stack.v);
+    *member = in;
+    return found;
+}
+
+typedef struct Trial {
+    uint32_t member; /* walk_gen of the loop's regions */
+    unsigned laps;   /* re-entries along the current path */
+    unsigned long work;
+    MemoryRegion *culprit; /* where a bound was passed */
+} Trial;
+
+/* Render @mr as render_region() does, without output, inside the loop only. */
+static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo, mr_size_t clip_hi)
+{
+    if (t->culprit || !mr->enabled || mr->walk_gen != t->member)
+        return;
+    base += mr->addr;
+    mr_int128 lo = MR_MAX(base, (mr_int128)clip_lo);
+    mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
+    if (lo >= hi)
+        return;
+    bool again = mr->on_path > 0;
+    if (++t->work > MEMREGION_ALIAS_LOOP_WORK_MAX ||
+        (again && t->laps + 1 > MEMREGION_ALIAS_LAPS_MAX)) {
+        t->culprit = mr;
+        return;
+    }
+    t->laps += again;
+    mr->on_path++;
+    if (mr->kind == MR_KIND_ALIAS) {
+        mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
+        trial(t, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi);
+    } else {
+        for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
+            trial(t, c, base, (mr_size_t)lo, (mr_size_t)hi);
+    }
+    mr->on_path--;
+    t->laps -= again;
+}
+
+int mr_check_loops(MemoryRegion *m)
+{
+    if (m->kind != MR_KIND_ALIAS && !m->subregions)
+        return 0; /* a leaf is on no loop */
+    RegionVec members = {0};
+    uint32_t member;
+    int err = 0;
+    if (loop_members(m, &members, &member)) {
+        for (size_t i = 0; i < members.n && !err; i++) {
+            MemoryRegion *y = members.v[i];
+            Trial t = {.member = member};
+            /* Base 0: y's whole window, wherever it sits in its container. */
+            trial(&t, y, 0, 0, MR_SIZE_2_64);
+            if (t.culprit)
+                err = mr_error(ELOOP,
+                               "'%s' would render through itself without end, or past the bound "
+                               "(%u laps, %u regions) of the alias loop through '%s'",
+                               y->name, (unsigned)MEMREGION_ALIAS_LAPS_MAX,
+                               (unsigned)MEMREGION_ALIAS_LOOP_WORK_MAX, t.culprit->name);
+        }
+    }
+    free(members.v);
+    return err;
+}
