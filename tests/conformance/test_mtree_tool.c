@@ -118,7 +118,7 @@ typedef struct QBlock {
 } QBlock;
 
 typedef struct QFlat {
-    QBlock b[16];
+    QBlock b[64];
     int nb;
 } QFlat;
 
@@ -130,7 +130,7 @@ static void parse_qflat(const char *path, QFlat *q)
     QBlock *cur = NULL;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (!strncmp(line, "FlatView #", 10)) {
-            assert_true(q->nb < 16);
+            assert_true(q->nb < 64);
             cur = &q->b[q->nb++];
         } else if (!strncmp(line, " AS \"", 5)) {
             char *e = strstr(line + 5, "\", root: ");
