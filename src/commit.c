@@ -178,8 +178,7 @@ static bool feeds_slot(MemoryRegion *mr)
 /* One damage walk. Alias loops make it revisit regions: it is bounded like
  * rendering, and past the bounds every view is simply re-rendered. */
 static struct {
-    unsigned laps;      /* re-entries along the current path */
-    unsigned long work; /* regions visited inside loops */
+    unsigned long work; /* regions visited since the walk first met a loop */
     bool overflow;
 } dwalk;
 
@@ -189,14 +188,12 @@ static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
         hi = MR_SIZE_2_64;
     if (lo >= hi || dwalk.overflow || !feeds_slot(mr))
         return;
-    bool again = mr->on_path > 0;
-    if ((again || dwalk.laps) && ++dwalk.work > MEMREGION_ALIAS_LOOP_WORK_MAX)
+    if ((mr->on_path || dwalk.work) && ++dwalk.work > MEMREGION_ALIAS_LOOP_WORK_MAX)
         dwalk.overflow = true;
-    if (again && dwalk.laps + 1 > MEMREGION_ALIAS_LAPS_MAX)
+    if (mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
         dwalk.overflow = true;
     if (dwalk.overflow)
         return;
-    dwalk.laps += again;
     mr->on_path++;
     if (mr->view_slot)
         slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
@@ -212,12 +209,10 @@ static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
     if (mr->container)
         damage_walk(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
     mr->on_path--;
-    dwalk.laps -= again;
 }
 
 void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
-    dwalk.laps = 0;
     dwalk.work = 0;
     dwalk.overflow = false;
     damage_walk(mr, lo, hi);

@@ -8,18 +8,20 @@
  * net displacement whose windows still meet never ends. Every change that
  * can add a path to a loop (a new subregion, enabling, moving, resizing, a
  * new alias offset) is tried here first, on the tree as it would be, and
- * refused when rendering would follow a loop more than
- * MEMREGION_ALIAS_LAPS_MAX times in a row or visit more than
- * MEMREGION_ALIAS_LOOP_WORK_MAX regions inside one loop.
+ * refused when rendering would enter a region while it is already rendering
+ * that region MEMREGION_ALIAS_LAPS_MAX times (so at most that many laps), or
+ * would visit more than MEMREGION_ALIAS_LOOP_WORK_MAX regions of one loop
+ * when rendering one of its regions.
  *
  * Why one trial per loop member is enough: what rendering does below a
  * region depends only on the region and on the clip it arrives with, moved
  * by its base; a smaller clip prunes paths and never adds one. So the worst
- * case of a region is rendering it with its whole window, and the laps a
- * path makes through one loop (a strongly connected set of regions, linked
- * by container-to-child and alias-to-target edges) are all seen by trials
- * that start at each member with its whole window and stay inside the set.
- * Changes outside a loop cannot add laps to it.
+ * case of a region is rendering it with its whole window. Between its first
+ * and last occurrence on a path, a region's rendering stays inside its loop
+ * (a strongly connected set of regions, linked by container-to-child and
+ * alias-to-target edges), so trials that start at each member with its
+ * whole window and stay inside the set see every nesting there is. Changes
+ * outside a loop cannot add nesting to it.
  */
 #include <stdlib.h>
 
@@ -100,7 +102,6 @@ static bool loop_members(MemoryRegion *m, RegionVec *out, uint32_t *member)
 
 typedef struct Trial {
     uint32_t member; /* walk_gen of the loop's regions */
-    unsigned laps;   /* re-entries along the current path */
     unsigned long work;
     MemoryRegion *culprit; /* where a bound was passed */
 } Trial;
@@ -115,13 +116,10 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
     mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
     if (lo >= hi)
         return;
-    bool again = mr->on_path > 0;
-    if (++t->work > MEMREGION_ALIAS_LOOP_WORK_MAX ||
-        (again && t->laps + 1 > MEMREGION_ALIAS_LAPS_MAX)) {
+    if (++t->work > MEMREGION_ALIAS_LOOP_WORK_MAX || mr->on_path > MEMREGION_ALIAS_LAPS_MAX) {
         t->culprit = mr;
         return;
     }
-    t->laps += again;
     mr->on_path++;
     if (mr->kind == MR_KIND_ALIAS) {
         mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
@@ -131,7 +129,6 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
             trial(t, c, base, (mr_size_t)lo, (mr_size_t)hi);
     }
     mr->on_path--;
-    t->laps -= again;
 }
 
 int mr_check_loops(MemoryRegion *m)
@@ -149,10 +146,11 @@ int mr_check_loops(MemoryRegion *m)
             trial(&t, y, 0, 0, MR_SIZE_2_64);
             if (t.culprit)
                 err = mr_error(ELOOP,
-                               "'%s' would render through itself without end, or past the bound "
-                               "(%u laps, %u regions) of the alias loop through '%s'",
-                               y->name, (unsigned)MEMREGION_ALIAS_LAPS_MAX,
-                               (unsigned)MEMREGION_ALIAS_LOOP_WORK_MAX, t.culprit->name);
+                               "rendering '%s' would follow an alias loop without end or past its "
+                               "bounds ('%s' inside itself more than %u times, or more than %u "
+                               "regions)",
+                               y->name, t.culprit->name, (unsigned)MEMREGION_ALIAS_LAPS_MAX,
+                               (unsigned)MEMREGION_ALIAS_LOOP_WORK_MAX);
         }
     }
     free(members.v);

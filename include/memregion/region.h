@@ -120,10 +120,12 @@ typedef enum MemoryRegionKind {
  * The library refuses, with -ELOOP at the call that would create it
  * (memory_region_add_subregion*(), memory_region_set_enabled(true),
  * memory_region_set_address(), memory_region_set_alias_offset(),
- * memory_region_set_size()), every map in which rendering any region would
- * re-enter a region it is already rendering more than
- * MEMREGION_ALIAS_LAPS_MAX times along one path, or would visit more than
- * MEMREGION_ALIAS_LOOP_WORK_MAX regions of one loop. Never-ending loops are
+ * memory_region_set_size()), every map in which rendering a region (with
+ * its whole window) would, along one path, render some region nested inside
+ * itself more than MEMREGION_ALIAS_LAPS_MAX times (one region occurring more
+ * than MEMREGION_ALIAS_LAPS_MAX + 1 times on the path: more than that many
+ * laps), or would visit more than MEMREGION_ALIAS_LOOP_WORK_MAX regions of
+ * one loop (loops that branch can multiply paths). Never-ending loops are
  * always past these bounds; long ones (a 2^64-byte alias with displacement
  * 1) are refused as well. Here we differ from QEMU 7.2, which renders
  * without bound and overflows its stack on a never-ending loop. Changes that

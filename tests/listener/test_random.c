@@ -387,7 +387,8 @@ static bool random_op(void)
         mr = w.s[i].mr;
         snprintf(w.op, sizeof(w.op), "enable %s %d", memory_region_name(mr),
                  !memory_region_is_enabled(mr));
-        expect_ok_or_loop(memory_region_set_enabled(mr, !memory_region_is_enabled(mr)), "set_enabled");
+        expect_ok_or_loop(memory_region_set_enabled(mr, !memory_region_is_enabled(mr)),
+                          "set_enabled");
         return false;
     }
     if (r < 53) {
