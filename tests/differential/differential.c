@@ -6,8 +6,12 @@
  * containers) is built under three address spaces, then mutated by random
  * operations: add, del, move, enable, priority, alias offset, read-only,
  * non-volatile, resize, romd mode, destroy and re-create, re-rooting an
- * address space, and nested transactions. Operations the library must
- * refuse (cycles, double parents, overflow, busy regions) are tried too.
+ * address space, and nested transactions. Aliases are often mapped inside
+ * what they show (self-referential aliases, as on QEMU's Arm SSE boards),
+ * and the model judges each change that touches such a loop against the
+ * documented bounds (refmodel_loop_nesting). Operations the library must
+ * refuse (a region inside itself, endless alias loops, double parents,
+ * overflow, busy regions) are tried too.
  *
  * After each operation the harness checks:
  *  - the tree: every accessor against the harness's own record of what the
@@ -491,9 +495,99 @@ static bool reaches(int from, int to)
     return false;
 }
 
-/* ---- expected results ------------------------------------------------------------- */
-
 enum { X_OK = 1, X_INVAL = 2, X_BUSY = 4, X_LOOP = 8 };
+
+/* ---- alias loops ---------------------------------------------------------------------- */
+
+/* What the loop checks saw (all seeds). */
+static struct {
+    uint64_t created;      /* subregions mapped that closed a loop through an alias */
+    uint64_t refused;      /* changes refused with -ELOOP, as the model expected */
+    uint64_t judged;       /* changes the model judged against the loop bounds */
+    uint64_t open;         /* ... where the model could not decide (work bound) */
+    uint64_t ops_in_mix;   /* operations run while some mapped alias was on a loop */
+    uint64_t max_aliases;  /* most aliases on loops at once */
+} loops;
+
+/* Is @sub the region @parent or one of its containers (record)? */
+static bool contains_itself(int parent, int sub)
+{
+    for (int p = parent, guard = 0; p >= 0 && guard <= NSLOTS; p = slots[p].parent, guard++)
+        if (p == sub)
+            return true;
+    return false;
+}
+
+/* Does rendering @i lead back to @i (record: child and alias-target edges)? */
+static bool on_loop(int i)
+{
+    const Slot *s = &slots[i];
+    if (s->kind == SK_ALIAS)
+        return reaches(s->target, i);
+    for (int j = 0; j < NSLOTS; j++)
+        if (is_live(&slots[j]) && slots[j].parent == i && reaches(j, i))
+            return true;
+    return false;
+}
+
+/* Mapped aliases whose target leads back to their container: the self-referential ones. */
+static unsigned aliases_on_loops(void)
+{
+    unsigned n = 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (is_live(&slots[i]) && slots[i].kind == SK_ALIAS && slots[i].parent >= 0 &&
+            reaches(slots[i].target, slots[i].parent))
+            n++;
+    return n;
+}
+
+/*
+ * What a change that may add a path to an alias loop must return, judged
+ * by the model on the tree as it would be: -ELOOP when some region would
+ * render nested in itself more than MEMREGION_ALIAS_LAPS_MAX times, 0 when
+ * the model's walks stay within both bounds, either when the model's work
+ * bound cut it short (its walks count more than the library's do).
+ */
+static unsigned loop_verdict(const RefChange *chg)
+{
+    MemoryRegion *regs[NSLOTS];
+    size_t n = 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (is_live(&slots[i]))
+            regs[n++] = &slots[i].mr;
+    RefNesting r = refmodel_loop_nesting(regs, n, chg, MEMREGION_ALIAS_LAPS_MAX + 1,
+                                         MEMREGION_ALIAS_LOOP_WORK_MAX);
+    loops.judged++;
+    if (r.max_nest > MEMREGION_ALIAS_LAPS_MAX + 1)
+        return X_LOOP;
+    if (!r.cut)
+        return X_OK;
+    loops.open++;
+    return X_OK | X_LOOP;
+}
+
+static RefChange change_of(const Slot *s)
+{
+    return (RefChange){.mr = &s->mr,
+                       .addr = s->addr,
+                       .size = s->size,
+                       .alias_offset = s->alias_offset,
+                       .enabled = s->enabled};
+}
+
+/* A container on a loop through alias @sub's target (to map @sub into), or NULL. */
+static Slot *pick_loop_parent(const Slot *sub)
+{
+    int cand[NSLOTS], n = 0;
+    if (sub->kind != SK_ALIAS)
+        return NULL;
+    for (int i = 0; i < NSLOTS; i++)
+        if (can_have_children(&slots[i]) && reaches(sub->target, i))
+            cand[n++] = i;
+    return n ? &slots[cand[rnd_below((uint64_t)n)]] : NULL;
+}
+
+/* ---- expected results ------------------------------------------------------------- */
 
 static unsigned rc_bit(int rc)
 {
@@ -973,6 +1067,12 @@ static void op_add_sub(Slot *sub)
         parent = pick(can_have_children);
     if (!parent)
         parent = &slots[0];
+    if (sub->kind == SK_ALIAS && chance(35)) {
+        /* Map the alias inside what it shows: a self-referential alias. */
+        Slot *p = pick_loop_parent(sub);
+        if (p)
+            parent = p;
+    }
     hwaddr off = gen_offset(parent->size, sub->size);
     int32_t prio = gen_prio();
 
@@ -983,12 +1083,25 @@ static void op_add_sub(Slot *sub)
         allowed |= X_BUSY;
     if ((mr_size_t)off + sub->size > TWO64)
         allowed |= X_INVAL;
+    bool closes = false; /* the mapping closes a loop through an alias */
     if (parent == sub)
         allowed |= X_INVAL | X_LOOP;
+    else if (contains_itself(parent->idx, sub->idx))
+        allowed |= X_LOOP; /* a region inside itself */
     else if (reaches(sub->idx, parent->idx))
+        closes = true;
+    if (allowed && closes)
         allowed |= X_LOOP;
-    if (!allowed)
-        allowed = X_OK;
+    if (!allowed) {
+        if (closes) {
+            RefChange chg = change_of(sub);
+            chg.parent = &parent->mr;
+            chg.addr = off;
+            allowed = loop_verdict(&chg);
+        } else {
+            allowed = X_OK;
+        }
+    }
 
     Snap pre[NAS] = {0};
     pre_take(pre);
@@ -1000,6 +1113,10 @@ static void op_add_sub(Slot *sub)
             plain ? "" : "_overlap", parent->name, off, sub->name, hex128(sub->size, e), prio, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "add_subregion");
     pre_free(pre);
+    if (rc == -ELOOP && closes)
+        loops.refused++;
+    if (rc == 0 && closes)
+        loops.created++;
     if (rc == 0) {
         sub->parent = parent->idx;
         sub->addr = off;
@@ -1041,6 +1158,12 @@ static void op_set_address(void)
     if (s->idx < 2 && chance(60))
         addr = 0; /* a top-level root mostly returns home */
     unsigned allowed = (mr_size_t)addr + s->size > TWO64 ? X_INVAL : X_OK;
+    bool judged = allowed == X_OK && s->parent >= 0 && addr != s->addr && on_loop(s->idx);
+    if (judged) {
+        RefChange chg = change_of(s);
+        chg.addr = addr;
+        allowed = loop_verdict(&chg);
+    }
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_address(&s->mr, addr);
@@ -1048,6 +1171,7 @@ static void op_set_address(void)
     note_op("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_address");
     pre_free(pre);
+    loops.refused += judged && rc == -ELOOP;
     if (rc == 0) {
         s->addr = addr;
         if (s->parent >= 0)
@@ -1078,10 +1202,21 @@ static void op_set_enabled(void)
         return;
     /* Keep the big roots mostly enabled so that the views have content. */
     bool en = s->idx < 2 ? chance(80) : chance(75);
+    unsigned allowed = X_OK;
+    bool judged = en && !s->enabled && on_loop(s->idx);
+    if (judged) {
+        RefChange chg = change_of(s);
+        chg.enabled = true;
+        allowed = loop_verdict(&chg);
+    }
+    Snap pre[NAS] = {0};
+    pre_take(pre);
     int rc = memory_region_set_enabled(&s->mr, en);
     ops_seed++;
     note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
-    check_rc(rc, X_OK, NULL, "set_enabled");
+    check_rc(rc, allowed, PRE_PTR(pre), "set_enabled");
+    pre_free(pre);
+    loops.refused += judged && rc == -ELOOP;
     if (rc == 0)
         s->enabled = en;
 }
@@ -1180,6 +1315,12 @@ static void op_set_alias_offset(void)
     unsigned allowed = X_OK;
     if (s->kind != SK_ALIAS || (mr_size_t)off + s->size > TWO64)
         allowed = X_INVAL;
+    bool judged = allowed == X_OK && off != s->alias_offset && on_loop(s->idx);
+    if (judged) {
+        RefChange chg = change_of(s);
+        chg.alias_offset = off;
+        allowed = loop_verdict(&chg);
+    }
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_alias_offset(&s->mr, off);
@@ -1187,6 +1328,7 @@ static void op_set_alias_offset(void)
     note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_alias_offset");
     pre_free(pre);
+    loops.refused += judged && rc == -ELOOP;
     if (rc == 0)
         s->alias_offset = off;
 }
@@ -1240,6 +1382,13 @@ static void op_set_size(void)
     if ((allowed & X_OK) && (mr_size_t)s->addr + size > TWO64)
         /* The region's address counts; for an unmapped region the header leaves it open. */
         allowed = s->parent >= 0 ? X_INVAL : (X_OK | X_INVAL);
+    bool judged = (allowed & X_OK) && size > s->size && on_loop(s->idx);
+    if (judged) {
+        RefChange chg = change_of(s);
+        chg.size = size;
+        unsigned v = loop_verdict(&chg);
+        allowed = allowed == X_OK ? v : (allowed | v);
+    }
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_size(&s->mr, size);
@@ -1247,6 +1396,7 @@ static void op_set_size(void)
     note_op("set_size('%s', %s) = %d", s->name, hex128(size, e), rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_size");
     pre_free(pre);
+    loops.refused += judged && rc == -ELOOP;
     if (rc == 0)
         s->size = size;
 }
@@ -1299,7 +1449,20 @@ static void create_continuation(Slot *f, Slot *a)
     ops_seed++;
     note_op("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d", parent->name, at,
             f->name, a->prio, rc);
-    unsigned allowed = reaches(f->idx, parent->idx) ? X_LOOP : X_OK;
+    bool closes = reaches(f->idx, parent->idx);
+    unsigned allowed = X_OK;
+    if (closes) {
+        /* Judged after the call: the model sees the tree as it is, plus f. */
+        RefChange chg = change_of(f);
+        chg.parent = &parent->mr;
+        chg.addr = at;
+        chg.enabled = f->enabled;
+        if (rc == 0)
+            chg.parent = NULL; /* already mapped: judge the tree as it is */
+        allowed = loop_verdict(&chg);
+        loops.created += rc == 0;
+        loops.refused += rc == -ELOOP;
+    }
     check_rc(rc, allowed, NULL, "add_subregion_overlap");
     if (rc == 0) {
         f->parent = parent->idx;
@@ -1992,7 +2155,13 @@ static void run_one_seed(uint64_t seed)
     if (seed_mismatches == 0)
         full_check();
     while (ops_seed < ops_per_seed && seed_mismatches == 0) {
+        uint64_t before = ops_seed;
         random_op();
+        unsigned on_loops = aliases_on_loops();
+        if (on_loops)
+            loops.ops_in_mix += ops_seed - before;
+        if (on_loops > loops.max_aliases)
+            loops.max_aliases = on_loops;
         if (seed_mismatches == 0)
             full_check();
     }
@@ -2073,6 +2242,11 @@ int main(void)
            stats.views, stats.ranges, stats.points, stats.accesses, stats.ram_bytes,
            stats.mmio_bytes, stats.unassigned_bytes, stats.tx_checks, stats.refused,
            stats.flag_splits);
+    printf("alias loops: %" PRIu64 " operations with self-referential aliases mapped (up to %" PRIu64
+           " at once), %" PRIu64 " loops closed, %" PRIu64 " changes refused as past the bounds, %" PRIu64
+           " changes judged by the model (%" PRIu64 " left open by its work bound)\n",
+           loops.ops_in_mix, loops.max_aliases, loops.created, loops.refused, loops.judged,
+           loops.open);
     printf("differential: %" PRIu64 " random operations, %" PRIu64 " mismatches\n", ops_total,
            mismatches);
     fflush(stdout);

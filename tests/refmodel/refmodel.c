@@ -12,8 +12,8 @@
 typedef __int128 i128;
 
 #define TWO64      ((i128)1 << 64)
-#define MAX_DEPTH  256        /* deeper than any cycle-free test tree: a cycle */
-#define MAX_POINTS (1u << 22) /* a runaway walk (a cycle the depth limit missed) */
+#define MAX_DEPTH  8192       /* deeper than bounded alias loops in test trees go */
+#define MAX_POINTS (1u << 24) /* a runaway walk */
 
 static RefNonvolatileFn nv_fn;
 static void *nv_opaque;
@@ -296,4 +296,89 @@ size_t refmodel_flatten(const MemoryRegion *root, RefRange **out)
     free(pts);
     *out = r;
     return n;
+}
+
+/* ---- alias loops ----------------------------------------------------------- */
+
+typedef struct Nest {
+    const RefChange *chg;
+    const MemoryRegion **path; /* regions on the current path */
+    size_t depth, cap;
+    unsigned nest_cap;
+    uint64_t work, work_cap;
+    RefNesting out;
+} Nest;
+
+static bool is_changed(const Nest *w, const MemoryRegion *mr)
+{
+    return w->chg && w->chg->mr == mr;
+}
+
+static void nest_in(Nest *w, const MemoryRegion *mr, i128 base, i128 lo, i128 hi)
+{
+    if (w->out.cut)
+        return;
+    bool chg = is_changed(w, mr);
+    if (!(chg ? w->chg->enabled : memory_region_is_enabled(mr)))
+        return;
+    base += (i128)(chg ? w->chg->addr : memory_region_addr(mr));
+    i128 end = base + (i128)(chg ? w->chg->size : memory_region_size(mr));
+    if (base > lo)
+        lo = base;
+    if (end < hi)
+        hi = end;
+    if (lo >= hi)
+        return;
+    unsigned occ = 1;
+    for (size_t i = 0; i < w->depth; i++)
+        occ += w->path[i] == mr;
+    if (occ > w->out.max_nest)
+        w->out.max_nest = occ;
+    if (occ > w->nest_cap || ++w->work > w->work_cap || w->depth == w->cap) {
+        w->out.cut = true;
+        return;
+    }
+    if (w->work > w->out.visits)
+        w->out.visits = w->work;
+    w->path[w->depth++] = mr;
+    if (memory_region_kind(mr) == MR_KIND_ALIAS) {
+        const MemoryRegion *t = memory_region_alias_target(mr);
+        hwaddr off = chg ? w->chg->alias_offset : memory_region_alias_offset(mr);
+        i128 taddr = (i128)(is_changed(w, t) ? w->chg->addr : memory_region_addr(t));
+        nest_in(w, t, base - taddr - (i128)off, lo, hi);
+    } else {
+        for (MemoryRegion *c = memory_region_first_subregion(mr); c;
+             c = memory_region_next_sibling(c))
+            nest_in(w, c, base, lo, hi);
+        if (w->chg && w->chg->parent == mr)
+            nest_in(w, w->chg->mr, base, lo, hi);
+    }
+    w->depth--;
+}
+
+RefNesting refmodel_loop_nesting(MemoryRegion *const *regions, size_t n, const RefChange *chg,
+                                 unsigned nest_cap, uint64_t work_cap)
+{
+    Nest w = {.chg = chg, .nest_cap = nest_cap, .work_cap = work_cap, .cap = MAX_DEPTH};
+    RefNesting all = {0};
+    w.path = malloc(w.cap * sizeof(*w.path));
+    if (!w.path) {
+        all.cut = true;
+        return all;
+    }
+    for (size_t i = 0; i < n && !all.cut; i++) {
+        w.depth = 0;
+        w.work = 0;
+        w.out = (RefNesting){0};
+        const MemoryRegion *mr = regions[i];
+        /* Base 0 and no clip: the region's whole window where it sits. */
+        nest_in(&w, mr, 0, 0, TWO64);
+        if (w.out.max_nest > all.max_nest)
+            all.max_nest = w.out.max_nest;
+        if (w.out.visits > all.visits)
+            all.visits = w.out.visits;
+        all.cut |= w.out.cut;
+    }
+    free(w.path);
+    return all;
 }

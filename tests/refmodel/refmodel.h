@@ -20,7 +20,8 @@
  *  - an alias shows its target through the alias window: the target's own
  *    address is cancelled and the alias offset applied; the target's size,
  *    enabled and read-only flags apply too; an alias's subregions are never
- *    shown;
+ *    shown; an alias may lead back into a region on the path (an alias
+ *    loop): the walk follows it, and the clip ends it;
  *  - containers are transparent; a terminating region (RAM, ROM, ROM
  *    device, MMIO) fills whatever its children leave;
  *  - read-only and non-volatile are ORed down the path.
@@ -61,8 +62,8 @@ void refmodel_set_nonvolatile_fn(RefNonvolatileFn fn, void *opaque);
 
 /**
  * Resolve @addr in the tree rendered from @root (NULL: nothing is mapped).
- * Returns the hit; sets *@broken (when not NULL) if the walk met a tree
- * deeper than a cycle-free tree can be, which means the tree has a cycle.
+ * Returns the hit; sets *@broken (when not NULL) if the walk went deeper
+ * than any bounded alias loop can take it (a loop that never ends).
  */
 RefHit refmodel_resolve(const MemoryRegion *root, hwaddr addr, bool *broken);
 
@@ -96,6 +97,38 @@ typedef struct RefRange {
  * a cycle.
  */
 size_t refmodel_flatten(const MemoryRegion *root, RefRange **out);
+
+/**
+ * A change to judge before it is made: @mr with @addr, @size,
+ * @alias_offset and @enabled in place of its own, and, when @parent is not
+ * NULL, @mr mapped as one more child of @parent.
+ */
+typedef struct RefChange {
+    const MemoryRegion *mr;
+    const MemoryRegion *parent;
+    hwaddr addr;
+    mr_size_t size;
+    hwaddr alias_offset;
+    bool enabled;
+} RefChange;
+
+/** What refmodel_loop_nesting() found. */
+typedef struct RefNesting {
+    unsigned max_nest; /**< most times one region occurs along one rendering path */
+    uint64_t visits;   /**< regions visited by the largest walk */
+    bool cut;          /**< a walk passed @nest_cap or @work_cap and was stopped */
+} RefNesting;
+
+/**
+ * Alias loops (region.h, MEMREGION_ALIAS_LAPS_MAX): render each of the @n
+ * regions with its whole window, following every path the clip leaves
+ * open (no output), with @chg applied when not NULL, and report the most
+ * times one region occurs along one path. A walk stops past @nest_cap
+ * occurrences or @work_cap visits (then cut is set). This reads the tree
+ * through the public accessors only, like the rest of the model.
+ */
+RefNesting refmodel_loop_nesting(MemoryRegion *const *regions, size_t n, const RefChange *chg,
+                                 unsigned nest_cap, uint64_t work_cap);
 
 /** A one-line description of @h into @buf ("unassigned" or "'name'+0xoff ro nv romd log=N"). */
 const char *refhit_describe(const RefHit *h, char *buf, size_t len);
