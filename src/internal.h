@@ -348,8 +348,10 @@ static inline bool mr_terminates(const MemoryRegion *mr)
 bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub);
 /* With the tree as it is now (callers apply a change tentatively), does
  * rendering every loop through @m stay within MEMREGION_ALIAS_LAPS_MAX and
- * MEMREGION_ALIAS_LOOP_WORK_MAX? 0, or -ELOOP with a message. Writer lock held. */
-int mr_check_loops(MemoryRegion *m);
+ * MEMREGION_ALIAS_LOOP_WORK_MAX? 0, or -ELOOP with a message. @new_link:
+ * the change links @m into a container (it may close a loop); other changes
+ * are free while no loop was ever closed. Writer lock held. */
+int mr_check_loops(MemoryRegion *m, bool new_link);
 
 /* ---- mmio.c ---------------------------------------------------------------- */
 

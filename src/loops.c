@@ -28,6 +28,9 @@
 #include "internal.h"
 
 static uint32_t walk_gen; /* writer lock held */
+/* Some change has closed a loop. Until then the graph is acyclic, and only
+ * a new link can close one: other changes skip the search. */
+static bool loops_seen;
 
 typedef struct RegionVec {
     MemoryRegion **v;
@@ -131,14 +134,17 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
     mr->on_path--;
 }
 
-int mr_check_loops(MemoryRegion *m)
+int mr_check_loops(MemoryRegion *m, bool new_link)
 {
     if (m->kind != MR_KIND_ALIAS && !m->subregions)
         return 0; /* a leaf is on no loop */
+    if (!new_link && !loops_seen)
+        return 0;
     RegionVec members = {0};
     uint32_t member;
     int err = 0;
     if (loop_members(m, &members, &member)) {
+        loops_seen = true;
         for (size_t i = 0; i < members.n && !err; i++) {
             MemoryRegion *y = members.v[i];
             Trial t = {.member = member};

@@ -243,7 +243,7 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled)
     MR_SETTER(
         mr, if (mr->enabled != enabled) {
             mr->enabled = enabled;
-            if (enabled && (err_ = mr_check_loops(mr)))
+            if (enabled && (err_ = mr_check_loops(mr, false)))
                 mr->enabled = false; /* an alias loop would pass its bounds */
             else
                 mr_note_change(mr);
@@ -291,7 +291,7 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
         } else if (mr->alias_offset != offset) {
             hwaddr old = mr->alias_offset;
             mr->alias_offset = offset;
-            if ((err_ = mr_check_loops(mr)))
+            if ((err_ = mr_check_loops(mr, false)))
                 mr->alias_offset = old; /* an alias loop would pass its bounds */
             else
                 mr_note_change(mr);
@@ -322,7 +322,7 @@ int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
     if (!err && size > mr->size) {
         mr_size_t old = mr->size;
         mr->size = size; /* tried before the child index learns it */
-        err = mr_check_loops(mr);
+        err = mr_check_loops(mr, false);
         mr->size = old;
     }
     if (!err && mr->size != size) {

@@ -112,7 +112,7 @@ static int check_mapping(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
     sub->container = parent;
     sub->sibling_next = parent->subregions;
     parent->subregions = sub;
-    int err = mr_check_loops(sub);
+    int err = mr_check_loops(sub, true);
     parent->subregions = sub->sibling_next;
     sub->sibling_next = NULL;
     sub->container = NULL;
@@ -185,7 +185,7 @@ static int check_move(MemoryRegion *mr, hwaddr addr)
 {
     hwaddr old = mr->addr;
     mr->addr = addr;
-    int err = mr_check_loops(mr);
+    int err = mr_check_loops(mr, false);
     mr->addr = old;
     return err;
 }

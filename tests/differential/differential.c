@@ -501,12 +501,12 @@ enum { X_OK = 1, X_INVAL = 2, X_BUSY = 4, X_LOOP = 8 };
 
 /* What the loop checks saw (all seeds). */
 static struct {
-    uint64_t created;      /* subregions mapped that closed a loop through an alias */
-    uint64_t refused;      /* changes refused with -ELOOP, as the model expected */
-    uint64_t judged;       /* changes the model judged against the loop bounds */
-    uint64_t open;         /* ... where the model could not decide (work bound) */
-    uint64_t ops_in_mix;   /* operations run while some mapped alias was on a loop */
-    uint64_t max_aliases;  /* most aliases on loops at once */
+    uint64_t created;     /* subregions mapped that closed a loop through an alias */
+    uint64_t refused;     /* changes refused with -ELOOP, as the model expected */
+    uint64_t judged;      /* changes the model judged against the loop bounds */
+    uint64_t open;        /* ... where the model could not decide (work bound) */
+    uint64_t ops_in_mix;  /* operations run while some mapped alias was on a loop */
+    uint64_t max_aliases; /* most aliases on loops at once */
 } loops;
 
 /* Is @sub the region @parent or one of its containers (record)? */
@@ -2242,8 +2242,9 @@ int main(void)
            stats.views, stats.ranges, stats.points, stats.accesses, stats.ram_bytes,
            stats.mmio_bytes, stats.unassigned_bytes, stats.tx_checks, stats.refused,
            stats.flag_splits);
-    printf("alias loops: %" PRIu64 " operations with self-referential aliases mapped (up to %" PRIu64
-           " at once), %" PRIu64 " loops closed, %" PRIu64 " changes refused as past the bounds, %" PRIu64
+    printf("alias loops: %" PRIu64
+           " operations with self-referential aliases mapped (up to %" PRIu64 " at once), %" PRIu64
+           " loops closed, %" PRIu64 " changes refused as past the bounds, %" PRIu64
            " changes judged by the model (%" PRIu64 " left open by its work bound)\n",
            loops.ops_in_mix, loops.max_aliases, loops.created, loops.refused, loops.judged,
            loops.open);
