@@ -11,7 +11,9 @@
  * itself, small aliases onto leaf regions (pieces of one region side by
  * side, which merge or split by their flags), RAM and a container that are
  * never mapped themselves and show only through aliases (so their changes
- * reach the views through alias edges alone), and a region at the very top
+ * reach the views through alias edges alone), an alias of the bus inside
+ * the bus that shows itself again a few times (a self-referential alias, as
+ * on QEMU's Arm SSE boards), and a region at the very top
  * of the 64-bit space. Five address spaces look at it: two on the root
  * (they must share one FlatView), one on the bus, one on a device
  * container, and one on a wrapper container whose only child is an alias of
@@ -174,6 +176,7 @@ enum {
     N_WRAPEXTRA, /* a region mapped into the wrapper now and then */
     N_HIDDEN,    /* RAM never mapped itself, seen only through aliases */
     N_HBOX,      /* an unmapped container seen only through aliases */
+    N_LOOP,      /* an alias of the bus inside the bus: it shows itself, shifted */
     N_FIXED
 };
 
@@ -1380,6 +1383,83 @@ static void op_continuation(void)
         add_sub(p, f, (hwaddr)at, a->prio);
 }
 
+/*
+ * The self-referential alias N_LOOP: size, address in the bus and offset in
+ * the bus. It shows the bus from d bytes below (or above) its own address,
+ * with 0 < |d| and |d| >= size / 8, so rendering nests the bus at most 9
+ * times: always within MEMREGION_ALIAS_LAPS_MAX, and every change must be
+ * accepted. (The small differential test covers refusals.)
+ */
+static void loop_params(mr_size_t *size, hwaddr *at, hwaddr *off)
+{
+    *size = (mr_size_t)(0x10000 * (1 + rnd_below(64)));
+    mr_size_t d = *size / (1 + rnd_below(8));
+    d = (d + 0xfff) & ~(mr_size_t)0xfff;
+    *at = (hwaddr)(rnd_below128(span) & ~(mr_size_t)0xfff) + (hwaddr)d;
+    *off = chance(70) ? *at - (hwaddr)d : *at + (hwaddr)d;
+}
+
+static uint64_t loop_ops; /* changes made to the self-referential alias */
+
+static void op_loop(void)
+{
+    Node *s = &nodes[N_LOOP];
+    mr_size_t size;
+    hwaddr at, off;
+    loop_params(&size, &at, &off);
+    int rc;
+    touch(s);
+    unsigned r = (unsigned)rnd_below(100);
+    loop_ops++;
+    if (r < 20) {
+        bool en = !s->enabled;
+        rc = memory_region_set_enabled(&s->mr, en);
+        note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
+        check_rc(rc, 0, "set_enabled(loop)");
+        if (rc == 0)
+            s->enabled = en;
+    } else if (r < 50) {
+        /* Move it; the new displacement must stay within loop_params' rule. */
+        hwaddr to = s->addr + (hwaddr)(rnd_below(16) * 0x1000) - 0x8000;
+        i128 d = (i128)to - (i128)s->alias_offset;
+        mr_size_t ad = (mr_size_t)(d < 0 ? -d : d);
+        if ((mr_size_t)to + s->size > BUS_SIZE || ad == 0 || ad * 8 < s->size)
+            return;
+        rc = memory_region_set_address(&s->mr, to);
+        note_op("move '%s' to 0x%" PRIx64 " = %d", s->name, to, rc);
+        check_rc(rc, 0, "set_address(loop)");
+        if (rc == 0) {
+            s->addr = to;
+            s->seq = ++seq_counter;
+        }
+    } else {
+        /* A new window, changed while disabled: a disabled alias is on no
+         * path, so only the final enable is judged. */
+        memory_region_transaction_begin();
+        int rcs[5] = {0};
+        rcs[0] = memory_region_set_enabled(&s->mr, false);
+        rcs[1] = memory_region_set_alias_offset(&s->mr, off);
+        rcs[2] = memory_region_set_address(&s->mr, at);
+        rcs[3] = memory_region_set_size(&s->mr, size);
+        rcs[4] = memory_region_set_enabled(&s->mr, s->enabled);
+        memory_region_transaction_commit();
+        note_op("loop '%s' now 0x%" PRIx64 " bytes at 0x%" PRIx64 " offset 0x%" PRIx64
+                " = %d %d %d %d %d",
+                s->name, (uint64_t)size, at, off, rcs[0], rcs[1], rcs[2], rcs[3], rcs[4]);
+        for (int i = 0; i < 5; i++)
+            check_rc(rcs[i], 0, "changing the loop alias");
+        if (rcs[1] == 0)
+            s->alias_offset = off;
+        if (rcs[2] == 0) {
+            s->addr = at;
+            s->seq = ++seq_counter;
+        }
+        if (rcs[3] == 0)
+            s->size = size;
+    }
+    touch(s);
+}
+
 /* The region at the top of the space: it holds the last range of the system view. */
 static void op_top(void)
 {
@@ -1557,6 +1637,8 @@ static void random_change(void)
         op_wrap();
     else if (r < 985)
         op_hidden();
+    else if (r < 992)
+        op_loop();
     else
         op_top();
 }
@@ -1794,6 +1876,20 @@ static void setup(uint64_t seed, size_t target_ranges)
     link_fixed(N_HIWIN, N_ROOT, HIWIN_BASE, 0);
     link_fixed(N_SHADOW, N_ROOT, sh_at, 1);
     link_fixed(N_ROMBG, N_BUS, (hwaddr)(span / 2), -2);
+
+    /* A self-referential alias, as on QEMU's Arm SSE boards: inside the bus,
+     * showing the bus from a little below its own address, so it shows
+     * itself again each lap (loop_params keeps the laps within bounds). */
+    n = &nodes[N_LOOP];
+    mr_size_t lsize;
+    hwaddr l_at, l_off;
+    loop_params(&lsize, &l_at, &l_off);
+    add_fixed(N_LOOP, "bus-loop",
+              memory_region_init_alias(&n->mr, "bus-loop", &nodes[N_BUS].mr, l_off, lsize));
+    n->kind = NK_ALIAS, n->size = lsize, n->target = N_BUS, n->alias_offset = l_off;
+    nodes[N_LOOP].upos = bus->nusers;
+    vec_push(&bus->users, &bus->nusers, &bus->capusers, N_LOOP);
+    link_fixed(N_LOOP, N_BUS, l_at, gen_prio());
 
     /* The wrapper: renders like the bus until an operation breaks the sharing rule. */
     n = &nodes[N_WRAP];
@@ -2070,6 +2166,9 @@ int main(void)
            st.full_views, st.full_ranges, st.windows, st.window_ranges, st.points, st.ref_points,
            st.reads, st.commits, st.tx, st.tx_changes, st.chunk_edges, st.first_last, st.refused,
            st.model_checks, st.edge_merges);
+    printf("alias loops: every operation ran with 'bus-loop' (an alias of the bus inside the "
+           "bus) in the map; %" PRIu64 " changes made to it\n",
+           loop_ops);
     printf("differential-large: %" PRIu64
            " random operations on views of up to %zu ranges, %" PRIu64 " mismatches\n",
            ops_total, max_ranges, mismatches);
