@@ -198,15 +198,17 @@ static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
     if (mr->view_slot)
         slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
                         MR_MIN(hi + mr->addr, MR_SIZE_2_64));
+    /* A disabled alias or container shows nothing of mr (its own change of
+     * state damaged it whole), so damage does not pass through it. */
     MemoryRegion *a = mr->alias_users;
     for (unsigned i = 0; i < mr->feeding_aliases; i++, a = a->alias_user_next) {
         /* Alias a shows [alias_offset, alias_offset + size) of mr at 0. */
         mr_size_t alo = MR_MAX(lo, (mr_size_t)a->alias_offset);
         mr_size_t ahi = MR_MIN(hi, (mr_size_t)a->alias_offset + a->size);
-        if (alo < ahi)
+        if (alo < ahi && a->enabled)
             damage_walk(a, alo - a->alias_offset, ahi - a->alias_offset);
     }
-    if (mr->container)
+    if (mr->container && mr->container->enabled)
         damage_walk(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
     mr->on_path--;
 }

@@ -241,6 +241,25 @@ static void test_loop_through_nested_container(void **state)
     assert_view(as, {0, 0x100, r, 0, false}, {0x8000, 0x100, r, 0, false});
 }
 
+/* An endless loop kept disabled is accepted (rendering cannot follow it);
+ * changes beneath it still commit, and damage does not chase the loop. */
+static void test_disabled_endless_loop(void **state)
+{
+    (void)state;
+    MemoryRegion *c = h_container("C", 0x10000);
+    MemoryRegion *a = h_alias("A", c, 0, 0x10000);
+    assert_int_equal(memory_region_set_enabled(a, false), 0);
+    h_add(c, 0, a, 1); /* C shows itself at its own place: never ends when enabled */
+    AddressSpace *as = h_as(c, "as");
+    MemoryRegion *r = h_ram("r", 0x1000);
+    h_add(c, 0x4000, r, 0);
+    assert_view(as, {0x4000, 0x1000, r, 0, false});
+    assert_int_equal(memory_region_set_address(r, 0x5000), 0);
+    assert_view(as, {0x5000, 0x1000, r, 0, false});
+    assert_error(memory_region_set_enabled(a, true), ELOOP);
+    assert_view(as, {0x5000, 0x1000, r, 0, false});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +271,7 @@ int main(void)
         H_TEST(test_huge_loop_refused),
         H_TEST(test_mutators_refuse_endless_loops),
         H_TEST(test_loop_through_nested_container),
+        H_TEST(test_disabled_endless_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
