@@ -313,6 +313,25 @@ static inline mr_size_t fr_end(const FlatRange *fr)
 
 /* ---- render.c -------------------------------------------------------------- */
 
+/* A clipped window in rendering: @mr, its container's origin at *@base,
+ * inside the clip [clip_lo, clip_hi). Moves *@base to @mr's own origin and
+ * stores its clipped window in [*lo, *hi); false when that is empty. */
+static inline bool mr_clip_window(const MemoryRegion *mr, mr_int128 *base, mr_size_t clip_lo,
+                                  mr_size_t clip_hi, mr_int128 *lo, mr_int128 *hi)
+{
+    *base += mr->addr;
+    *lo = MR_MAX(*base, (mr_int128)clip_lo);
+    *hi = MR_MIN(*base + (mr_int128)mr->size, (mr_int128)clip_hi);
+    return *lo < *hi;
+}
+
+/* Where alias @mr, at origin @base, puts its target's container origin: the
+ * target's own address is cancelled and alias_offset applies. */
+static inline mr_int128 mr_alias_base(const MemoryRegion *mr, mr_int128 base)
+{
+    return base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
+}
+
 /* Append to @out the ranges the tree under @root shows in [lo, hi). Writer lock held. */
 void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out);
 

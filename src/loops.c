@@ -114,10 +114,8 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
 {
     if (t->culprit || !mr->enabled || mr->walk_gen != t->member)
         return;
-    base += mr->addr;
-    mr_int128 lo = MR_MAX(base, (mr_int128)clip_lo);
-    mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
-    if (lo >= hi)
+    mr_int128 lo, hi;
+    if (!mr_clip_window(mr, &base, clip_lo, clip_hi, &lo, &hi))
         return;
     if (++t->work > MEMREGION_ALIAS_LOOP_WORK_MAX || mr->on_path > MEMREGION_ALIAS_LAPS_MAX) {
         t->culprit = mr;
@@ -125,8 +123,7 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
     }
     mr->on_path++;
     if (mr->kind == MR_KIND_ALIAS) {
-        mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
-        trial(t, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi);
+        trial(t, mr->alias, mr_alias_base(mr, base), (mr_size_t)lo, (mr_size_t)hi);
     } else {
         for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
             trial(t, c, base, (mr_size_t)lo, (mr_size_t)hi);

@@ -59,22 +59,18 @@ static void render_region(Render *r, MemoryRegion *mr, mr_int128 base, mr_size_t
 {
     if (!mr->enabled)
         return;
-    base += mr->addr;
     readonly |= mr->readonly;
     nonvolatile |= mr->nonvolatile;
-
-    mr_int128 lo = MR_MAX(base, (mr_int128)clip_lo);
-    mr_int128 hi = MR_MIN(base + (mr_int128)mr->size, (mr_int128)clip_hi);
+    mr_int128 lo, hi;
     /* Alias loops: the mutators keep every region within this many
      * re-entries (loops.c); the test only guards that invariant. */
-    if (lo >= hi || mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
+    if (!mr_clip_window(mr, &base, clip_lo, clip_hi, &lo, &hi) ||
+        mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
         return;
     mr->on_path++;
     if (mr->kind == MR_KIND_ALIAS) {
-        /* Target offset 0 lands at base - alias_offset; the recursion adds
-         * the target's own address, which the alias cancels. */
-        mr_int128 tbase = base - (mr_int128)mr->alias_offset - (mr_int128)mr->alias->addr;
-        render_region(r, mr->alias, tbase, (mr_size_t)lo, (mr_size_t)hi, readonly, nonvolatile);
+        render_region(r, mr->alias, mr_alias_base(mr, base), (mr_size_t)lo, (mr_size_t)hi, readonly,
+                      nonvolatile);
         mr->on_path--;
         return;
     }
