@@ -413,10 +413,9 @@ static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_siz
 {
     if (!memory_region_is_enabled(mr) || depth > 4096)
         return NULL;
-    base += memory_region_addr(mr);
-    mr_int128 wlo = MR_MAX(base, (mr_int128)lo);
-    mr_int128 whi = MR_MIN(base + (mr_int128)memory_region_size(mr), (mr_int128)hi);
-    if (wlo >= whi || (mr_int128)addr < wlo || (mr_int128)addr >= whi)
+    mr_int128 wlo, whi;
+    if (!mr_clip_window(mr, &base, lo, hi, &wlo, &whi) || (mr_int128)addr < wlo ||
+        (mr_int128)addr >= whi)
         return NULL;
 
     size_t saved = path->depth;
@@ -427,10 +426,8 @@ static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_siz
 
     MemoryRegion *found = NULL;
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
-        MemoryRegion *t = memory_region_alias_target(mr);
-        mr_int128 tbase =
-            base - (mr_int128)memory_region_alias_offset(mr) - (mr_int128)memory_region_addr(t);
-        found = walk(t, tbase, (mr_size_t)wlo, (mr_size_t)whi, addr, off, path, depth + 1);
+        found = walk(memory_region_alias_target(mr), mr_alias_base(mr, base), (mr_size_t)wlo,
+                     (mr_size_t)whi, addr, off, path, depth + 1);
     } else {
         for (MemoryRegion *c = memory_region_first_subregion(mr); c && !found;
              c = memory_region_next_sibling(c))

@@ -260,8 +260,10 @@ MemoryRegion *flatview_root_of(MemoryRegion *mr, MemoryRegion **path, unsigned m
         VISIT(mr);
         if (!mr->enabled)
             return NULL;
-        /* A root renders at its own address; one below it would not. */
-        if (mr->readonly || mr->nonvolatile || mr->addr != 0)
+        /* A root renders at its own address; one below it would not. An
+         * empty region renders nothing, and stopping there also ends a walk
+         * round an alias loop of empty windows (which rendering accepts). */
+        if (mr->readonly || mr->nonvolatile || mr->addr != 0 || mr->size == 0)
             return mr;
         if (mr->kind == MR_KIND_ALIAS) {
             if (mr->alias_offset == 0 && mr->size >= mr->alias->size && mr->alias->addr == 0) {
