@@ -169,6 +169,32 @@ static void test_laps_bound_one_past(void **state)
     assert_null(memory_region_next_sibling(loop_r));
 }
 
+/*
+ * The work bound, at its edge. Two aliases at D in C both show C from 0: each
+ * lap may go through either, so rendering C with n nestings visits 2^n - 1
+ * copies of C and 2^n - 2 aliases, 2^(n+1) - 3 regions in all. n = 15 (C of
+ * 15 D) visits 65533, within MEMREGION_ALIAS_LOOP_WORK_MAX (65536); n = 16
+ * visits 131069: refused, though 16 nestings are within the lap bound.
+ */
+static void test_work_bound_edge(void **state)
+{
+    (void)state;
+    assert_int_equal(MEMREGION_ALIAS_LOOP_WORK_MAX, 65536);
+    for (unsigned n = 15; n <= 16; n++) {
+        MemoryRegion *c = h_container("C", n * D);
+        MemoryRegion *a1 = h_alias("A1", c, 0, (n - 1) * D);
+        MemoryRegion *a2 = h_alias("A2", c, 0, (n - 1) * D);
+        h_add(c, D, a1, 1);
+        int rc = memory_region_add_subregion(c, D, a2);
+        if (n == 15) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -ELOOP);
+            assert_non_null(strstr(memregion_last_error(), "65536"));
+        }
+    }
+}
+
 /* A 2^64-byte loop with displacement 1 would end after 2^64 laps: refused. */
 static void test_huge_loop_refused(void **state)
 {
@@ -281,6 +307,7 @@ int main(void)
         H_TEST(test_laps_bound_edge),
         H_TEST(test_laps_bound_one_past),
         H_TEST(test_huge_loop_refused),
+        H_TEST(test_work_bound_edge),
         H_TEST(test_mutators_refuse_endless_loops),
         H_TEST(test_loop_through_nested_container),
         H_TEST(test_disabled_endless_loop),

@@ -78,7 +78,9 @@ static void test_alias_cycle_direct(void **state)
 {
     (void)state;
     build();
-    /* Alias A targets container C; putting A inside C makes C contain itself. */
+    /* Alias A shows all of container C at C's own place: a loop with no
+     * displacement, which would render without end (alias_loops tests the
+     * loops that end). */
     MemoryRegion *c = h_container("C", 0x1000);
     MemoryRegion *a = h_alias("A", c, 0, 0x1000);
     assert_error(memory_region_add_subregion(c, 0, a), ELOOP);
@@ -94,7 +96,8 @@ static void test_alias_cycle_two_containers(void **state)
 {
     (void)state;
     build();
-    /* A -> C1; C2 holds A; adding C2 to C1 closes C1 -> C2 -> A -> C1. */
+    /* A -> C1; C2 holds A; adding C2 to C1 closes C1 -> C2 -> A -> C1, with
+     * every offset 0: no displacement, endless. */
     MemoryRegion *c1 = h_container("C1", 0x1000), *c2 = h_container("C2", 0x1000);
     MemoryRegion *a = h_alias("A", c1, 0, 0x1000);
     h_add(c2, 0, a, 0);
