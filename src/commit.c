@@ -188,7 +188,7 @@ static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
         hi = MR_SIZE_2_64;
     if (lo >= hi || dwalk.overflow || !feeds_slot(mr))
         return;
-    if ((mr->on_path || dwalk.work) && ++dwalk.work > MEMREGION_ALIAS_LOOP_WORK_MAX)
+    if ((mr->on_path || dwalk.work) && ++dwalk.work > 4 * MEMREGION_ALIAS_LOOP_WORK_MAX)
         dwalk.overflow = true;
     if (mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
         dwalk.overflow = true;

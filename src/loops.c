@@ -107,6 +107,7 @@ typedef struct Trial {
     uint32_t member; /* walk_gen of the loop's regions */
     unsigned long work;
     MemoryRegion *culprit; /* where a bound was passed */
+    bool by_work;          /* the work bound, not the nesting bound */
 } Trial;
 
 /* Render @mr as render_region() does, without output, inside the loop only. */
@@ -119,6 +120,7 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
         return;
     if (++t->work > MEMREGION_ALIAS_LOOP_WORK_MAX || mr->on_path > MEMREGION_ALIAS_LAPS_MAX) {
         t->culprit = mr;
+        t->by_work = t->work > MEMREGION_ALIAS_LOOP_WORK_MAX;
         return;
     }
     mr->on_path++;
@@ -147,13 +149,16 @@ int mr_check_loops(MemoryRegion *m, bool new_link)
             Trial t = {.member = member};
             /* Base 0: y's whole window, wherever it sits in its container. */
             trial(&t, y, 0, 0, MR_SIZE_2_64);
-            if (t.culprit)
+            if (t.culprit && t.by_work)
                 err = mr_error(ELOOP,
-                               "rendering '%s' would follow an alias loop without end or past its "
-                               "bounds ('%s' inside itself more than %u times, or more than %u "
-                               "regions)",
-                               y->name, t.culprit->name, (unsigned)MEMREGION_ALIAS_LAPS_MAX,
-                               (unsigned)MEMREGION_ALIAS_LOOP_WORK_MAX);
+                               "rendering '%s' would visit more than %u regions of the alias loop "
+                               "through '%s' (MEMREGION_ALIAS_LOOP_WORK_MAX)",
+                               y->name, (unsigned)MEMREGION_ALIAS_LOOP_WORK_MAX, t.culprit->name);
+            else if (t.culprit)
+                err = mr_error(ELOOP,
+                               "rendering '%s' would nest '%s' in itself more than %u times: an "
+                               "alias loop without end, or past MEMREGION_ALIAS_LAPS_MAX",
+                               y->name, t.culprit->name, (unsigned)MEMREGION_ALIAS_LAPS_MAX);
         }
     }
     free(members.v);

@@ -125,7 +125,8 @@ typedef enum MemoryRegionKind {
  * itself more than MEMREGION_ALIAS_LAPS_MAX times (one region occurring more
  * than MEMREGION_ALIAS_LAPS_MAX + 1 times on the path: more than that many
  * laps), or would visit more than MEMREGION_ALIAS_LOOP_WORK_MAX regions of
- * one loop (loops that branch can multiply paths). Never-ending loops are
+ * one loop (loops that branch can multiply paths; this also bounds how deep
+ * rendering recurses inside a loop, so a loop cannot overflow the stack). Never-ending loops are
  * always past these bounds; long ones (a 2^64-byte alias with displacement
  * 1) are refused as well. Here we differ from QEMU 7.2, which renders
  * without bound and overflows its stack on a never-ending loop. Changes that
@@ -136,7 +137,7 @@ typedef enum MemoryRegionKind {
  * (QEMU accepts a region into itself, then cannot print it).
  */
 #define MEMREGION_ALIAS_LAPS_MAX      16
-#define MEMREGION_ALIAS_LOOP_WORK_MAX 65536
+#define MEMREGION_ALIAS_LOOP_WORK_MAX 4096
 
 /**
  * A memory region. Allocate it yourself (statically, on the heap, or inside
