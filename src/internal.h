@@ -32,6 +32,13 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 
 /* ---- commit.c: the writer lock, change tracking, commits -------------------- */
 
+/* A growable array of pointers (zero-initialise; free(v) when done). */
+typedef struct PtrVec {
+    void **v;
+    size_t n, cap;
+} PtrVec;
+void ptrvec_push(PtrVec *a, void *p);
+
 /* The writer lock: recursive, held from transaction begin to commit. */
 void mr_writer_lock(void);
 void mr_writer_unlock(void);

@@ -32,22 +32,6 @@ static uint32_t walk_gen; /* writer lock held */
  * a new link can close one: other changes skip the search. */
 static bool loops_seen;
 
-typedef struct RegionVec {
-    MemoryRegion **v;
-    size_t n, cap;
-} RegionVec;
-
-static void rv_push(RegionVec *a, MemoryRegion *mr)
-{
-    if (a->n == a->cap) {
-        a->cap = a->cap ? 2 * a->cap : 32;
-        a->v = realloc(a->v, a->cap * sizeof(*a->v));
-        if (!a->v)
-            abort();
-    }
-    a->v[a->n++] = mr;
-}
-
 bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
 {
     for (const MemoryRegion *r = parent; r; r = r->container)
@@ -61,16 +45,16 @@ bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
  * from @m. Returns false when @m is on no loop. Members are marked with
  * walk_gen == *member and listed in @out.
  */
-static bool loop_members(MemoryRegion *m, RegionVec *out, uint32_t *member)
+static bool loop_members(MemoryRegion *m, PtrVec *out, uint32_t *member)
 {
     uint32_t up = ++walk_gen, in = ++walk_gen;
-    RegionVec stack = {0};
+    PtrVec stack = {0};
     bool found = false;
     /* Up: what reaches m (containers, and aliases of what was reached). */
     m->walk_gen = up;
-    rv_push(&stack, m);
+    ptrvec_push(&stack, m);
     while (stack.n) {
-        MemoryRegion *r = stack.v[--stack.n];
+        MemoryRegion *r = (MemoryRegion *)stack.v[--stack.n];
         MemoryRegion *next[2] = {r->container, r->alias_users};
         for (int k = 0; k < 2; k++)
             for (MemoryRegion *u = next[k]; u; u = k ? u->alias_user_next : NULL) {
@@ -78,23 +62,23 @@ static bool loop_members(MemoryRegion *m, RegionVec *out, uint32_t *member)
                     found = true;
                 if (u->walk_gen != up) {
                     u->walk_gen = up;
-                    rv_push(&stack, u);
+                    ptrvec_push(&stack, u);
                 }
             }
     }
     if (found) {
         /* Down from m, keeping only what reaches m. */
         m->walk_gen = in;
-        rv_push(out, m);
-        rv_push(&stack, m);
+        ptrvec_push(out, m);
+        ptrvec_push(&stack, m);
         while (stack.n) {
-            MemoryRegion *r = stack.v[--stack.n];
+            MemoryRegion *r = (MemoryRegion *)stack.v[--stack.n];
             MemoryRegion *s = r->kind == MR_KIND_ALIAS ? r->alias : r->subregions;
             for (; s; s = r->kind == MR_KIND_ALIAS ? NULL : s->sibling_next)
                 if (s->walk_gen == up) {
                     s->walk_gen = in;
-                    rv_push(out, s);
-                    rv_push(&stack, s);
+                    ptrvec_push(out, s);
+                    ptrvec_push(&stack, s);
                 }
         }
     }
@@ -139,13 +123,13 @@ int mr_check_loops(MemoryRegion *m, bool new_link)
         return 0; /* a leaf is on no loop */
     if (!new_link && !loops_seen)
         return 0;
-    RegionVec members = {0};
+    PtrVec members = {0};
     uint32_t member;
     int err = 0;
     if (loop_members(m, &members, &member)) {
         loops_seen = true;
         for (size_t i = 0; i < members.n && !err; i++) {
-            MemoryRegion *y = members.v[i];
+            MemoryRegion *y = (MemoryRegion *)members.v[i];
             Trial t = {.member = member};
             /* Base 0: y's whole window, wherever it sits in its container. */
             trial(&t, y, 0, 0, MR_SIZE_2_64);

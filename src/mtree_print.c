@@ -38,13 +38,9 @@ const char *mtree_region_type(const MemoryRegion *mr)
     return "i/o";
 }
 
-/* ---- a growable array of pointers --------------------------------------- */
+/* ---- a growable array of pointers (PtrVec, internal.h) ------------------- */
 
-typedef struct PtrVec {
-    void **v;
-    size_t n, cap;
-} PtrVec;
-
+/* Push that reports running out of memory instead of aborting. */
 static int vec_push(PtrVec *pv, void *p)
 {
     if (pv->n == pv->cap) {
