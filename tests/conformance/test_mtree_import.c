@@ -321,6 +321,38 @@ static void test_cycle_reported(void **state)
     assert_non_null(strstr(err.message, "cycle"));
 }
 
+/* QEMU's Arm SSE shape: "alias 3" inside the CPU container shows that same
+ * container from 0x40000000, so the SRAM shows again at 0x50000000. The
+ * expected flat view is written from QEMU's rendering rules. */
+static void test_alias_into_own_container(void **state)
+{
+    (void)state;
+    static const char cpu[] =
+        "  0000000000000000-00000000ffffffff (prio 0, i/o): cpu-container\n"
+        "    0000000040000000-0000000040000fff (prio 0, ram): sram\n"
+        "    0000000050000000-000000005fffffff (prio -1500, i/o): alias alias 3 @cpu-container "
+        "0000000040000000-000000004fffffff\n";
+    char text[1024];
+    snprintf(text, sizeof(text), "address-space: cpu\n%s\nmemory-region: cpu-container\n%s\n", cpu,
+             cpu);
+    MtreeError err;
+    MtreeImport *imp = import_str(text, NULL, 0, &err);
+    if (!imp)
+        fail_msg("import failed: line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, text);
+    free(t);
+    t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, "FlatView #0\n"
+                           " AS \"cpu\", root: cpu-container\n"
+                           " Root memory region: cpu-container\n"
+                           "  0000000040000000-0000000040000fff (prio 0, ram): sram\n"
+                           "  0000000050000000-0000000050000fff (prio 0, ram): sram\n"
+                           "\n");
+    free(t);
+    mtree_import_free(imp);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -831,14 +863,23 @@ static void test_two_imports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_print_formats),   cmocka_unit_test(test_small_round_trip),
-        cmocka_unit_test(test_resolve_path),    cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_cycle_reported),  cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_flat_errors),     cmocka_unit_test(test_mutations_never_crash),
-        cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
-        cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
-        cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
-        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
+        cmocka_unit_test(test_print_formats),
+        cmocka_unit_test(test_small_round_trip),
+        cmocka_unit_test(test_resolve_path),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cycle_reported),
+        cmocka_unit_test(test_alias_into_own_container),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_flat_errors),
+        cmocka_unit_test(test_mutations_never_crash),
+        cmocka_unit_test(test_fact_terminates),
+        cmocka_unit_test(test_fact_readonly),
+        cmocka_unit_test(test_fact_size),
+        cmocka_unit_test(test_fact_tie),
+        cmocka_unit_test(test_qemu_rules),
+        cmocka_unit_test(test_dump_without_disabled),
+        cmocka_unit_test(test_monitor_session),
+        cmocka_unit_test(test_many_blocks),
         cmocka_unit_test(test_two_imports),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
