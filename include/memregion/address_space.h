@@ -44,8 +44,6 @@ typedef struct FlatRange {
 /**
  * An address space. Caller-allocated; fields are private.
  */
-#define MR_AS_PATH_MAX 8 /* regions remembered of an AS's view-root derivation */
-
 struct AddressSpace {
     char *name;            /* owned copy */
     MemoryRegion *root;    /* borrowed; root->as_users counts us */
@@ -56,9 +54,9 @@ struct AddressSpace {
     bool recheck;            /* re-derive the view root at the next commit */
     bool switching;          /* pending_slot is to be published at this commit */
     struct ViewSlot *pending_slot;
-    uint8_t path_len;                   /* entries of path[]; MR_AS_PATH_MAX + 1: path was cut */
-    MemoryRegion *path[MR_AS_PATH_MAX]; /* what the view-root derivation visited */
-    MemoryListener *listeners;          /* sorted by priority ascending */
+    unsigned path_len, path_cap; /* entries used and allocated in path */
+    MemoryRegion **path;         /* owned: every region the view-root derivation visited */
+    MemoryListener *listeners;   /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
 };
