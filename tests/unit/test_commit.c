@@ -7,7 +7,9 @@
  * unallocated then, which is what the UBSan build checks).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -176,12 +178,46 @@ static void test_disable_sibling_starts_deep_chain(void **state)
     alarm(0);
 }
 
+/* The same through the mtree importer: a QEMU dump nine single-child levels deep. */
+static void test_import_nine_levels(void **state)
+{
+    (void)state;
+    alarm(HANG_LIMIT);
+    char tree[2048];
+    size_t n = (size_t)snprintf(tree, sizeof(tree), "address-space: memory\n");
+    for (int i = 0; i <= 9; i++)
+        n += (size_t)snprintf(tree + n, sizeof(tree) - n,
+                              "%*s0000000000000000-000000000000ffff (prio 0, i/o): level%d\n",
+                              2 + 2 * i, "", i);
+    n += (size_t)snprintf(tree + n, sizeof(tree) - n,
+                          "%*s0000000000001000-0000000000001fff (prio 0, ram): ram-a\n"
+                          "%*s0000000000003000-0000000000003fff (prio 0, ram): ram-b\n\n",
+                          22, "", 22, "");
+    assert_true(n < sizeof(tree));
+    MtreeError err;
+    MtreeImport *imp = mtree_import(tree, strlen(tree), NULL, &err);
+    assert_non_null(imp);
+    assert_int_equal(mtree_import_nr_spaces(imp), 1);
+    AddressSpace *as = mtree_import_spaces(imp)[0];
+    FlatView *fv = address_space_get_flatview(as);
+    assert_int_equal(flatview_nr_ranges(fv), 2);
+    const FlatRange *a = flatview_range(fv, 0), *b = flatview_range(fv, 1);
+    assert_int_equal(a->addr, 0x1000);
+    assert_string_equal(memory_region_name(a->mr), "ram-a");
+    assert_int_equal(b->addr, 0x3000);
+    assert_string_equal(memory_region_name(b->mr), "ram-b");
+    flatview_unref(fv);
+    assert_int_equal(mtree_import_free(imp), 0);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(test_empty_first_render), /* first: see the top of this file */
         H_TEST(test_deep_chain_9),       H_TEST(test_deep_chain_100),
         H_TEST(test_deep_chain_10000),   H_TEST(test_disable_sibling_starts_deep_chain),
+        H_TEST(test_import_nine_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
