@@ -23,6 +23,7 @@
  * difference. A commit costs what changed: not the number of regions, and
  * not the number of address spaces that did not change.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -577,8 +578,13 @@ void memory_region_transaction_begin(void)
     tx_depth++;
 }
 
-void memory_region_transaction_commit(void)
+int memory_region_transaction_commit(void)
 {
+    /* Only the thread holding an open transaction may close it; tx_depth
+     * counts that thread's transactions and is read under the lock. */
+    if (!mr_writer_owned() || tx_depth == 0)
+        return mr_error(EINVAL, "memory_region_transaction_commit: no transaction open on this "
+                                "thread (commit without begin); nothing changed");
     if (--tx_depth == 0 && !committing) {
         static bool checked_env;
         if (!checked_env) {
@@ -596,4 +602,5 @@ void memory_region_transaction_commit(void)
         mr_reclaim_maybe();
     }
     mr_writer_unlock();
+    return 0;
 }

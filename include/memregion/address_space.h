@@ -141,8 +141,15 @@ void memory_region_transaction_begin(void);
 /**
  * Close a transaction. The outermost commit re-renders the views whose
  * trees changed, publishes them and notifies listeners.
+ *
+ * Returns 0, or -EINVAL when the calling thread has no open transaction
+ * (a commit without its begin, or one commit too many): then nothing
+ * changes, the depth stays as it was, no lock is released, and
+ * memregion_last_error() says why. QEMU's commit returns nothing, so code
+ * ported from QEMU that ignores the result still compiles; QEMU itself
+ * asserts on such a commit.
  */
-void memory_region_transaction_commit(void);
+int memory_region_transaction_commit(void);
 
 /**
  * Number of view versions built since the process started, whether rendered

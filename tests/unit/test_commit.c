@@ -7,6 +7,7 @@
  * unallocated then, which is what the UBSan build checks).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,13 +212,71 @@ static void test_import_nine_levels(void **state)
     alarm(0);
 }
 
+/* ---- transactions out of balance ---------------------------------------------- */
+
+static void test_commit_without_begin(void **state)
+{
+    (void)state;
+    MemoryRegion *root = h_container("root", 0x10000);
+    MemoryRegion *ram = h_ram("ram", 0x1000);
+    h_add(root, 0x1000, ram, 0);
+    AddressSpace *as = h_as(root, "mem");
+    uint64_t renders = memregion_stat_renders();
+
+    assert_error(memory_region_transaction_commit(), EINVAL);
+    assert_int_equal(memregion_stat_renders(), renders);
+    /* One commit too many after a balanced pair. */
+    memory_region_transaction_begin();
+    assert_int_equal(memory_region_transaction_commit(), 0);
+    assert_error(memory_region_transaction_commit(), EINVAL);
+
+    /* Nothing was broken: every later change still shows at once. */
+    assert_int_equal(memory_region_set_address(ram, 0x4000), 0);
+    assert_view(as, {0x4000, 0x1000, ram, 0, false});
+    memory_region_transaction_begin();
+    assert_int_equal(memory_region_set_address(ram, 0x6000), 0);
+    assert_view(as, {0x4000, 0x1000, ram, 0, false}); /* still inside the transaction */
+    assert_int_equal(memory_region_transaction_commit(), 0);
+    assert_view(as, {0x6000, 0x1000, ram, 0, false});
+}
+
+static int other_thread_rc;
+
+static void *commit_elsewhere(void *arg)
+{
+    (void)arg;
+    other_thread_rc = memory_region_transaction_commit();
+    return NULL;
+}
+
+/* A commit on a thread that opened nothing cannot close another thread's transaction. */
+static void test_commit_on_other_thread(void **state)
+{
+    (void)state;
+    MemoryRegion *root = h_container("root", 0x10000);
+    MemoryRegion *ram = h_ram("ram", 0x1000);
+    h_add(root, 0x1000, ram, 0);
+    AddressSpace *as = h_as(root, "mem");
+
+    memory_region_transaction_begin();
+    assert_int_equal(memory_region_set_address(ram, 0x2000), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_elsewhere, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(other_thread_rc, -EINVAL);
+    assert_view(as, {0x1000, 0x1000, ram, 0, false}); /* our transaction is still open */
+    assert_int_equal(memory_region_transaction_commit(), 0);
+    assert_view(as, {0x2000, 0x1000, ram, 0, false});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(test_empty_first_render), /* first: see the top of this file */
-        H_TEST(test_deep_chain_9),       H_TEST(test_deep_chain_100),
-        H_TEST(test_deep_chain_10000),   H_TEST(test_disable_sibling_starts_deep_chain),
-        H_TEST(test_import_nine_levels),
+        H_TEST(test_deep_chain_9),           H_TEST(test_deep_chain_100),
+        H_TEST(test_deep_chain_10000),       H_TEST(test_disable_sibling_starts_deep_chain),
+        H_TEST(test_import_nine_levels),     H_TEST(test_commit_without_begin),
+        H_TEST(test_commit_on_other_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
