@@ -264,13 +264,16 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled);
 /**
  * Move @mr to @addr within its container. This counts as removing and
  * re-adding it: it becomes the newest among its equal-priority siblings.
+ * Moving it to the address it already has does nothing at all: it keeps
+ * its place among equal-priority siblings, and no view changes (QEMU's rule).
  * Errors: -EINVAL when @addr + size passes 2^64.
  */
 int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
 
 /**
  * Change @mr's priority within its container; like set_address this counts
- * as a re-add (newest among its new equal-priority siblings).
+ * as a re-add (newest among its new equal-priority siblings), and setting
+ * the priority it already has does nothing.
  */
 int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
 

@@ -1048,7 +1048,7 @@ static void op_set_address(void)
     note_op("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_address");
     pre_free(pre);
-    if (rc == 0) {
+    if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
         if (s->parent >= 0)
             s->seq = ++seq_counter; /* a move is a re-add */
@@ -1065,7 +1065,7 @@ static void op_set_priority(void)
     ops_seed++;
     note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
     check_rc(rc, X_OK, NULL, "set_priority");
-    if (rc == 0) {
+    if (rc == 0 && prio != s->prio) { /* the priority it has: no re-add */
         s->prio = prio;
         s->seq = ++seq_counter;
     }
