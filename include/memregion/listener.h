@@ -84,7 +84,12 @@ struct MemoryListener {
  */
 int memory_listener_register(MemoryListener *listener, AddressSpace *as);
 
-/** Replay the removal of everything to @listener, then detach it. */
+/**
+ * Replay the removal of everything to @listener, then detach it: begin;
+ * for each range in ascending address order (as QEMU) eventfd_del,
+ * coalesced_io_del, log_stop when logged, region_del; log_global_stop if
+ * global logging runs; commit.
+ */
 void memory_listener_unregister(MemoryListener *listener);
 
 /* ---- dirty logging ------------------------------------------------------- */
