@@ -11,7 +11,9 @@
 
 #include "internal.h"
 
-/* Copy RAM bytes for one range; ROM writes are dropped unless debug. */
+/* Copy RAM bytes for one range. A write to a read-only range (ROM) is
+ * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
+ * the result is MEMTX_DECODE_ERROR. */
 static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off, uint8_t *buf,
                               uint64_t n, bool is_write, MemTxAttrs attrs)
 {
@@ -21,6 +23,8 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
         memcpy(mr->ram + off, buf, n);
         if (fr->dirty_log_mask)
             memory_region_set_dirty(mr, off, n);
+    } else {
+        return MEMTX_DECODE_ERROR;
     }
     return MEMTX_OK;
 }

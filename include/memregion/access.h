@@ -27,7 +27,17 @@ extern "C" {
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
                                hwaddr len);
 
-/** Write @len bytes from @buf at @addr. ROM bytes and unassigned bytes are dropped. */
+/**
+ * Write @len bytes from @buf at @addr. Unassigned bytes are dropped
+ * (MEMTX_DECODE_ERROR). Bytes that fall on a read-only range of memory
+ * (a ROM, or RAM made read-only itself or by a container or alias above
+ * it) are refused as QEMU's ROM refuses them: they stay unchanged and the
+ * result has MEMTX_DECODE_ERROR; the rest of the transfer is still written.
+ * A write with attrs.debug set (a debugger's) does change read-only memory.
+ * The CPU side is different: address_space_translate() of a write to ROM
+ * succeeds with readonly set and no host pointer, so an emulator's TLB
+ * fill can drop the guest's store silently, as a CPU does.
+ */
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len);
 

@@ -284,8 +284,9 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
 /**
  * Mark @mr read-only, or not. The flag is inherited by everything rendered
  * through @mr (FlatRange.readonly). Guest writes to read-only RAM are
- * dropped (and succeed, like writes to a ROM); callback regions (MMIO, ROM
- * devices) still receive writes, as in QEMU: the device decides.
+ * refused like writes to a ROM (see address_space_write()); callback
+ * regions (MMIO, ROM devices) still receive writes, as in QEMU: the device
+ * decides.
  */
 int memory_region_set_readonly(MemoryRegion *mr, bool readonly);
 

@@ -1711,8 +1711,9 @@ static MemTxResult model_read_byte(int k, hwaddr addr, uint8_t *out)
 
 /*
  * Apply one written byte to the model. Read-only applies to memory only:
- * RAM written through a read-only path drops the byte (and succeeds, as
- * ROM does); device writes always reach the device, as on QEMU.
+ * RAM written through a read-only path keeps the byte and the write reports
+ * MEMTX_DECODE_ERROR, as a ROM does in QEMU; device writes always reach the
+ * device, as on QEMU.
  */
 /* RAM bytes the model says the current write stores: they must turn dirty. */
 static struct {
@@ -1732,11 +1733,11 @@ static MemTxResult model_write_byte(int k, hwaddr addr, uint8_t v)
     case SK_RAM:
     case SK_RAM_PTR:
     case SK_ROM:
-        if (!h.readonly) {
-            s->shadow[h.offset] = v;
-            ram_written[nr_ram_written].s = s;
-            ram_written[nr_ram_written++].off = h.offset;
-        }
+        if (h.readonly)
+            return MEMTX_DECODE_ERROR;
+        s->shadow[h.offset] = v;
+        ram_written[nr_ram_written].s = s;
+        ram_written[nr_ram_written++].off = h.offset;
         return MEMTX_OK;
     case SK_ROMD:
     case SK_MMIO:
