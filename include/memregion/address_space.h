@@ -54,9 +54,9 @@ struct AddressSpace {
     bool recheck;            /* re-derive the view root at the next commit */
     bool switching;          /* pending_slot is to be published at this commit */
     struct ViewSlot *pending_slot;
-    unsigned path_len, path_cap; /* entries used and allocated in path */
-    MemoryRegion **path;         /* owned: every region the view-root derivation visited */
-    MemoryListener *listeners;   /* sorted by priority ascending */
+    unsigned path_len, path_cap;  /* entries used and allocated in path */
+    MemoryRegion **path;          /* owned: every region the view-root derivation visited */
+    MemoryListener *listeners;    /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
 };
