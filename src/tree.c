@@ -191,6 +191,8 @@ static int check_move(MemoryRegion *mr, hwaddr addr)
 }
 
 /* Move @mr to a new address and/or priority; in a container this is a re-add.
+ * Asking for the address and priority it already has does nothing, so it
+ * keeps its place among equal-priority siblings (QEMU's set_address rule).
  * The fields not being changed are read under the writer lock, so concurrent
  * moves and priority changes never lose an update. */
 static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_priority)
@@ -206,7 +208,7 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
                        (unsigned long long)addr);
     } else if (mr->container && addr != mr->addr && (err = check_move(mr, addr))) {
         /* refused: an alias loop through mr would pass its bounds */
-    } else {
+    } else if (addr != mr->addr || priority != mr->priority) {
         MemoryRegion *parent = mr->container;
         mr_struct_change(mr);
         if (mr->addr != addr)
