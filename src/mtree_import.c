@@ -105,6 +105,8 @@ typedef struct Obj {
     int32_t as_root; /* an address-space block has this root (block index) or -1 */
     bool is_target;
     bool io_root;     /* root of the address space named `I/O` */
+    bool mem_root;    /* root of the address space named `memory` */
+    bool windowed;    /* the target of an alias that shows only part of it */
     MemoryRegion *mr; /* built region */
     bool inited, mapped;
 } Obj;
@@ -1106,21 +1108,21 @@ static bool in_table(const char *const *t, size_t n, const char *name)
 }
 #define IN_TABLE(t, name) in_table(t, sizeof(t) / sizeof(t[0]), name)
 
-/* Is @o the root of the address space named `I/O`? (Computed once.) */
-static bool is_io_root(const Obj *o)
-{
-    return o->io_root;
-}
-
-static void mark_io_roots(Parser *p)
+/*
+ * Mark the roots of QEMU's two global address spaces (memory_map_init()):
+ * `I/O` has a terminating root (unassigned ops), `memory` a container.
+ */
+static void mark_global_roots(Parser *p)
 {
     for (uint32_t b = 0; b < p->nblocks; b++) {
         const Block *bl = &p->blocks[b];
         if (!bl->is_as)
             continue;
-        for (uint32_t k = 0; k < bl->nnames; k++)
-            if (strcmp(bl->names[k], "I/O") == 0)
-                p->objs[p->node_obj[bl->root]].io_root = true;
+        Obj *o = &p->objs[p->node_obj[bl->root]];
+        for (uint32_t k = 0; k < bl->nnames; k++) {
+            o->io_root |= strcmp(bl->names[k], "I/O") == 0;
+            o->mem_root |= strcmp(bl->names[k], "memory") == 0;
+        }
     }
 }
 
@@ -1129,9 +1131,9 @@ static bool rule_terminates(const Parser *p, const Obj *o)
 {
     const Node *n = &p->nodes[o->rep];
     if (!(p->flags & MTREE_IMPORT_GENERIC_RULES)) {
-        if (IN_TABLE(qemu_terminating, n->name) || is_io_root(o))
+        if (IN_TABLE(qemu_terminating, n->name) || o->io_root)
             return true;
-        if (IN_TABLE(qemu_containers, n->name))
+        if (IN_TABLE(qemu_containers, n->name) || o->mem_root)
             return false;
     }
     if (n->synthetic)
@@ -1140,14 +1142,23 @@ static bool rule_terminates(const Parser *p, const Obj *o)
         return false; /* a region with subregions: a container */
     if (o->size < GIB4)
         return true; /* a leaf under 4 GiB: device registers */
-    /* 4 GiB or more: a bus address space, unless it is a whole-space
-     * address-space root (an IOMMU region). */
-    return o->size == MR_SIZE_2_64 && o->as_root >= 0 && o->parent < 0 && !o->is_target;
+    /* 4 GiB or more: a bus address space, unless it is the root of an
+     * address space, mapped in no container and aliased only whole (an
+     * IOMMU region, which a PCI device's bus-master alias may show; a bus
+     * space is seen through windows). */
+    return o->as_root >= 0 && o->parent < 0 && !o->windowed;
 }
 
 static void decide_facts(Parser *p)
 {
-    mark_io_roots(p);
+    mark_global_roots(p);
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        const Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->is_alias && o->target >= 0 &&
+            (n->tstart || o->point || o->size < p->objs[o->target].size))
+            p->objs[o->target].windowed = true;
+    }
     for (uint32_t i = 0; i < p->nobjs; i++) {
         Obj *o = &p->objs[i];
         const Node *n = &p->nodes[o->rep];

@@ -3,6 +3,7 @@
 # and after RUN_SECONDS of `cont` (see README.md). Usage: capture-all.sh OUTDIR
 # Writes OUTDIR/NAME.{mtree,mtree-D,flat}.txt, OUTDIR/all.tsv (every attempt)
 # and OUTDIR/results.txt (one line per attempt: ok or FAIL with the reason).
+# Captures whose files exist already are not taken again (resume).
 set -eu
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,4 +31,6 @@ tail -n +2 "$out/all.tsv" | while IFS="$(printf '\t')" read -r name secs cmd; do
   printf '%s\t%s\t%s\n' "$name" "$secs" "$cmd"
 done | xargs -P "${JOBS:-2}" -d '\n' -n 1 sh -c '
   name=$(printf "%s" "$1" | cut -f1); secs=$(printf "%s" "$1" | cut -f2); cmd=$(printf "%s" "$1" | cut -f3)
-  timeout 90 python3 "$0" "$CAPTURE_OUT/$name" "$secs" -- $cmd || true' "$here/capture.py" > "$out/results.txt" 2>&1 || true
+  [ -e "$CAPTURE_OUT/$name.flat.txt" ] && { echo "ok $CAPTURE_OUT/$name (kept)"; exit 0; }
+  timeout 90 "${PYTHON:-python3}" "$0" "$CAPTURE_OUT/$name" "$secs" -- $cmd 2>&1 | tail -n 1
+  ' "$here/capture.py" > "$out/results.txt" 2>&1 || true

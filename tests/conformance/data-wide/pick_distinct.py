@@ -1,6 +1,6 @@
 """Keep one capture of each distinct machine state (see README.md).
 
-usage: python3 select.py CAPTUREDIR DATADIR
+usage: python3 pick_distinct.py CAPTUREDIR DATADIR
 
 CAPTUREDIR is the output of capture-all.sh. Two captures are the same state
 when their `info mtree -D` and `info mtree -f` dumps hold the same blocks
