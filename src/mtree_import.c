@@ -1086,6 +1086,10 @@ static const char *const qemu_terminating[] = {
     "vga.mmio",           /* std VGA MMIO BAR: edid, bochs dispi, ... inside */
     "gpex_mmio_window",   /* generic PCIe host: unassigned_io_ops window */
     "gpex_ioport_window", /* generic PCIe host: unassigned_io_ops window */
+    "ahci",               /* hw/ide/ahci.c: the ABAR; allwinner-ahci maps inside */
+    "aspeed.i2c",         /* hw/i2c/aspeed_i2c.c: controller registers, buses inside */
+    "aspeed.sdhci",       /* hw/sd/aspeed_sdhci.c: glue registers, slots inside */
+    "aspeed.smc.flash",   /* hw/ssi/aspeed_smc.c: flash window, chip windows inside */
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {

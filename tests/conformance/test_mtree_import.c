@@ -676,6 +676,80 @@ static void test_qemu_rules(void **state)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
+/* Import @tree with @flags and no flat dump; its flat views must be @flat. */
+static void expect_flat(const char *tree, unsigned flags, const char *flat)
+{
+    MtreeError err;
+    MtreeImport *imp = import_str(tree, NULL, flags, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+/* Rules found on the wide captures (tests/conformance/data-wide/). */
+static void test_wide_rules(void **state)
+{
+    (void)state;
+    /* The root of the `memory` address space is a container even when it
+     * is empty (QEMU's `none` machine): nothing renders. */
+    const char *none = "address-space: memory\n"
+                       "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                       "\n";
+    expect_flat(none, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+    /* An unmapped address-space root of 2^48 bytes without subregions,
+     * shown whole by a bus-master alias (an SMMUv3 IOMMU region), renders
+     * itself. A 4 GiB one seen through windows (a PCI memory space) is an
+     * empty container. */
+    const char *iommu = "address-space: dev\n"
+                        "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container\n"
+                        "    0000000000000000-0000ffffffffffff (prio 0, i/o): alias bus master "
+                        "@smmu 0000000000000000-0000ffffffffffff\n"
+                        "\n"
+                        "address-space: smmu\n"
+                        "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                        "\n"
+                        "address-space: pcimem\n"
+                        "  0000000000000000-00000000ffffffff (prio 0, i/o): pcimem\n"
+                        "\n"
+                        "address-space: memory\n"
+                        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                        "    0000000010000000-000000001fffffff (prio 0, i/o): alias win "
+                        "@pcimem 0000000010000000-000000001fffffff\n"
+                        "    0000000040000000-0000000040000fff (prio 0, ram): ram\n"
+                        "\n"
+                        "memory-region: smmu\n"
+                        "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                        "\n"
+                        "memory-region: pcimem\n"
+                        "  0000000000000000-00000000ffffffff (prio 0, i/o): pcimem\n"
+                        "\n";
+    expect_flat(iommu, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000040000000-0000000040000fff (prio 0, ram): ram\n"
+                "\n"
+                "FlatView #1\n"
+                " AS \"dev\", root: bus master container\n"
+                " AS \"smmu\", root: smmu\n"
+                " Root memory region: smmu\n"
+                "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                "\n"
+                "FlatView #2\n"
+                " AS \"pcimem\", root: pcimem\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+}
+
 /* A dump without -D: left-out disabled regions are stood in for. */
 static void test_dump_without_disabled(void **state)
 {
@@ -839,7 +913,7 @@ int main(void)
         cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
         cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
         cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
-        cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_two_imports),     cmocka_unit_test(test_wide_rules),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
 }
