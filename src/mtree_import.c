@@ -17,6 +17,7 @@
  * size, and the input is capped (line length, depth, counts, total bytes).
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,8 +103,9 @@ typedef struct Obj {
     int32_t *pkids;            /* children in print order */
     int32_t *kids;             /* children in insertion order (order_kids()) */
     uint32_t nkids;
-    int32_t as_root; /* an address-space block has this root (block index) or -1 */
-    bool is_target;
+    int32_t as_root;  /* an address-space block has this root (block index) or -1 */
+    bool is_target;   /* has a `memory-region:` block: an alias's target (its alias
+                       * line may be left out of a dump without -D) */
     bool io_root;     /* root of the address space named `I/O` */
     bool mem_root;    /* root of the address space named `memory` */
     bool windowed;    /* the target of an alias that shows only part of it */
@@ -1090,6 +1092,13 @@ static const char *const qemu_terminating[] = {
     "aspeed.i2c",         /* hw/i2c/aspeed_i2c.c: controller registers, buses inside */
     "aspeed.sdhci",       /* hw/sd/aspeed_sdhci.c: glue registers, slots inside */
     "aspeed.smc.flash",   /* hw/ssi/aspeed_smc.c: flash window, chip windows inside */
+    "dino",               /* hw/hppa/dino.c: PCI host registers, config ports inside */
+    "pci0-io",            /* hw/alpha/typhoon.c: PCI I/O window, ISA ports inside */
+    "sabre-config",       /* hw/pci-host/sabre.c: host registers, IOMMU inside */
+    "xtfpga.io",          /* hw/xtensa/xtfpga.c: I/O window, FPGA and UART inside */
+    "intc",               /* hw/sh4/sh7750.c: interrupt controller, aliased twice */
+    "iocsr",              /* hw/loongarch/virt.c: the IOCSR space, devices inside */
+    "lpcm",               /* hw/ppc/pnv_lpc.c: LPC master registers (4 GiB) */
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {
@@ -1097,16 +1106,22 @@ static const char *const qemu_containers[] = {
     "gpex_ioport",          /* generic PCIe host: the PCI I/O space */
     "bus master container", /* hw/pci/pci.c: a PCI device's DMA root */
     "e1000e-flash",         /* hw/net/e1000e.c: the flash BAR, not emulated */
+    "memhp container",      /* hw/acpi/memory_hotplug.c: empty without hotplug slots */
+    "pci.mem",              /* hw/pci-host/bonito.c: PCI memory space, seen through windows */
+    "pci-memory",           /* hw/hppa/machine.c, hw/ppc/prep.c: PCI memory space */
+    "isa-mem",              /* hw/ppc/pnv_lpc.c: LPC memory space */
+    "pci@*.io",             /* hw/ppc/spapr_pci.c: a PHB's I/O space */
 };
 /* Aliases QEMU marks read-only (memory_region_set_readonly on the alias). */
 static const char *const qemu_readonly_aliases[] = {
     "pam-rom", /* hw/pci-host/pam.c: PAM segment "read from RAM, writes to PCI" */
 };
 
+/* Table entries are fnmatch() patterns: QEMU numbers some names per instance. */
 static bool in_table(const char *const *t, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i], name) == 0)
+        if (fnmatch(t[i], name, 0) == 0)
             return true;
     return false;
 }
@@ -1147,15 +1162,20 @@ static bool rule_terminates(const Parser *p, const Obj *o)
     if (o->size < GIB4)
         return true; /* a leaf under 4 GiB: device registers */
     /* 4 GiB or more: a bus address space, unless it is the root of an
-     * address space, mapped in no container and aliased only whole (an
-     * IOMMU region, which a PCI device's bus-master alias may show; a bus
-     * space is seen through windows). */
-    return o->as_root >= 0 && o->parent < 0 && !o->windowed;
+     * address space, mapped in no container, and either aliased, but only
+     * whole (a PCI device's bus-master alias onto an IOMMU region; a bus
+     * space is seen through windows), or not aliased and 2^64 bytes (an
+     * IOMMU region; smaller unaliased roots are empty bus spaces). */
+    return o->as_root >= 0 && o->parent < 0 &&
+           (o->is_target ? !o->windowed : o->size == MR_SIZE_2_64);
 }
 
 static void decide_facts(Parser *p)
 {
     mark_global_roots(p);
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        if (!p->blocks[b].is_as)
+            p->objs[p->node_obj[p->blocks[b].root]].is_target = true;
     for (uint32_t i = 0; i < p->nobjs; i++) {
         const Obj *o = &p->objs[i];
         const Node *n = &p->nodes[o->rep];
@@ -1263,7 +1283,7 @@ static uint32_t heap_pop(uint32_t *h, uint32_t *n)
  * descending, ties newest first) reproduces the dump: equal address and
  * priority: the one printed first was added last; overlapping equal
  * priority at different addresses: the flat dump's forced decision, else
- * the smaller wins (equal sizes: the one printed first). Topological sort of
+ * the smaller wins (equal sizes: the one at the higher address). Topological sort of
  * "loser before winner"; a cycle is broken at the latest printed kid.
  */
 static int order_kids(Parser *p, Obj *o, unsigned *pairs)
@@ -1304,8 +1324,8 @@ static int order_kids(Parser *p, Obj *o, unsigned *pairs)
                     win = f == k[i].obj ? k[i].print : k[j].print;
                 else if (si != sj)
                     win = si < sj ? k[i].print : k[j].print;
-                else
-                    win = k[i].print < k[j].print ? k[i].print : k[j].print;
+                else /* equal sizes: the higher address, added later as port lists are */
+                    win = k[j].print;
             }
             lose = win == k[i].print ? k[j].print : k[i].print;
             if (nedges == capedges) {

@@ -457,11 +457,10 @@ int main(int argc, char **argv)
                " facts from flat dump: %u of %u (terminates %u, readonly %u, size %u, tie %u),"
                " without -D: %u\n",
                name, ok ? "identical" : "MISMATCH", alone ? " from the tree alone" : "",
-               ok_flat ? "same" : "DIFFER",
-               ok_treed ? "same" : "DIFFER", ok_tree ? "same" : "DIFFER",
-               ok_nod ? "same" : "DIFFER", from_flat, decided, c.from_flat[MTREE_FACT_TERMINATES],
-               c.from_flat[MTREE_FACT_READONLY], c.from_flat[MTREE_FACT_SIZE],
-               c.from_flat[MTREE_FACT_TIE], nod_facts);
+               ok_flat ? "same" : "DIFFER", ok_treed ? "same" : "DIFFER",
+               ok_tree ? "same" : "DIFFER", ok_nod ? "same" : "DIFFER", from_flat, decided,
+               c.from_flat[MTREE_FACT_TERMINATES], c.from_flat[MTREE_FACT_READONLY],
+               c.from_flat[MTREE_FACT_SIZE], c.from_flat[MTREE_FACT_TIE], nod_facts);
         fputs(details, stdout);
         for (size_t i = 0; i < mtree_import_nr_flat_facts(imp); i++)
             printf("    %s\n", mtree_import_flat_fact(imp, i));

@@ -750,6 +750,42 @@ static void test_wide_rules(void **state)
                 "\n");
 }
 
+/* More rules found on the wide captures: ties and unaliased roots. */
+static void test_wide_rules_2(void **state)
+{
+    (void)state;
+    /* Equal-size ports overlapping at equal priority: the one at the higher
+     * address wins (QEMU's i8257 page registers on clipper and 40p). An
+     * unaliased address-space root under 2^64 bytes without subregions is
+     * an empty bus space (POWER9 XIVE), and a PHB's I/O space matches the
+     * name pattern `pci@*.io`. */
+    expect_flat("address-space: xive\n"
+                "  0000000000000000-0000007fffffffff (prio 0, i/o): xive\n"
+                "\n"
+                "address-space: memory\n"
+                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                "    0000000000000487-0000000000000489 (prio 0, i/o): pageh\n"
+                "    0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "    0000000000010000-000000000001ffff (prio 0, i/o): alias io-alias "
+                "@pci@800000020000000.io 0000000000000000-000000000000ffff\n"
+                "\n"
+                "memory-region: pci@800000020000000.io\n"
+                "  0000000000000000-000000000000ffff (prio 0, i/o): pci@800000020000000.io\n"
+                "\n",
+                0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000000000487-0000000000000488 (prio 0, i/o): pageh\n"
+                "  0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "\n"
+                "FlatView #1\n"
+                " AS \"xive\", root: xive\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+}
+
 /* A dump without -D: left-out disabled regions are stood in for. */
 static void test_dump_without_disabled(void **state)
 {
@@ -914,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
         cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
         cmocka_unit_test(test_two_imports),     cmocka_unit_test(test_wide_rules),
+        cmocka_unit_test(test_wide_rules_2),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
 }

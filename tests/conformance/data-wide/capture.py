@@ -52,8 +52,12 @@ class QMP:
 
 
 def last_line(path):
+    """QEMU's first error line (a guest crash ends with a register dump)."""
     with open(path, "rb") as fh:
         lines = fh.read().decode(errors="replace").strip().splitlines()
+    for l in lines:
+        if l.startswith("qemu") or "fatal" in l or "rror" in l or "must be" in l:
+            return l
     return lines[-1] if lines else "(no output)"
 
 
