@@ -1099,6 +1099,7 @@ static const char *const qemu_terminating[] = {
     "intc",               /* hw/sh4/sh7750.c: interrupt controller, aliased twice */
     "iocsr",              /* hw/loongarch/virt.c: the IOCSR space, devices inside */
     "lpcm",               /* hw/ppc/pnv_lpc.c: LPC master registers (4 GiB) */
+    "er",                 /* target/xtensa/cpu.c: external registers, the root of `ER` */
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {
