@@ -784,6 +784,27 @@ static void test_wide_rules_2(void **state)
                 " Root memory region: (none)\n"
                 "  No rendered FlatView\n"
                 "\n");
+    /* A subregion may end past its container's end (rendering clips it):
+     * in a dump with no region marked disabled, that alone does not make it
+     * the child of a left-out disabled region. */
+    const char *past = "address-space: memory\n"
+                       "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                       "    0000000000001000-0000000000001fff (prio 0, i/o): esb\n"
+                       "      0000000000001000-0000000000002fff (prio 0, i/o): esb-emulated\n"
+                       "\n";
+    expect_flat(past, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000000001000-0000000000001fff (prio 0, i/o): esb-emulated\n"
+                "\n");
+    MtreeError err;
+    MtreeImport *imp = import_str(past, NULL, 0, &err);
+    assert_non_null(imp);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, past);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
 }
 
 /* A dump without -D: left-out disabled regions are stood in for. */

@@ -17,6 +17,8 @@ for bin in /usr/bin/qemu-system-*; do
   arch=$(echo "$arch" | tr '-' '_')
   "$bin" -M help | tail -n +2 | grep -v '(alias of' | awk '{print $1}' |
   while read -r m; do
+    # The four Arm SSE boards of issue 9 section 1 live with that work's data.
+    case "$m" in mps2-an505|mps2-an521|mps3-an547|musca-b1) continue ;; esac
     safe=$(echo "$m" | tr -c 'A-Za-z0-9._\n-' '_')
     cmd="$bin -M $m -accel tcg -display none -nodefaults"
     printf '%s_%s_reset\t0\t%s\n' "$arch" "$safe" "$cmd" >> "$out/all.tsv"

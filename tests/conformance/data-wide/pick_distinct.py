@@ -46,7 +46,10 @@ def main():
     seen, kept, dups, failed = {}, [], [], []
     with open(os.path.join(src, "all.tsv")) as fh:
         rows = [l.rstrip("\n").split("\t") for l in fh][1:]
+    skip = ("_mps2-an505_", "_mps2-an521_", "_mps3-an547_", "_musca-b1_")
     for name, secs, cmd in rows:
+        if any(k in name for k in skip):
+            continue  # issue 9 section 1 captures these four SSE boards
         st, why = status.get(name, ("FAIL", "no result (timed out)"))
         if st != "ok":
             failed.append((name, why))
