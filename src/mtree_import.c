@@ -1103,6 +1103,7 @@ static const char *const qemu_terminating[] = {
     "lpcm",               /* hw/ppc/pnv_lpc.c: LPC master registers (4 GiB) */
     "er",                 /* target/xtensa/cpu.c: external registers, the root of `ER` */
     "rc4030.dma",         /* hw/dma/rc4030.c: an IOMMU region of 4 GiB, not aliased */
+    "via-pm",             /* hw/isa/vt82c686.c: power management ports, ACPI inside */
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {
