@@ -1166,6 +1166,11 @@ static bool rule_terminates(const Parser *p, const Obj *o)
         return false; /* a region with subregions: a container */
     if (o->size < GIB4)
         return true; /* a leaf under 4 GiB: device registers */
+    /* Mapped in a container, no alias's target, and neither 4 GiB nor 2^64
+     * bytes (the sizes of 32- and 64-bit bus spaces): a device's large
+     * register window (POWER's XSCOM and XIVE windows). */
+    if (o->parent >= 0 && !o->is_target && o->size != GIB4 && o->size != MR_SIZE_2_64)
+        return true;
     /* 4 GiB or more: a bus address space, unless it is the root of an
      * address space, mapped in no container, and either aliased, but only
      * whole (a PCI device's bus-master alias onto an IOMMU region; a bus
@@ -1288,8 +1293,10 @@ static uint32_t heap_pop(uint32_t *h, uint32_t *n)
  * descending, ties newest first) reproduces the dump: equal address and
  * priority: the one printed first was added last; overlapping equal
  * priority at different addresses: the flat dump's forced decision, else
- * the smaller wins (equal sizes: the one at the higher address). Topological sort of
- * "loser before winner"; a cycle is broken at the latest printed kid.
+ * the smaller wins (equal sizes: the one printed first, but of two pieces
+ * of one port list, which share a name, the one at the higher address).
+ * Topological sort of "loser before winner"; a cycle is broken at the
+ * latest printed kid.
  */
 static int order_kids(Parser *p, Obj *o, unsigned *pairs)
 {
@@ -1329,8 +1336,11 @@ static int order_kids(Parser *p, Obj *o, unsigned *pairs)
                     win = f == k[i].obj ? k[i].print : k[j].print;
                 else if (si != sj)
                     win = si < sj ? k[i].print : k[j].print;
-                else /* equal sizes: the higher address, added later as port lists are */
-                    win = k[j].print;
+                else if (!strcmp(p->nodes[p->objs[k[i].obj].rep].name,
+                                 p->nodes[p->objs[k[j].obj].rep].name))
+                    win = k[j].print; /* pieces of one port list: added in ascending order */
+                else
+                    win = k[i].print; /* equal sizes: the one printed first */
             }
             lose = win == k[i].print ? k[j].print : k[i].print;
             if (nedges == capedges) {

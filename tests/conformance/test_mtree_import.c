@@ -754,8 +754,10 @@ static void test_wide_rules(void **state)
 static void test_wide_rules_2(void **state)
 {
     (void)state;
-    /* Equal-size ports overlapping at equal priority: the one at the higher
-     * address wins (QEMU's i8257 page registers on clipper and 40p). An
+    /* Equal-size ports overlapping at equal priority: of two pieces of one
+     * port list (one name) the one at the higher address wins (QEMU's i8257
+     * page registers on clipper and 40p), else the one printed first
+     * (powernv10's xscom-quad.0 over xscom-core.0). An
      * unaliased address-space root under 2^64 bytes without subregions is
      * an empty bus space (POWER9 XIVE), and a PHB's I/O space matches the
      * name pattern `pci@*.io`. */
@@ -766,6 +768,8 @@ static void test_wide_rules_2(void **state)
                 "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
                 "    0000000000000487-0000000000000489 (prio 0, i/o): pageh\n"
                 "    0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "    0000000000001000-00000000000017ff (prio 0, i/o): quad\n"
+                "    0000000000001400-0000000000001bff (prio 0, i/o): core\n"
                 "    0000000000010000-000000000001ffff (prio 0, i/o): alias io-alias "
                 "@pci@800000020000000.io 0000000000000000-000000000000ffff\n"
                 "\n"
@@ -778,6 +782,8 @@ static void test_wide_rules_2(void **state)
                 " Root memory region: system\n"
                 "  0000000000000487-0000000000000488 (prio 0, i/o): pageh\n"
                 "  0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "  0000000000001000-00000000000017ff (prio 0, i/o): quad\n"
+                "  0000000000001800-0000000000001bff (prio 0, i/o): core @0000000000000400\n"
                 "\n"
                 "FlatView #1\n"
                 " AS \"xive\", root: xive\n"
