@@ -790,6 +790,19 @@ static void test_wide_rules_2(void **state)
                 " Root memory region: (none)\n"
                 "  No rendered FlatView\n"
                 "\n");
+    /* A mapped leaf of 16 GiB, no alias's target, is a device window (POWER's
+     * xscom-0); one of exactly 4 GiB is an empty 32-bit bus space. */
+    expect_flat("address-space: memory\n"
+                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                "    0000000100000000-00000001ffffffff (prio 0, i/o): pci_io\n"
+                "    0000000400000000-00000007ffffffff (prio 0, i/o): xscom\n"
+                "\n",
+                0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000400000000-00000007ffffffff (prio 0, i/o): xscom\n"
+                "\n");
     /* A subregion may end past its container's end (rendering clips it):
      * in a dump with no region marked disabled, that alone does not make it
      * the child of a left-out disabled region. */
