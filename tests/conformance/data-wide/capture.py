@@ -56,6 +56,8 @@ def last_line(path):
     with open(path, "rb") as fh:
         lines = fh.read().decode(errors="replace").strip().splitlines()
     for l in lines:
+        if "warning:" in l:
+            continue
         if l.startswith("qemu") or "fatal" in l or "rror" in l or "must be" in l:
             return l
     return lines[-1] if lines else "(no output)"
