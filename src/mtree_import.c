@@ -1111,7 +1111,8 @@ static const char *const qemu_containers[] = {
     "gpex_ioport",          /* generic PCIe host: the PCI I/O space */
     "bus master container", /* hw/pci/pci.c: a PCI device's DMA root */
     "e1000e-flash",         /* hw/net/e1000e.c: the flash BAR, not emulated */
-    "memhp container",      /* hw/acpi/memory_hotplug.c: empty without hotplug slots */
+    "*container*",          /* QEMU's naming habit for memory_region_init() regions
+                             * (hw/acpi/memory_hotplug.c's empty `memhp container`) */
     "pci.mem",              /* hw/pci-host/bonito.c: PCI memory space, seen through windows */
     "pci-memory",           /* hw/hppa/machine.c, hw/ppc/prep.c: PCI memory space */
     "isa-mem",              /* hw/ppc/pnv_lpc.c: LPC memory space */

@@ -759,8 +759,8 @@ static void test_wide_rules_2(void **state)
      * page registers on clipper and 40p), else the one printed first
      * (powernv10's xscom-quad.0 over xscom-core.0). An
      * unaliased address-space root under 2^64 bytes without subregions is
-     * an empty bus space (POWER9 XIVE), and a PHB's I/O space matches the
-     * name pattern `pci@*.io`. */
+     * an empty bus space (POWER9 XIVE); a PHB's I/O space matches the name
+     * pattern `pci@*.io` and an empty region named "...container" is one. */
     expect_flat("address-space: xive\n"
                 "  0000000000000000-0000007fffffffff (prio 0, i/o): xive\n"
                 "\n"
@@ -770,6 +770,7 @@ static void test_wide_rules_2(void **state)
                 "    0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
                 "    0000000000001000-00000000000017ff (prio 0, i/o): quad\n"
                 "    0000000000001400-0000000000001bff (prio 0, i/o): core\n"
+                "    0000000000002000-0000000000002017 (prio 0, i/o): hotplug container\n"
                 "    0000000000010000-000000000001ffff (prio 0, i/o): alias io-alias "
                 "@pci@800000020000000.io 0000000000000000-000000000000ffff\n"
                 "\n"
