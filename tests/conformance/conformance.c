@@ -473,8 +473,14 @@ int main(int argc, char **argv)
     }
     fclose(cfg);
     printf("facts taken from flat dumps: %u in %u configurations\n", flat_facts, total);
-    printf("conformance%s%s: from the tree alone: %u/%u configurations identical\n",
-           label ? ", " : "", label ? label : "", tree_alone, total);
+    /* `conformance (LABEL, generic rules)`: the prefix of both summary lines. */
+    char prefix[600];
+    snprintf(prefix, sizeof(prefix), "conformance%s%s%s%s", label || generic ? " (" : "",
+             label ? label : "", label && generic ? ", " : "",
+             generic ? "generic rules)"
+             : label ? ")"
+                     : "");
+    printf("%s: from the tree alone: %u/%u configurations identical\n", prefix, tree_alone, total);
     if (expect_path) {
         printf("expected (%s): %u worse, %u better\n", expect_path, worse, better);
         for (size_t i = 0; i < expect.n; i++)
@@ -483,12 +489,7 @@ int main(int argc, char **argv)
         free(expect.level);
     }
     /* The summary line: `conformance: N/N configurations identical`. */
-    printf("conformance%s%s%s%s: %u/%u configurations identical\n", label || generic ? " (" : "",
-           label ? label : "", label && generic ? ", " : "",
-           generic ? "generic rules)"
-           : label ? ")"
-                   : "",
-           identical, total);
+    printf("%s: %u/%u configurations identical\n", prefix, identical, total);
     if (expect_path)
         return worse == 0 && total ? 0 : 1;
     return identical == total && total ? 0 : 1;
