@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "internal.h"
 #include "memregion/memregion.h"
 #include "memregion/mtree.h"
 
@@ -138,6 +140,8 @@ typedef struct Parser {
     uint32_t nmr_sorted;
     int32_t *name_id; /* per block: id of its name among distinct names, -1 for AS blocks */
     uint32_t nname_ids;
+    bool truncated; /* the input does not end with the empty line closing a block */
+    bool saw_flat;  /* FlatView blocks (`info mtree -f`) were skipped */
     int32_t *shape; /* per node: id of its printed subtree (compute_shapes()) */
     uint32_t nshapes;
 } Parser;
@@ -334,6 +338,8 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
         return "expected START-END (16 hex digits each)";
     if (!parse_hex16(s, &n->start) || !parse_hex16(s + 17, &n->end))
         return "expected START-END (16 lower-case hex digits each)";
+    if (n->end < n->start && !n->overflow)
+        return "END is below START (QEMU prints such a line only with [DETECTED OVERFLOW!])";
     s += 33;
     if (end - s < 7 || memcmp(s, " (prio ", 7) != 0)
         return "expected ' (prio ' after the address range";
@@ -371,6 +377,10 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
         n->disabled = true;
         blen -= sizeof(dis) - 1;
     }
+    if (blen && s[blen - 1] == '}' &&
+        (memmem(s, blen, " owner:{", 8) || memmem(s, blen, " parent:{", 9)))
+        return "owners (`info mtree -o` or -Do) are not supported: capture `info mtree -D` "
+               "without -o";
     n->body = xstrndup(s, blen);
     if (!n->body)
         return "out of memory";
@@ -417,7 +427,7 @@ static int parse_tree(Parser *p, const char *text, size_t len)
         if (monitor_noise(line, n))
             continue;
         if (!cur && starts_with(line, n, "FlatView #"))
-            skip_flat = true; /* `info mtree -f` output in the same session */
+            skip_flat = p->saw_flat = true; /* `info mtree -f` output in the same session */
         if (skip_flat) {
             skip_flat = n != 0;
             continue;
@@ -561,12 +571,24 @@ static int parse_tree(Parser *p, const char *text, size_t len)
             link_child(p, stack[depth - 2], id);
         stack[sdepth++] = id;
     }
+    p->truncated = cur != NULL || (len && text[len - 1] != '\n');
+    if (cur && len && text[len - 1] != '\n') {
+        set_err(p->err, it.lineno, false,
+                "the dump is truncated: its last line stops without a line end (QEMU ends "
+                "every block with an empty line)");
+        return -EINVAL;
+    }
     if (cur && cur->root < 0) {
         set_err(p->err, it.lineno, false, "the last block has a header but no region line");
         return -EINVAL;
     }
     if (p->nblocks == 0) {
-        set_err(p->err, 0, false, "no address-space: or memory-region: block in the input");
+        if (p->saw_flat)
+            set_err(p->err, 0, false,
+                    "a flat dump (`info mtree -f`: FlatView blocks, no region tree); give the "
+                    "tree dump (`info mtree -D`), and the flat dump with --facts-from");
+        else
+            set_err(p->err, 0, false, "no address-space: or memory-region: block in the input");
         return -EINVAL;
     }
     return 0;
@@ -718,13 +740,14 @@ static void hash_nodes(Parser *p)
  */
 static int shape_content_cmp(const Parser *p, int32_t i, int32_t j)
 {
+    mr_mtree_step();
     const Node *x = &p->nodes[i], *y = &p->nodes[j];
     if (x->hash != y->hash)
         return x->hash < y->hash ? -1 : 1;
-    unsigned fx = (unsigned)x->type << 3 | (unsigned)x->nv << 2 | (unsigned)x->disabled << 1 |
-                  x->overflow;
-    unsigned fy = (unsigned)y->type << 3 | (unsigned)y->nv << 2 | (unsigned)y->disabled << 1 |
-                  y->overflow;
+    unsigned fx =
+        (unsigned)x->type << 3 | (unsigned)x->nv << 2 | (unsigned)x->disabled << 1 | x->overflow;
+    unsigned fy =
+        (unsigned)y->type << 3 | (unsigned)y->nv << 2 | (unsigned)y->disabled << 1 | y->overflow;
     uint64_t rx = rel_start(p, x), ry = rel_start(p, y);
     uint64_t sx = x->end - x->start, sy = y->end - y->start;
     if (fx != fy)
@@ -835,6 +858,7 @@ static unsigned class_kind(const ClassInfo *c)
  */
 static bool can_unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b, bool top)
 {
+    mr_mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x == y)
         return true;
@@ -862,6 +886,7 @@ typedef struct Heap {
 
 static int heap_add(Heap *h, uint64_t key, int32_t cls)
 {
+    mr_mtree_step();
     if (h->n == h->cap) {
         uint32_t cap = h->cap ? 2 * h->cap : 4;
         HeapEnt *v = realloc(h->v, cap * sizeof(*v));
@@ -881,6 +906,7 @@ static int heap_add(Heap *h, uint64_t key, int32_t cls)
 
 static void heap_drop(Heap *h)
 {
+    mr_mtree_step();
     HeapEnt last = h->v[--h->n];
     uint32_t i = 0;
     for (;;) {
@@ -916,9 +942,9 @@ typedef struct Ident {
     ClassInfo *ci;
     int32_t *tracked; /* per shape: index among tracked shapes, or -1 */
     uint32_t ntracked;
-    uint32_t *cnt; /* [tracked * 8 + kind] */
-    Heap *cand;    /* [tracked * 8 + kind]: key first node */
-    Heap *blocks;  /* [tracked * 8 + kind]: key first block */
+    uint32_t *cnt;        /* [tracked * 8 + kind] */
+    Heap *cand;           /* [tracked * 8 + kind]: key first node */
+    Heap *blocks;         /* [tracked * 8 + kind]: key first block */
     Heap unique, several; /* key: first block << 32 | tracked * 8 + kind */
     int err;
 } Ident;
@@ -986,6 +1012,7 @@ static void unite(Ident *id, int32_t a, int32_t b)
 {
     Parser *p = id->p;
     ClassInfo *ci = id->ci;
+    mr_mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x != y) {
         ident_leave(id, x);
@@ -1049,6 +1076,7 @@ static uint32_t candidates(Ident *id, const ShapeIdx *idx, uint32_t nidx, int32_
     for (uint32_t i = lo, scanned = 0;
          i < nidx && idx[i].shape == p->shape[r] && n < max && scanned < MAX_CANDIDATE_SCAN;
          i++, scanned++) {
+        mr_mtree_step();
         int32_t c = idx[i].node;
         const Node *cn = &p->nodes[c];
         if (c == r || uf_find(p, c) == uf_find(p, r))
@@ -1817,6 +1845,7 @@ static int build_regions(MtreeImport *imp)
         uint32_t len = 0;
         int32_t j = (int32_t)i;
         while (!p->objs[j].inited && !on_chain[j]) {
+            mr_mtree_step();
             on_chain[j] = true;
             chain[len++] = j;
             j = p->objs[j].target; /* not initialised: an alias, so it has a target */
@@ -2043,6 +2072,15 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     if (rc) {
         if (!err->message[0])
             set_err(err, 0, false, "%s", strerror(-rc));
+        if ((p->truncated || (len && text[len - 1] != '\n')) && !err->in_facts &&
+            !strstr(err->message, "truncated")) {
+            char why[sizeof(err->message)];
+            memcpy(why, err->message, sizeof(why));
+            set_err(err, err->line, false,
+                    "the dump is truncated (no empty line after its last "
+                    "block): %s",
+                    why);
+        }
         teardown(imp);
         free_parser(p);
         free(imp);
@@ -2052,12 +2090,21 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     return imp;
 }
 
-/* Read a whole file, at most MAX_TEXT bytes. */
+/* Read a whole file ("-": standard input), at most MAX_TEXT bytes. */
 static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_facts)
 {
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "standard input" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        set_err(err, 0, in_facts, "%s: %s", path, strerror(errno));
+        set_err(err, 0, in_facts, "%s: %s", name, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        set_err(err, 0, in_facts, "%s: is a directory, not a dump file", name);
+        if (!is_stdin)
+            fclose(f);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
@@ -2065,7 +2112,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
     while (buf) {
         if (n == cap) {
             if (cap >= MAX_TEXT) {
-                set_err(err, 0, in_facts, "%s: larger than %u bytes", path, MAX_TEXT);
+                set_err(err, 0, in_facts, "%s: larger than %u bytes", name, MAX_TEXT);
                 free(buf);
                 buf = NULL;
                 break;
@@ -2083,7 +2130,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
         n += got;
         if (got == 0) {
             if (ferror(f)) {
-                set_err(err, 0, in_facts, "%s: read error", path);
+                set_err(err, 0, in_facts, "%s: read error: %s", name, strerror(errno));
                 free(buf);
                 buf = NULL;
             }
@@ -2091,8 +2138,14 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
         }
     }
     if (!buf && err && !err->message[0])
-        set_err(err, 0, in_facts, "%s: out of memory", path);
-    fclose(f);
+        set_err(err, 0, in_facts, "%s: out of memory", name);
+    if (buf && n == 0) {
+        set_err(err, 0, in_facts, "%s: empty file (no dump in it)", name);
+        free(buf);
+        buf = NULL;
+    }
+    if (!is_stdin)
+        fclose(f);
     *len = n;
     return buf;
 }
@@ -2106,6 +2159,12 @@ MtreeImport *mtree_import_file(const char *path, const char *facts_path,
     memset(err, 0, sizeof(*err));
     if (!path) {
         set_err(err, 0, false, "no file name");
+        return NULL;
+    }
+    if (facts_path && !strcmp(path, "-") && !strcmp(facts_path, "-")) {
+        set_err(err, 0, true,
+                "standard input ('-') can give the tree dump or the flat dump, "
+                "not both");
         return NULL;
     }
     size_t len = 0, flen = 0;
@@ -2126,6 +2185,13 @@ MtreeImport *mtree_import_file(const char *path, const char *facts_path,
         o.facts_len = flen;
     }
     MtreeImport *imp = mtree_import(text, len, &o, err);
+    if (!imp && !err->line) {
+        /* A message about the whole input: say which file. */
+        const char *name = err->in_facts ? facts_path : path;
+        char why[sizeof(err->message)];
+        memcpy(why, err->message, sizeof(why));
+        set_err(err, 0, err->in_facts, "%s: %s", strcmp(name, "-") ? name : "standard input", why);
+    }
     free(text);
     free(facts);
     return imp;
@@ -2214,7 +2280,8 @@ typedef struct FRange {
 
 typedef struct FBlock {
     char **as;
-    uint32_t nas, capas;
+    char **roots; /* per address space: the root named on its ` AS` line */
+    uint32_t nas, capas, caproots;
     FRange *r;
     uint32_t nr, capr;
     uint32_t line;
@@ -2228,9 +2295,12 @@ typedef struct Flat {
 static void flat_free(Flat *f)
 {
     for (uint32_t i = 0; i < f->nb; i++) {
-        for (uint32_t k = 0; k < f->b[i].nas; k++)
+        for (uint32_t k = 0; k < f->b[i].nas; k++) {
             free(f->b[i].as[k]);
+            free(f->b[i].roots[k]);
+        }
         free(f->b[i].as);
+        free(f->b[i].roots);
         for (uint32_t k = 0; k < f->b[i].nr; k++)
             free(f->b[i].r[k].name);
         free(f->b[i].r);
@@ -2314,10 +2384,15 @@ static int parse_flat(Parser *p, const char *text, size_t len, Flat *f)
                 set_err(p->err, ln, true, "expected ' AS \"NAME\", root: ROOT'");
                 return -EINVAL;
             }
-            if (!grow((void **)&cur->as, &cur->capas, cur->nas, sizeof(char *)))
+            if (!grow((void **)&cur->as, &cur->capas, cur->nas, sizeof(char *)) ||
+                !grow((void **)&cur->roots, &cur->caproots, cur->nas, sizeof(char *)))
                 return -ENOMEM;
             if (!(cur->as[cur->nas] = xstrndup(s, (size_t)(q - s))))
                 return -ENOMEM;
+            if (!(cur->roots[cur->nas] = xstrndup(q + 9, (size_t)(e - q - 9)))) {
+                free(cur->as[cur->nas]);
+                return -ENOMEM;
+            }
             cur->nas++;
             continue;
         }
@@ -2764,6 +2839,87 @@ static const FBlock *match_block(const Flat *f, AddressSpace *as, FlatView *fv)
     return best;
 }
 
+/* An address-space name and where it is: for sorted lookups. */
+typedef struct NamedAs {
+    const char *name;
+    const char *root; /* flat dump: the root on its AS line; tree dump: NULL */
+    uint32_t line, block;
+} NamedAs;
+
+static int named_cmp(const void *a, const void *b)
+{
+    return strcmp(((const NamedAs *)a)->name, ((const NamedAs *)b)->name);
+}
+
+static const NamedAs *named_find(const NamedAs *v, size_t n, const char *name)
+{
+    NamedAs key = {.name = name};
+    return bsearch(&key, v, n, sizeof(*v), named_cmp);
+}
+
+/*
+ * A flat dump of another machine (or another moment with other address
+ * spaces) would teach wrong facts: its address spaces and their roots must
+ * be those of the tree dump. Names the first mismatch. O(n log n).
+ */
+static int flat_matches_tree(Parser *p, const Flat *f)
+{
+    size_t nt = 0, nf = 0;
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        nt += p->blocks[b].is_as ? p->blocks[b].nnames : 0;
+    for (uint32_t i = 0; i < f->nb; i++)
+        nf += f->b[i].nas;
+    NamedAs *t = malloc((nt ? nt : 1) * sizeof(*t)), *fl = malloc((nf ? nf : 1) * sizeof(*fl));
+    int rc = 0;
+    if (!t || !fl) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    nt = nf = 0;
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        for (uint32_t k = 0; p->blocks[b].is_as && k < p->blocks[b].nnames; k++)
+            t[nt++] = (NamedAs){p->blocks[b].names[k], NULL, p->blocks[b].line, b};
+    for (uint32_t i = 0; i < f->nb; i++)
+        for (uint32_t k = 0; k < f->b[i].nas; k++)
+            fl[nf++] = (NamedAs){f->b[i].as[k], f->b[i].roots[k], f->b[i].line, i};
+    qsort(t, nt, sizeof(*t), named_cmp);
+    qsort(fl, nf, sizeof(*fl), named_cmp);
+    for (uint32_t i = 0; i < f->nb && !rc; i++) {
+        for (uint32_t k = 0; k < f->b[i].nas && !rc; k++) {
+            const NamedAs *m = named_find(t, nt, f->b[i].as[k]);
+            if (!m) {
+                set_err(p->err, f->b[i].line, true,
+                        "not a flat dump of this machine: address space '%s' is not in the tree "
+                        "dump",
+                        f->b[i].as[k]);
+                rc = -EINVAL;
+                break;
+            }
+            const char *root = p->nodes[p->blocks[m->block].root].name;
+            if (strcmp(root, f->b[i].roots[k]) != 0) {
+                set_err(p->err, f->b[i].line, true,
+                        "not a flat dump of this machine: address space '%s' has root '%s' here "
+                        "and '%s' in the tree dump (line %u)",
+                        f->b[i].as[k], f->b[i].roots[k], root, m->line);
+                rc = -EINVAL;
+            }
+        }
+    }
+    for (size_t i = 0; i < nt && !rc; i++) {
+        if (!named_find(fl, nf, t[i].name)) {
+            set_err(p->err, 0, true,
+                    "not a flat dump of this machine: address space '%s' (tree dump line %u) is "
+                    "not in it",
+                    t[i].name, t[i].line);
+            rc = -EINVAL;
+        }
+    }
+out:
+    free(t);
+    free(fl);
+    return rc;
+}
+
 static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
 {
     Parser *p = &imp->p;
@@ -2773,6 +2929,8 @@ static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
         set_err(p->err, 0, true, "the flat dump has no 'FlatView #N' block");
         rc = -EINVAL;
     }
+    if (!rc)
+        rc = flat_matches_tree(p, &f);
     if (rc) {
         flat_free(&f);
         return rc;

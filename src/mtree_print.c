@@ -22,6 +22,13 @@ static uint64_t incl_size(mr_size_t size)
     return size ? (uint64_t)(size - 1) : 0;
 }
 
+uint64_t mr_mtree_steps;
+
+uint64_t mtree_stat_steps(void)
+{
+    return __atomic_load_n(&mr_mtree_steps, __ATOMIC_RELAXED);
+}
+
 const char *mtree_region_type(const MemoryRegion *mr)
 {
     /* Where an alias chain ends is fixed when the alias is made: O(1). */
@@ -176,6 +183,7 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
 {
     if (tp->err)
         return;
+    mr_mtree_step();
     FILE *out = tp->out;
     hwaddr start = base + memory_region_addr(mr);
     hwaddr end = start + incl_size(memory_region_size(mr));
