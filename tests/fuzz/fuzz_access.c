@@ -8,8 +8,9 @@
  * writes of 1..16 bytes inside the region. The device keeps a byte array and
  * checks every device access it gets (size within impl, aligned unless
  * impl.unaligned, inside its array). The rule: the transfer is cut into
- * guest accesses (largest power of two, at most valid.max and 8, aligned
- * unless valid.unaligned); a guest access below valid.min is refused (reads
+ * guest accesses (largest power of two, at most valid.max, or 4 when that
+ * is 0, aligned unless valid.unaligned); a guest access outside [valid.min,
+ * valid.max] (valid.max not 0) is refused (reads
  * give zero bytes, writes are dropped, MEMTX_DECODE_ERROR); every other byte
  * reads back what was last written to it, and no byte the guest did not
  * write ever changes.
@@ -146,15 +147,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ops.read_with_attrs = dev_read_attrs;
         ops.write_with_attrs = dev_write_attrs;
     }
-    /* Effective sizes: zero (or a size that is not 1, 2, 4 or 8) means the
-     * default (region.h); a maximum below its minimum is the minimum. */
+    /* Effective sizes, zeros read as QEMU reads them (region.h): valid.min
+     * 0 is 1, valid.max 0 means any size is valid while the buffer API cuts
+     * at 4; impl.min 0 is 1, impl.max 0 is 4; a maximum below its minimum
+     * is the minimum; a size that is not 1, 2, 4 or 8 is the default. */
     unsigned vmin = size_or(ops.valid.min_access_size, 1);
-    unsigned vmax = size_or(ops.valid.max_access_size, 8);
-    if (vmax < vmin)
+    unsigned vmax = ops.valid.max_access_size ? size_or(ops.valid.max_access_size, 8) : 0;
+    if (vmax && vmax < vmin)
         vmax = vmin;
+    unsigned cut = vmax ? vmax : 4;
     memset(&dev, 0, sizeof(dev));
-    dev.impl_min = size_or(ops.impl.min_access_size, vmin);
-    dev.impl_max = size_or(ops.impl.max_access_size, vmax);
+    dev.impl_min = size_or(ops.impl.min_access_size, 1);
+    dev.impl_max = size_or(ops.impl.max_access_size, 4);
     if (dev.impl_max < dev.impl_min)
         dev.impl_max = dev.impl_min;
     dev.impl_unaligned = ops.impl.unaligned;
@@ -180,11 +184,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         MemTxResult expect = MEMTX_OK;
         for (unsigned pos = off; pos < off + len;) {
             unsigned s = pow2_floor(off + len - pos);
-            if (s > vmax)
-                s = vmax;
+            if (s > cut)
+                s = cut;
             while (!ops.valid.unaligned && pos % s)
                 s >>= 1;
-            bool ok = s >= vmin;
+            bool ok = !vmax || (s >= vmin && s <= vmax);
             for (unsigned i = pos; i < pos + s; i++) {
                 if (is_write && ok)
                     ref[i] = buf[i - off];
