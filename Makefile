@@ -12,9 +12,12 @@ DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
+# What `make fuzz` needs (clang's libFuzzer runtime comes with libclang-rt).
+FUZZ_PACKAGES := meson ninja-build pkg-config clang libclang-rt-14-dev liburcu-dev
 MESON_TEST := meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build run test test-plain test-san test-tsan bench vm clean
+.PHONY: all deps build run test test-plain test-san test-tsan test-fuzz fuzz bench vm clean
 
 all: build
 
@@ -33,11 +36,12 @@ run: build
 
 test: deps
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
-	       $(BUILD_TSAN)/meson-logs/testlog.json
+	       $(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_FUZZ)/meson-logs/testlog.json
 	-@$(MAKE) --no-print-directory test-plain
 	-@$(MAKE) --no-print-directory test-san
 	-@$(MAKE) --no-print-directory test-tsan
-	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
+	-@$(MAKE) --no-print-directory test-fuzz
+	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)
 
 test-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -58,6 +62,21 @@ test-tsan: $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
 	$(MESON_TEST) -C $(BUILD_TSAN) --suite stress
 
+# libFuzzer targets (tests/fuzz/README.md): clang with ASan and UBSan.
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) --werror -Dfuzz=true -Db_sanitize=address,undefined \
+	  -Db_lundef=false
+
+fuzz:
+	@./scripts/ensure-deps $(FUZZ_PACKAGES)
+	@$(MAKE) --no-print-directory $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ)
+
+# The short fuzz pass: each target runs a fixed number of inputs from its corpus.
+test-fuzz: fuzz
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/tests/ubsan.supp \
+	  $(MESON_TEST) -C $(BUILD_FUZZ) --suite fuzz
+
 # Benchmarks against Unicorn and a plain baseline (never part of `make test`).
 # The KVM benchmark exits 77 when /dev/kvm is missing; that is a skip.
 bench: build
@@ -69,4 +88,4 @@ vm: build
 	./$(BUILD)/examples/vmm/vmm || test $$? = 77
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)

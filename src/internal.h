@@ -406,4 +406,11 @@ bool mmio_busy(const MemoryRegion *mr);
 /* Wait until no thread runs a callback of @mr. */
 void mmio_wait_idle(const MemoryRegion *mr);
 
+/* Work counter of the mtree importer and printers (mtree_stat_steps()). */
+extern uint64_t mr_mtree_steps;
+static inline void mr_mtree_step(void)
+{
+    __atomic_fetch_add(&mr_mtree_steps, 1, __ATOMIC_RELAXED);
+}
+
 #endif /* MEMREGION_INTERNAL_H */

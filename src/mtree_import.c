@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "internal.h"
 #include "memregion/memregion.h"
 #include "memregion/mtree.h"
 
@@ -35,7 +37,7 @@
 #define MAX_HEADERS        1000000u
 #define MAX_TIE_PAIRS      4000000u
 #define MAX_FACT_ROUNDS    24
-#define MAX_CANDIDATE_SCAN 4096
+#define MAX_CANDIDATE_SCAN 256
 #define DEFAULT_MAX_RAM    (64ull << 30)
 #define GIB4               ((mr_size_t)1 << 32)
 #define MIN128(a, b)       ((a) < (b) ? (a) : (b))
@@ -142,6 +144,10 @@ typedef struct Parser {
     uint32_t nmr_sorted;
     int32_t *name_id; /* per block: id of its name among distinct names, -1 for AS blocks */
     uint32_t nname_ids;
+    bool truncated; /* the input does not end with the empty line closing a block */
+    bool saw_flat;  /* FlatView blocks (`info mtree -f`) were skipped */
+    int32_t *shape; /* per node: id of its printed subtree (compute_shapes()) */
+    uint32_t nshapes;
 } Parser;
 
 struct MtreeImport {
@@ -336,6 +342,8 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
         return "expected START-END (16 hex digits each)";
     if (!parse_hex16(s, &n->start) || !parse_hex16(s + 17, &n->end))
         return "expected START-END (16 lower-case hex digits each)";
+    if (n->end < n->start && !n->overflow)
+        return "END is below START (QEMU prints such a line only with [DETECTED OVERFLOW!])";
     s += 33;
     if (end - s < 7 || memcmp(s, " (prio ", 7) != 0)
         return "expected ' (prio ' after the address range";
@@ -373,6 +381,10 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
         n->disabled = true;
         blen -= sizeof(dis) - 1;
     }
+    if (blen && s[blen - 1] == '}' &&
+        (memmem(s, blen, " owner:{", 8) || memmem(s, blen, " parent:{", 9)))
+        return "owners (`info mtree -o` or -Do) are not supported: capture `info mtree -D` "
+               "without -o";
     n->body = xstrndup(s, blen);
     if (!n->body)
         return "out of memory";
@@ -421,7 +433,7 @@ static int parse_tree(Parser *p, const char *text, size_t len)
         if (monitor_noise(line, n))
             continue;
         if (!cur && starts_with(line, n, "FlatView #"))
-            skip_flat = true; /* `info mtree -f` output in the same session */
+            skip_flat = p->saw_flat = true; /* `info mtree -f` output in the same session */
         if (skip_flat) {
             skip_flat = n != 0;
             continue;
@@ -565,12 +577,24 @@ static int parse_tree(Parser *p, const char *text, size_t len)
             link_child(p, stack[depth - 2], id);
         stack[sdepth++] = id;
     }
+    p->truncated = cur != NULL || (len && text[len - 1] != '\n');
+    if (cur && len && text[len - 1] != '\n') {
+        set_err(p->err, it.lineno, false,
+                "the dump is truncated: its last line stops without a line end (QEMU ends "
+                "every block with an empty line)");
+        return -EINVAL;
+    }
     if (cur && cur->root < 0) {
         set_err(p->err, it.lineno, false, "the last block has a header but no region line");
         return -EINVAL;
     }
     if (p->nblocks == 0) {
-        set_err(p->err, 0, false, "no address-space: or memory-region: block in the input");
+        if (p->saw_flat)
+            set_err(p->err, 0, false,
+                    "a flat dump (`info mtree -f`: FlatView blocks, no region tree); give the "
+                    "tree dump (`info mtree -D`), and the flat dump with --facts-from");
+        else
+            set_err(p->err, 0, false, "no address-space: or memory-region: block in the input");
         return -EINVAL;
     }
     return 0;
@@ -713,19 +737,96 @@ static void hash_nodes(Parser *p)
     }
 }
 
-static bool same_subtree(const Parser *p, int32_t a, int32_t b)
+/*
+ * Shapes: two nodes have the same shape when their subtrees print
+ * identically (docs/mtree.md, objects). Shape ids are given level by level
+ * from the leaves up, each level sorted by content, so that comparing two
+ * subtrees is comparing two ids. O(n log n) comparisons, each reading one
+ * line's fields and its children's ids.
+ */
+static int shape_content_cmp(const Parser *p, int32_t i, int32_t j)
 {
-    const Node *x = &p->nodes[a], *y = &p->nodes[b];
-    if (x->hash != y->hash || x->type != y->type || x->prio != y->prio || x->nv != y->nv ||
-        x->disabled != y->disabled || x->overflow != y->overflow || x->nkids != y->nkids ||
-        rel_start(p, x) != rel_start(p, y) || x->end - x->start != y->end - y->start ||
-        strcmp(x->body, y->body) != 0)
-        return false;
-    for (int32_t c = x->first_child, d = y->first_child; c >= 0;
-         c = p->nodes[c].next_sibling, d = p->nodes[d].next_sibling)
-        if (!same_subtree(p, c, d))
-            return false;
-    return true;
+    mr_mtree_step();
+    const Node *x = &p->nodes[i], *y = &p->nodes[j];
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    unsigned fx =
+        (unsigned)x->type << 3 | (unsigned)x->nv << 2 | (unsigned)x->disabled << 1 | x->overflow;
+    unsigned fy =
+        (unsigned)y->type << 3 | (unsigned)y->nv << 2 | (unsigned)y->disabled << 1 | y->overflow;
+    uint64_t rx = rel_start(p, x), ry = rel_start(p, y);
+    uint64_t sx = x->end - x->start, sy = y->end - y->start;
+    if (fx != fy)
+        return fx < fy ? -1 : 1;
+    if (x->prio != y->prio)
+        return x->prio < y->prio ? -1 : 1;
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    if (sx != sy)
+        return sx < sy ? -1 : 1;
+    if (x->nkids != y->nkids)
+        return x->nkids < y->nkids ? -1 : 1;
+    int c = strcmp(x->body, y->body);
+    if (c)
+        return c;
+    for (int32_t u = x->first_child, v = y->first_child; u >= 0;
+         u = p->nodes[u].next_sibling, v = p->nodes[v].next_sibling)
+        if (p->shape[u] != p->shape[v])
+            return p->shape[u] < p->shape[v] ? -1 : 1;
+    return 0;
+}
+
+static int shape_sort_cmp(const void *a, const void *b)
+{
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    int c = shape_content_cmp(sort_parser, i, j);
+    return c ? c : (i > j) - (i < j);
+}
+
+static int compute_shapes(Parser *p)
+{
+    uint32_t n = p->nnodes;
+    uint32_t *height = calloc(n ? n : 1, sizeof(uint32_t));
+    uint32_t *start = calloc(MAX_DEPTH + 3, sizeof(uint32_t));
+    int32_t *order = malloc((n ? n : 1) * sizeof(int32_t));
+    p->shape = malloc((n ? n : 1) * sizeof(int32_t));
+    if (!height || !start || !order || !p->shape) {
+        free(height);
+        free(start);
+        free(order);
+        return -ENOMEM;
+    }
+    /* Children come after their parents: heights in reverse order. */
+    for (uint32_t i = n; i-- > 0;) {
+        int32_t par = p->nodes[i].parent;
+        if (par >= 0 && height[par] < height[i] + 1)
+            height[par] = height[i] + 1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        start[height[i] + 1]++;
+    for (uint32_t h = 0; h <= MAX_DEPTH + 1; h++)
+        start[h + 1] += start[h];
+    for (uint32_t i = 0; i < n; i++)
+        order[start[height[i]]++] = (int32_t)i;
+    /* start[h] is now the end of level h. */
+    int32_t next_id = 0;
+    sort_parser = p;
+    for (uint32_t h = 0, lo = 0; h <= MAX_DEPTH && lo < n; h++) {
+        uint32_t hi = start[h];
+        qsort(order + lo, hi - lo, sizeof(int32_t), shape_sort_cmp);
+        for (uint32_t k = lo; k < hi; k++) {
+            if (k == lo || shape_content_cmp(p, order[k - 1], order[k]) != 0)
+                next_id++;
+            p->shape[order[k]] = next_id - 1;
+        }
+        lo = hi;
+    }
+    sort_parser = NULL;
+    p->nshapes = (uint32_t)next_id;
+    free(height);
+    free(start);
+    free(order);
+    return 0;
 }
 
 static int32_t uf_find(Parser *p, int32_t x)
@@ -742,7 +843,18 @@ static int32_t uf_find(Parser *p, int32_t x)
 typedef struct ClassInfo {
     uint32_t as_roots, mr_roots;
     bool has_sub;
+    bool stuck;        /* no candidate can be joined to it (see identify()) */
+    uint32_t minnode;  /* first node of the class in print order */
+    uint32_t minblock; /* first block whose root is in the class, or UINT32_MAX */
 } ClassInfo;
+
+/* The kinds of printing a class holds, as bits: two classes may be one
+ * object only when they share none (one address-space root, one
+ * memory-region: block, one container). */
+static unsigned class_kind(const ClassInfo *c)
+{
+    return (c->as_roots ? 1u : 0u) | (c->mr_roots ? 2u : 0u) | (c->has_sub ? 4u : 0u);
+}
 
 /*
  * May the classes of @a and @b be one object? Never two blocks of one kind;
@@ -752,6 +864,7 @@ typedef struct ClassInfo {
  */
 static bool can_unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b, bool top)
 {
+    mr_mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x == y)
         return true;
@@ -766,65 +879,217 @@ static bool can_unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b, bool top)
     return true;
 }
 
-static void unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b)
+/* A lazy min-heap of (key, class): entries go stale and are skipped. */
+typedef struct HeapEnt {
+    uint64_t key;
+    int32_t cls;
+} HeapEnt;
+
+typedef struct Heap {
+    HeapEnt *v;
+    uint32_t n, cap;
+} Heap;
+
+static int heap_add(Heap *h, uint64_t key, int32_t cls)
 {
+    mr_mtree_step();
+    if (h->n == h->cap) {
+        uint32_t cap = h->cap ? 2 * h->cap : 4;
+        HeapEnt *v = realloc(h->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    uint32_t i = h->n++;
+    while (i && h->v[(i - 1) / 2].key > key) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = (HeapEnt){key, cls};
+    return 0;
+}
+
+static void heap_drop(Heap *h)
+{
+    mr_mtree_step();
+    HeapEnt last = h->v[--h->n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->v[c + 1].key < h->v[c].key)
+            c++;
+        if (h->v[c].key >= last.key)
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = last;
+}
+
+/*
+ * Identification state. Per shape that some block root has ("tracked"),
+ * and per kind k (class_kind()): the number of classes of that shape and
+ * kind, a heap of them by first node (candidates), and a heap of those that
+ * hold a block root by first block (the blocks to match). A block root of
+ * kind k may join exactly the classes of its shape whose kind shares no bit
+ * with k: it has count() candidates, the first in print order on top of the
+ * candidate heaps. Two global heaps hold the (shape, kind) groups with one
+ * candidate and with several, by first block, so that each step takes the
+ * first block in print order with a unique candidate, else the first with
+ * several. Every union updates its shape's counters and pushes fresh
+ * entries; stale entries are skipped when met.
+ */
+typedef struct Ident {
+    Parser *p;
+    ClassInfo *ci;
+    int32_t *tracked; /* per shape: index among tracked shapes, or -1 */
+    uint32_t ntracked;
+    uint32_t *cnt;        /* [tracked * 8 + kind] */
+    Heap *cand;           /* [tracked * 8 + kind]: key first node */
+    Heap *blocks;         /* [tracked * 8 + kind]: key first block */
+    Heap unique, several; /* key: first block << 32 | tracked * 8 + kind */
+    int err;
+} Ident;
+
+static int32_t ident_top(Ident *id, Heap *h, bool by_block, unsigned kind)
+{
+    while (h->n) {
+        HeapEnt e = h->v[0];
+        const ClassInfo *c = &id->ci[e.cls];
+        uint64_t key = by_block ? c->minblock : c->minnode;
+        if (uf_find(id->p, e.cls) == e.cls && class_kind(c) == kind && key == e.key &&
+            !(by_block && c->stuck))
+            return e.cls;
+        heap_drop(h);
+    }
+    return -1;
+}
+
+static uint32_t ident_count(const Ident *id, uint32_t t, unsigned kind)
+{
+    uint32_t n = 0;
+    for (unsigned k = 0; k < 8; k++)
+        if (!(k & kind))
+            n += id->cnt[t * 8 + k];
+    return n;
+}
+
+/* Push the current state of group (@t, @kind) onto the global heaps. */
+static void ident_push_group(Ident *id, uint32_t t, unsigned kind)
+{
+    int32_t top = ident_top(id, &id->blocks[t * 8 + kind], true, kind);
+    if (top < 0)
+        return;
+    uint32_t n = ident_count(id, t, kind);
+    if (!n)
+        return;
+    uint64_t key = (uint64_t)id->ci[top].minblock << 32 | (t * 8 + kind);
+    if (heap_add(n == 1 ? &id->unique : &id->several, key, 0))
+        id->err = -ENOMEM;
+}
+
+/* Enter class @x (a union-find root) into its shape's groups. */
+static void ident_enter(Ident *id, int32_t x)
+{
+    int32_t t = id->tracked[id->p->shape[x]];
+    if (t < 0)
+        return;
+    ClassInfo *c = &id->ci[x];
+    unsigned k = class_kind(c);
+    id->cnt[t * 8 + k]++;
+    if (heap_add(&id->cand[t * 8 + k], c->minnode, x))
+        id->err = -ENOMEM;
+    if (c->minblock != UINT32_MAX && heap_add(&id->blocks[t * 8 + k], c->minblock, x))
+        id->err = -ENOMEM;
+}
+
+static void ident_leave(Ident *id, int32_t x)
+{
+    int32_t t = id->tracked[id->p->shape[x]];
+    if (t >= 0)
+        id->cnt[t * 8 + class_kind(&id->ci[x])]--;
+}
+
+static void unite(Ident *id, int32_t a, int32_t b)
+{
+    Parser *p = id->p;
+    ClassInfo *ci = id->ci;
+    mr_mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x != y) {
+        ident_leave(id, x);
+        ident_leave(id, y);
         p->nodes[y].uf = x;
         ci[x].as_roots += ci[y].as_roots;
         ci[x].mr_roots += ci[y].mr_roots;
         ci[x].has_sub |= ci[y].has_sub;
+        ci[x].stuck = false;
+        if (ci[y].minnode < ci[x].minnode)
+            ci[x].minnode = ci[y].minnode;
+        if (ci[y].minblock < ci[x].minblock)
+            ci[x].minblock = ci[y].minblock;
+        ident_enter(id, x);
+        int32_t t = id->tracked[p->shape[x]];
+        if (t >= 0)
+            for (unsigned k = 0; k < 8; k++)
+                ident_push_group(id, (uint32_t)t, k);
     }
     for (int32_t c = p->nodes[a].first_child, d = p->nodes[b].first_child; c >= 0;
          c = p->nodes[c].next_sibling, d = p->nodes[d].next_sibling)
-        unite(p, ci, c, d);
+        unite(id, c, d);
 }
 
-typedef struct HashIdx {
-    uint64_t hash;
+typedef struct ShapeIdx {
+    int32_t shape;
     int32_t node;
-} HashIdx;
+} ShapeIdx;
 
-static int hashidx_cmp(const void *a, const void *b)
+static int shapeidx_cmp(const void *a, const void *b)
 {
-    const HashIdx *x = a, *y = b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
+    const ShapeIdx *x = a, *y = b;
+    if (x->shape != y->shape)
+        return x->shape < y->shape ? -1 : 1;
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
 /*
- * Candidates for being the same object as block root @r: subregion lines and
- * roots of the other block kind that print identically. Fills @out with one
- * node per distinct class (first in print order), returns the count.
+ * The slow path, for a block root whose first candidate by kind cannot be
+ * joined because of what lies below (two different memory-region: blocks
+ * would become one region): subregion lines and roots of the other block
+ * kind of the same shape, checked one by one in print order. Fills @out
+ * with one node per distinct class, returns the count. At most
+ * MAX_CANDIDATE_SCAN lines are examined.
  */
-static uint32_t candidates(Parser *p, ClassInfo *ci, const HashIdx *idx, uint32_t nidx, int32_t r,
-                           int32_t *out, uint32_t max)
+static uint32_t candidates(Ident *id, const ShapeIdx *idx, uint32_t nidx, int32_t r, int32_t *out,
+                           uint32_t max)
 {
+    Parser *p = id->p;
     uint32_t n = 0;
     const Node *rn = &p->nodes[r];
     bool r_is_as = p->blocks[rn->block].is_as;
-    /* lower bound in idx */
     uint32_t lo = 0, hi = nidx;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (idx[mid].hash < rn->hash)
+        if (idx[mid].shape < p->shape[r])
             lo = mid + 1;
         else
             hi = mid;
     }
-    /* Scan a bounded number of equal-hash lines: identical copies of one
-     * subtree beyond that add nothing but time. */
     for (uint32_t i = lo, scanned = 0;
-         i < nidx && idx[i].hash == rn->hash && n < max && scanned < MAX_CANDIDATE_SCAN;
+         i < nidx && idx[i].shape == p->shape[r] && n < max && scanned < MAX_CANDIDATE_SCAN;
          i++, scanned++) {
+        mr_mtree_step();
         int32_t c = idx[i].node;
         const Node *cn = &p->nodes[c];
         if (c == r || uf_find(p, c) == uf_find(p, r))
             continue;
         if (cn->parent < 0 && p->blocks[cn->block].is_as == r_is_as)
             continue; /* two blocks of one kind are two objects */
-        if (!same_subtree(p, r, c) || !can_unite(p, ci, r, c, true))
+        if (!can_unite(p, id->ci, r, c, true))
             continue;
         bool dup = false;
         for (uint32_t k = 0; k < n && !dup; k++)
@@ -835,61 +1100,125 @@ static uint32_t candidates(Parser *p, ClassInfo *ci, const HashIdx *idx, uint32_
     return n;
 }
 
+/* Pop the first valid group of @h: its block root (returned) and kind. */
+static int32_t ident_next(Ident *id, Heap *h, bool unique, uint32_t *t_out, unsigned *k_out)
+{
+    while (h->n) {
+        HeapEnt e = h->v[0];
+        heap_drop(h);
+        uint32_t g = (uint32_t)(e.key & 0xffffffffu);
+        uint32_t t = g / 8;
+        unsigned k = g % 8;
+        int32_t top = ident_top(id, &id->blocks[g], true, k);
+        if (top < 0 || id->ci[top].minblock != e.key >> 32)
+            continue;
+        uint32_t n = ident_count(id, t, k);
+        if (n == 0 || (n == 1) != unique)
+            continue;
+        *t_out = t;
+        *k_out = k;
+        return top;
+    }
+    return -1;
+}
+
 static int identify(Parser *p)
 {
-    ClassInfo *ci = calloc(p->nnodes, sizeof(*ci));
-    HashIdx *idx = malloc(p->nnodes * sizeof(*idx));
-    if (!ci || !idx) {
-        free(ci);
-        free(idx);
-        return -ENOMEM;
+    int rc = compute_shapes(p);
+    if (rc)
+        return rc;
+    uint32_t n = p->nnodes;
+    Ident id = {.p = p};
+    id.ci = calloc(n ? n : 1, sizeof(ClassInfo));
+    id.tracked = malloc((p->nshapes ? p->nshapes : 1) * sizeof(int32_t));
+    ShapeIdx *idx = malloc((n ? n : 1) * sizeof(*idx));
+    if (!id.ci || !id.tracked || !idx) {
+        rc = -ENOMEM;
+        goto out;
     }
-    uint32_t nidx = 0;
-    for (uint32_t i = 0; i < p->nnodes; i++) {
-        const Node *n = &p->nodes[i];
-        if (n->parent >= 0) {
-            ci[i].has_sub = true;
-            idx[nidx++] = (HashIdx){n->hash, (int32_t)i};
-        }
+    for (uint32_t s = 0; s < p->nshapes; s++)
+        id.tracked[s] = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        id.ci[i].has_sub = p->nodes[i].parent >= 0;
+        id.ci[i].minnode = i;
+        id.ci[i].minblock = UINT32_MAX;
+        idx[i] = (ShapeIdx){p->shape[i], (int32_t)i};
     }
     for (uint32_t b = 0; b < p->nblocks; b++) {
         int32_t r = p->blocks[b].root;
         if (p->blocks[b].is_as)
-            ci[r].as_roots = 1;
+            id.ci[r].as_roots = 1;
         else
-            ci[r].mr_roots = 1;
-        idx[nidx++] = (HashIdx){p->nodes[r].hash, r};
+            id.ci[r].mr_roots = 1;
+        id.ci[r].minblock = b;
+        if (id.tracked[p->shape[r]] < 0)
+            id.tracked[p->shape[r]] = (int32_t)id.ntracked++;
     }
-    qsort(idx, nidx, sizeof(*idx), hashidx_cmp);
-
-    int32_t cand[8];
-    for (;;) {
-        bool changed;
-        do {
-            changed = false;
-            for (uint32_t b = 0; b < p->nblocks; b++) {
-                int32_t r = p->blocks[b].root;
-                if (candidates(p, ci, idx, nidx, r, cand, 8) == 1) {
-                    unite(p, ci, cand[0], r);
-                    changed = true;
-                }
-            }
-        } while (changed);
-        /* Still ambiguous: the first candidate in print order (docs/mtree.md). */
-        bool picked = false;
-        for (uint32_t b = 0; b < p->nblocks && !picked; b++) {
-            int32_t r = p->blocks[b].root;
-            if (candidates(p, ci, idx, nidx, r, cand, 8) > 1) {
-                unite(p, ci, cand[0], r);
-                picked = true;
-            }
-        }
-        if (!picked)
+    qsort(idx, n, sizeof(*idx), shapeidx_cmp);
+    id.cnt = calloc((size_t)id.ntracked * 8 + 1, sizeof(uint32_t));
+    id.cand = calloc((size_t)id.ntracked * 8 + 1, sizeof(Heap));
+    id.blocks = calloc((size_t)id.ntracked * 8 + 1, sizeof(Heap));
+    if (!id.cnt || !id.cand || !id.blocks) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        ident_enter(&id, (int32_t)i);
+    for (uint32_t t = 0; t < id.ntracked; t++)
+        for (unsigned k = 0; k < 8; k++)
+            ident_push_group(&id, t, k);
+    /*
+     * Each step joins the first block (print order) that has exactly one
+     * candidate; when none has, the first that has several, to its first
+     * candidate (docs/mtree.md). Every step unites two classes or retires
+     * one, so there are fewer steps than lines.
+     */
+    while (!id.err) {
+        uint32_t t;
+        unsigned k;
+        int32_t cls = ident_next(&id, &id.unique, true, &t, &k);
+        if (cls < 0)
+            cls = ident_next(&id, &id.several, false, &t, &k);
+        if (cls < 0)
             break;
+        int32_t r = p->blocks[id.ci[cls].minblock].root;
+        int32_t first = -1;
+        for (unsigned c = 0; c < 8; c++) {
+            if (c & k)
+                continue;
+            int32_t top = ident_top(&id, &id.cand[t * 8 + c], false, c);
+            if (top >= 0 && (first < 0 || id.ci[top].minnode < id.ci[first].minnode))
+                first = top;
+        }
+        int32_t cand = first >= 0 ? (int32_t)id.ci[first].minnode : -1;
+        if (cand >= 0 && can_unite(p, id.ci, r, cand, true)) {
+            unite(&id, cand, r);
+            continue;
+        }
+        int32_t found[2];
+        if (candidates(&id, idx, n, r, found, 2) > 0) {
+            unite(&id, found[0], r);
+        } else {
+            id.ci[cls].stuck = true; /* retired until its class grows */
+            ident_push_group(&id, t, k);
+        }
     }
-    free(ci);
+    rc = id.err;
+out:
+    if (id.cand)
+        for (uint32_t i = 0; i < id.ntracked * 8; i++) {
+            free(id.cand[i].v);
+            free(id.blocks[i].v);
+        }
+    free(id.cand);
+    free(id.blocks);
+    free(id.cnt);
+    free(id.unique.v);
+    free(id.several.v);
+    free(id.ci);
+    free(id.tracked);
     free(idx);
-    return 0;
+    return rc;
 }
 
 /* ---- stage 3: alias targets and objects ---------------------------------------- */
@@ -1554,36 +1883,54 @@ static int build_regions(MtreeImport *imp)
         }
         o->inited = true;
     }
-    /* Aliases once their targets exist; chains resolve in passes. */
-    for (bool progress = true; progress;) {
-        progress = false;
-        for (uint32_t i = 0; i < p->nobjs; i++) {
-            Obj *o = &p->objs[i];
+    /* Aliases once their targets exist: follow each chain to a region that
+     * exists, then initialise back along it. Every alias once: O(n). */
+    int32_t *chain = malloc((p->nobjs ? p->nobjs : 1) * sizeof(int32_t));
+    bool *on_chain = calloc(p->nobjs ? p->nobjs : 1, sizeof(bool));
+    if (!chain || !on_chain) {
+        free(chain);
+        free(on_chain);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < p->nobjs && !rc; i++) {
+        uint32_t len = 0;
+        int32_t j = (int32_t)i;
+        while (!p->objs[j].inited && !on_chain[j]) {
+            mr_mtree_step();
+            on_chain[j] = true;
+            chain[len++] = j;
+            j = p->objs[j].target; /* not initialised: an alias, so it has a target */
+        }
+        if (!p->objs[j].inited) {
+            const Node *n = &p->nodes[p->objs[j].rep];
+            set_err(p->err, n->line, false, "alias '%s': its targets form a cycle", n->name);
+            rc = -ELOOP;
+            break;
+        }
+        while (len > 0 && !rc) {
+            Obj *o = &p->objs[chain[--len]];
             const Node *n = &p->nodes[o->rep];
-            if (!n->is_alias || o->inited || !p->objs[o->target].inited)
-                continue;
             o->mr = calloc(1, sizeof(MemoryRegion));
-            if (!o->mr)
-                return -ENOMEM;
-            imp->regions[i] = o->mr;
+            if (!o->mr) {
+                rc = -ENOMEM;
+                break;
+            }
+            imp->regions[chain[len]] = o->mr;
             rc =
                 memory_region_init_alias(o->mr, n->name, p->objs[o->target].mr, n->tstart, o->size);
             if (rc) {
                 free(o->mr);
-                o->mr = imp->regions[i] = NULL;
-                return lib_fail(p, n, "alias initialisation", rc);
+                o->mr = imp->regions[chain[len]] = NULL;
+                rc = lib_fail(p, n, "alias initialisation", rc);
+                break;
             }
             o->inited = true;
-            progress = true;
         }
     }
-    for (uint32_t i = 0; i < p->nobjs; i++) {
-        if (!p->objs[i].inited) {
-            const Node *n = &p->nodes[p->objs[i].rep];
-            set_err(p->err, n->line, false, "alias '%s': its targets form a cycle", n->name);
-            return -ELOOP;
-        }
-    }
+    free(chain);
+    free(on_chain);
+    if (rc)
+        return rc;
     imp->nregions = p->nobjs;
     /* Attributes, then the tree. */
     for (uint32_t i = 0; i < p->nobjs; i++) {
@@ -1720,6 +2067,7 @@ static void free_parser(Parser *p)
     free(p->ties);
     free(p->mr_sorted);
     free(p->name_id);
+    free(p->shape);
     for (size_t i = 0; i < p->nflat_log; i++)
         free(p->flat_log[i]);
     free(p->flat_log);
@@ -1775,6 +2123,15 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     if (rc) {
         if (!err->message[0])
             set_err(err, 0, false, "%s", strerror(-rc));
+        if ((p->truncated || (len && text[len - 1] != '\n')) && !err->in_facts &&
+            !strstr(err->message, "truncated")) {
+            char why[sizeof(err->message)];
+            memcpy(why, err->message, sizeof(why));
+            set_err(err, err->line, false,
+                    "the dump is truncated (no empty line after its last "
+                    "block): %s",
+                    why);
+        }
         teardown(imp);
         free_parser(p);
         free(imp);
@@ -1784,12 +2141,21 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     return imp;
 }
 
-/* Read a whole file, at most MAX_TEXT bytes. */
+/* Read a whole file ("-": standard input), at most MAX_TEXT bytes. */
 static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_facts)
 {
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "standard input" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        set_err(err, 0, in_facts, "%s: %s", path, strerror(errno));
+        set_err(err, 0, in_facts, "%s: %s", name, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        set_err(err, 0, in_facts, "%s: is a directory, not a dump file", name);
+        if (!is_stdin)
+            fclose(f);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
@@ -1797,7 +2163,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
     while (buf) {
         if (n == cap) {
             if (cap >= MAX_TEXT) {
-                set_err(err, 0, in_facts, "%s: larger than %u bytes", path, MAX_TEXT);
+                set_err(err, 0, in_facts, "%s: larger than %u bytes", name, MAX_TEXT);
                 free(buf);
                 buf = NULL;
                 break;
@@ -1815,7 +2181,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
         n += got;
         if (got == 0) {
             if (ferror(f)) {
-                set_err(err, 0, in_facts, "%s: read error", path);
+                set_err(err, 0, in_facts, "%s: read error: %s", name, strerror(errno));
                 free(buf);
                 buf = NULL;
             }
@@ -1823,8 +2189,14 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
         }
     }
     if (!buf && err && !err->message[0])
-        set_err(err, 0, in_facts, "%s: out of memory", path);
-    fclose(f);
+        set_err(err, 0, in_facts, "%s: out of memory", name);
+    if (buf && n == 0) {
+        set_err(err, 0, in_facts, "%s: empty file (no dump in it)", name);
+        free(buf);
+        buf = NULL;
+    }
+    if (!is_stdin)
+        fclose(f);
     *len = n;
     return buf;
 }
@@ -1838,6 +2210,12 @@ MtreeImport *mtree_import_file(const char *path, const char *facts_path,
     memset(err, 0, sizeof(*err));
     if (!path) {
         set_err(err, 0, false, "no file name");
+        return NULL;
+    }
+    if (facts_path && !strcmp(path, "-") && !strcmp(facts_path, "-")) {
+        set_err(err, 0, true,
+                "standard input ('-') can give the tree dump or the flat dump, "
+                "not both");
         return NULL;
     }
     size_t len = 0, flen = 0;
@@ -1858,6 +2236,13 @@ MtreeImport *mtree_import_file(const char *path, const char *facts_path,
         o.facts_len = flen;
     }
     MtreeImport *imp = mtree_import(text, len, &o, err);
+    if (!imp && !err->line) {
+        /* A message about the whole input: say which file. */
+        const char *name = err->in_facts ? facts_path : path;
+        char why[sizeof(err->message)];
+        memcpy(why, err->message, sizeof(why));
+        set_err(err, 0, err->in_facts, "%s: %s", strcmp(name, "-") ? name : "standard input", why);
+    }
     free(text);
     free(facts);
     return imp;
@@ -1946,7 +2331,8 @@ typedef struct FRange {
 
 typedef struct FBlock {
     char **as;
-    uint32_t nas, capas;
+    char **roots; /* per address space: the root named on its ` AS` line */
+    uint32_t nas, capas, caproots;
     FRange *r;
     uint32_t nr, capr;
     uint32_t line;
@@ -1960,9 +2346,12 @@ typedef struct Flat {
 static void flat_free(Flat *f)
 {
     for (uint32_t i = 0; i < f->nb; i++) {
-        for (uint32_t k = 0; k < f->b[i].nas; k++)
+        for (uint32_t k = 0; k < f->b[i].nas; k++) {
             free(f->b[i].as[k]);
+            free(f->b[i].roots[k]);
+        }
         free(f->b[i].as);
+        free(f->b[i].roots);
         for (uint32_t k = 0; k < f->b[i].nr; k++)
             free(f->b[i].r[k].name);
         free(f->b[i].r);
@@ -2046,10 +2435,15 @@ static int parse_flat(Parser *p, const char *text, size_t len, Flat *f)
                 set_err(p->err, ln, true, "expected ' AS \"NAME\", root: ROOT'");
                 return -EINVAL;
             }
-            if (!grow((void **)&cur->as, &cur->capas, cur->nas, sizeof(char *)))
+            if (!grow((void **)&cur->as, &cur->capas, cur->nas, sizeof(char *)) ||
+                !grow((void **)&cur->roots, &cur->caproots, cur->nas, sizeof(char *)))
                 return -ENOMEM;
             if (!(cur->as[cur->nas] = xstrndup(s, (size_t)(q - s))))
                 return -ENOMEM;
+            if (!(cur->roots[cur->nas] = xstrndup(q + 9, (size_t)(e - q - 9)))) {
+                free(cur->as[cur->nas]);
+                return -ENOMEM;
+            }
             cur->nas++;
             continue;
         }
@@ -2496,6 +2890,87 @@ static const FBlock *match_block(const Flat *f, AddressSpace *as, FlatView *fv)
     return best;
 }
 
+/* An address-space name and where it is: for sorted lookups. */
+typedef struct NamedAs {
+    const char *name;
+    const char *root; /* flat dump: the root on its AS line; tree dump: NULL */
+    uint32_t line, block;
+} NamedAs;
+
+static int named_cmp(const void *a, const void *b)
+{
+    return strcmp(((const NamedAs *)a)->name, ((const NamedAs *)b)->name);
+}
+
+static const NamedAs *named_find(const NamedAs *v, size_t n, const char *name)
+{
+    NamedAs key = {.name = name};
+    return bsearch(&key, v, n, sizeof(*v), named_cmp);
+}
+
+/*
+ * A flat dump of another machine (or another moment with other address
+ * spaces) would teach wrong facts: its address spaces and their roots must
+ * be those of the tree dump. Names the first mismatch. O(n log n).
+ */
+static int flat_matches_tree(Parser *p, const Flat *f)
+{
+    size_t nt = 0, nf = 0;
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        nt += p->blocks[b].is_as ? p->blocks[b].nnames : 0;
+    for (uint32_t i = 0; i < f->nb; i++)
+        nf += f->b[i].nas;
+    NamedAs *t = malloc((nt ? nt : 1) * sizeof(*t)), *fl = malloc((nf ? nf : 1) * sizeof(*fl));
+    int rc = 0;
+    if (!t || !fl) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    nt = nf = 0;
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        for (uint32_t k = 0; p->blocks[b].is_as && k < p->blocks[b].nnames; k++)
+            t[nt++] = (NamedAs){p->blocks[b].names[k], NULL, p->blocks[b].line, b};
+    for (uint32_t i = 0; i < f->nb; i++)
+        for (uint32_t k = 0; k < f->b[i].nas; k++)
+            fl[nf++] = (NamedAs){f->b[i].as[k], f->b[i].roots[k], f->b[i].line, i};
+    qsort(t, nt, sizeof(*t), named_cmp);
+    qsort(fl, nf, sizeof(*fl), named_cmp);
+    for (uint32_t i = 0; i < f->nb && !rc; i++) {
+        for (uint32_t k = 0; k < f->b[i].nas && !rc; k++) {
+            const NamedAs *m = named_find(t, nt, f->b[i].as[k]);
+            if (!m) {
+                set_err(p->err, f->b[i].line, true,
+                        "not a flat dump of this machine: address space '%s' is not in the tree "
+                        "dump",
+                        f->b[i].as[k]);
+                rc = -EINVAL;
+                break;
+            }
+            const char *root = p->nodes[p->blocks[m->block].root].name;
+            if (strcmp(root, f->b[i].roots[k]) != 0) {
+                set_err(p->err, f->b[i].line, true,
+                        "not a flat dump of this machine: address space '%s' has root '%s' here "
+                        "and '%s' in the tree dump (line %u)",
+                        f->b[i].as[k], f->b[i].roots[k], root, m->line);
+                rc = -EINVAL;
+            }
+        }
+    }
+    for (size_t i = 0; i < nt && !rc; i++) {
+        if (!named_find(fl, nf, t[i].name)) {
+            set_err(p->err, 0, true,
+                    "not a flat dump of this machine: address space '%s' (tree dump line %u) is "
+                    "not in it",
+                    t[i].name, t[i].line);
+            rc = -EINVAL;
+        }
+    }
+out:
+    free(t);
+    free(fl);
+    return rc;
+}
+
 static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
 {
     Parser *p = &imp->p;
@@ -2505,6 +2980,8 @@ static int facts_from_flat(MtreeImport *imp, const char *text, size_t len)
         set_err(p->err, 0, true, "the flat dump has no 'FlatView #N' block");
         rc = -EINVAL;
     }
+    if (!rc)
+        rc = flat_matches_tree(p, &f);
     if (rc) {
         flat_free(&f);
         return rc;

@@ -130,6 +130,7 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
     if (err)
         return err;
     mr->alias = orig;
+    mr->alias_end = orig->kind == MR_KIND_ALIAS ? orig->alias_end : orig;
     mr->alias_offset = offset;
     mr_writer_lock();
     mr->alias_user_next = orig->alias_users;

@@ -181,6 +181,7 @@ struct MemoryRegion {
     const MemoryRegionOps *ops; /* MMIO, ROMD; borrowed */
     void *opaque;               /* passed to ops; borrowed */
     MemoryRegion *alias;        /* ALIAS: the target, never NULL */
+    MemoryRegion *alias_end;    /* ALIAS: where its alias chain ends (not an alias); fixed */
     hwaddr alias_offset;        /* ALIAS: window start in the target */
     MemoryRegion *container;    /* parent, or NULL */
     MemoryRegion *subregions;   /* children, priority descending, ties newest first */

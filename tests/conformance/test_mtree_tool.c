@@ -28,6 +28,7 @@ extern char **environ;
 
 static const char *mtree_bin, *data_dir, *conformance_bin;
 static char tmp_dir[] = "/tmp/mtree-test-XXXXXX";
+static const char *stdin_path; /* when set, run() gives the program this file as stdin */
 
 /* ---- running programs ----------------------------------------------------------- */
 
@@ -62,6 +63,8 @@ static int run(char *const argv[], char **out, char **err)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (stdin_path)
+        posix_spawn_file_actions_addopen(&fa, 0, stdin_path, O_RDONLY, 0);
     pid_t pid;
     int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -279,6 +282,89 @@ static void test_errors(void **state)
     expect_failure((char *[]){m, "show", "--facts-from", NULL}, "needs an argument");
     expect_failure((char *[]){m, "flat", "--facts-from", tree, NULL}, "needs a FILE");
     free(tree);
+}
+
+/*
+ * Input that used to be accepted silently with a wrong result, or refused
+ * with a message that pointed the wrong way (one check per case).
+ */
+static void test_input_errors(void **state)
+{
+    (void)state;
+    char *m = (char *)mtree_bin;
+    char path[256], empty[256], trunc[256], svg[256], nobin[256];
+    char *tree = data("x86_pc_reset", ".mtree-D.txt");
+    char *flat = data("x86_pc_reset", ".flat.txt");
+    char *armflat = data("arm_virt_reset", ".flat.txt");
+    char *owners = data("arm_mps2_an385_reset", ".mtree-Do.txt");
+
+    /* END < START (without QEMU's overflow marker). */
+    snprintf(path, sizeof(path), "%s/backwards.txt", tmp_dir);
+    write_file(path, "address-space: memory\n"
+                     "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                     "    0000000000002000-0000000000001000 (prio 0, ram): ram\n\n");
+    expect_failure((char *[]){m, "show", path, NULL}, "backwards.txt:3: END is below START");
+    /* A directory. */
+    expect_failure((char *[]){m, "show", tmp_dir, NULL}, "is a directory");
+    /* An empty file is named. */
+    snprintf(empty, sizeof(empty), "%s/empty.txt", tmp_dir);
+    write_file(empty, "");
+    expect_failure((char *[]){m, "show", empty, NULL}, "empty.txt: empty file");
+    /* A truncated dump: cut in the middle of a line. */
+    char *text = slurp(tree);
+    assert_non_null(text);
+    size_t cut = strlen(text) / 2;
+    while (text[cut - 1] == '\n' || text[cut] == '\n')
+        cut++; /* in the middle of a line */
+    text[cut] = 0;
+    snprintf(trunc, sizeof(trunc), "%s/truncated.txt", tmp_dir);
+    write_file(trunc, text);
+    free(text);
+    expect_failure((char *[]){m, "show", trunc, NULL}, "the dump is truncated");
+    /* lookup FILE without an address. */
+    expect_failure((char *[]){m, "lookup", tree, NULL}, "an address is missing after FILE");
+    /* dot --svg without Graphviz: says so, leaves no file. */
+    snprintf(svg, sizeof(svg), "%s/map.svg", tmp_dir);
+    snprintf(nobin, sizeof(nobin), "%s/nobin", tmp_dir);
+    mkdir(nobin, 0755);
+    char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    setenv("PATH", nobin, 1);
+    expect_failure((char *[]){m, "dot", "--svg", "-o", svg, tree, NULL}, "needs Graphviz");
+    if (old_path) {
+        setenv("PATH", old_path, 1);
+        free(old_path);
+    }
+    assert_int_not_equal(access(svg, F_OK), 0);
+    /* diff (or any command) on flat dumps: says why. */
+    expect_failure((char *[]){m, "diff", flat, flat, NULL}, "a flat dump (`info mtree -f`");
+    /* Dumps with owners: refused, naming the format. */
+    expect_failure((char *[]){m, "show", owners, NULL}, "owners (`info mtree -o` or -Do)");
+    /* A flat dump of another machine: the first mismatch is named. */
+    expect_failure((char *[]){m, "flat", tree, "--facts-from", armflat, NULL},
+                   "not a flat dump of this machine: address space");
+    /* `-` is standard input, for the tree dump or the flat dump, not both. */
+    char *out, *err;
+    stdin_path = tree;
+    assert_int_equal(run((char *[]){m, "show", "-D", "-", NULL}, &out, &err), 0);
+    char *want = slurp(tree);
+    assert_non_null(want);
+    assert_true(strstr(out, "address-space: memory\n") != NULL);
+    free(out);
+    free(err);
+    free(want);
+    assert_int_equal(run((char *[]){m, "flat", "-", "--facts-from", "-", NULL}, &out, &err), 2);
+    assert_non_null(strstr(err, "not both"));
+    free(out);
+    free(err);
+    stdin_path = flat;
+    assert_int_equal(run((char *[]){m, "flat", tree, "--facts-from", "-", NULL}, &out, &err), 0);
+    free(out);
+    free(err);
+    stdin_path = NULL;
+    free(tree);
+    free(flat);
+    free(armflat);
+    free(owners);
 }
 
 /* ---- show and flat on dumps ------------------------------------------------------- */
@@ -833,6 +919,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_input_errors),
         cmocka_unit_test(test_show_flat_on_dumps),
         cmocka_unit_test(test_lookup_against_flat),
         cmocka_unit_test(test_diff_before_after_firmware),

@@ -304,6 +304,9 @@ static int cmd_lookup(const Opts *o)
 {
     if (o->npos < 1)
         return die_usage(o->cmd, "missing ADDR", NULL);
+    uint64_t probe;
+    if (o->npos == 1 && !mtree_parse_addr(o->pos[0], &probe))
+        return die_usage(o->cmd, "an address is missing after FILE (give FILE ADDR...)", o->pos[0]);
     const char *file = o->npos >= 2 ? o->pos[0] : NULL;
     int first = o->npos >= 2 ? 1 : 0;
     uint64_t *addrs = malloc((size_t)o->npos * sizeof(*addrs));
@@ -375,6 +378,26 @@ static int cmd_diff(const Opts *o)
     return rc;
 }
 
+/* Is Graphviz's `dot` an executable file somewhere on PATH? */
+static bool have_dot(void)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/bin:/bin";
+    for (const char *p = path; *p;) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char file[4096];
+        if (n && n < sizeof(file) - 5) {
+            snprintf(file, sizeof(file), "%.*s/dot", (int)n, p);
+            if (access(file, X_OK) == 0)
+                return true;
+        }
+        p += n + (e ? 1 : 0);
+    }
+    return false;
+}
+
 /* Run `dot -Tsvg IN` with its output to @out_fd. */
 static int run_dot(const char *in, int out_fd)
 {
@@ -403,6 +426,12 @@ static int cmd_dot(const Opts *o)
 {
     if (o->npos > 1)
         return die_usage(o->cmd, "too many arguments", o->pos[1]);
+    if (o->svg && !have_dot()) {
+        /* Before anything is written: no empty output file is left behind. */
+        fprintf(stderr, "mtree dot: --svg needs Graphviz: 'dot' is not on PATH "
+                        "(install the graphviz package, or leave out --svg for DOT text)\n");
+        return EXIT_ERR;
+    }
     Source s;
     int rc = open_source(&s, o->npos ? o->pos[0] : NULL, o->facts_from, o, o->firmware);
     if (rc)
