@@ -2893,7 +2893,7 @@ static const FBlock *match_block(const Flat *f, AddressSpace *as, FlatView *fv)
 /* An address-space name and where it is: for sorted lookups. */
 typedef struct NamedAs {
     const char *name;
-    const char *root; /* flat dump: the root on its AS line; tree dump: NULL */
+    const char *root; /* the root on its AS line (flat dump) or of its block (tree dump) */
     uint32_t line, block;
 } NamedAs;
 
@@ -2902,10 +2902,25 @@ static int named_cmp(const void *a, const void *b)
     return strcmp(((const NamedAs *)a)->name, ((const NamedAs *)b)->name);
 }
 
+/* Order by name, then root: one name may stand for several address spaces
+ * with different roots (QEMU's Arm SSE boards have many "tz-mpc-downstream"). */
+static int named_root_cmp(const void *a, const void *b)
+{
+    int c = named_cmp(a, b);
+    return c ? c : strcmp(((const NamedAs *)a)->root, ((const NamedAs *)b)->root);
+}
+
 static const NamedAs *named_find(const NamedAs *v, size_t n, const char *name)
 {
     NamedAs key = {.name = name};
     return bsearch(&key, v, n, sizeof(*v), named_cmp);
+}
+
+static const NamedAs *named_root_find(const NamedAs *v, size_t n, const char *name,
+                                      const char *root)
+{
+    NamedAs key = {.name = name, .root = root};
+    return bsearch(&key, v, n, sizeof(*v), named_root_cmp);
 }
 
 /*
@@ -2929,12 +2944,13 @@ static int flat_matches_tree(Parser *p, const Flat *f)
     nt = nf = 0;
     for (uint32_t b = 0; b < p->nblocks; b++)
         for (uint32_t k = 0; p->blocks[b].is_as && k < p->blocks[b].nnames; k++)
-            t[nt++] = (NamedAs){p->blocks[b].names[k], NULL, p->blocks[b].line, b};
+            t[nt++] = (NamedAs){p->blocks[b].names[k], p->nodes[p->blocks[b].root].name,
+                                p->blocks[b].line, b};
     for (uint32_t i = 0; i < f->nb; i++)
         for (uint32_t k = 0; k < f->b[i].nas; k++)
             fl[nf++] = (NamedAs){f->b[i].as[k], f->b[i].roots[k], f->b[i].line, i};
-    qsort(t, nt, sizeof(*t), named_cmp);
-    qsort(fl, nf, sizeof(*fl), named_cmp);
+    qsort(t, nt, sizeof(*t), named_root_cmp);
+    qsort(fl, nf, sizeof(*fl), named_root_cmp);
     for (uint32_t i = 0; i < f->nb && !rc; i++) {
         for (uint32_t k = 0; k < f->b[i].nas && !rc; k++) {
             const NamedAs *m = named_find(t, nt, f->b[i].as[k]);
@@ -2946,22 +2962,21 @@ static int flat_matches_tree(Parser *p, const Flat *f)
                 rc = -EINVAL;
                 break;
             }
-            const char *root = p->nodes[p->blocks[m->block].root].name;
-            if (strcmp(root, f->b[i].roots[k]) != 0) {
+            if (!named_root_find(t, nt, f->b[i].as[k], f->b[i].roots[k])) {
                 set_err(p->err, f->b[i].line, true,
                         "not a flat dump of this machine: address space '%s' has root '%s' here "
                         "and '%s' in the tree dump (line %u)",
-                        f->b[i].as[k], f->b[i].roots[k], root, m->line);
+                        f->b[i].as[k], f->b[i].roots[k], m->root, m->line);
                 rc = -EINVAL;
             }
         }
     }
     for (size_t i = 0; i < nt && !rc; i++) {
-        if (!named_find(fl, nf, t[i].name)) {
+        if (!named_root_find(fl, nf, t[i].name, t[i].root)) {
             set_err(p->err, 0, true,
-                    "not a flat dump of this machine: address space '%s' (tree dump line %u) is "
-                    "not in it",
-                    t[i].name, t[i].line);
+                    "not a flat dump of this machine: address space '%s' with root '%s' (tree "
+                    "dump line %u) is not in it",
+                    t[i].name, t[i].root, t[i].line);
             rc = -EINVAL;
         }
     }
