@@ -120,6 +120,8 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
     if (!fv->seq || page < fr->addr || (mr_size_t)page + TLB_PAGE_SIZE > fr_end(fr))
         return;
     MemoryRegion *mr = fr->mr;
+    if (mr->kind == MR_KIND_IOMMU)
+        return; /* IOMMU hook: translations are cached per region (iommu.c) */
     TlbEntry *e = tlb_entry(addr);
     e->seq = fv->seq;
     e->page = addr >> TLB_PAGE_BITS;
@@ -161,6 +163,9 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
             if (direct) {
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
                 rcu_read_unlock();
+            } else if (mr->kind == MR_KIND_IOMMU) {
+                /* IOMMU hook: one IOMMU page through its target address space. */
+                result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
                 result |= callback_access(mr, off, buf, n, is_write, attrs);
             }
@@ -266,6 +271,9 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         out->readonly = false;
         out->size = flatview_hole_end(fv, addr) - addr;
         r = MEMTX_DECODE_ERROR;
+    } else if (fr->mr->kind == MR_KIND_IOMMU) {
+        /* IOMMU hook: follow the translation to the region that serves it. */
+        r = iommu_translate_section(as, addr, is_write, attrs, out);
     } else {
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);

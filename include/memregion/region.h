@@ -2,8 +2,8 @@
  * memregion: memory regions and the region tree.
  *
  * A MemoryRegion is a caller-allocated struct (embed it in your device
- * state). It is one of six kinds: container, RAM, ROM, ROM device, MMIO or
- * alias. Regions are arranged in a tree with memory_region_add_subregion();
+ * state). It is one of seven kinds: container, RAM, ROM, ROM device, MMIO,
+ * alias or IOMMU (iommu.h). Regions are arranged in a tree with memory_region_add_subregion();
  * an AddressSpace (address_space.h) renders the tree under its root into a
  * flat view that guest accesses are dispatched through.
  *
@@ -107,6 +107,7 @@ typedef enum MemoryRegionKind {
     MR_KIND_ROMD,      /**< ROM device: reads from RAM in romd mode, writes to ops */
     MR_KIND_MMIO,      /**< callbacks */
     MR_KIND_ALIAS,     /**< a window onto another region */
+    MR_KIND_IOMMU,     /**< translates accesses into another address space (iommu.h) */
 } MemoryRegionKind;
 
 /**
@@ -155,6 +156,9 @@ struct MemoryRegion {
     uint32_t walk_gen;             /* visited mark of the current tree walk */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
+    bool may_overlap;              /* added with _overlap: overlapping siblings is intended */
+    struct MrIommu *iommu;         /* IOMMU: ops, notifiers, translation cache; owned */
+    unsigned long dma_maps;        /* atomic: live address_space_map() pointers into its RAM */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
