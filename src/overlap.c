@@ -199,7 +199,7 @@ static long container_overlaps(MemoryRegion *mr, bool ties_only, MemoryRegionOve
         return -ENOMEM;
     size_t n = 0;
     for (MemoryRegion *c = mr->subregions; c; c = c->sibling_next)
-        if (c->size)
+        if (c->size && c->enabled) /* a disabled sibling contests nothing */
             v[n++] = c;
     qsort(v, n, sizeof(*v), by_addr);
     long count = 0;

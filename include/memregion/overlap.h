@@ -66,7 +66,7 @@ int memory_region_set_overlap_handler(MemoryRegionOverlapFn fn, void *opaque);
 int address_space_set_overlap_handler(AddressSpace *as, MemoryRegionOverlapFn fn, void *opaque);
 
 /**
- * Call @fn for every pair of overlapping, non-empty siblings in the tree
+ * Call @fn for every pair of overlapping, non-empty, enabled siblings in the tree
  * under @root (through subregions and alias targets, each container once),
  * or only for ties when @ties_only. Pairs are reported per container in
  * ascending address order. Returns the number of pairs, or -EINVAL/-ENOMEM.
