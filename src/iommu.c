@@ -229,6 +229,16 @@ static hwaddr xlat_addr(const IOMMUTLBEntry *t, hwaddr iova, hwaddr len, hwaddr 
     return (t->translated_addr & ~t->addr_mask) | in_page;
 }
 
+IOMMUTLBEntry memory_region_iommu_translate(MemoryRegion *mr, hwaddr addr, IOMMUAccessFlags flag,
+                                            int iommu_idx)
+{
+    if (!memory_region_is_iommu(mr))
+        return (IOMMUTLBEntry){.iova = addr, .perm = IOMMU_NONE};
+    MrIommu *st = mr->iommu;
+    __atomic_add_fetch(&st->translations, 1, __ATOMIC_RELAXED);
+    return st->ops->translate(mr, st->opaque, addr, flag, iommu_idx);
+}
+
 /* ---- the dispatch hook ------------------------------------------------------------ */
 
 static __thread unsigned iommu_depth; /* nested IOMMU accesses on this thread */

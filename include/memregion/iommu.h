@@ -181,6 +181,14 @@ int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n);
  */
 int memory_region_notify_iommu(MemoryRegion *mr, int iommu_idx, IOMMUTLBEvent event);
 
+/**
+ * Call @mr's translate callback directly, bypassing the translation cache
+ * (for backends that build their own tables, and for tests). Reader-side.
+ * An entry with perm IOMMU_NONE for other kinds of region.
+ */
+IOMMUTLBEntry memory_region_iommu_translate(MemoryRegion *mr, hwaddr addr, IOMMUAccessFlags flag,
+                                            int iommu_idx);
+
 /** Deliver @event to @n alone if its range and flags match (for replay callbacks). */
 void memory_region_notify_iommu_one(IOMMUNotifier *n, IOMMUTLBEvent *event);
 
