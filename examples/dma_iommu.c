@@ -107,8 +107,8 @@ static void engine_run(CopyEngine *e)
     hwaddr done = 0;
     while (done < e->len) {
         hwaddr l = e->len - done;
-        const uint8_t *p = address_space_map(e->dma, e->src + done, &l, false,
-                                             MEMTXATTRS_UNSPECIFIED);
+        const uint8_t *p =
+            address_space_map(e->dma, e->src + done, &l, false, MEMTXATTRS_UNSPECIFIED);
         if (!p) {
             status = ST_FAULT;
             break;
@@ -133,16 +133,24 @@ static void engine_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     (void)size;
     CopyEngine *e = opaque;
     switch (addr) {
-    case REG_SRC: e->src = val; break;
-    case REG_DST: e->dst = val; break;
-    case REG_LEN: e->len = val; break;
+    case REG_SRC:
+        e->src = val;
+        break;
+    case REG_DST:
+        e->dst = val;
+        break;
+    case REG_LEN:
+        e->len = val;
+        break;
     case REG_STATUS:
         e->status_iova = val;
         if (e->status_ready)
             address_space_cache_destroy(&e->status);
         e->status_ready = false;
         break;
-    case REG_GO: engine_run(e); break;
+    case REG_GO:
+        engine_run(e);
+        break;
     }
 }
 
@@ -208,8 +216,7 @@ int main(void)
     /* The engine's bus-master address space: everything goes through the IOMMU. */
     iommu.target = &memory;
     memory_region_init(&dma_root, "copy-engine-dma", MR_SIZE_2_64);
-    memory_region_init_iommu(&iommu.iova_space, &iommu_ops, &iommu, "toy-iommu",
-                             NR_PAGES * PAGE);
+    memory_region_init_iommu(&iommu.iova_space, &iommu_ops, &iommu, "toy-iommu", NR_PAGES * PAGE);
     memory_region_add_subregion(&dma_root, 0, &iommu.iova_space);
     address_space_init(&dma, &dma_root, "copy-engine-dma");
     engine.dma = &dma;

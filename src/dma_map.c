@@ -83,8 +83,7 @@ static inline size_t bucket_of(const void *p)
 }
 
 /* Remember a mapping; false when out of memory. */
-static bool rec_add(AsDma *d, void *ptr, MemoryRegion *mr, hwaddr off, hwaddr len,
-                    MemTxAttrs attrs)
+static bool rec_add(AsDma *d, void *ptr, MemoryRegion *mr, hwaddr off, hwaddr len, MemTxAttrs attrs)
 {
     pthread_mutex_lock(&d->lock);
     MapRec *r = d->free_recs;
@@ -313,8 +312,8 @@ static bool callback_access_ok(MemoryRegion *mr, hwaddr off, hwaddr len, bool is
                                MemTxAttrs attrs)
 {
     const MemoryRegionOps *ops = mr->ops;
-    if (!ops || (is_write ? !ops->write && !ops->write_with_attrs
-                          : !ops->read && !ops->read_with_attrs))
+    if (!ops ||
+        (is_write ? !ops->write && !ops->write_with_attrs : !ops->read && !ops->read_with_attrs))
         return false;
     unsigned min = ops->valid.min_access_size ? ops->valid.min_access_size : 1;
     unsigned max = ops->valid.max_access_size ? ops->valid.max_access_size : 8;

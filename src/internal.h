@@ -393,12 +393,12 @@ MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n
 
 /* Where an address leads once every IOMMU on the way is passed. */
 typedef struct MrWalk {
-    AddressSpace *as;      /* the last address space reached */
-    hwaddr addr;           /* the address in it */
-    const FlatRange *fr;   /* its range (NULL: hole or fault); valid in the section */
-    hwaddr off;            /* offset in fr->mr */
-    hwaddr len;            /* bytes from the address in this piece, at most asked */
-    unsigned nr_stamps;    /* what the answer depends on */
+    AddressSpace *as;    /* the last address space reached */
+    hwaddr addr;         /* the address in it */
+    const FlatRange *fr; /* its range (NULL: hole or fault); valid in the section */
+    hwaddr off;          /* offset in fr->mr */
+    hwaddr len;          /* bytes from the address in this piece, at most asked */
+    unsigned nr_stamps;  /* what the answer depends on */
     MemoryRegionCacheStamp stamps[MR_CACHE_MAX_STAMPS];
 } MrWalk;
 
@@ -411,8 +411,8 @@ MemTxResult iommu_walk(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write,
 bool iommu_stamps_valid(const MemoryRegionCacheStamp *st, unsigned n);
 /* address_space_translate for an address that lands on an IOMMU range
  * (inside the read-side section). */
-MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write,
-                                    MemTxAttrs attrs, MemoryRegionSection *out);
+MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out);
 /* Free an IOMMU region's state (destroy). */
 void iommu_free(MemoryRegion *mr);
 

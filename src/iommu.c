@@ -340,8 +340,8 @@ bool iommu_stamps_valid(const MemoryRegionCacheStamp *st, unsigned n)
     return true;
 }
 
-MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write,
-                                    MemTxAttrs attrs, MemoryRegionSection *out)
+MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out)
 {
     MrWalk w;
     MemTxResult r = iommu_walk(as, addr, UINT64_MAX, is_write, attrs, &w);
@@ -359,8 +359,8 @@ MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write
     out->mr = mr;
     out->offset_within_region = w.off;
     out->readonly = fr->readonly;
-    bool direct = is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug)
-                           : fr_reads_direct(fr);
+    bool direct =
+        is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
     if (direct)
         out->host = mr->ram + w.off;
     return MEMTX_OK;
@@ -398,8 +398,7 @@ static void replay_walk(MemoryRegion *mr, IOMMUNotifier *n)
     mr_size_t end = MR_MIN((mr_size_t)n->end + 1, mr->size);
     mr_size_t a = (mr_size_t)(n->start & ~(page - 1));
     while (a < end) {
-        IOMMUTLBEntry t =
-            st->ops->translate(mr, st->opaque, (hwaddr)a, IOMMU_NONE, n->iommu_idx);
+        IOMMUTLBEntry t = st->ops->translate(mr, st->opaque, (hwaddr)a, IOMMU_NONE, n->iommu_idx);
         __atomic_add_fetch(&st->translations, 1, __ATOMIC_RELAXED);
         hwaddr mask = mask_ok(t.addr_mask) && t.addr_mask >= page - 1 ? t.addr_mask : page - 1;
         if (t.perm != IOMMU_NONE && t.target_as && mask_ok(t.addr_mask)) {

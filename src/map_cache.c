@@ -19,8 +19,8 @@ static void cache_refresh(MemoryRegionCache *c)
     c->mr = NULL;
     if (r == MEMTX_OK && w.len == c->len) {
         const FlatRange *fr = w.fr;
-        bool direct = c->is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly
-                                  : fr_reads_direct(fr);
+        bool direct =
+            c->is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly : fr_reads_direct(fr);
         if (direct) {
             c->mr = fr->mr;
             c->mr_off = w.off;
@@ -102,8 +102,7 @@ static MemTxResult cached_access(MemoryRegionCache *c, hwaddr addr, uint8_t *buf
     return address_space_rw(c->as, c->addr + addr, attrs, buf, len, is_write);
 }
 
-MemTxResult address_space_read_cached(MemoryRegionCache *cache, hwaddr addr, void *buf,
-                                      hwaddr len)
+MemTxResult address_space_read_cached(MemoryRegionCache *cache, hwaddr addr, void *buf, hwaddr len)
 {
     return cached_access(cache, addr, buf, len, false, MEMTXATTRS_UNSPECIFIED);
 }

@@ -144,8 +144,8 @@ typedef struct MemoryRegionCache {
     AddressSpace *as;
     hwaddr addr, len;
     bool is_write;
-    bool valid;    /* initialised */
-    uint8_t *ptr;  /* direct memory of the whole range, or NULL */
+    bool valid;   /* initialised */
+    uint8_t *ptr; /* direct memory of the whole range, or NULL */
     MemoryRegion *mr;
     hwaddr mr_off;
     uint8_t dirty_log_mask;
@@ -180,8 +180,7 @@ void address_space_cache_destroy(MemoryRegionCache *cache);
  * outside the cached range are not accessed: they read as zero and the
  * result is MEMTX_DECODE_ERROR (QEMU asserts; a guest controls ring indexes).
  */
-MemTxResult address_space_read_cached(MemoryRegionCache *cache, hwaddr addr, void *buf,
-                                      hwaddr len);
+MemTxResult address_space_read_cached(MemoryRegionCache *cache, hwaddr addr, void *buf, hwaddr len);
 /** Write @len bytes at offset @addr of the cached range (a read-only cache refuses:
  * MEMTX_ACCESS_ERROR). */
 MemTxResult address_space_write_cached(MemoryRegionCache *cache, hwaddr addr, const void *buf,

@@ -109,9 +109,9 @@ struct IOMMUNotifier {
     hwaddr start; /**< first IOVA of interest */
     hwaddr end;   /**< last IOVA of interest (inclusive) */
     int iommu_idx;
-    void *opaque;         /**< free for the caller */
-    IOMMUNotifier *next;  /* private: list of the region's notifiers */
-    MemoryRegion *iommu;  /* private: the region it is registered with, or NULL */
+    void *opaque;        /**< free for the caller */
+    IOMMUNotifier *next; /* private: list of the region's notifiers */
+    MemoryRegion *iommu; /* private: the region it is registered with, or NULL */
 };
 
 /**

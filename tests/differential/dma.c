@@ -110,8 +110,8 @@ static int dev_index(const MemoryRegion *mr)
 static void mismatch(const char *what, AddressSpace *as, hwaddr addr, uint64_t got, uint64_t want)
 {
     if (mismatches++ < 12)
-        printf("mismatch: %s in %s at 0x%" PRIx64 ": got 0x%" PRIx64 ", want 0x%" PRIx64 "\n",
-               what, address_space_name(as), addr, got, want);
+        printf("mismatch: %s in %s at 0x%" PRIx64 ": got 0x%" PRIx64 ", want 0x%" PRIx64 "\n", what,
+               address_space_name(as), addr, got, want);
 }
 
 #define CHECK(what, as, addr, got, want)                                                           \
@@ -154,8 +154,8 @@ static void check_point(AddressSpace *as, hwaddr addr)
     if (w && d.result == MEMTX_OK && memory_region_is_ram(d.hit.mr) && !d.hit.readonly) {
         uint8_t v = (uint8_t)rnd();
         CHECK("write result", as, addr, address_space_write(as, addr, a, &v, 1), MEMTX_OK);
-        CHECK("write byte", as, addr, ((uint8_t *)memory_region_get_ram_ptr(d.hit.mr))[d.hit.offset],
-              v);
+        CHECK("write byte", as, addr,
+              ((uint8_t *)memory_region_get_ram_ptr(d.hit.mr))[d.hit.offset], v);
     }
     /* Mapping. */
     hwaddr want_len = 1 + rnd() % 0x3000, len = want_len;
@@ -178,8 +178,7 @@ static void check_point(AddressSpace *as, hwaddr addr)
     if (p)
         address_space_unmap(as, p, len, w, 0);
     /* access_valid of one byte. */
-    bool valid = d.result == MEMTX_OK &&
-                 (!w || !memory_region_is_ram(d.hit.mr) || !d.hit.readonly);
+    bool valid = d.result == MEMTX_OK && (!w || !memory_region_is_ram(d.hit.mr) || !d.hit.readonly);
     CHECK("access_valid", as, addr, address_space_access_valid(as, addr, 1, w, a), valid);
 }
 
@@ -243,8 +242,8 @@ static void build(void)
     for (int i = 0; i < NALIAS; i++) {
         MemoryRegion *target = &slot[i];
         hwaddr off = (rnd() % 4) * STEP;
-        mr_size_t sz = memory_region_size(target) > off + STEP ? memory_region_size(target) - off
-                                                               : STEP;
+        mr_size_t sz =
+            memory_region_size(target) > off + STEP ? memory_region_size(target) - off : STEP;
         memory_region_init_alias(&slot[NRAM + NROM + NDEV + i], "alias", target, off, sz);
     }
     for (int i = 0; i < NSLOT; i++)

@@ -316,8 +316,8 @@ RefDma refmodel_dma_resolve(AddressSpace *as, hwaddr addr, bool is_write, MemTxA
         if (hop == MR_IOMMU_MAX_DEPTH)
             break;
         int idx = memory_region_iommu_attrs_to_index(d.hit.mr, attrs);
-        IOMMUTLBEntry e = memory_region_iommu_translate(
-            d.hit.mr, d.hit.offset, is_write ? IOMMU_WO : IOMMU_RO, idx);
+        IOMMUTLBEntry e = memory_region_iommu_translate(d.hit.mr, d.hit.offset,
+                                                        is_write ? IOMMU_WO : IOMMU_RO, idx);
         if (e.perm == IOMMU_NONE || !e.target_as || (e.addr_mask & (e.addr_mask + 1)))
             break;
         if (!(e.perm & (is_write ? IOMMU_WO : IOMMU_RO))) {
@@ -342,8 +342,8 @@ static bool ref_direct(const RefHit *h, bool is_write)
     return memory_region_is_ram(h->mr) || h->romd_mode;
 }
 
-hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write,
-                        MemTxAttrs attrs, hwaddr step)
+hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                        hwaddr step)
 {
     RefDma first = refmodel_dma_resolve(as, addr, is_write, attrs);
     if (first.result != MEMTX_OK || !ref_direct(&first.hit, is_write))

@@ -124,8 +124,8 @@ RefDma refmodel_dma_resolve(AddressSpace *as, hwaddr addr, bool is_write, MemTxA
  * that resolve to the same region at consecutive offsets, checked every
  * @step bytes (all region and IOMMU page geometry must be multiples of it).
  */
-hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write,
-                        MemTxAttrs attrs, hwaddr step);
+hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                        hwaddr step);
 
 #ifdef __cplusplus
 }

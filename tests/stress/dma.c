@@ -122,8 +122,7 @@ static void *reader(void *arg)
             uint8_t first = __atomic_load_n(&p[0], __ATOMIC_RELAXED);
             uint8_t last = __atomic_load_n(&p[len - 1], __ATOMIC_RELAXED);
             if (first != last || !plausible_byte(first))
-                fail_msg("map: %02x .. %02x over %llu bytes", first, last,
-                         (unsigned long long)len);
+                fail_msg("map: %02x .. %02x over %llu bytes", first, last, (unsigned long long)len);
             address_space_unmap(&dmaas, p, len, false, 0);
             __atomic_add_fetch(&maps_done, 1, __ATOMIC_RELAXED);
         }
