@@ -69,6 +69,12 @@ int memory_region_init_iommu(MemoryRegion *mr, const IOMMUMemoryRegionOps *ops, 
 
 void iommu_free(MemoryRegion *mr)
 {
+    /* Notifiers still registered are released: they may be registered again elsewhere. */
+    for (IOMMUNotifier *n = mr->iommu->notifiers, *next; n; n = next) {
+        next = n->next;
+        n->next = NULL;
+        n->iommu = NULL;
+    }
     free(mr->iommu);
     mr->iommu = NULL;
 }

@@ -150,7 +150,9 @@ typedef struct IOMMUMemoryRegionOps {
  * like @opaque). It renders like an MMIO region: listeners see its ranges
  * with memory_region_kind() == MR_KIND_IOMMU (memory_region_is_iommu()), so
  * a VFIO-style backend can register notifiers on region_add and drop them
- * on region_del. It cannot have subregions. Returns 0, -EINVAL (no
+ * on region_del. It cannot have subregions. memory_region_destroy() releases
+ * notifiers still registered (without calling them). The printer shows it
+ * as `i/o`, as QEMU's `info mtree` does. Returns 0, -EINVAL (no
  * translate, size 0 or over 2^64) or -ENOMEM.
  */
 int memory_region_init_iommu(MemoryRegion *mr, const IOMMUMemoryRegionOps *ops, void *opaque,

@@ -16,7 +16,10 @@
  *  - address_space_map: a direct pointer of exactly refmodel_map_len()
  *    bytes, a bounce buffer for callback regions, NULL for faults;
  *  - address_space_access_valid against the model;
- *  - a MemoryRegionCache made at the start of the seed, read again.
+ *  - a MemoryRegionCache made at the start of the seed, read again;
+ *  - overlap diagnostics: the collisions reported when a region is linked
+ *    without _overlap, and memory_region_find_overlaps() (all pairs, ties),
+ *    against a brute-force count over the system container's children.
  *
  * Environment: MEMREGION_SEED=<n> (default: seeds 1..4), MEMREGION_DIFF_OPS
  * (default 400 per seed). Last line: "dma-differential: N operations, C checks, M mismatches".
@@ -182,6 +185,50 @@ static void check_point(AddressSpace *as, hwaddr addr)
     CHECK("access_valid", as, addr, address_space_access_valid(as, addr, 1, w, a), valid);
 }
 
+/* ---- overlap diagnostics against brute force --------------------------------------- */
+
+static bool declared[NSLOT]; /* linked with _overlap */
+static unsigned long reported;
+
+static void count_report(void *opaque, const MemoryRegionOverlap *ov)
+{
+    (void)opaque;
+    if (ov->container == &sys)
+        reported++;
+}
+
+static bool overlaps(const MemoryRegion *a, hwaddr addr, mr_size_t size)
+{
+    mr_size_t lo = memory_region_addr(a), hi = lo + memory_region_size(a);
+    return memory_region_size(a) && size && lo < (mr_size_t)addr + size && (mr_size_t)addr < hi;
+}
+
+/* Collisions the diagnostic mode must report when slot @k is linked at
+ * @addr without _overlap: plain siblings it overlaps. */
+static unsigned long expected_collisions(int k, hwaddr addr)
+{
+    unsigned long n = 0;
+    for (int j = 0; j < NSLOT; j++)
+        if (j != k && memory_region_container(&slot[j]) == &sys && !declared[j] &&
+            overlaps(&slot[j], addr, memory_region_size(&slot[k])))
+            n++;
+    return n;
+}
+
+/* Overlapping enabled sibling pairs of sys (only equal priorities: @ties). */
+static long expected_pairs(bool ties)
+{
+    long n = 0;
+    for (MemoryRegion *a = memory_region_first_subregion(&sys); a;
+         a = memory_region_next_sibling(a))
+        for (MemoryRegion *b = memory_region_next_sibling(a); b; b = memory_region_next_sibling(b))
+            if (memory_region_is_enabled(a) && memory_region_is_enabled(b) &&
+                overlaps(a, memory_region_addr(b), memory_region_size(b)) &&
+                (!ties || memory_region_priority(a) == memory_region_priority(b)))
+                n++;
+    return n;
+}
+
 static hwaddr rand_addr(void)
 {
     return (rnd() % (SPAN / STEP)) * STEP;
@@ -191,21 +238,38 @@ static void random_op(void)
 {
     unsigned k = (unsigned)(rnd() % NSLOT);
     MemoryRegion *mr = &slot[k];
+    unsigned long want = 0, before = reported;
+    bool linked = false;
     switch (rnd() % 6) {
-    case 0: /* add or remove */
-        if (memory_region_container(mr))
+    case 0: /* add (plain or _overlap) or remove */
+        if (memory_region_container(mr)) {
             memory_region_del_subregion(&sys, mr);
-        else
-            memory_region_add_subregion_overlap(&sys, rand_addr(), mr, (int32_t)(rnd() % 3));
+        } else {
+            hwaddr at = rand_addr();
+            declared[k] = rnd() & 1;
+            want = declared[k] ? 0 : expected_collisions((int)k, at);
+            if (declared[k])
+                memory_region_add_subregion_overlap(&sys, at, mr, (int32_t)(rnd() % 3));
+            else
+                memory_region_add_subregion(&sys, at, mr);
+            linked = true;
+        }
         break;
     case 1:
-        if (memory_region_container(mr))
-            memory_region_set_address(mr, rand_addr());
+        if (memory_region_container(mr)) {
+            hwaddr at = rand_addr();
+            want = declared[k] ? 0 : expected_collisions((int)k, at);
+            memory_region_set_address(mr, at);
+            linked = true;
+        }
         break;
     case 2:
         memory_region_set_enabled(mr, rnd() % 4 != 0);
         break;
     case 3:
+        if (memory_region_container(mr))
+            want = declared[k] ? 0 : expected_collisions((int)k, memory_region_addr(mr));
+        linked = memory_region_container(mr) != NULL;
         memory_region_set_priority(mr, (int32_t)(rnd() % 3));
         break;
     default: { /* an IOMMU page changes, and is announced */
@@ -220,6 +284,12 @@ static void random_op(void)
         break;
     }
     }
+    if (linked)
+        CHECK("collisions reported", &sysas, memory_region_addr(mr), reported - before, want);
+    CHECK("ties listed", &sysas, 0, memory_region_find_overlaps(&sys, true, NULL, NULL),
+          expected_pairs(true));
+    CHECK("overlaps listed", &sysas, 0, memory_region_find_overlaps(&sys, false, NULL, NULL),
+          expected_pairs(false));
 }
 
 static void build(void)
@@ -246,8 +316,11 @@ static void build(void)
             memory_region_size(target) > off + STEP ? memory_region_size(target) - off : STEP;
         memory_region_init_alias(&slot[NRAM + NROM + NDEV + i], "alias", target, off, sz);
     }
-    for (int i = 0; i < NSLOT; i++)
+    for (int i = 0; i < NSLOT; i++) {
         memory_region_add_subregion_overlap(&sys, rand_addr(), &slot[i], (int32_t)(rnd() % 3));
+        declared[i] = true;
+    }
+    memory_region_set_overlap_handler(count_report, NULL);
     address_space_init(&sysas, &sys, "sys");
     memset(&t1, 0, sizeof(t1));
     memset(&t2, 0, sizeof(t2));
@@ -271,6 +344,7 @@ static void build(void)
 
 static void teardown(void)
 {
+    memory_region_set_overlap_handler(NULL, NULL);
     address_space_destroy(&dma2as);
     address_space_destroy(&dmaas);
     address_space_destroy(&sysas);

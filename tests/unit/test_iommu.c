@@ -416,6 +416,39 @@ static void test_listener_sees_kind(void **state)
     assert_int_equal(iommu_dels, 2);
 }
 
+/* QEMU prints IOMMU regions as `i/o`, in the tree and in the flat view. */
+static void test_printed_as_io(void **state)
+{
+    (void)state;
+    build();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    AddressSpace *spaces[] = {dmaas};
+    assert_int_equal(mtree_print_tree(f, spaces, 1, 0), 0);
+    assert_int_equal(mtree_print_flat(f, spaces, 1, 0), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "    0000000000000000-000000000000ffff (prio 0, i/o): iommu\n"));
+    assert_non_null(strstr(buf, "  0000000000000000-000000000000ffff (prio 0, i/o): iommu\n"));
+    free(buf);
+}
+
+/* Destroying an IOMMU region releases its notifiers. */
+static void test_destroy_releases_notifiers(void **state)
+{
+    (void)state;
+    build();
+    Heard h;
+    memset(&h, 0, sizeof(h));
+    iommu_notifier_init(&h.n, heard_notify, IOMMU_NOTIFIER_UNMAP, 0, UINT64_MAX, 0);
+    assert_int_equal(memory_region_register_iommu_notifier(iommu, &h.n), 0);
+    memory_region_del_subregion(dmaroot, iommu);
+    assert_int_equal(memory_region_destroy(iommu), 0);
+    MemoryRegion *again = h_iommu(&toy, "again", 0x1000);
+    assert_int_equal(memory_region_register_iommu_notifier(again, &h.n), 0);
+    assert_int_equal(memory_region_unregister_iommu_notifier(again, &h.n), 0);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -487,6 +520,8 @@ int main(void)
         H_TEST(test_notifiers),
         H_TEST(test_listener_sees_kind),
         H_TEST(test_errors),
+        H_TEST(test_printed_as_io),
+        H_TEST(test_destroy_releases_notifiers),
         H_TEST(test_no_allocation_when_unmapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
