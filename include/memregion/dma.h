@@ -42,8 +42,9 @@ extern "C" {
  *     limited (address_space_set_max_bounce_buffer_size). At the limit the
  *     mapping is short, or empty: then NULL is returned with *@plen = 0 and
  *     the caller waits for a map client callback (below).
- * NULL with *@plen = 0 is also the answer for an unassigned address, an
- * unmapped IOVA or an IOMMU permission fault. Every non-NULL pointer must be
+ * NULL with *@plen = 0 is also the answer for an unassigned address (QEMU
+ * 7.2 bounces it), an unmapped IOVA or an IOMMU permission fault (QEMU
+ * treats both as unassigned). Every non-NULL pointer must be
  * given back with address_space_unmap().
  *
  * While a direct mapping is live, memory_region_destroy() of its RAM region

@@ -3,9 +3,10 @@
  *
  * A MemoryRegion is a caller-allocated struct (embed it in your device
  * state). It is one of seven kinds: container, RAM, ROM, ROM device, MMIO,
- * alias or IOMMU (iommu.h). Regions are arranged in a tree with memory_region_add_subregion();
- * an AddressSpace (address_space.h) renders the tree under its root into a
- * flat view that guest accesses are dispatched through.
+ * alias or IOMMU (iommu.h). Regions are arranged in a tree with
+ * memory_region_add_subregion(); an AddressSpace (address_space.h) renders
+ * the tree under its root into a flat view that guest accesses are
+ * dispatched through.
  *
  * Thread rules (all of this header): functions that change a region or the
  * tree are writer-side. Writers are serialised by one internal recursive
@@ -223,9 +224,9 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
  * and detach its subregions (they stay initialised, unmapped).
  *
  * Fails with -EBUSY while the region is in use: mapped in a container, the
- * root of an address space, the target of an alias, or removed by a
- * transaction that has not committed yet (the published views still show
- * it). Fails with -EDEADLK when called from inside one of the region's own
+ * root of an address space, the target of an alias, holding live DMA
+ * mappings (address_space_map, dma.h), or removed by a transaction that has
+ * not committed yet (the published views still show it). Fails with -EDEADLK when called from inside one of the region's own
  * callbacks. Inside an open transaction it also fails with -EBUSY when a
  * callback of the region is running on another thread (it cannot wait
  * there: that callback may be waiting for the writer lock).
@@ -240,8 +241,10 @@ int memory_region_destroy(MemoryRegion *mr);
 /* ---- tree operations ----------------------------------------------------- */
 
 /**
- * Map @sub at @offset inside @parent with priority 0.
- * Same as memory_region_add_subregion_overlap(parent, offset, sub, 0).
+ * Map @sub at @offset inside @parent with priority 0, promising that it
+ * overlaps no sibling. Same as memory_region_add_subregion_overlap(parent,
+ * offset, sub, 0) except for that promise, which the overlap diagnostics
+ * (overlap.h) check when they are on.
  */
 int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub);
 
@@ -250,7 +253,7 @@ int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegio
  * the higher priority wins; at equal priority the one added most recently
  * wins. @sub must not already have a parent, must not be @parent, and must
  * not reach @parent through its own subtree or alias targets (a cycle).
- * @parent must not be an alias. @offset + size(@sub) must not pass 2^64.
+ * @parent must not be an alias or an IOMMU region. @offset + size(@sub) must not pass 2^64.
  * Errors: -EINVAL, -EBUSY (already has a parent), -ELOOP (cycle).
  */
 int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
