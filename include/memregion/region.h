@@ -226,10 +226,11 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
  * Fails with -EBUSY while the region is in use: mapped in a container, the
  * root of an address space, the target of an alias, holding live DMA
  * mappings (address_space_map, dma.h), or removed by a transaction that has
- * not committed yet (the published views still show it). Fails with -EDEADLK when called from inside one of the region's own
- * callbacks. Inside an open transaction it also fails with -EBUSY when a
- * callback of the region is running on another thread (it cannot wait
- * there: that callback may be waiting for the writer lock).
+ * not committed yet (the published views still show it). Fails with
+ * -EDEADLK when called from inside one of the region's own callbacks.
+ * Inside an open transaction it also fails with -EBUSY when a callback of
+ * the region is running on another thread (it cannot wait there: that
+ * callback may be waiting for the writer lock).
  *
  * On success it has waited until no lock-free reader can still be using
  * the region, so the caller may free the struct at once. A FlatView
