@@ -11,6 +11,7 @@
  * records the generation it read before calling translate, so an event that
  * races with a fill makes that entry stale at once.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,8 @@ typedef struct IommuCacheEntry {
 typedef struct MrIommu {
     const IOMMUMemoryRegionOps *ops;
     void *opaque;
-    IOMMUNotifier *notifiers; /* writer lock */
+    pthread_mutex_t lock;     /* recursive: guards notifiers */
+    IOMMUNotifier *notifiers; /* lock */
     uint64_t gen;             /* atomic: bumped by every notify */
     bool cache_on;            /* atomic */
     uint64_t translations;    /* atomic: translate calls */
@@ -58,6 +60,11 @@ int memory_region_init_iommu(MemoryRegion *mr, const IOMMUMemoryRegionOps *ops, 
         free(st);
         return err;
     }
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&st->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     st->ops = ops;
     st->opaque = opaque;
     st->cache_on = true;
@@ -75,6 +82,7 @@ void iommu_free(MemoryRegion *mr)
         n->next = NULL;
         n->iommu = NULL;
     }
+    pthread_mutex_destroy(&mr->iommu->lock);
     free(mr->iommu);
     mr->iommu = NULL;
 }
@@ -128,10 +136,8 @@ int memory_region_iommu_set_cache(MemoryRegion *mr, bool on)
     int err = check_iommu(mr, __func__);
     if (err)
         return err;
-    mr_writer_lock();
     __atomic_store_n(&mr->iommu->cache_on, on, __ATOMIC_RELAXED);
     __atomic_add_fetch(&mr->iommu->gen, 1, __ATOMIC_RELEASE);
-    mr_writer_unlock();
     return 0;
 }
 
@@ -440,16 +446,18 @@ int memory_region_register_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n)
         return mr_error(EINVAL, "iommu notifier: no callback, no events or an empty range");
     if (n->iommu_idx < 0 || n->iommu_idx >= memory_region_iommu_num_indexes(mr))
         return mr_error(EINVAL, "iommu notifier: index %d out of range", n->iommu_idx);
-    if (n->iommu)
-        return mr_error(EBUSY, "iommu notifier is already registered with '%s'", n->iommu->name);
-    mr_writer_lock();
-    n->iommu = mr;
-    n->next = mr->iommu->notifiers;
-    mr->iommu->notifiers = n;
-    if (n->notifier_flags & IOMMU_NOTIFIER_MAP)
-        memory_region_iommu_replay(mr, n);
-    mr_writer_unlock();
-    return 0;
+    pthread_mutex_lock(&mr->iommu->lock);
+    if (n->iommu) {
+        err = mr_error(EBUSY, "iommu notifier is already registered with '%s'", n->iommu->name);
+    } else {
+        n->iommu = mr;
+        n->next = mr->iommu->notifiers;
+        mr->iommu->notifiers = n;
+        if (n->notifier_flags & IOMMU_NOTIFIER_MAP)
+            memory_region_iommu_replay(mr, n);
+    }
+    pthread_mutex_unlock(&mr->iommu->lock);
+    return err;
 }
 
 int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n)
@@ -457,7 +465,7 @@ int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n)
     int err = check_iommu(mr, __func__);
     if (err)
         return err;
-    mr_writer_lock();
+    pthread_mutex_lock(&mr->iommu->lock);
     IOMMUNotifier **pp = &mr->iommu->notifiers;
     while (*pp && *pp != n)
         pp = &(*pp)->next;
@@ -468,7 +476,7 @@ int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n)
     } else {
         err = mr_error(EINVAL, "iommu notifier is not registered with '%s'", mr->name);
     }
-    mr_writer_unlock();
+    pthread_mutex_unlock(&mr->iommu->lock);
     return err;
 }
 
@@ -479,7 +487,7 @@ int memory_region_notify_iommu(MemoryRegion *mr, int iommu_idx, IOMMUTLBEvent ev
         return err;
     if (event.type != IOMMU_NOTIFIER_MAP && event.type != IOMMU_NOTIFIER_UNMAP)
         return mr_error(EINVAL, "memory_region_notify_iommu: event is neither MAP nor UNMAP");
-    mr_writer_lock();
+    pthread_mutex_lock(&mr->iommu->lock);
     /* Cached answers may be wrong from now on. */
     __atomic_add_fetch(&mr->iommu->gen, 1, __ATOMIC_RELEASE);
     int called = 0;
@@ -494,6 +502,6 @@ int memory_region_notify_iommu(MemoryRegion *mr, int iommu_idx, IOMMUTLBEvent ev
         called++;
         memory_region_notify_iommu_one(n, &event);
     }
-    mr_writer_unlock();
+    pthread_mutex_unlock(&mr->iommu->lock);
     return called;
 }

@@ -32,14 +32,16 @@
  * intel_iommu and smmuv3 create one per device or bus), the cache is in
  * effect per device.
  *
- * Thread rules: init is like any region init; register/unregister/notify and
- * set_cache are writer-side (they take the writer lock, which is recursive, so
- * a model may call notify from its own MMIO callback). `translate` runs on
- * the accessing thread inside the library's RCU read-side section, as in
+ * Thread rules: init and destroy are like any region's. Register,
+ * unregister and notify may run on any thread; they take a recursive lock
+ * of the IOMMU region (never the writer lock), so a model may call notify
+ * from its MMIO callbacks or while holding its own lock, and a notifier may
+ * register or unregister notifiers. set_cache is lock-free. `translate` runs
+ * on the accessing thread inside the library's RCU read-side section, as in
  * QEMU: it must not change the memory map, nor wait for a thread that may be
- * changing it. Notifiers run on the thread calling notify, with the writer
- * lock held; they may access memory and map DMA but must not wait for other
- * threads that take the writer lock.
+ * committing a change. Notifiers run on the thread calling notify, with the
+ * region's lock held; they may access memory, map DMA and change the map.
+ * Destroy the region only when no thread can be calling notify on it.
  */
 #ifndef MEMREGION_IOMMU_H
 #define MEMREGION_IOMMU_H

@@ -4,8 +4,10 @@
  * cache and its invalidation by notify, notifiers with replay, listeners
  * seeing the kind, and no allocation on "no mapping".
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -382,6 +384,38 @@ static void test_notifiers(void **state)
     assert_error(memory_region_notify_iommu(ram, 0, map), EINVAL);
 }
 
+/*
+ * Notify never waits for the writer lock: a model announcing an unmap on
+ * one thread is not held up by a transaction open on another (which may
+ * itself be waiting for the model, as a commit waits for readers inside
+ * translate).
+ */
+static void *notify_thread(void *arg)
+{
+    (void)arg;
+    IOMMUTLBEvent ev = {.type = IOMMU_NOTIFIER_UNMAP,
+                        .entry = {.iova = 0x1000, .addr_mask = 0xfff}};
+    memory_region_notify_iommu(iommu, 0, ev);
+    return NULL;
+}
+
+static void test_notify_without_writer_lock(void **state)
+{
+    (void)state;
+    build();
+    h_begin();
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, notify_thread, NULL), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    int rc = pthread_timedjoin_np(t, NULL, &deadline);
+    h_commit();
+    if (rc)
+        pthread_join(t, NULL);
+    assert_int_equal(rc, 0);
+}
+
 /* ---- listeners and errors ----------------------------------------------------- */
 
 static unsigned iommu_adds, iommu_dels;
@@ -518,6 +552,7 @@ int main(void)
         H_TEST(test_nested_and_loop),
         H_TEST(test_map_and_cache_through_iommu),
         H_TEST(test_notifiers),
+        H_TEST(test_notify_without_writer_lock),
         H_TEST(test_listener_sees_kind),
         H_TEST(test_errors),
         H_TEST(test_printed_as_io),
