@@ -8,7 +8,9 @@
  * Thread rules, as for dispatch (access.h): every function here may run on
  * any thread, concurrently with readers and writers, without the writer
  * lock. Map and unmap of one address space are serialised by a small lock of
- * that address space (never the writer lock). A MemoryRegionCache is used
+ * that address space (never the writer lock). Unmap everything before
+ * address_space_destroy(): it forgets live mappings (their regions become
+ * destroyable again, bounce buffers are freed under the device's feet). A MemoryRegionCache is used
  * by one thread at a time (the thread running its device's queue); different
  * caches are independent.
  */
