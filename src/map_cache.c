@@ -9,7 +9,36 @@
 
 #include "internal.h"
 
-/* Translate the cached range again (the map or an IOMMU changed). */
+static bool cache_direct(const MemoryRegionCache *c, const FlatRange *fr)
+{
+    return c->is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly : fr_reads_direct(fr);
+}
+
+/* Add @w's stamps to @c's, each object once. False when they disagree
+ * (a view changed between two pieces) or do not fit. */
+static bool merge_stamps(MemoryRegionCache *c, const MrWalk *w)
+{
+    for (unsigned i = 0; i < w->nr_stamps; i++) {
+        unsigned j = 0;
+        while (j < c->nr_stamps && c->stamps[j].obj != w->stamps[i].obj)
+            j++;
+        if (j < c->nr_stamps) {
+            if (c->stamps[j].seq != w->stamps[i].seq)
+                return false;
+        } else if (c->nr_stamps == MR_CACHE_MAX_STAMPS) {
+            return false;
+        } else {
+            c->stamps[c->nr_stamps++] = w->stamps[i];
+        }
+    }
+    return true;
+}
+
+/*
+ * Translate the cached range again (the map or an IOMMU changed). The
+ * range is direct when every piece of it is direct memory of one region at
+ * consecutive offsets (through an IOMMU: pages that translate contiguously).
+ */
 static void cache_refresh(MemoryRegionCache *c)
 {
     rcu_read_lock();
@@ -17,19 +46,26 @@ static void cache_refresh(MemoryRegionCache *c)
     MemTxResult r = iommu_walk(c->as, c->addr, c->len, c->is_write, MEMTXATTRS_UNSPECIFIED, &w);
     c->ptr = NULL;
     c->mr = NULL;
-    if (r == MEMTX_OK && w.len == c->len) {
-        const FlatRange *fr = w.fr;
-        bool direct =
-            c->is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly : fr_reads_direct(fr);
-        if (direct) {
-            c->mr = fr->mr;
+    c->nr_stamps = 0;
+    merge_stamps(c, &w); /* the first walk's stamps always fit */
+    if (r == MEMTX_OK && cache_direct(c, w.fr)) {
+        hwaddr done = w.len;
+        while (done < c->len) {
+            MrWalk next;
+            if (iommu_walk(c->as, c->addr + done, c->len - done, c->is_write,
+                           MEMTXATTRS_UNSPECIFIED, &next) != MEMTX_OK ||
+                next.fr->mr != w.fr->mr || next.off != w.off + done || !cache_direct(c, next.fr) ||
+                !merge_stamps(c, &next))
+                break;
+            done += next.len;
+        }
+        if (done == c->len) {
+            c->mr = w.fr->mr;
             c->mr_off = w.off;
-            c->ptr = fr->mr->ram + w.off;
-            c->dirty_log_mask = fr->dirty_log_mask;
+            c->ptr = w.fr->mr->ram + w.off;
+            c->dirty_log_mask = w.fr->dirty_log_mask;
         }
     }
-    c->nr_stamps = w.nr_stamps;
-    memcpy(c->stamps, w.stamps, w.nr_stamps * sizeof(w.stamps[0]));
     rcu_read_unlock();
 }
 

@@ -140,8 +140,9 @@ typedef struct MemoryRegionCacheStamp {
  * and, when one changed (the map was re-rendered, or an IOMMU announced a
  * change), translates again before accessing. Nobody has to tell the
  * owner to invalidate, unlike QEMU, whose users must re-init on
- * listener commits. When the whole range is direct memory an access is
- * a memcpy; otherwise it goes through address_space_read/write.
+ * listener commits. When the whole range is direct memory of one region
+ * (through an IOMMU: pages that translate contiguously) an access is a
+ * memcpy; otherwise it goes through address_space_read/write.
  */
 typedef struct MemoryRegionCache {
     AddressSpace *as;

@@ -304,6 +304,25 @@ static void test_map_and_cache_through_iommu(void **state)
                                                .entry = {.iova = 0x6000, .addr_mask = 0xfff}});
     assert_int_equal(address_space_ldub_cached(&c, 0x10, ATTRS_NONE, NULL), 0x70);
     address_space_cache_destroy(&c);
+
+    /* A cache spanning IOVA pages 4 and 5, contiguous in RAM: direct too. */
+    assert_int_equal(address_space_cache_init(&c, dmaas, 0x4ff0, 0x20, true), 0x20);
+    calls = toy.calls;
+    address_space_stq_le_cached(&c, 0xc, 0x0102030405060708ull, ATTRS_NONE, NULL);
+    assert_int_equal(address_space_ldq_le_cached(&c, 0xc, ATTRS_NONE, NULL), 0x0102030405060708ull);
+    assert_int_equal(toy.calls, calls);
+    assert_int_equal(ramp()[0x8ffc], 0x08);
+    assert_int_equal(ramp()[0x9000], 0x04);
+    /* Page 5 moves away from page 4: the cache notices and stays correct. */
+    toy_map(&toy, 0, 0x5000, 0x10c000, IOMMU_RW);
+    memory_region_notify_iommu(iommu, 0,
+                               (IOMMUTLBEvent){.type = IOMMU_NOTIFIER_UNMAP,
+                                               .entry = {.iova = 0x5000, .addr_mask = 0xfff}});
+    ramp()[0xc000] = 0xcc;
+    assert_int_equal(address_space_ldub_cached(&c, 0x10, ATTRS_NONE, NULL), 0xcc);
+    address_space_stb_cached(&c, 0x0f, 0xdd, ATTRS_NONE, NULL);
+    assert_int_equal(ramp()[0x8fff], 0xdd);
+    address_space_cache_destroy(&c);
 }
 
 /* ---- notifiers ---------------------------------------------------------------- */
