@@ -86,6 +86,7 @@ static const MemoryRegionOps iommu_reg_ops = {
     .read = iommu_reg_read,
     .write = iommu_reg_write,
     .valid = {.min_access_size = 8, .max_access_size = 8},
+    .impl = {.min_access_size = 8, .max_access_size = 8},
 };
 
 /* ---- the copy engine ------------------------------------------------------------- */
@@ -166,6 +167,7 @@ static const MemoryRegionOps engine_ops = {
     .read = engine_read,
     .write = engine_write,
     .valid = {.min_access_size = 8, .max_access_size = 8},
+    .impl = {.min_access_size = 8, .max_access_size = 8},
 };
 
 /* ---- the driver ------------------------------------------------------------------- */

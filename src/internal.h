@@ -348,6 +348,11 @@ static inline bool mr_terminates(const MemoryRegion *mr)
  * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs);
+/* Exactly one guest access of @size (1, 2, 4 or 8) bytes, as a typed helper
+ * makes it: refused with MEMTX_DECODE_ERROR, without calling the device,
+ * unless `valid` allows it; otherwise covered by device accesses. */
+MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
+                            bool is_write, MemTxAttrs attrs);
 
 /* ---- callrec.c ------------------------------------------------------------- */
 
@@ -390,6 +395,15 @@ static inline void mr_value_to_bytes(uint64_t v, uint8_t *b, unsigned size, bool
  */
 MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
                          MemTxAttrs attrs);
+/*
+ * The translation step of iommu_access alone: ends the read-side section,
+ * clips *n to the IOMMU page and, on MEMTX_OK, gives the target address
+ * space and address; the caller performs the access there and then calls
+ * iommu_translate_done() (nesting depth).
+ */
+MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
+                                MemTxAttrs attrs, AddressSpace **as, hwaddr *addr);
+void iommu_translate_done(void);
 
 /* Where an address leads once every IOMMU on the way is passed. */
 typedef struct MrWalk {

@@ -255,8 +255,8 @@ IOMMUTLBEntry memory_region_iommu_translate(MemoryRegion *mr, hwaddr addr, IOMMU
 
 static __thread unsigned iommu_depth; /* nested IOMMU accesses on this thread */
 
-MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
-                         MemTxAttrs attrs)
+MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
+                                MemTxAttrs attrs, AddressSpace **as, hwaddr *addr)
 {
     IOMMUTLBEntry t;
     uint64_t gen;
@@ -269,16 +269,34 @@ MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n
         hwaddr left = 4095 - (off & 4095);
         if (*n - 1 > left)
             *n = left + 1;
+        return r;
+    }
+    hwaddr step;
+    *addr = xlat_addr(&t, off, *n, &step);
+    *n = step;
+    *as = t.target_as;
+    iommu_depth++;
+    return MEMTX_OK;
+}
+
+void iommu_translate_done(void)
+{
+    iommu_depth--;
+}
+
+MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
+                         MemTxAttrs attrs)
+{
+    AddressSpace *as;
+    hwaddr addr;
+    MemTxResult r = iommu_translate_one(mr, off, n, is_write, attrs, &as, &addr);
+    if (r != MEMTX_OK) {
         if (!is_write)
             memset(buf, 0, *n);
         return r;
     }
-    hwaddr step;
-    hwaddr addr = xlat_addr(&t, off, *n, &step);
-    *n = step;
-    iommu_depth++;
-    r = address_space_rw(t.target_as, addr, attrs, buf, step, is_write);
-    iommu_depth--;
+    r = address_space_rw(as, addr, attrs, buf, *n, is_write);
+    iommu_translate_done();
     return r;
 }
 

@@ -152,6 +152,8 @@ static size_t sweep_cap;
 static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
+    if (m == 0)
+        return; /* nothing rendered; the scratch may not even exist yet */
     if (m > sweep_cap) {
         sweep_cap = m;
         order_buf = realloc(order_buf, m * sizeof(*order_buf));

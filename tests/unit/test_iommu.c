@@ -146,6 +146,17 @@ static void test_to_mmio_and_across_pages(void **state)
     assert_access(&dev, 0, true, 0, 8, 0x4f4e4d4c4b4a4948ull);
     assert_int_equal(address_space_read(dmaas, 0x2ff8, ATTRS_NONE, back, 16), MEMTX_OK);
     assert_memory_equal(back, buf, 16);
+    /* A typed load through the IOMMU is still exactly one device access. */
+    dev.nlog = 0;
+    MemTxResult r;
+    assert_int_equal(address_space_ldl_le(dmaas, 0x3004, ATTRS_NONE, &r), 0x4f4e4d4c);
+    assert_int_equal(r, MEMTX_OK);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, false, 4, 4, 0x4f4e4d4c);
+    address_space_stw_be(dmaas, 0x3010, 0x1234, ATTRS_NONE, &r);
+    assert_int_equal(r, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 1, true, 0x10, 2, 0x3412);
 }
 
 static void test_faults(void **state)
