@@ -17,6 +17,7 @@
  * size, and the input is capped (line length, depth, counts, total bytes).
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,9 +103,12 @@ typedef struct Obj {
     int32_t *pkids;            /* children in print order */
     int32_t *kids;             /* children in insertion order (order_kids()) */
     uint32_t nkids;
-    int32_t as_root; /* an address-space block has this root (block index) or -1 */
-    bool is_target;
+    int32_t as_root;  /* an address-space block has this root (block index) or -1 */
+    bool is_target;   /* has a `memory-region:` block: an alias's target (its alias
+                       * line may be left out of a dump without -D) */
     bool io_root;     /* root of the address space named `I/O` */
+    bool mem_root;    /* root of the address space named `memory` */
+    bool windowed;    /* the target of an alias that shows only part of it */
     MemoryRegion *mr; /* built region */
     bool inited, mapped;
 } Obj;
@@ -378,7 +382,7 @@ static const char *parse_region_line(const char *s, size_t len, Node *n)
 /*
  * In a dump without -D, is @line (one level below @prev) rather the child of
  * a left-out disabled sibling of @prev? Yes when @prev is an alias (aliases
- * have no subregions) or @line lies outside @prev's range (docs/mtree.md).
+ * have no subregions) or @line starts outside @prev's range (docs/mtree.md).
  */
 static bool hidden_sibling(const Node *prev, const Node *line)
 {
@@ -388,8 +392,10 @@ static bool hidden_sibling(const Node *prev, const Node *line)
                  prev->body[len - 34] == ' ' && parse_hex16(prev->body + len - 33, &t);
     if (alias)
         return true;
+    /* Only the start tells: QEMU lets a subregion reach past its container's
+     * end (rendering clips it; powernv10's xive.esb-emulated). */
     return !prev->overflow && !line->overflow &&
-           (line->start < prev->start || line->end > prev->end);
+           (line->start < prev->start || line->start > prev->end);
 }
 
 static int parse_tree(Parser *p, const char *text, size_t len)
@@ -1084,6 +1090,20 @@ static const char *const qemu_terminating[] = {
     "vga.mmio",           /* std VGA MMIO BAR: edid, bochs dispi, ... inside */
     "gpex_mmio_window",   /* generic PCIe host: unassigned_io_ops window */
     "gpex_ioport_window", /* generic PCIe host: unassigned_io_ops window */
+    "ahci",               /* hw/ide/ahci.c: the ABAR; allwinner-ahci maps inside */
+    "aspeed.i2c",         /* hw/i2c/aspeed_i2c.c: controller registers, buses inside */
+    "aspeed.sdhci",       /* hw/sd/aspeed_sdhci.c: glue registers, slots inside */
+    "aspeed.smc.flash",   /* hw/ssi/aspeed_smc.c: flash window, chip windows inside */
+    "dino",               /* hw/hppa/dino.c: PCI host registers, config ports inside */
+    "pci0-io",            /* hw/alpha/typhoon.c: PCI I/O window, ISA ports inside */
+    "sabre-config",       /* hw/pci-host/sabre.c: host registers, IOMMU inside */
+    "xtfpga.io",          /* hw/xtensa/xtfpga.c: I/O window, FPGA and UART inside */
+    "intc",               /* hw/sh4/sh7750.c: interrupt controller, aliased twice */
+    "iocsr",              /* hw/loongarch/virt.c: the IOCSR space, devices inside */
+    "lpcm",               /* hw/ppc/pnv_lpc.c: LPC master registers (4 GiB) */
+    "er",                 /* target/xtensa/cpu.c: external registers, the root of `ER` */
+    "rc4030.dma",         /* hw/dma/rc4030.c: an IOMMU region of 4 GiB, not aliased */
+    "via-pm",             /* hw/isa/vt82c686.c: power management ports, ACPI inside */
 };
 /* Containers (memory_region_init()) that have no subregions at reset. */
 static const char *const qemu_containers[] = {
@@ -1091,36 +1111,43 @@ static const char *const qemu_containers[] = {
     "gpex_ioport",          /* generic PCIe host: the PCI I/O space */
     "bus master container", /* hw/pci/pci.c: a PCI device's DMA root */
     "e1000e-flash",         /* hw/net/e1000e.c: the flash BAR, not emulated */
+    "*container*",          /* QEMU's naming habit for memory_region_init() regions
+                             * (hw/acpi/memory_hotplug.c's empty `memhp container`) */
+    "pci.mem",              /* hw/pci-host/bonito.c: PCI memory space, seen through windows */
+    "pci-memory",           /* hw/hppa/machine.c, hw/ppc/prep.c: PCI memory space */
+    "isa-mem",              /* hw/ppc/pnv_lpc.c: LPC memory space */
+    "pci@*.io",             /* hw/ppc/spapr_pci.c: a PHB's I/O space */
 };
 /* Aliases QEMU marks read-only (memory_region_set_readonly on the alias). */
 static const char *const qemu_readonly_aliases[] = {
     "pam-rom", /* hw/pci-host/pam.c: PAM segment "read from RAM, writes to PCI" */
 };
 
+/* Table entries are fnmatch() patterns: QEMU numbers some names per instance. */
 static bool in_table(const char *const *t, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i], name) == 0)
+        if (fnmatch(t[i], name, 0) == 0)
             return true;
     return false;
 }
 #define IN_TABLE(t, name) in_table(t, sizeof(t) / sizeof(t[0]), name)
 
-/* Is @o the root of the address space named `I/O`? (Computed once.) */
-static bool is_io_root(const Obj *o)
-{
-    return o->io_root;
-}
-
-static void mark_io_roots(Parser *p)
+/*
+ * Mark the roots of QEMU's two global address spaces (memory_map_init()):
+ * `I/O` has a terminating root (unassigned ops), `memory` a container.
+ */
+static void mark_global_roots(Parser *p)
 {
     for (uint32_t b = 0; b < p->nblocks; b++) {
         const Block *bl = &p->blocks[b];
         if (!bl->is_as)
             continue;
-        for (uint32_t k = 0; k < bl->nnames; k++)
-            if (strcmp(bl->names[k], "I/O") == 0)
-                p->objs[p->node_obj[bl->root]].io_root = true;
+        Obj *o = &p->objs[p->node_obj[bl->root]];
+        for (uint32_t k = 0; k < bl->nnames; k++) {
+            o->io_root |= strcmp(bl->names[k], "I/O") == 0;
+            o->mem_root |= strcmp(bl->names[k], "memory") == 0;
+        }
     }
 }
 
@@ -1129,9 +1156,9 @@ static bool rule_terminates(const Parser *p, const Obj *o)
 {
     const Node *n = &p->nodes[o->rep];
     if (!(p->flags & MTREE_IMPORT_GENERIC_RULES)) {
-        if (IN_TABLE(qemu_terminating, n->name) || is_io_root(o))
+        if (IN_TABLE(qemu_terminating, n->name) || o->io_root)
             return true;
-        if (IN_TABLE(qemu_containers, n->name))
+        if (IN_TABLE(qemu_containers, n->name) || o->mem_root)
             return false;
     }
     if (n->synthetic)
@@ -1140,14 +1167,33 @@ static bool rule_terminates(const Parser *p, const Obj *o)
         return false; /* a region with subregions: a container */
     if (o->size < GIB4)
         return true; /* a leaf under 4 GiB: device registers */
-    /* 4 GiB or more: a bus address space, unless it is a whole-space
-     * address-space root (an IOMMU region). */
-    return o->size == MR_SIZE_2_64 && o->as_root >= 0 && o->parent < 0 && !o->is_target;
+    /* Mapped in a container, no alias's target, and neither 4 GiB nor 2^64
+     * bytes (the sizes of 32- and 64-bit bus spaces): a device's large
+     * register window (POWER's XSCOM and XIVE windows). */
+    if (o->parent >= 0 && !o->is_target && o->size != GIB4 && o->size != MR_SIZE_2_64)
+        return true;
+    /* 4 GiB or more: a bus address space, unless it is the root of an
+     * address space, mapped in no container, and either aliased, but only
+     * whole (a PCI device's bus-master alias onto an IOMMU region; a bus
+     * space is seen through windows), or not aliased and 2^64 bytes (an
+     * IOMMU region; smaller unaliased roots are empty bus spaces). */
+    return o->as_root >= 0 && o->parent < 0 &&
+           (o->is_target ? !o->windowed : o->size == MR_SIZE_2_64);
 }
 
 static void decide_facts(Parser *p)
 {
-    mark_io_roots(p);
+    mark_global_roots(p);
+    for (uint32_t b = 0; b < p->nblocks; b++)
+        if (!p->blocks[b].is_as)
+            p->objs[p->node_obj[p->blocks[b].root]].is_target = true;
+    for (uint32_t i = 0; i < p->nobjs; i++) {
+        const Obj *o = &p->objs[i];
+        const Node *n = &p->nodes[o->rep];
+        if (n->is_alias && o->target >= 0 &&
+            (n->tstart || o->point || o->size < p->objs[o->target].size))
+            p->objs[o->target].windowed = true;
+    }
     for (uint32_t i = 0; i < p->nobjs; i++) {
         Obj *o = &p->objs[i];
         const Node *n = &p->nodes[o->rep];
@@ -1248,8 +1294,10 @@ static uint32_t heap_pop(uint32_t *h, uint32_t *n)
  * descending, ties newest first) reproduces the dump: equal address and
  * priority: the one printed first was added last; overlapping equal
  * priority at different addresses: the flat dump's forced decision, else
- * the smaller wins (equal sizes: the one printed first). Topological sort of
- * "loser before winner"; a cycle is broken at the latest printed kid.
+ * the smaller wins (equal sizes: the one printed first, but of two pieces
+ * of one port list, which share a name, the one at the higher address).
+ * Topological sort of "loser before winner"; a cycle is broken at the
+ * latest printed kid.
  */
 static int order_kids(Parser *p, Obj *o, unsigned *pairs)
 {
@@ -1289,8 +1337,11 @@ static int order_kids(Parser *p, Obj *o, unsigned *pairs)
                     win = f == k[i].obj ? k[i].print : k[j].print;
                 else if (si != sj)
                     win = si < sj ? k[i].print : k[j].print;
+                else if (!strcmp(p->nodes[p->objs[k[i].obj].rep].name,
+                                 p->nodes[p->objs[k[j].obj].rep].name))
+                    win = k[j].print; /* pieces of one port list: added in ascending order */
                 else
-                    win = k[i].print < k[j].print ? k[i].print : k[j].print;
+                    win = k[i].print; /* equal sizes: the one printed first */
             }
             lose = win == k[i].print ? k[j].print : k[i].print;
             if (nedges == capedges) {

@@ -160,6 +160,8 @@ typedef struct MtreeImportOptions {
  * disabled regions, and one address space per `address-space:` line, created
  * in the order: `memory`, `I/O`, then the rest as they appear. MMIO regions
  * get placeholder ops (reads return 0, writes are ignored); RAM is zeroed.
+ * Unlike QEMU, IOMMU regions (`smmuv3-*`, `iommu-typhoon`, ...) are imported
+ * as such MMIO regions: the flat views match QEMU's, but they do not translate.
  *
  * Input limits (exceeding one is an error, never an unbounded allocation):
  * 64 KiB per line, 64 levels of nesting, 1,000,000 region lines, 65,536 blocks,

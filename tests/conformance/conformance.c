@@ -11,10 +11,18 @@
  * Blocks are compared as sets (QEMU's block order changes from run to run),
  * byte for byte within a block, after normalise_flat_block() on flat views.
  *
- * usage: conformance DATADIR [--generic-rules] [--label TEXT]
+ * A configuration is rebuilt "from the tree alone" when it is identical and
+ * no fact was taken from the flat dump (neither for the -D dump nor for the
+ * dump without -D): the import is then exactly the one without --facts-from.
+ *
+ * usage: conformance DATADIR [--generic-rules] [--label TEXT] [--expect FILE]
  * Prints one line per configuration, the first differing line of both sides
- * on a mismatch, and finally `conformance: N/N configurations identical`.
- * Exit status 0 only when every configuration is identical.
+ * on a mismatch, then `... from the tree alone: K/N` and finally
+ * `conformance: N/N configurations identical`.
+ * Exit status 0 only when every configuration is identical; with --expect,
+ * only when no configuration does worse than FILE says. FILE has one line
+ * `NAME<TAB>tree|facts|fail` per configuration: rebuilt from the tree alone,
+ * identical only with the flat dump's facts, or not identical (known gaps).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,22 +295,82 @@ static char *print_to_string(PrintFn fn, MtreeImport *imp, unsigned flags)
     return buf;
 }
 
+/* Expected results (--expect): 2 = from the tree alone, 1 = with facts, 0 = fails. */
+typedef struct Expect {
+    char **names;
+    int *level;
+    size_t n;
+} Expect;
+
+static const char *const level_words[] = {"fail", "facts", "tree"};
+
+static bool read_expect(const char *path, Expect *e)
+{
+    Text t;
+    if (!read_text(path, &t))
+        return false;
+    size_t cap = 0;
+    for (char *line = strtok(t.s, "\n"); line; line = strtok(NULL, "\n")) {
+        char *tab = strchr(line, '\t');
+        if (!tab || line[0] == '#')
+            continue;
+        *tab = 0;
+        int lv = -1;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(tab + 1, level_words[k]))
+                lv = k;
+        if (lv < 0) {
+            fprintf(stderr, "conformance: %s: '%s': expected tree, facts or fail\n", path, tab + 1);
+            exit(2);
+        }
+        if (e->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            e->names = realloc(e->names, cap * sizeof(char *));
+            e->level = realloc(e->level, cap * sizeof(int));
+            if (!e->names || !e->level)
+                exit(2);
+        }
+        e->names[e->n] = xstrdup(line);
+        e->level[e->n++] = lv;
+    }
+    free(t.s);
+    return true;
+}
+
+/* The expected level of @name; a configuration not listed must be identical from the tree. */
+static int expected_level(const Expect *e, const char *name)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (!strcmp(e->names[i], name))
+            return e->level[i];
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : NULL, *label = NULL;
+    const char *dir = argc > 1 ? argv[1] : NULL, *label = NULL, *expect_path = NULL;
     bool generic = false, usage = !dir;
     for (int i = 2; i < argc && !usage; i++) {
         if (!strcmp(argv[i], "--generic-rules"))
             generic = true;
         else if (!strcmp(argv[i], "--label") && i + 1 < argc)
             label = argv[++i];
+        else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+            expect_path = argv[++i];
         else
             usage = true;
     }
     if (usage) {
-        fprintf(stderr, "usage: conformance DATADIR [--generic-rules] [--label TEXT]\n");
+        fprintf(stderr,
+                "usage: conformance DATADIR [--generic-rules] [--label TEXT] [--expect FILE]\n");
         return 2;
     }
+    Expect expect = {0};
+    if (expect_path && !read_expect(expect_path, &expect)) {
+        fprintf(stderr, "conformance: cannot read %s\n", expect_path);
+        return 2;
+    }
+    unsigned tree_alone = 0, worse = 0, better = 0;
     char path[4096], flat_path[4096];
     snprintf(path, sizeof(path), "%s/configs.tsv", dir);
     FILE *cfg = fopen(path, "r");
@@ -375,15 +443,24 @@ int main(int argc, char **argv)
         }
         fclose(d);
         bool ok = ok_flat && ok_treed && ok_tree && ok_nod;
+        bool alone = ok && from_flat == 0 && nod_facts == 0;
         identical += ok;
-        printf("%s: %s (flat views %s, tree -D %s, tree %s, flat from the dump without -D %s);"
+        tree_alone += alone;
+        int level = alone ? 2 : ok ? 1 : 0, want = expected_level(&expect, name);
+        if (expect_path && level != want) {
+            worse += level < want;
+            better += level > want;
+            printf("%s: %s than expected: %s, expected %s\n", name,
+                   level < want ? "WORSE" : "better", level_words[level], level_words[want]);
+        }
+        printf("%s: %s%s (flat views %s, tree -D %s, tree %s, flat from the dump without -D %s);"
                " facts from flat dump: %u of %u (terminates %u, readonly %u, size %u, tie %u),"
                " without -D: %u\n",
-               name, ok ? "identical" : "MISMATCH", ok_flat ? "same" : "DIFFER",
-               ok_treed ? "same" : "DIFFER", ok_tree ? "same" : "DIFFER",
-               ok_nod ? "same" : "DIFFER", from_flat, decided, c.from_flat[MTREE_FACT_TERMINATES],
-               c.from_flat[MTREE_FACT_READONLY], c.from_flat[MTREE_FACT_SIZE],
-               c.from_flat[MTREE_FACT_TIE], nod_facts);
+               name, ok ? "identical" : "MISMATCH", alone ? " from the tree alone" : "",
+               ok_flat ? "same" : "DIFFER", ok_treed ? "same" : "DIFFER",
+               ok_tree ? "same" : "DIFFER", ok_nod ? "same" : "DIFFER", from_flat, decided,
+               c.from_flat[MTREE_FACT_TERMINATES], c.from_flat[MTREE_FACT_READONLY],
+               c.from_flat[MTREE_FACT_SIZE], c.from_flat[MTREE_FACT_TIE], nod_facts);
         fputs(details, stdout);
         for (size_t i = 0; i < mtree_import_nr_flat_facts(imp); i++)
             printf("    %s\n", mtree_import_flat_fact(imp, i));
@@ -396,12 +473,24 @@ int main(int argc, char **argv)
     }
     fclose(cfg);
     printf("facts taken from flat dumps: %u in %u configurations\n", flat_facts, total);
+    /* `conformance (LABEL, generic rules)`: the prefix of both summary lines. */
+    char prefix[600];
+    snprintf(prefix, sizeof(prefix), "conformance%s%s%s%s", label || generic ? " (" : "",
+             label ? label : "", label && generic ? ", " : "",
+             generic ? "generic rules)"
+             : label ? ")"
+                     : "");
+    printf("%s: from the tree alone: %u/%u configurations identical\n", prefix, tree_alone, total);
+    if (expect_path) {
+        printf("expected (%s): %u worse, %u better\n", expect_path, worse, better);
+        for (size_t i = 0; i < expect.n; i++)
+            free(expect.names[i]);
+        free(expect.names);
+        free(expect.level);
+    }
     /* The summary line: `conformance: N/N configurations identical`. */
-    printf("conformance%s%s%s%s: %u/%u configurations identical\n", label || generic ? " (" : "",
-           label ? label : "", label && generic ? ", " : "",
-           generic ? "generic rules)"
-           : label ? ")"
-                   : "",
-           identical, total);
+    printf("%s: %u/%u configurations identical\n", prefix, identical, total);
+    if (expect_path)
+        return worse == 0 && total ? 0 : 1;
     return identical == total && total ? 0 : 1;
 }

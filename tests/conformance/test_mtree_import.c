@@ -676,6 +676,157 @@ static void test_qemu_rules(void **state)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
+/* Import @tree with @flags and no flat dump; its flat views must be @flat. */
+static void expect_flat(const char *tree, unsigned flags, const char *flat)
+{
+    MtreeError err;
+    MtreeImport *imp = import_str(tree, NULL, flags, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_flat, imp, 0);
+    assert_string_equal(t, flat);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
+/* Rules found on the wide captures (tests/conformance/data-wide/). */
+static void test_wide_rules(void **state)
+{
+    (void)state;
+    /* The root of the `memory` address space is a container even when it
+     * is empty (QEMU's `none` machine): nothing renders. */
+    const char *none = "address-space: memory\n"
+                       "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                       "\n";
+    expect_flat(none, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+    /* An unmapped address-space root of 2^48 bytes without subregions,
+     * shown whole by a bus-master alias (an SMMUv3 IOMMU region), renders
+     * itself. A 4 GiB one seen through windows (a PCI memory space) is an
+     * empty container. */
+    const char *iommu = "address-space: dev\n"
+                        "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container\n"
+                        "    0000000000000000-0000ffffffffffff (prio 0, i/o): alias bus master "
+                        "@smmu 0000000000000000-0000ffffffffffff\n"
+                        "\n"
+                        "address-space: smmu\n"
+                        "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                        "\n"
+                        "address-space: pcimem\n"
+                        "  0000000000000000-00000000ffffffff (prio 0, i/o): pcimem\n"
+                        "\n"
+                        "address-space: memory\n"
+                        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                        "    0000000010000000-000000001fffffff (prio 0, i/o): alias win "
+                        "@pcimem 0000000010000000-000000001fffffff\n"
+                        "    0000000040000000-0000000040000fff (prio 0, ram): ram\n"
+                        "\n"
+                        "memory-region: smmu\n"
+                        "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                        "\n"
+                        "memory-region: pcimem\n"
+                        "  0000000000000000-00000000ffffffff (prio 0, i/o): pcimem\n"
+                        "\n";
+    expect_flat(iommu, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000040000000-0000000040000fff (prio 0, ram): ram\n"
+                "\n"
+                "FlatView #1\n"
+                " AS \"dev\", root: bus master container\n"
+                " AS \"smmu\", root: smmu\n"
+                " Root memory region: smmu\n"
+                "  0000000000000000-0000ffffffffffff (prio 0, i/o): smmu\n"
+                "\n"
+                "FlatView #2\n"
+                " AS \"pcimem\", root: pcimem\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+}
+
+/* More rules found on the wide captures: ties and unaliased roots. */
+static void test_wide_rules_2(void **state)
+{
+    (void)state;
+    /* Equal-size ports overlapping at equal priority: of two pieces of one
+     * port list (one name) the one at the higher address wins (QEMU's i8257
+     * page registers on clipper and 40p), else the one printed first
+     * (powernv10's xscom-quad.0 over xscom-core.0). An
+     * unaliased address-space root under 2^64 bytes without subregions is
+     * an empty bus space (POWER9 XIVE); a PHB's I/O space matches the name
+     * pattern `pci@*.io` and an empty region named "...container" is one. */
+    expect_flat("address-space: xive\n"
+                "  0000000000000000-0000007fffffffff (prio 0, i/o): xive\n"
+                "\n"
+                "address-space: memory\n"
+                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                "    0000000000000487-0000000000000489 (prio 0, i/o): pageh\n"
+                "    0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "    0000000000001000-00000000000017ff (prio 0, i/o): quad\n"
+                "    0000000000001400-0000000000001bff (prio 0, i/o): core\n"
+                "    0000000000002000-0000000000002017 (prio 0, i/o): hotplug container\n"
+                "    0000000000010000-000000000001ffff (prio 0, i/o): alias io-alias "
+                "@pci@800000020000000.io 0000000000000000-000000000000ffff\n"
+                "\n"
+                "memory-region: pci@800000020000000.io\n"
+                "  0000000000000000-000000000000ffff (prio 0, i/o): pci@800000020000000.io\n"
+                "\n",
+                0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000000000487-0000000000000488 (prio 0, i/o): pageh\n"
+                "  0000000000000489-000000000000048b (prio 0, i/o): pageh\n"
+                "  0000000000001000-00000000000017ff (prio 0, i/o): quad\n"
+                "  0000000000001800-0000000000001bff (prio 0, i/o): core @0000000000000400\n"
+                "\n"
+                "FlatView #1\n"
+                " AS \"xive\", root: xive\n"
+                " Root memory region: (none)\n"
+                "  No rendered FlatView\n"
+                "\n");
+    /* A mapped leaf of 16 GiB, no alias's target, is a device window (POWER's
+     * xscom-0); one of exactly 4 GiB is an empty 32-bit bus space. */
+    expect_flat("address-space: memory\n"
+                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                "    0000000100000000-00000001ffffffff (prio 0, i/o): pci_io\n"
+                "    0000000400000000-00000007ffffffff (prio 0, i/o): xscom\n"
+                "\n",
+                0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000400000000-00000007ffffffff (prio 0, i/o): xscom\n"
+                "\n");
+    /* A subregion may end past its container's end (rendering clips it):
+     * in a dump with no region marked disabled, that alone does not make it
+     * the child of a left-out disabled region. */
+    const char *past = "address-space: memory\n"
+                       "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                       "    0000000000001000-0000000000001fff (prio 0, i/o): esb\n"
+                       "      0000000000001000-0000000000002fff (prio 0, i/o): esb-emulated\n"
+                       "\n";
+    expect_flat(past, 0,
+                "FlatView #0\n"
+                " AS \"memory\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000000001000-0000000000001fff (prio 0, i/o): esb-emulated\n"
+                "\n");
+    MtreeError err;
+    MtreeImport *imp = import_str(past, NULL, 0, &err);
+    assert_non_null(imp);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, past);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
 /* A dump without -D: left-out disabled regions are stood in for. */
 static void test_dump_without_disabled(void **state)
 {
@@ -839,7 +990,8 @@ int main(void)
         cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
         cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
         cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
-        cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_two_imports),     cmocka_unit_test(test_wide_rules),
+        cmocka_unit_test(test_wide_rules_2),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
 }

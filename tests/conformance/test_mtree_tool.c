@@ -800,6 +800,37 @@ static void test_conformance_reports_mismatch(void **state)
                                 "  00000000fed00000-00000000fed003ff (prio 0, i/o): hpet2\n"));
     assert_non_null(strstr(out, "\nconformance: 0/1 configurations identical\n"));
     free(out);
+
+    /* --expect: a mismatch listed as known passes, one expected to be
+     * identical (from the tree alone, or unlisted) fails the run. */
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%s/expected.tsv", dir);
+    write_file(expect, "# comment\nx86_pc_reset\tfail\n");
+    assert_int_equal(
+        run((char *[]){(char *)conformance_bin, dir, "--expect", expect, NULL}, &out, NULL), 0);
+    assert_non_null(strstr(out, "expected ("));
+    assert_non_null(strstr(out, ": 0 worse, 0 better\n"));
+    free(out);
+    write_file(expect, "x86_pc_reset\ttree\n");
+    assert_int_equal(
+        run((char *[]){(char *)conformance_bin, dir, "--expect", expect, NULL}, &out, NULL), 1);
+    assert_non_null(strstr(out, "x86_pc_reset: WORSE than expected: fail, expected tree\n"));
+    free(out);
+    write_file(expect, "other\tfail\n");
+    assert_int_equal(
+        run((char *[]){(char *)conformance_bin, dir, "--expect", expect, NULL}, &out, NULL), 1);
+    free(out);
+    /* Restored, the capture is rebuilt from the tree alone: better than listed. */
+    from = data("x86_pc_reset", ".flat.txt");
+    copy_file(from, path, NULL, NULL);
+    free(from);
+    write_file(expect, "x86_pc_reset\tfacts\n");
+    assert_int_equal(
+        run((char *[]){(char *)conformance_bin, dir, "--expect", expect, NULL}, &out, NULL), 0);
+    assert_non_null(strstr(out, "x86_pc_reset: better than expected: tree, expected facts\n"));
+    assert_non_null(
+        strstr(out, "\nconformance: from the tree alone: 1/1 configurations identical\n"));
+    free(out);
 }
 
 static int setup(void **state)
