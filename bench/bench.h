@@ -28,7 +28,7 @@ typedef struct BenchOptions {
     double budget_s;    /* --budget: time budget of one memregion phase, seconds */
     double uc_budget_s; /* --unicorn-budget: time budget of one Unicorn phase, seconds */
     double min_run_s;   /* duration of one timed run of a micro-benchmark */
-    unsigned scenarios; /* bit i: run scenario i (1..5) */
+    unsigned scenarios; /* bit i: run scenario i (1..6) */
     bool unicorn_abort; /* run the Unicorn 4096-region abort check in a child process */
     unsigned moves;     /* scenario 4: BAR moves per configuration */
     double scaling_s;   /* scenario 5: duration of one reader phase */
@@ -111,6 +111,7 @@ void scenario_read(void);       /* 2: host-side 4-byte reads */
 void scenario_translate(void);  /* 3: translate only */
 void scenario_many_as(void);    /* 4: many address spaces, BAR moves */
 void scenario_scaling(void);    /* 5: reader throughput with a busy writer */
+void scenario_dma(void);        /* 6: DMA through an IOMMU, map/unmap */
 void unicorn_abort_check(void); /* the claim: Unicorn aborts at 4096 regions */
 
 /* Fatal setup error of the benchmark itself (never of a measured operation). */

@@ -40,6 +40,7 @@ void address_space_destroy(AddressSpace *as)
         return;
     memory_region_transaction_begin();
     listeners_remove_all(as);
+    overlap_as_forget(as);
     if (as->prev)
         as->prev->next = as->next;
     else
@@ -53,6 +54,7 @@ void address_space_destroy(AddressSpace *as)
     memory_region_transaction_commit();
     /* Readers inside this address space finish before the caller frees it. */
     synchronize_rcu();
+    dma_as_free(as);
     free(as->name);
     memset(as, 0, sizeof(*as));
 }

@@ -126,6 +126,8 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
     if (!fv->seq || page < fr->addr || (mr_size_t)page + TLB_PAGE_SIZE > fr_end(fr))
         return;
     MemoryRegion *mr = fr->mr;
+    if (mr->kind == MR_KIND_IOMMU)
+        return; /* IOMMU hook: translations are cached per region (iommu.c) */
     TlbEntry *e = tlb_entry(addr);
     e->seq = fv->seq;
     e->page = addr >> TLB_PAGE_BITS;
@@ -167,6 +169,9 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
             if (direct) {
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
                 rcu_read_unlock();
+            } else if (mr->kind == MR_KIND_IOMMU) {
+                /* IOMMU hook: one IOMMU page through its target address space. */
+                result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
                 result |= callback_access(mr, off, buf, n, is_write, attrs, false);
             }
@@ -223,6 +228,22 @@ static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
         if (mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr))) {
             MemTxResult r = ram_access(fr, mr, off, buf, size, is_write, attrs);
             rcu_read_unlock();
+            return r;
+        }
+        if (mr->kind == MR_KIND_IOMMU) {
+            /* IOMMU hook: still one access, in the target address space, when
+             * one IOMMU page holds it; otherwise the buffer path splits it. */
+            uint64_t n = size;
+            AddressSpace *tas;
+            hwaddr taddr;
+            MemTxResult r = iommu_translate_one(mr, off, &n, is_write, attrs, &tas, &taddr);
+            if (r != MEMTX_OK || n < size) {
+                if (r == MEMTX_OK)
+                    iommu_translate_done();
+                return access_bytes(as, addr, attrs, buf, size, is_write);
+            }
+            r = access_typed(tas, taddr, attrs, buf, size, is_write);
+            iommu_translate_done();
             return r;
         }
         return callback_access(mr, off, buf, size, is_write, attrs, true);
@@ -298,6 +319,9 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         out->readonly = false;
         out->size = flatview_hole_end(fv, addr) - addr;
         r = MEMTX_DECODE_ERROR;
+    } else if (fr->mr->kind == MR_KIND_IOMMU) {
+        /* IOMMU hook: follow the translation to the region that serves it. */
+        r = iommu_translate_section(as, addr, is_write, attrs, out);
     } else {
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);

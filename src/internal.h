@@ -361,10 +361,11 @@ void child_index_release(size_t first);
  * exceed @max, meaning the path was cut). */
 MemoryRegion *flatview_root_of(MemoryRegion *root, MemoryRegion **path, unsigned max,
                                unsigned *len);
-/* True for kinds that render themselves (RAM, ROMD, MMIO). */
+/* True for kinds that render themselves (RAM, ROMD, MMIO, IOMMU). */
 static inline bool mr_terminates(const MemoryRegion *mr)
 {
-    return mr->kind == MR_KIND_RAM || mr->kind == MR_KIND_ROMD || mr->kind == MR_KIND_MMIO;
+    return mr->kind == MR_KIND_RAM || mr->kind == MR_KIND_ROMD || mr->kind == MR_KIND_MMIO ||
+           mr->kind == MR_KIND_IOMMU;
 }
 
 /* ---- loops.c --------------------------------------------------------------- */
@@ -412,5 +413,80 @@ static inline void mr_mtree_step(void)
 {
     __atomic_fetch_add(&mr_mtree_steps, 1, __ATOMIC_RELAXED);
 }
+
+/* The value of @size bytes at @b, in little- (or @big_endian) byte order. */
+static inline uint64_t mr_bytes_to_value(const uint8_t *b, unsigned size, bool big_endian)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * (big_endian ? size - 1 - i : i));
+    return v;
+}
+
+/* Store @v as @size bytes at @b, in little- (or @big_endian) byte order. */
+static inline void mr_value_to_bytes(uint64_t v, uint8_t *b, unsigned size, bool big_endian)
+{
+    for (unsigned i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
+}
+
+/* ---- iommu.c: IOMMU regions and the walk through them ------------------------ */
+
+/*
+ * Dispatch hook for an IOMMU range: up to *n bytes at IOVA @off of @mr,
+ * which was found inside the current read-side section; this ends the
+ * section. Translates one IOMMU page, performs the bytes in it through the
+ * target address space and sets *n to the bytes done.
+ */
+MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
+                         MemTxAttrs attrs);
+/*
+ * The translation step of iommu_access alone: ends the read-side section,
+ * clips *n to the IOMMU page and, on MEMTX_OK, gives the target address
+ * space and address; the caller performs the access there and then calls
+ * iommu_translate_done() (nesting depth).
+ */
+MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
+                                MemTxAttrs attrs, AddressSpace **as, hwaddr *addr);
+void iommu_translate_done(void);
+
+/* Where an address leads once every IOMMU on the way is passed. */
+typedef struct MrWalk {
+    AddressSpace *as;    /* the last address space reached */
+    hwaddr addr;         /* the address in it */
+    const FlatRange *fr; /* its range (NULL: hole or fault); valid in the section */
+    hwaddr off;          /* offset in fr->mr */
+    hwaddr len;          /* bytes from the address in this piece, at most asked */
+    unsigned nr_stamps;  /* what the answer depends on */
+    MemoryRegionCacheStamp stamps[MR_CACHE_MAX_STAMPS];
+} MrWalk;
+
+/* Resolve [@addr, @addr + @len) of @as through IOMMUs, inside a read-side
+ * section. MEMTX_OK with w->fr set, or the failure (w->fr NULL); w->len is
+ * the extent of the piece either way (at least 1 when @len is). */
+MemTxResult iommu_walk(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                       MrWalk *w);
+/* Are the stamps still what they were? Inside a read-side section. */
+bool iommu_stamps_valid(const MemoryRegionCacheStamp *st, unsigned n);
+/* address_space_translate for an address that lands on an IOMMU range
+ * (inside the read-side section). */
+MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out);
+/* Free an IOMMU region's state (destroy). */
+void iommu_free(MemoryRegion *mr);
+
+/* ---- dma_map.c --------------------------------------------------------------- */
+
+/* Free @as's DMA state (address_space_destroy; no mapping may be live). */
+void dma_as_free(AddressSpace *as);
+
+/* ---- overlap.c --------------------------------------------------------------- */
+
+/* Non-zero while some overlap handler is installed (a predictable branch). */
+extern int overlap_check_on;
+/* @sub was just linked into its container without _overlap, or moved there. */
+void overlap_check_added(MemoryRegion *sub);
+/* @as is going away: drop its handler. */
+void overlap_as_forget(AddressSpace *as);
 
 #endif /* MEMREGION_INTERNAL_H */

@@ -437,7 +437,8 @@ static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_siz
              c = memory_region_next_sibling(c))
             found = walk(c, base, (mr_size_t)wlo, (mr_size_t)whi, addr, off, path, depth + 1);
         MemoryRegionKind k = memory_region_kind(mr);
-        if (!found && (k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO)) {
+        if (!found &&
+            (k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO || k == MR_KIND_IOMMU)) {
             found = mr;
             *off = (hwaddr)((mr_int128)addr - base);
         }

@@ -167,6 +167,9 @@ int memory_region_destroy(MemoryRegion *mr)
     else if (mr->alias_users)
         err = mr_error(EBUSY, "region '%s' is the target of alias '%s'", mr->name,
                        mr->alias_users->name);
+    else if (__atomic_load_n(&mr->dma_maps, __ATOMIC_ACQUIRE))
+        err = mr_error(EBUSY, "region '%s' has live DMA mappings (address_space_unmap them first)",
+                       mr->name);
     else if (mr_removal_pending(mr) || mr->view_slot)
         err = mr_error(EBUSY,
                        "region '%s' is still visible in a published view "
@@ -209,6 +212,11 @@ int memory_region_destroy(MemoryRegion *mr)
         synchronize_rcu();
         mmio_wait_idle(mr);
     }
+    /* A DMA mapping taken while it was still visible ends first (dma.h). */
+    while (__atomic_load_n(&mr->dma_maps, __ATOMIC_ACQUIRE))
+        sched_yield();
+    if (mr->kind == MR_KIND_IOMMU)
+        iommu_free(mr);
     mr_ext_free(mr);
     if (mr->ram_mmapped)
         munmap(mr->ram, (size_t)mr->ram_len);

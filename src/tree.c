@@ -120,21 +120,30 @@ static int check_mapping(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
     return err;
 }
 
+static int add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub, int32_t priority,
+                         bool may_overlap);
+
 int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
 {
-    return memory_region_add_subregion_overlap(parent, offset, sub, 0);
+    return add_subregion(parent, offset, sub, 0, false);
 }
 
 int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
                                         int32_t priority)
 {
+    return add_subregion(parent, offset, sub, priority, true);
+}
+
+static int add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub, int32_t priority,
+                         bool may_overlap)
+{
     if (!parent || parent->kind == MR_KIND_NONE || !sub || sub->kind == MR_KIND_NONE)
         return mr_error(EINVAL, "add_subregion: region is not initialised");
     int err = 0;
     memory_region_transaction_begin();
-    if (parent->kind == MR_KIND_ALIAS)
-        err = mr_error(EINVAL, "cannot add '%s' to alias '%s': aliases have no subregions",
-                       sub->name, parent->name);
+    if (parent->kind == MR_KIND_ALIAS || parent->kind == MR_KIND_IOMMU)
+        err = mr_error(EINVAL, "cannot add '%s' to %s '%s': it has no subregions", sub->name,
+                       parent->kind == MR_KIND_ALIAS ? "alias" : "IOMMU region", parent->name);
     else if (sub->container)
         err = mr_error(EBUSY, "region '%s' is already mapped in '%s'", sub->name,
                        sub->container->name);
@@ -151,10 +160,13 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
             mr_damage_root(sub); /* views rendered from it shift */
         sub->addr = offset;
         sub->priority = priority;
+        sub->may_overlap = may_overlap;
         link_child(parent, sub);
         mr_topology_changed();
         mr_struct_change(sub);
         mr_damage(parent, offset, (mr_size_t)offset + sub->size);
+        if (overlap_check_on && !may_overlap) /* overlap diagnostics hook (overlap.c) */
+            overlap_check_added(sub);
     }
     memory_region_transaction_commit();
     return err;
@@ -220,6 +232,8 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
             mr->priority = priority;
             link_child(parent, mr);
             mr_damage(parent, addr, (mr_size_t)addr + mr->size);
+            if (overlap_check_on && !mr->may_overlap) /* overlap diagnostics hook */
+                overlap_check_added(mr);
         } else {
             mr->addr = addr;
             mr->priority = priority;

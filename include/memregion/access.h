@@ -120,6 +120,12 @@ typedef struct MemoryRegionSection {
  * returns MEMTX_OK, or MEMTX_DECODE_ERROR for an unassigned address (then
  * out->mr is NULL and out->size spans the hole).
  *
+ * IOMMU regions (iommu.h) on the way are followed, as QEMU's
+ * address_space_translate does: out->mr and out->offset_within_region are
+ * then the region at the end of the walk, out->size ends with the IOMMU
+ * page, and an unmapped IOVA (MEMTX_DECODE_ERROR) or a permission fault
+ * (MEMTX_ACCESS_ERROR) leaves out->mr NULL.
+ *
  * The pointers in @out stay valid until the region is destroyed; the
  * mapping itself may change at the next commit, so an emulator that caches
  * them (a software TLB) must flush on its listener's commit callback.

@@ -59,6 +59,7 @@ struct AddressSpace {
     MemoryListener *listeners;    /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
+    struct AsDma *dma;            /* DMA mappings and bounce buffers (dma_map.c); owned */
 };
 
 /**

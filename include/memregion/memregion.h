@@ -7,6 +7,9 @@
  *   address_space.h  AddressSpace, FlatView, transactions
  *   access.h         reads, writes, typed loads/stores, translate
  *   listener.h       listeners, dirty logging, coalesced MMIO, ioeventfd
+ *   iommu.h          IOMMU regions, translation, notifiers
+ *   dma.h            DMA mapping, bounce buffers, access_valid, MemoryRegionCache
+ *   overlap.h        overlap diagnostics and equal-priority ties
  */
 #ifndef MEMREGION_MEMREGION_H
 #define MEMREGION_MEMREGION_H
@@ -17,5 +20,8 @@
 #include "access.h"
 #include "listener.h"
 #include "mtree.h"
+#include "iommu.h"
+#include "dma.h"
+#include "overlap.h"
 
 #endif /* MEMREGION_MEMREGION_H */

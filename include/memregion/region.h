@@ -2,10 +2,11 @@
  * memregion: memory regions and the region tree.
  *
  * A MemoryRegion is a caller-allocated struct (embed it in your device
- * state). It is one of six kinds: container, RAM, ROM, ROM device, MMIO or
- * alias. Regions are arranged in a tree with memory_region_add_subregion();
- * an AddressSpace (address_space.h) renders the tree under its root into a
- * flat view that guest accesses are dispatched through.
+ * state). It is one of seven kinds: container, RAM, ROM, ROM device, MMIO,
+ * alias or IOMMU (iommu.h). Regions are arranged in a tree with
+ * memory_region_add_subregion(); an AddressSpace (address_space.h) renders
+ * the tree under its root into a flat view that guest accesses are
+ * dispatched through.
  *
  * Thread rules (all of this header): functions that change a region or the
  * tree are writer-side. Writers are serialised by one internal recursive
@@ -125,6 +126,7 @@ typedef enum MemoryRegionKind {
     MR_KIND_ROMD,      /**< ROM device: reads from RAM in romd mode, writes to ops */
     MR_KIND_MMIO,      /**< callbacks */
     MR_KIND_ALIAS,     /**< a window onto another region */
+    MR_KIND_IOMMU,     /**< translates accesses into another address space (iommu.h) */
 } MemoryRegionKind;
 
 /**
@@ -205,6 +207,9 @@ struct MemoryRegion {
     uint32_t on_path;              /* times it is on the current render or damage path */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
+    bool may_overlap;              /* added with _overlap: overlapping siblings is intended */
+    struct MrIommu *iommu;         /* IOMMU: ops, notifiers, translation cache; owned */
+    unsigned long dma_maps;        /* atomic: live address_space_map() pointers into its RAM */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
@@ -269,12 +274,13 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
  * and detach its subregions (they stay initialised, unmapped).
  *
  * Fails with -EBUSY while the region is in use: mapped in a container, the
- * root of an address space, the target of an alias, or removed by a
- * transaction that has not committed yet (the published views still show
- * it). Fails with -EDEADLK when called from inside one of the region's own
- * callbacks. Inside an open transaction it also fails with -EBUSY when a
- * callback of the region is running on another thread (it cannot wait
- * there: that callback may be waiting for the writer lock).
+ * root of an address space, the target of an alias, holding live DMA
+ * mappings (address_space_map, dma.h), or removed by a transaction that has
+ * not committed yet (the published views still show it). Fails with
+ * -EDEADLK when called from inside one of the region's own callbacks.
+ * Inside an open transaction it also fails with -EBUSY when a callback of
+ * the region is running on another thread (it cannot wait there: that
+ * callback may be waiting for the writer lock).
  *
  * On success it has waited until no lock-free reader can still be using
  * the region, so the caller may free the struct at once. A FlatView
@@ -286,8 +292,10 @@ int memory_region_destroy(MemoryRegion *mr);
 /* ---- tree operations ----------------------------------------------------- */
 
 /**
- * Map @sub at @offset inside @parent with priority 0.
- * Same as memory_region_add_subregion_overlap(parent, offset, sub, 0).
+ * Map @sub at @offset inside @parent with priority 0, promising that it
+ * overlaps no sibling. Same as memory_region_add_subregion_overlap(parent,
+ * offset, sub, 0) except for that promise, which the overlap diagnostics
+ * (overlap.h) check when they are on.
  */
 int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub);
 
@@ -298,7 +306,7 @@ int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegio
  * its containers, and the map must stay within the alias-loop bounds (see
  * MEMREGION_ALIAS_LAPS_MAX): an alias in @sub's subtree may lead back to
  * @parent or above when rendering that loop ends.
- * @parent must not be an alias. @offset + size(@sub) must not pass 2^64.
+ * @parent must not be an alias or an IOMMU region. @offset + size(@sub) must not pass 2^64.
  * Errors: -EINVAL, -EBUSY (already has a parent), -ELOOP (a region inside
  * itself, or an alias loop past the bounds).
  */

@@ -219,8 +219,8 @@ static char **config_names(int *n)
 static void test_help(void **state)
 {
     (void)state;
-    const char *cmds[] = {"show", "flat", "lookup", "diff", "dot"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *cmds[] = {"show", "flat", "lookup", "diff", "dot", "check"};
+    for (size_t i = 0; i < 6; i++) {
         char *out, *err;
         char *argv[] = {(char *)mtree_bin, (char *)cmds[i], "--help", NULL};
         assert_int_equal(run(argv, &out, &err), 0);
@@ -468,6 +468,36 @@ static void test_show_flat_on_dumps(void **state)
         free(want_plain);
         free(want_flat);
     }
+}
+
+/* ---- check: overlaps and ties ----------------------------------------------------------
+ * In QEMU's own flat dump of g3beige, fwcfg.ctl and fwcfg.data show at
+ * f0000510..f0000512 inside pci-hole: both are priority 0 in system, so
+ * only insertion order makes them win. The PC has no such tie. */
+static void test_check(void **state)
+{
+    (void)state;
+    char *tree = data("ppc_g3beige_reset", ".mtree-D.txt");
+    char *flat = data("ppc_g3beige_reset", ".flat.txt");
+    char *out;
+    assert_int_equal(
+        run((char *[]){(char *)mtree_bin, "check", tree, "--facts-from", flat, NULL}, &out, NULL),
+        0);
+    const char *ties = strstr(out, "\nties (2): ");
+    assert_non_null(ties);
+    assert_non_null(strstr(ties, "  system: [00000000f0000510-00000000f0000511] 'fwcfg.ctl' "
+                                 "(prio 0) over 'pci-hole' (prio 0)\n"));
+    assert_non_null(strstr(ties, "  system: [00000000f0000512-00000000f0000512] 'fwcfg.data' "
+                                 "(prio 0) over 'pci-hole' (prio 0)\n"));
+    assert_true(!strncmp(out, "overlaps (2): ", 14));
+    free(out);
+    free(tree);
+    free(flat);
+    tree = data("x86_pc_reset", ".mtree-D.txt");
+    assert_int_equal(run((char *[]){(char *)mtree_bin, "check", tree, NULL}, &out, NULL), 0);
+    assert_non_null(strstr(out, "\nties (0): "));
+    free(out);
+    free(tree);
 }
 
 /* ---- lookup against QEMU's flat dumps ------------------------------------------------ */
@@ -925,6 +955,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_diff_before_after_firmware),
         cmocka_unit_test(test_default_board),
         cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_check),
         cmocka_unit_test(test_conformance_reports_mismatch),
     };
     return cmocka_run_group_tests_name("mtree-tool", tests, setup, teardown);

@@ -32,7 +32,7 @@ static bool is_nonvolatile(const MemoryRegion *mr)
 static bool terminates(const MemoryRegion *mr)
 {
     MemoryRegionKind k = memory_region_kind(mr);
-    return k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO;
+    return k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO || k == MR_KIND_IOMMU;
 }
 
 /*
@@ -381,4 +381,65 @@ RefNesting refmodel_loop_nesting(MemoryRegion *const *regions, size_t n, const R
     }
     free(w.path);
     return all;
+}
+
+/* ---- device side: through IOMMUs ------------------------------------------------- */
+
+RefDma refmodel_dma_resolve(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs)
+{
+    RefDma d = {.result = MEMTX_DECODE_ERROR, .as = as, .addr = addr};
+    for (unsigned hop = 0; hop <= MR_IOMMU_MAX_DEPTH; hop++) {
+        d.as = as;
+        d.addr = addr;
+        d.hit = refmodel_resolve(address_space_root(as), addr, NULL);
+        if (!d.hit.hit)
+            return d;
+        if (memory_region_kind(d.hit.mr) != MR_KIND_IOMMU) {
+            d.result = MEMTX_OK;
+            return d;
+        }
+        if (hop == MR_IOMMU_MAX_DEPTH)
+            break;
+        int idx = memory_region_iommu_attrs_to_index(d.hit.mr, attrs);
+        IOMMUTLBEntry e = memory_region_iommu_translate(d.hit.mr, d.hit.offset,
+                                                        is_write ? IOMMU_WO : IOMMU_RO, idx);
+        if (e.perm == IOMMU_NONE || !e.target_as || (e.addr_mask & (e.addr_mask + 1)))
+            break;
+        if (!(e.perm & (is_write ? IOMMU_WO : IOMMU_RO))) {
+            d.result = MEMTX_ACCESS_ERROR;
+            d.hit.hit = false;
+            return d;
+        }
+        addr = (e.translated_addr & ~e.addr_mask) | (d.hit.offset & e.addr_mask);
+        as = e.target_as;
+    }
+    d.result = MEMTX_DECODE_ERROR;
+    d.hit.hit = false;
+    return d;
+}
+
+static bool ref_direct(const RefHit *h, bool is_write)
+{
+    if (!h->hit)
+        return false;
+    if (is_write)
+        return memory_region_is_ram(h->mr) && !h->readonly;
+    return memory_region_is_ram(h->mr) || h->romd_mode;
+}
+
+hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                        hwaddr step)
+{
+    RefDma first = refmodel_dma_resolve(as, addr, is_write, attrs);
+    if (first.result != MEMTX_OK || !ref_direct(&first.hit, is_write))
+        return 0;
+    hwaddr done = step - (addr % step);
+    while (done < len && addr + done != 0) {
+        RefDma d = refmodel_dma_resolve(as, addr + done, is_write, attrs);
+        if (d.result != MEMTX_OK || d.hit.mr != first.hit.mr ||
+            d.hit.offset != first.hit.offset + done || !ref_direct(&d.hit, is_write))
+            break;
+        done += step;
+    }
+    return done < len ? done : len;
 }

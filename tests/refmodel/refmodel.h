@@ -23,7 +23,7 @@
  *    shown; an alias may lead back into a region on the path (an alias
  *    loop): the walk follows it, and the clip ends it;
  *  - containers are transparent; a terminating region (RAM, ROM, ROM
- *    device, MMIO) fills whatever its children leave;
+ *    device, MMIO, IOMMU) fills whatever its children leave;
  *  - read-only and non-volatile are ORed down the path.
  * All address arithmetic is signed 128-bit, so the whole 64-bit space and
  * negative alias bases are ordinary values.
@@ -132,6 +132,33 @@ RefNesting refmodel_loop_nesting(MemoryRegion *const *regions, size_t n, const R
 
 /** A one-line description of @h into @buf ("unassigned" or "'name'+0xoff ro nv romd log=N"). */
 const char *refhit_describe(const RefHit *h, char *buf, size_t len);
+
+/*
+ * The device side. IOMMU regions terminate in refmodel_resolve(); these
+ * follow them the way iommu.h says, calling the model's translate directly
+ * (memory_region_iommu_translate: no cache): unmapped or a bad mask gives
+ * MEMTX_DECODE_ERROR, a missing permission MEMTX_ACCESS_ERROR, more than
+ * MR_IOMMU_MAX_DEPTH hops MEMTX_DECODE_ERROR.
+ */
+typedef struct RefDma {
+    MemTxResult result; /**< MEMTX_OK when @hit is a non-IOMMU region */
+    RefHit hit;         /**< in the last address space reached */
+    AddressSpace *as;   /**< that address space */
+    hwaddr addr;        /**< and the address in it */
+} RefDma;
+
+/** Resolve @addr of @as through every IOMMU on the way. */
+RefDma refmodel_dma_resolve(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs);
+
+/**
+ * The length address_space_map() must return for a direct mapping at
+ * @addr of at most @len bytes: 0 when the first byte is not direct memory
+ * for the direction (RAM; for reads also ROM and romd), otherwise the bytes
+ * that resolve to the same region at consecutive offsets, checked every
+ * @step bytes (all region and IOMMU page geometry must be multiples of it).
+ */
+hwaddr refmodel_map_len(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                        hwaddr step);
 
 #ifdef __cplusplus
 }

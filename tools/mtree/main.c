@@ -50,6 +50,7 @@ static const char usage_main[] =
     "                          which aliases\n"
     "  diff   [A B]            flat ranges that appeared, vanished or changed\n"
     "  dot    [FILE]           Graphviz DOT of the tree and the flat map\n"
+    "  check  [FILE]           overlapping siblings, and ties decided by insertion order\n"
     "  help   [COMMAND]        help for one command\n"
     "\n"
     "Without a command: `show` and `flat` of the default board (a PC-like\n"
@@ -117,6 +118,16 @@ static const char usage_dot[] =
     "  -o FILE                 write to FILE instead of standard output\n"
     "  --facts-from FLATDUMP, --generic-rules, --explain, --firmware: see `mtree --help`\n";
 
+static const char usage_check[] =
+    "usage: mtree check [OPTIONS] [FILE]\n"
+    "\n"
+    "List every pair of sibling regions that overlap (the one that shows first),\n"
+    "then the ties among them: equal priorities, where only the order in which\n"
+    "the board added them decides. FILE is a tree dump; without FILE, the\n"
+    "default board.\n"
+    "\n"
+    "  --facts-from FLATDUMP, --generic-rules, --explain, --firmware: see `mtree --help`\n";
+
 static const char *usage_of(const char *cmd)
 {
     if (!cmd)
@@ -131,6 +142,8 @@ static const char *usage_of(const char *cmd)
         return usage_diff;
     if (!strcmp(cmd, "dot"))
         return usage_dot;
+    if (!strcmp(cmd, "check"))
+        return usage_check;
     return NULL;
 }
 
@@ -489,6 +502,19 @@ static int cmd_dot(const Opts *o)
     return output_result(0);
 }
 
+static int cmd_check(const Opts *o)
+{
+    if (o->npos > 1)
+        return die_usage(o->cmd, "too many arguments", o->pos[1]);
+    Source s;
+    int rc = open_source(&s, o->npos ? o->pos[0] : NULL, o->facts_from, o, o->firmware);
+    if (rc)
+        return rc;
+    rc = output_result(mtree_check_overlaps(stdout, s.spaces, s.nspaces, NULL));
+    close_source(&s);
+    return rc;
+}
+
 static int run(const Opts *o)
 {
     if (o->help) {
@@ -505,6 +531,8 @@ static int run(const Opts *o)
         return cmd_lookup(o);
     if (!strcmp(o->cmd, "diff"))
         return cmd_diff(o);
+    if (!strcmp(o->cmd, "check"))
+        return cmd_check(o);
     return cmd_dot(o);
 }
 

@@ -35,4 +35,11 @@ int mtree_diff_spaces(FILE *out, AddressSpace *const *a, size_t na, AddressSpace
 /** Write a Graphviz DOT graph of the trees and flat views of @spaces. */
 int mtree_write_dot(FILE *out, AddressSpace *const *spaces, size_t n);
 
+/**
+ * Print the overlapping siblings of the trees of @spaces (each pair once),
+ * then the ties among them (equal priorities: insertion order decides).
+ * *@nr_ties (may be NULL) gets the number of ties. Returns 0 or -ENOMEM.
+ */
+int mtree_check_overlaps(FILE *out, AddressSpace *const *spaces, size_t n, size_t *nr_ties);
+
 #endif /* MTREE_TOOL_H */
