@@ -41,13 +41,7 @@ static uint32_t topo_epoch = 1;  /* bumped when links between regions change */
 static uint64_t stat_renders;
 static bool check_incremental; /* MEMREGION_CHECK_INCREMENTAL: compare with full renders */
 
-/* Growable arrays of pointers. */
-typedef struct PtrVec {
-    void **v;
-    size_t n, cap;
-} PtrVec;
-
-static void ptrvec_push(PtrVec *a, void *p)
+void ptrvec_push(PtrVec *a, void *p)
 {
     if (a->n == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 16;

@@ -25,12 +25,21 @@ typedef __int128 mr_int128;
 #define MR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* A growable array of pointers. */
+typedef struct PtrVec {
+    void **v;
+    size_t n, cap;
+} PtrVec;
+
 /* ---- error.c ------------------------------------------------------------- */
 
 /* Record a message for memregion_last_error() and return -err. */
 int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- commit.c: the writer lock, change tracking, commits -------------------- */
+
+/* Append @p to @a (aborts when out of memory). */
+void ptrvec_push(PtrVec *a, void *p);
 
 /* The writer lock: recursive, held from transaction begin to commit. */
 void mr_writer_lock(void);
@@ -187,7 +196,8 @@ bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
-#define FV_CHUNK 128 /* ranges per chunk at most */
+#define FV_CHUNK  128 /* ranges per chunk at most */
+#define FV_FANOUT 64  /* chunks per node at most */
 
 /* A growable sequence of ranges; push merges with the last when possible. */
 typedef struct RangeVec {
@@ -196,6 +206,7 @@ typedef struct RangeVec {
 } RangeVec;
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
+/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges. */
 typedef struct FvChunk {
     struct rcu_head rcu;
     uint64_t born; /* seq of the version that created it */
@@ -203,6 +214,18 @@ typedef struct FvChunk {
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
 } FvChunk;
+
+/* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
+ * like chunks are. */
+typedef struct FvNode {
+    struct rcu_head rcu;
+    uint64_t born;             /* seq of the version that created it */
+    uint32_t nr;               /* chunks */
+    uint32_t nr_ranges;        /* ranges in its chunks */
+    hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
+    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    FvChunk *chunks[FV_FANOUT];
+} FvNode;
 
 /* Old span [old_i0, old_i1) became new span [new_i0, new_i1); all other
  * ranges are identical in both versions. */
@@ -215,20 +238,22 @@ struct FlatView {
     struct rcu_head rcu;
     MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
     size_t nr;          /* ranges */
-    size_t nr_chunks;
-    FvChunk **chunks;
-    hwaddr *chunk_starts;    /* chunks[i]->starts[0] */
-    size_t *chunk_first;     /* index of chunks[i]->ranges[0] in the view */
+    size_t nr_chunks;   /* in all its nodes */
+    size_t nr_nodes;
+    FvNode **nodes;
+    hwaddr *node_starts;     /* nodes[i]->starts[0] */
+    size_t *node_first;      /* index in the view of nodes[i]'s first range */
+    size_t *node_cfirst;     /* index in the view of nodes[i]'s first chunk */
+    size_t cap_nodes;        /* allocated length of the node arrays */
     const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
     uint64_t seq;            /* creation order, unique */
     struct ViewChain *chain; /* versions of the same root; NULL when standalone */
     FlatView *newer;         /* next version in the chain */
     bool released;           /* its reference count reached 0 */
-    FvChunk **retired;       /* predecessor's chunks this version dropped */
-    size_t nr_retired, cap_retired;
-    FvChunk **fresh; /* chunks it created (until its commit is done) */
-    size_t nr_fresh, cap_fresh;
-    size_t cap_chunks, cap_deltas; /* allocated lengths (versions are recycled) */
+    /* The predecessor's chunks and nodes this version dropped, and those it
+     * created (the latter until its commit is done). */
+    PtrVec retired, retired_nodes, fresh, fresh_nodes;
+    size_t cap_deltas; /* allocated length (versions are recycled) */
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
@@ -267,7 +292,7 @@ void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
-/* The chunk that holds range index @i. */
+/* Index in the view of the chunk that holds range index @i. */
 size_t flatview_chunk_of(const FlatView *fv, size_t i);
 /* Lookup by binary search; remembers the result as the view's MRU range. */
 const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr);

@@ -40,11 +40,6 @@ const char *mtree_region_type(const MemoryRegion *mr)
 
 /* ---- a growable array of pointers --------------------------------------- */
 
-typedef struct PtrVec {
-    void **v;
-    size_t n, cap;
-} PtrVec;
-
 static int vec_push(PtrVec *pv, void *p)
 {
     if (pv->n == pv->cap) {
