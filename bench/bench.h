@@ -28,7 +28,7 @@ typedef struct BenchOptions {
     double budget_s;    /* --budget: time budget of one memregion phase, seconds */
     double uc_budget_s; /* --unicorn-budget: time budget of one Unicorn phase, seconds */
     double min_run_s;   /* duration of one timed run of a micro-benchmark */
-    unsigned scenarios; /* bit i: run scenario i (1..5) */
+    unsigned scenarios; /* bit i: run scenario i (1..6) */
     bool unicorn_abort; /* run the Unicorn 4096-region abort check in a child process */
     unsigned moves;     /* scenario 4: BAR moves per configuration */
     double scaling_s;   /* scenario 5: duration of one reader phase */
@@ -106,11 +106,14 @@ int targets_summary(void);
 
 /* ---- scenarios --------------------------------------------------------------- */
 
-void scenario_map(void);        /* 1: map/unmap one by one, growth */
-void scenario_read(void);       /* 2: host-side 4-byte reads */
-void scenario_translate(void);  /* 3: translate only */
-void scenario_many_as(void);    /* 4: many address spaces, BAR moves */
-void scenario_scaling(void);    /* 5: reader throughput with a busy writer */
+void scenario_map(void);       /* 1: map/unmap one by one, growth */
+void scenario_read(void);      /* 2: host-side 4-byte reads */
+void scenario_translate(void); /* 3: translate only */
+void scenario_many_as(void);   /* 4: many address spaces, BAR moves */
+void scenario_scaling(void);   /* 5: reader throughput with a busy writer */
+void scenario_footprint(void); /* 6: bytes per region, flat range, address space */
+/* Scenario 6's child process: measure one configuration, print it (argv after the flag). */
+int footprint_child(int argc, char **argv);
 void unicorn_abort_check(void); /* the claim: Unicorn aborts at 4096 regions */
 
 /* Fatal setup error of the benchmark itself (never of a measured operation). */

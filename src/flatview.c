@@ -300,15 +300,19 @@ static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
     index_entries++;
 }
 
-/* Pack the open chunks into new nodes of nearly equal size. */
-static void builder_flush_open(Builder *b)
+/*
+ * Pack the open chunks into new nodes of nearly equal size; at the end of
+ * the view (@tail), into full nodes and a last one with the rest, so that
+ * a map growing at its end keeps full nodes behind it.
+ */
+static void builder_flush_open(Builder *b, bool tail)
 {
     size_t n = b->nr_open;
     if (!n)
         return;
     size_t parts = (n + FV_FANOUT - 1) / FV_FANOUT, done = 0;
     for (size_t p = 0; p < parts; p++) {
-        size_t take = (n - done) / (parts - p);
+        size_t take = tail ? MR_MIN(FV_FANOUT, n - done) : (n - done) / (parts - p);
         FvNode *nd = pool_take((void **)node_pool, &node_pool_nr, sizeof(FvNode));
         nd->born = b->fv->seq;
         nd->nr = (uint32_t)take;
@@ -341,11 +345,12 @@ static void builder_add_chunk(Builder *b, ChunkRef e)
     b->fv->nr += e.nr;
     b->fv->nr_chunks++;
     if (b->nr_open >= 2 * FV_FANOUT)
-        builder_flush_open(b);
+        builder_flush_open(b, false);
 }
 
-/* Pack the pending ranges into chunks of nearly equal size. */
-static void builder_flush(Builder *b)
+/* Pack the pending ranges into chunks of nearly equal size (at the end of
+ * the view, @tail: full chunks and a last one with the rest). */
+static void builder_flush(Builder *b, bool tail)
 {
     size_t n = b->pending.nr;
     if (!n)
@@ -353,7 +358,7 @@ static void builder_flush(Builder *b)
     size_t parts = (n + FV_CHUNK - 1) / FV_CHUNK;
     size_t done = 0;
     for (size_t p = 0; p < parts; p++) {
-        size_t take = (n - done) / (parts - p);
+        size_t take = tail ? MR_MIN(FV_CHUNK, n - done) : (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
         ptrvec_push(&b->fv->fresh, c);
         builder_add_chunk(b, (ChunkRef){c, c->starts[0], c->nr});
@@ -431,7 +436,7 @@ static void builder_push(Builder *b, const FlatRange *fr)
     }
     rangevec_push(&b->pending, fr);
     if (b->pending.nr >= 2 * FV_CHUNK)
-        builder_flush(b);
+        builder_flush(b, false);
 }
 
 /*
@@ -455,7 +460,7 @@ static void builder_push_run(Builder *b, const FlatRange *r, size_t n)
     memcpy(&v->r[v->nr], &r[1], (n - 1) * sizeof(*r));
     v->nr += n - 1;
     if (v->nr >= 2 * FV_CHUNK)
-        builder_flush(b);
+        builder_flush(b, false);
 }
 
 /* Append an unchanged chunk of the previous version: share it unless the
@@ -467,30 +472,59 @@ static void builder_share(Builder *b, ChunkRef e)
         retire(&b->fv->retired, e.c);
         return;
     }
-    builder_flush(b);
+    builder_flush(b, false);
     builder_add_chunk(b, e);
+}
+
+/* Share old nodes [n0, n1) whole, in one go: array copies and a shift. */
+static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size_t n1)
+{
+    FlatView *fv = b->fv;
+    size_t n = n1 - n0, at = fv->nr_nodes;
+    builder_reserve_nodes(b, n);
+    memcpy(&fv->nodes[at], &old->nodes[n0], n * sizeof(*fv->nodes));
+    memcpy(&fv->node_starts[at], &old->node_starts[n0], n * sizeof(hwaddr));
+    size_t shift = b->node_ranges - old->node_first[n0];
+    size_t cshift = b->node_chunks - old->node_cfirst[n0];
+    for (size_t i = 0; i < n; i++) {
+        fv->node_first[at + i] = old->node_first[n0 + i] + shift;
+        fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+    }
+    size_t rend = n1 < old->nr_nodes ? old->node_first[n1] : old->nr;
+    size_t cend = n1 < old->nr_nodes ? old->node_cfirst[n1] : old->nr_chunks;
+    b->node_ranges += rend - old->node_first[n0];
+    b->node_chunks += cend - old->node_cfirst[n0];
+    fv->nr += rend - old->node_first[n0];
+    fv->nr_chunks += cend - old->node_cfirst[n0];
+    fv->nr_nodes += n;
+    index_entries += n;
 }
 
 /* Share old chunks [g0, g1): whole nodes where the run covers them. */
 static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t g1)
 {
-    for (size_t n = g0 < g1 ? node_of_chunk(old, g0) : 0; g0 < g1; n++) {
+    for (size_t n = g0 < g1 ? node_of_chunk(old, g0) : 0; g0 < g1;) {
         FvNode *nd = old->nodes[n];
         uint32_t k0 = (uint32_t)(g0 - old->node_cfirst[n]);
         uint32_t k1 = (uint32_t)MR_MIN(nd->nr, g1 - old->node_cfirst[n]);
-        g0 += k1 - k0;
         if (k0 == 0 && k1 == nd->nr && !b->pending.nr &&
             (!b->nr_open || b->nr_open >= FV_FANOUT / 2)) {
             /* Few open chunks would make a small node: those absorb it instead. */
-            builder_flush_open(b);
-            b->fv->nr += nd->nr_ranges;
-            b->fv->nr_chunks += nd->nr;
-            builder_put_node(b, nd, old->node_starts[n]);
+            builder_flush_open(b, false);
+            size_t n1 = n + 1; /* the run of nodes wholly inside [g0, g1) */
+            while (n1 < old->nr_nodes &&
+                   (n1 + 1 < old->nr_nodes ? old->node_cfirst[n1 + 1] : old->nr_chunks) <= g1)
+                n1++;
+            builder_share_nodes(b, old, n, n1);
+            g0 = n1 < old->nr_nodes ? MR_MIN(g1, old->node_cfirst[n1]) : g1;
+            n = n1;
             continue;
         }
         for (uint32_t k = k0; k < k1; k++)
             builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
         retire(&b->fv->retired_nodes, nd);
+        g0 += k1 - k0;
+        n++;
     }
 }
 
@@ -529,8 +563,8 @@ static void version_link(ViewChain *chain, FlatView *fv)
 
 static FlatView *builder_finish(Builder *b, ViewChain *chain)
 {
-    builder_flush(b);
-    builder_flush_open(b);
+    builder_flush(b, true);
+    builder_flush_open(b, true);
     scratch = b->pending; /* keep the grown buffers for the next build */
     scratch_open = b->open;
     scratch_open_cap = b->cap_open;
