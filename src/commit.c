@@ -389,6 +389,9 @@ static FlatView *render_incremental(ViewSlot *s)
         for (size_t e = 0; e < n; e++)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
         fv = flatview_splice(s->chain, old, edits, n);
+        /* Edits may span the gaps between windows; only the windows changed. */
+        for (size_t w = 0; w < s->nr_win; w++)
+            flatview_tlb_damage(fv, s->win[w].lo, s->win[w].hi);
     }
     return fv;
 }

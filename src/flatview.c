@@ -34,7 +34,8 @@
 
 #include "internal.h"
 
-static FlatView empty_view = {.refcount = 1};
+static FlatView empty_view = {.refcount = 1,
+                              .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
 
 FlatView *flatview_empty(void)
 {
@@ -578,6 +579,8 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
     Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
+    for (unsigned z = 0; z < FV_TLB_ZONES; z++) /* every page may have changed */
+        b.fv->tlb_gen[z] = b.fv->seq;
     for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
         for (uint32_t k = 0; k < prev->nodes[n]->nr; k++)
             retire(&b.fv->retired, prev->nodes[n]->chunks[k]);
@@ -644,6 +647,20 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
     }
 }
 
+void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
+{
+    if (hi <= lo)
+        return;
+    uint64_t p0 = (uint64_t)(lo >> FV_PAGE_BITS), p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
+    if (p1 - p0 >= FV_TLB_ZONES - 1) {
+        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
+            fv->tlb_gen[z] = fv->seq;
+        return;
+    }
+    for (uint64_t p = p0; p <= p1; p++)
+        fv->tlb_gen[fv_zone(p)] = fv->seq;
+}
+
 /*
  * A new version of @old in which each edit's window [lo, hi) (covering old
  * ranges [i0, i1)) holds edit->ranges instead. Edits are sorted and their
@@ -664,6 +681,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     }
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
+    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen)); /* flatview_tlb_damage() adds */
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];

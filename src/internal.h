@@ -227,6 +227,24 @@ typedef struct FvNode {
     FvChunk *chunks[FV_FANOUT];
 } FvNode;
 
+/*
+ * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
+ * zones by page number modulo the zone count. tlb_gen[z] of a version is
+ * the seq of the latest version in its chain that changed a page of zone z
+ * (all of them for a full render), so a TLB entry filled from any earlier
+ * version stays right for as long as its zone's generation is unchanged.
+ * Generations are seqs, unique across chains; the empty view's are ~0.
+ */
+#define FV_PAGE_BITS     12
+#define FV_TLB_ZONE_BITS 8
+#define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_GEN_EMPTY UINT64_MAX
+
+static inline unsigned fv_zone(uint64_t page)
+{
+    return (unsigned)(page & (FV_TLB_ZONES - 1));
+}
+
 /* Old span [old_i0, old_i1) became new span [new_i0, new_i1); all other
  * ranges are identical in both versions. */
 typedef struct ViewDelta {
@@ -253,7 +271,8 @@ struct FlatView {
     /* The predecessor's chunks and nodes this version dropped, and those it
      * created (the latter until its commit is done). */
     PtrVec retired, retired_nodes, fresh, fresh_nodes;
-    size_t cap_deltas; /* allocated length (versions are recycled) */
+    size_t cap_deltas;              /* allocated length (versions are recycled) */
+    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
@@ -283,8 +302,18 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
                          const RangeVec *v);
 /* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
+/* A new version of @old with the edits applied; its TLB generations are
+ * @old's until flatview_tlb_damage() marks the windows that changed. */
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
                           size_t nr_edits);
+/*
+ * The pages of [lo, hi) may show something else in @fv than in its
+ * predecessor: their zones get @fv's seq as generation. Outside the damaged
+ * windows a version shows what its predecessor did, page for page (ranges
+ * next to a window may merge or split, but every byte keeps its region,
+ * offset and attributes), so pages cached there stay right.
+ */
+void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi);
 /* Drop the newest version of its chain, never published. */
 void flatview_discard(FlatView *fv);
 /* The commit that built @fv is done: drop what only that commit needed. */
