@@ -57,7 +57,7 @@ static PtrVec damaged;          /* slots with pending damage */
 static PtrVec rechecks;         /* address spaces to re-derive */
 static AddressSpace *listening; /* address spaces with listeners */
 
-static __thread unsigned lock_depth; /* this thread's holds of writer_lock */
+static MR_THREAD unsigned lock_depth; /* this thread's holds of writer_lock */
 
 void mr_writer_lock(void)
 {

@@ -79,8 +79,8 @@ typedef struct TlbEntry {
     unsigned flags;
 } TlbEntry;
 
-static __thread TlbEntry tlb[1u << TLB_BITS];
-static __thread uint64_t tlb_fills;
+static MR_THREAD TlbEntry tlb[1u << TLB_BITS];
+static MR_THREAD uint64_t tlb_fills;
 
 uint64_t memregion_stat_tlb_fills(void)
 {

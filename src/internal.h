@@ -22,6 +22,13 @@
  * the alias's address gives a negative base. */
 typedef __int128 mr_int128;
 
+/*
+ * Thread-local state of the access path: the initial-exec model reaches it
+ * with one instruction instead of a call of __tls_get_addr per access (the
+ * library is linked at start-up or dlopen()ed into static TLS surplus).
+ */
+#define MR_THREAD __thread __attribute__((tls_model("initial-exec")))
+
 #define MR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -401,6 +408,9 @@ static inline bool mr_terminates(const MemoryRegion *mr)
  * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs);
+
+/* Decide once, when @mr's ops are set, which access sizes need no adaptation. */
+void mmio_ops_set(MemoryRegion *mr);
 
 /* ---- callrec.c ------------------------------------------------------------- */
 

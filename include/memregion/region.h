@@ -151,10 +151,11 @@ struct MemoryRegion {
     uint32_t removed_gen;          /* commit generation of its last removal from a container */
     uint32_t feeds_epoch;          /* topology epoch in which `feeds` was computed */
     bool feeds;                    /* damage here can reach a view root */
-    unsigned feeding_aliases;      /* the first this many alias_users reach a view root */
-    uint32_t walk_gen;             /* visited mark of the current tree walk */
-    struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
-    void *ext;                     /* per-region extensions (dirty log, ...), owned */
+    uint16_t straight; /* bit n: an aligned n-byte access goes to the callbacks as it is (mmio.c) */
+    unsigned feeding_aliases;   /* the first this many alias_users reach a view root */
+    uint32_t walk_gen;          /* visited mark of the current tree walk */
+    struct ViewSlot *view_slot; /* set while some address space's view renders from here */
+    void *ext;                  /* per-region extensions (dirty log, ...), owned */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
