@@ -29,6 +29,7 @@
  *   chunk is freed only after an RCU grace period.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,21 +142,21 @@ static FlatView *version_alloc(void)
 /* Reset a dead version for reuse, or free it when the pool is full. */
 static void version_recycle(FlatView *fv)
 {
-    FlatView keep = {
-        .nodes = fv->nodes,
-        .node_starts = fv->node_starts,
-        .node_first = fv->node_first,
-        .node_cfirst = fv->node_cfirst,
-        .cap_nodes = fv->cap_nodes,
-        .deltas = fv->deltas,
-        .cap_deltas = fv->cap_deltas,
-        .retired = fv->retired,
-        .retired_nodes = fv->retired_nodes,
-        .fresh = fv->fresh,
-        .fresh_nodes = fv->fresh_nodes,
-    };
-    keep.retired.n = keep.retired_nodes.n = keep.fresh.n = keep.fresh_nodes.n = 0;
-    *fv = keep;
+    FlatView keep;
+    memcpy(&keep, fv, offsetof(FlatView, tlb_gen));
+    memset(fv, 0, offsetof(FlatView, tlb_gen)); /* tlb_gen: rewritten by every build */
+    fv->nodes = keep.nodes;
+    fv->node_starts = keep.node_starts;
+    fv->node_first = keep.node_first;
+    fv->node_cfirst = keep.node_cfirst;
+    fv->cap_nodes = keep.cap_nodes;
+    fv->deltas = keep.deltas;
+    fv->cap_deltas = keep.cap_deltas;
+    fv->retired = keep.retired;
+    fv->retired_nodes = keep.retired_nodes;
+    fv->fresh = keep.fresh;
+    fv->fresh_nodes = keep.fresh_nodes;
+    fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     pthread_mutex_lock(&pool_lock);
     if (version_pool_nr < VERSION_POOL_MAX) {
         version_pool[version_pool_nr++] = fv;

@@ -278,12 +278,13 @@ struct FlatView {
     /* The predecessor's chunks and nodes this version dropped, and those it
      * created (the latter until its commit is done). */
     PtrVec retired, retired_nodes, fresh, fresh_nodes;
-    size_t cap_deltas;              /* allocated length (versions are recycled) */
-    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
+    size_t cap_deltas; /* allocated length (versions are recycled) */
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
     size_t nr_deltas;
+    /* Last: every build writes it whole, so recycling leaves it alone. */
+    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
 };
 
 /* The versions rendered from one root, oldest first (see flatview.c). */
