@@ -23,6 +23,7 @@
  * difference. A commit costs what changed: not the number of regions, and
  * not the number of address spaces that did not change.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,14 +271,10 @@ static void path_user_remove(MemoryRegion *mr, AddressSpace *as)
 
 static void path_forget(AddressSpace *as)
 {
-    unsigned n = MR_MIN(as->path_len, MR_AS_PATH_MAX);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < as->path_len; i++)
         path_user_remove(as->path[i], as);
     as->path_len = 0;
 }
-
-/* Address spaces whose derivation path was cut are re-derived every commit. */
-static PtrVec long_paths;
 
 static ViewSlot *slot_for(MemoryRegion *root)
 {
@@ -296,20 +293,27 @@ static ViewSlot *slot_for(MemoryRegion *root)
     return s;
 }
 
-/* Re-derive @as's view root; switch slots when it changed. */
+/*
+ * Re-derive @as's view root; switch slots when it changed. The whole path
+ * is remembered, however long, so a change anywhere on it (and only there)
+ * brings the space back here.
+ */
 static void derive_root(AddressSpace *as)
 {
-    MemoryRegion *path[MR_AS_PATH_MAX];
     unsigned len;
-    MemoryRegion *root = flatview_root_of(as->root, path, MR_AS_PATH_MAX, &len);
     path_forget(as);
-    for (unsigned i = 0; i < MR_MIN(len, MR_AS_PATH_MAX); i++) {
-        as->path[i] = path[i];
-        path_user_add(path[i], as);
+    MemoryRegion *root = flatview_root_of(as->root, as->path, as->path_cap, &len);
+    if (len > as->path_cap) {
+        /* Longer than any path before: grow and walk again. */
+        as->path_cap = MR_MAX(len, 2 * as->path_cap);
+        as->path = realloc(as->path, as->path_cap * sizeof(*as->path));
+        if (!as->path)
+            abort();
+        root = flatview_root_of(as->root, as->path, as->path_cap, &len);
     }
-    as->path_len = (uint8_t)MR_MIN(len, MR_AS_PATH_MAX + 1);
-    if (len > MR_AS_PATH_MAX)
-        ptrvec_push(&long_paths, as);
+    for (unsigned i = 0; i < len; i++)
+        path_user_add(as->path[i], as);
+    as->path_len = len;
     ViewSlot *old = as->slot, *new = root ? slot_for(root) : NULL;
     if (old == new)
         return;
@@ -457,9 +461,6 @@ static void do_commit(void)
     current_gen++;
 
     /* 1. Address spaces whose view-root derivation may have changed. */
-    for (size_t i = 0; i < long_paths.n; i++)
-        mr_as_attach(long_paths.v[i]);
-    long_paths.n = 0;
     PtrVec switching = {0};
     for (size_t i = 0; i < rechecks.n; i++) {
         AddressSpace *as = rechecks.v[i];
@@ -537,9 +538,11 @@ void mr_as_detach(AddressSpace *as)
 {
     update_pending = true;
     remove_ptr(&rechecks, as);
-    remove_ptr(&long_paths, as);
     as->recheck = false;
     path_forget(as);
+    free(as->path);
+    as->path = NULL;
+    as->path_cap = 0;
     if (as->slot)
         as->slot->users--;
     if (as->switching && as->pending_slot)
@@ -572,8 +575,13 @@ void memory_region_transaction_begin(void)
     tx_depth++;
 }
 
-void memory_region_transaction_commit(void)
+int memory_region_transaction_commit(void)
 {
+    /* Only the thread holding an open transaction may close it; tx_depth
+     * counts that thread's transactions and is read under the lock. */
+    if (!mr_writer_owned() || tx_depth == 0)
+        return mr_error(EINVAL, "memory_region_transaction_commit: no transaction open on this "
+                                "thread (commit without begin); nothing changed");
     if (--tx_depth == 0 && !committing) {
         static bool checked_env;
         if (!checked_env) {
@@ -591,4 +599,5 @@ void memory_region_transaction_commit(void)
         mr_reclaim_maybe();
     }
     mr_writer_unlock();
+    return 0;
 }

@@ -12,8 +12,11 @@
 
 #include "internal.h"
 
+/* The ops' size fields with zeros read as QEMU reads them. */
 typedef struct AccessShape {
-    unsigned valid_min, valid_max, impl_min, impl_max;
+    unsigned valid_min, valid_max; /* valid_max 0: any size is valid (QEMU's compatibility) */
+    unsigned cut_max;              /* largest guest access the buffer API makes */
+    unsigned impl_min, impl_max;
 } AccessShape;
 
 static unsigned size_or(unsigned v, unsigned dflt)
@@ -25,14 +28,22 @@ static AccessShape shape_of(const MemoryRegionOps *ops)
 {
     AccessShape s;
     s.valid_min = size_or(ops->valid.min_access_size, 1);
-    s.valid_max = size_or(ops->valid.max_access_size, 8);
-    if (s.valid_max < s.valid_min)
+    s.valid_max = ops->valid.max_access_size ? size_or(ops->valid.max_access_size, 8) : 0;
+    if (s.valid_max && s.valid_max < s.valid_min)
         s.valid_max = s.valid_min;
-    s.impl_min = size_or(ops->impl.min_access_size, s.valid_min);
-    s.impl_max = size_or(ops->impl.max_access_size, s.valid_max);
+    s.cut_max = s.valid_max ? s.valid_max : 4;
+    s.impl_min = size_or(ops->impl.min_access_size, 1);
+    s.impl_max = size_or(ops->impl.max_access_size, 4);
     if (s.impl_max < s.impl_min)
         s.impl_max = s.impl_min;
     return s;
+}
+
+/* The size rule of `valid` (QEMU's memory_region_access_valid): with
+ * valid.max_access_size 0 every size is valid, valid.min included. */
+static bool size_valid(const AccessShape *s, unsigned size)
+{
+    return !s->valid_max || (size >= s->valid_min && size <= s->valid_max);
 }
 
 /* Byte @i (address order) of an @n-byte device value. */
@@ -91,7 +102,7 @@ void mmio_ops_set(MemoryRegion *mr)
         return;
     AccessShape s = shape_of(mr->ops);
     for (unsigned n = 1; n <= 8; n *= 2)
-        if (n >= s.valid_min && n <= s.valid_max && n >= s.impl_min && n <= s.impl_max)
+        if (n <= s.cut_max && size_valid(&s, n) && n >= s.impl_min && n <= s.impl_max)
             mr->straight |= (uint16_t)(1u << n);
 }
 
@@ -166,6 +177,56 @@ static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr 
     return result;
 }
 
+/* One aligned access of a size in mr->straight: straight to the callbacks. */
+static MemTxResult straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
+                                   bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    uint64_t val = 0;
+    if (!is_write) {
+        MemTxResult r = dev_read(mr, off, n, &val, attrs);
+        value_to_bytes(val, buf, n, ops->endianness);
+        return r;
+    }
+    val = bytes_to_value(buf, n, ops->endianness);
+    if (ops->impl.no_read_modify_write)
+        attrs.byte_enable = (1u << n) - 1;
+    return dev_write(mr, off, n, val, attrs);
+}
+
+/*
+ * One guest access: checked against `valid` as QEMU's
+ * memory_region_access_valid() checks it (rule 2), then performed with
+ * device accesses; a refused one never reaches the device.
+ */
+static MemTxResult guest_access(MemoryRegion *mr, const AccessShape *s, hwaddr off, uint8_t *buf,
+                                unsigned size, bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    bool ok = (!ops->valid.accepts || ops->valid.accepts(mr->opaque, off, size, is_write, attrs)) &&
+              (ops->valid.unaligned || !(off & (size - 1))) && size_valid(s, size);
+    if (!ok) {
+        if (!is_write)
+            memset(buf, 0, size);
+        return MEMTX_DECODE_ERROR;
+    }
+    return device_access(mr, s, off, buf, size, is_write, attrs);
+}
+
+MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
+                            bool is_write, MemTxAttrs attrs)
+{
+    if (!mr->ops) {
+        if (!is_write)
+            memset(buf, 0, size);
+        return MEMTX_DECODE_ERROR; /* a reservation */
+    }
+    if (size <= 8 && (mr->straight & (1u << size)) && !(off & (size - 1)))
+        return straight_access(mr, off, buf, size, is_write, attrs);
+    AccessShape s = shape_of(mr->ops);
+    return guest_access(mr, &s, off, buf, size, is_write, attrs);
+}
+
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs)
 {
@@ -175,39 +236,19 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
             memset(buf, 0, len);
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
-    if (len <= 8 && (mr->straight & (1u << len)) && !(off & (len - 1))) {
-        /* The straight path: one aligned access the device takes as it is. */
-        unsigned n = (unsigned)len;
-        uint64_t val = 0;
-        if (!is_write) {
-            MemTxResult r = dev_read(mr, off, n, &val, attrs);
-            value_to_bytes(val, buf, n, ops->endianness);
-            return r;
-        }
-        val = bytes_to_value(buf, n, ops->endianness);
-        if (ops->impl.no_read_modify_write)
-            attrs.byte_enable = (1u << n) - 1;
-        return dev_write(mr, off, n, val, attrs);
-    }
+    if (len <= 8 && (mr->straight & (1u << len)) && !(off & (len - 1)))
+        return straight_access(mr, off, buf, (unsigned)len, is_write, attrs);
     AccessShape s = shape_of(ops);
     MemTxResult result = MEMTX_OK;
     while (len) {
         /* Rule 1: the largest power of two that fits, aligned unless allowed. */
-        unsigned size = s.valid_max;
+        unsigned size = s.cut_max;
         while (size > len)
             size >>= 1;
         if (!ops->valid.unaligned)
             while (off & (size - 1))
                 size >>= 1;
-        /* Rule 2: validity. */
-        if (size < s.valid_min ||
-            (ops->valid.accepts && !ops->valid.accepts(mr->opaque, off, size, is_write, attrs))) {
-            if (!is_write)
-                memset(buf, 0, size);
-            result |= MEMTX_DECODE_ERROR;
-        } else {
-            result |= device_access(mr, &s, off, buf, size, is_write, attrs);
-        }
+        result |= guest_access(mr, &s, off, buf, size, is_write, attrs);
         off += size;
         buf += size;
         len -= size;

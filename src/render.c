@@ -152,6 +152,8 @@ static size_t sweep_cap;
 static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
+    if (m == 0)
+        return; /* nothing rendered; the scratch may not even exist yet */
     if (m > sweep_cap) {
         sweep_cap = m;
         order_buf = realloc(order_buf, m * sizeof(*order_buf));
@@ -164,8 +166,7 @@ static void sweep(const Render *r, RangeVec *out)
     for (size_t i = 0; i < m; i++)
         order[i] = (uint32_t)i;
     sort_base = r->frags; /* writer lock held: no concurrent render */
-    if (m)                /* the buffers may be NULL when there is nothing to sort */
-        qsort(order, m, sizeof(*order), by_start);
+    qsort(order, m, sizeof(*order), by_start);
 
     size_t next = 0;
     mr_size_t pos = 0;

@@ -44,8 +44,6 @@ typedef struct FlatRange {
 /**
  * An address space. Caller-allocated; fields are private.
  */
-#define MR_AS_PATH_MAX 8 /* regions remembered of an AS's view-root derivation */
-
 struct AddressSpace {
     char *name;            /* owned copy */
     MemoryRegion *root;    /* borrowed; root->as_users counts us */
@@ -56,9 +54,9 @@ struct AddressSpace {
     bool recheck;            /* re-derive the view root at the next commit */
     bool switching;          /* pending_slot is to be published at this commit */
     struct ViewSlot *pending_slot;
-    uint8_t path_len;                   /* entries of path[]; MR_AS_PATH_MAX + 1: path was cut */
-    MemoryRegion *path[MR_AS_PATH_MAX]; /* what the view-root derivation visited */
-    MemoryListener *listeners;          /* sorted by priority ascending */
+    unsigned path_len, path_cap;  /* entries used and allocated in path */
+    MemoryRegion **path;          /* owned: every region the view-root derivation visited */
+    MemoryListener *listeners;    /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
 };
@@ -143,8 +141,15 @@ void memory_region_transaction_begin(void);
 /**
  * Close a transaction. The outermost commit re-renders the views whose
  * trees changed, publishes them and notifies listeners.
+ *
+ * Returns 0, or -EINVAL when the calling thread has no open transaction
+ * (a commit without its begin, or one commit too many): then nothing
+ * changes, the depth stays as it was, no lock is released, and
+ * memregion_last_error() says why. QEMU's commit returns nothing, so code
+ * ported from QEMU that ignores the result still compiles; QEMU itself
+ * asserts on such a commit.
  */
-void memory_region_transaction_commit(void);
+int memory_region_transaction_commit(void);
 
 /**
  * Number of view versions built since the process started, whether rendered
