@@ -106,12 +106,15 @@ int targets_summary(void);
 
 /* ---- scenarios --------------------------------------------------------------- */
 
-void scenario_map(void);        /* 1: map/unmap one by one, growth */
-void scenario_read(void);       /* 2: host-side 4-byte reads */
-void scenario_translate(void);  /* 3: translate only */
-void scenario_many_as(void);    /* 4: many address spaces, BAR moves */
-void scenario_scaling(void);    /* 5: reader throughput with a busy writer */
-void scenario_dma(void);        /* 6: DMA through an IOMMU, map/unmap */
+void scenario_map(void);       /* 1: map/unmap one by one, growth */
+void scenario_read(void);      /* 2: host-side 4-byte reads */
+void scenario_translate(void); /* 3: translate only */
+void scenario_many_as(void);   /* 4: many address spaces, BAR moves */
+void scenario_scaling(void);   /* 5: reader throughput with a busy writer */
+void scenario_footprint(void); /* 6: bytes per region, flat range, address space */
+/* Scenario 6's child process: measure one configuration, print it (argv after the flag). */
+int footprint_child(int argc, char **argv);
+void scenario_dma(void);        /* 7: DMA through an IOMMU, map/unmap */
 void unicorn_abort_check(void); /* the claim: Unicorn aborts at 4096 regions */
 
 /* Fatal setup error of the benchmark itself (never of a measured operation). */

@@ -20,7 +20,7 @@ BenchOptions opt = {
     .budget_s = 6,
     .uc_budget_s = 30,
     .min_run_s = 0.05,
-    .scenarios = 0x7e,
+    .scenarios = 0xfe,
     .unicorn_abort = true,
     .moves = 10000,
     .scaling_s = 0.5,
@@ -33,7 +33,7 @@ static void usage(FILE *f)
                "  --max-n N          run no row with more than N regions\n"
                "  --budget SECONDS   time budget of one map or unmap phase of scenario 1, and of\n"
                "                     the slow configurations of scenario 4 (default 6)\n"
-               "  --scenario LIST    run only these scenarios, e.g. 1,4 (default 1,2,3,4,5,6)\n"
+               "  --scenario LIST    run only these scenarios, e.g. 1,4 (default 1,2,3,4,5,6,7)\n"
                "  --no-abort-check   skip the check that Unicorn aborts at 4096 regions\n"
                "  --help             this text\n");
 }
@@ -78,10 +78,10 @@ static void parse_args(int argc, char **argv)
         } else if (!strcmp(a, "--scenario") && val) {
             opt.scenarios = 0;
             for (const char *p = val; *p; p++) {
-                if (*p >= '1' && *p <= '6')
+                if (*p >= '1' && *p <= '7')
                     opt.scenarios |= 1u << (*p - '0');
                 else if (*p != ',')
-                    bench_die("--scenario: expected a list of 1..6, got '%s'", val);
+                    bench_die("--scenario: expected a list of 1..7, got '%s'", val);
             }
             i++;
         } else if (!strcmp(a, "--no-abort-check")) {
@@ -169,6 +169,9 @@ void unicorn_abort_check(void)
 
 int main(int argc, char **argv)
 {
+    /* Scenario 6 runs each configuration in a fresh process: this program again. */
+    if (argc > 1 && !strcmp(argv[1], "--footprint-child"))
+        return footprint_child(argc - 2, argv + 2);
     parse_args(argc, argv);
     unsigned major, minor;
     uc_version(&major, &minor);
@@ -194,6 +197,8 @@ int main(int argc, char **argv)
     if (opt.scenarios & (1u << 5))
         scenario_scaling();
     if (opt.scenarios & (1u << 6))
+        scenario_footprint();
+    if (opt.scenarios & (1u << 7))
         scenario_dma();
     targets_summary();
     printf("total time %.1fs\n", since_s(t0));

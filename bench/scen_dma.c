@@ -1,5 +1,5 @@
 /*
- * Scenario 6: the device side. A device's 4-byte DMA read through an IOMMU
+ * Scenario 7: the device side. A device's 4-byte DMA read through an IOMMU
  * (translation cache on, and off: every access walks the IOMMU model), the
  * same through a MemoryRegionCache, and address_space_map/unmap pairs
  * (direct RAM, through the IOMMU, and bounced to MMIO), each as a ratio
@@ -201,7 +201,7 @@ void scenario_dma(void)
     memory_region_iommu_set_cache(&w.iommu, true);
 
     static const char *const hdr[] = {"operation", "memregion", "vs plain RAM read"};
-    Table *t = table_new("Scenario 6: DMA through an IOMMU, map/unmap (4-byte reads, 8 hot pages)",
+    Table *t = table_new("Scenario 7: DMA through an IOMMU, map/unmap (4-byte reads, 8 hot pages)",
                          3, hdr);
     struct {
         const char *what;
@@ -242,7 +242,7 @@ void scenario_dma(void)
         on = b < on ? b : on;
     }
     static const char *const hdr2[] = {"adding regions one by one", "per region", "vs off"};
-    Table *t2 = table_new("Scenario 6b: overlap diagnostics on and off", 3, hdr2);
+    Table *t2 = table_new("Scenario 7b: overlap diagnostics on and off", 3, hdr2);
     table_row(t2);
     table_set(t2, 0, "%llu regions, diagnostics off", (unsigned long long)n);
     table_set(t2, 1, "%s", fmt_time(b1, sizeof(b1), off));

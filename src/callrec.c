@@ -35,7 +35,7 @@ static pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
 static CallRecord *records;
 static pthread_key_t record_key;
 static pthread_once_t record_once = PTHREAD_ONCE_INIT;
-static __thread CallRecord *my_record;
+static MR_THREAD CallRecord *my_record;
 
 static void record_release(void *p)
 {

@@ -58,7 +58,7 @@ static PtrVec damaged;          /* slots with pending damage */
 static PtrVec rechecks;         /* address spaces to re-derive */
 static AddressSpace *listening; /* address spaces with listeners */
 
-static __thread unsigned lock_depth; /* this thread's holds of writer_lock */
+static MR_THREAD unsigned lock_depth; /* this thread's holds of writer_lock */
 
 void mr_writer_lock(void)
 {
@@ -421,6 +421,9 @@ static FlatView *render_incremental(ViewSlot *s)
         for (size_t e = 0; e < n; e++)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
         fv = flatview_splice(s->chain, old, edits, n);
+        /* Edits may span the gaps between windows; only the windows changed. */
+        for (size_t w = 0; w < s->nr_win; w++)
+            flatview_tlb_damage(fv, s->win[w].lo, s->win[w].hi);
     }
     return fv;
 }

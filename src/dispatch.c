@@ -56,15 +56,17 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
 
 /*
  * A per-thread software TLB in front of the lookup: what this thread found
- * a page to be in a view version (memory to copy, or a callback region at
- * an offset), by version seq and page number. A version is immutable and its
- * seq never reused, so an entry is right for exactly as long as its view is
- * the current one; any commit that changes the view gives it a new seq and
- * the entry simply stops matching. Writes that need the slow path (read-only
+ * a page to be (memory to copy, or a callback region at an offset), with
+ * the generation of the page's zone in the view it was found in (see
+ * fv_zone() in internal.h). A commit gives new generations only to the
+ * zones of the pages it changed, so an entry stays right across commits
+ * that leave its page alone, and stops matching after one that touches it
+ * (or another page of its zone). Generations are never reused, so an entry
+ * of another view never matches. Writes that need the slow path (read-only
  * or dirty-logged memory) are not cached.
  */
 #define TLB_BITS      10
-#define TLB_PAGE_BITS 12
+#define TLB_PAGE_BITS FV_PAGE_BITS
 #define TLB_PAGE_SIZE ((hwaddr)1 << TLB_PAGE_BITS)
 
 enum {
@@ -75,7 +77,7 @@ enum {
 };
 
 typedef struct TlbEntry {
-    uint64_t seq;     /* view version; 0: empty entry */
+    uint64_t gen;     /* generation of the page's zone; 0: empty entry (never a generation) */
     uint64_t page;    /* addr >> TLB_PAGE_BITS */
     uint8_t *host;    /* the page's first byte, for direct access */
     MemoryRegion *mr; /* the region serving the page */
@@ -83,7 +85,13 @@ typedef struct TlbEntry {
     unsigned flags;
 } TlbEntry;
 
-static __thread TlbEntry tlb[1u << TLB_BITS];
+static MR_THREAD TlbEntry tlb[1u << TLB_BITS];
+static MR_THREAD uint64_t tlb_fills;
+
+uint64_t memregion_stat_tlb_fills(void)
+{
+    return tlb_fills;
+}
 
 static inline TlbEntry *tlb_entry(hwaddr addr)
 {
@@ -99,7 +107,8 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
                               bool is_write, MemTxAttrs attrs, MemTxResult *r)
 {
     const TlbEntry *e = tlb_entry(addr);
-    if (e->seq != fv->seq || !e->seq || e->page != addr >> TLB_PAGE_BITS)
+    uint64_t page = addr >> TLB_PAGE_BITS;
+    if (e->gen != fv->tlb_gen[fv_zone(page)] || e->page != page)
         return false;
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
@@ -129,8 +138,9 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
     if (mr->kind == MR_KIND_IOMMU)
         return; /* IOMMU hook: translations are cached per region (iommu.c) */
     TlbEntry *e = tlb_entry(addr);
-    e->seq = fv->seq;
     e->page = addr >> TLB_PAGE_BITS;
+    e->gen = fv->tlb_gen[fv_zone(e->page)];
+    tlb_fills++;
     e->mr = mr;
     e->off = fr->offset_in_region + (page - fr->addr);
     e->host = mr->ram ? mr->ram + e->off : NULL;

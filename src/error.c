@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-static __thread char last_error[256];
+static MR_THREAD char last_error[256];
 
 int mr_error(int err, const char *fmt, ...)
 {

@@ -2,35 +2,41 @@
  * FlatView: an immutable, reference-counted, sorted sequence of FlatRanges
  * with its lookup index, published with RCU and read without locks.
  *
- * The ranges live in chunks of at most FV_CHUNK ranges. A view is an array
- * of chunk pointers plus the first address and first index of each chunk,
- * so a lookup is two binary searches (O(log n)) and a new version that
- * changes a few ranges copies only the chunks it touches and the pointer
- * array: versions share every other chunk. That is what makes a commit cost
- * what changed rather than the size of the map.
+ * The ranges live in chunks of at most FV_CHUNK ranges, and the chunks in
+ * nodes of at most FV_FANOUT chunks. A view is an array of node pointers
+ * plus the first address, first range index and first chunk index of each
+ * node, so a lookup is three binary searches (O(log n)). A new version that
+ * changes a few ranges copies only the chunks and nodes it touches and the
+ * node array (n / (FV_CHUNK * FV_FANOUT) entries, 128 at 1M ranges): versions
+ * share every other chunk and node. That is what makes a commit cost what
+ * changed rather than the size of the map.
  *
  * Invariants:
  * - ranges are sorted by address, never overlap, and no range could be
  *   merged with its left neighbour (same region, contiguous offsets, equal
  *   attributes), across chunk boundaries too;
  * - the versions of one view root form a chain, oldest first; a version
- *   shares chunks only with its predecessor, and lists in `retired` the
- *   predecessor's chunks it dropped. A chunk is therefore alive exactly
+ *   shares chunks and nodes only with its predecessor, and lists in
+ *   `retired` and `retired_nodes` the predecessor's chunks and nodes it
+ *   dropped (a node it does not share whole is dropped, though its chunks
+ *   may live on in new nodes). A chunk or node is therefore alive exactly
  *   while some unreleased version that holds it exists: when the oldest
  *   versions of a chain are released, the retired lists of their successors
  *   are freed. Shared chunks are never touched when a version is copied,
- *   so deriving a version costs the pointer arrays, not a cache miss per
- *   chunk;
+ *   so deriving a version costs the node array and the nodes it rebuilds,
+ *   not a cache miss per chunk;
  * - chain bookkeeping happens under the writer lock; memory of a version or
  *   chunk is freed only after an RCU grace period.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static FlatView empty_view = {.refcount = 1};
+static FlatView empty_view = {.refcount = 1,
+                              .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
 
 FlatView *flatview_empty(void)
 {
@@ -62,30 +68,55 @@ void rangevec_push(RangeVec *v, const FlatRange *fr)
     v->r[v->nr++] = *fr;
 }
 
-/* ---- chunks ------------------------------------------------------------------ */
+/* ---- chunks and nodes ---------------------------------------------------------- */
 
-static uint64_t version_seq; /* writer lock */
+static uint64_t version_seq;   /* writer lock */
+static uint64_t index_entries; /* writer lock: see memregion_stat_index_entries() */
+
+uint64_t memregion_stat_index_entries(void)
+{
+    mr_writer_lock();
+    uint64_t n = index_entries;
+    mr_writer_unlock();
+    return n;
+}
 
 /*
- * Freed chunks wait in a small pool for reuse: commits replace a chunk or
- * two each, and recycling them avoids malloc churn and page faults. The RCU
- * thread returns chunks to the pool, so it has its own lock.
+ * Freed chunks and nodes wait in small pools for reuse: commits replace a
+ * chunk or two each, and recycling them avoids malloc churn and page faults.
+ * The RCU thread returns them to the pools, so the pools have their own lock.
  */
 #define CHUNK_POOL_MAX 512
+#define NODE_POOL_MAX  64
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
+static FvNode *node_pool[NODE_POOL_MAX];
+static size_t node_pool_nr;
 
-static FvChunk *chunk_alloc(void)
+/* Take an object from @objs (holding *nr) or malloc @size bytes. */
+static void *pool_take(void **objs, size_t *nr, size_t size)
 {
-    FvChunk *c = NULL;
+    void *p = NULL;
     pthread_mutex_lock(&pool_lock);
-    if (pool_nr)
-        c = pool[--pool_nr];
+    if (*nr)
+        p = objs[--*nr];
     pthread_mutex_unlock(&pool_lock);
-    if (!c && !(c = malloc(sizeof(*c))))
+    if (!p && !(p = malloc(size)))
         abort();
-    return c;
+    return p;
+}
+
+/* Return @p to @objs (holding *nr, at most @max) or free it. */
+static void pool_give(void **objs, size_t *nr, size_t max, void *p)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (*nr < max) {
+        objs[(*nr)++] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    free(p);
 }
 
 /* Dead versions wait in a pool too, keeping their arrays for the next one. */
@@ -111,19 +142,21 @@ static FlatView *version_alloc(void)
 /* Reset a dead version for reuse, or free it when the pool is full. */
 static void version_recycle(FlatView *fv)
 {
-    FlatView keep = {
-        .chunks = fv->chunks,
-        .chunk_starts = fv->chunk_starts,
-        .chunk_first = fv->chunk_first,
-        .cap_chunks = fv->cap_chunks,
-        .deltas = fv->deltas,
-        .cap_deltas = fv->cap_deltas,
-        .retired = fv->retired,
-        .cap_retired = fv->cap_retired,
-        .fresh = fv->fresh,
-        .cap_fresh = fv->cap_fresh,
-    };
-    *fv = keep;
+    FlatView keep;
+    memcpy(&keep, fv, offsetof(FlatView, tlb_gen));
+    memset(fv, 0, offsetof(FlatView, tlb_gen)); /* tlb_gen: rewritten by every build */
+    fv->nodes = keep.nodes;
+    fv->node_starts = keep.node_starts;
+    fv->node_first = keep.node_first;
+    fv->node_cfirst = keep.node_cfirst;
+    fv->cap_nodes = keep.cap_nodes;
+    fv->deltas = keep.deltas;
+    fv->cap_deltas = keep.cap_deltas;
+    fv->retired = keep.retired;
+    fv->retired_nodes = keep.retired_nodes;
+    fv->fresh = keep.fresh;
+    fv->fresh_nodes = keep.fresh_nodes;
+    fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     pthread_mutex_lock(&pool_lock);
     if (version_pool_nr < VERSION_POOL_MAX) {
         version_pool[version_pool_nr++] = fv;
@@ -131,19 +164,22 @@ static void version_recycle(FlatView *fv)
     }
     pthread_mutex_unlock(&pool_lock);
     if (fv) {
-        free(fv->chunks);
-        free(fv->chunk_starts);
-        free(fv->chunk_first);
+        free(fv->nodes);
+        free(fv->node_starts);
+        free(fv->node_first);
+        free(fv->node_cfirst);
         free(fv->deltas);
-        free(fv->retired);
-        free(fv->fresh);
+        free(fv->retired.v);
+        free(fv->retired_nodes.v);
+        free(fv->fresh.v);
+        free(fv->fresh_nodes.v);
         free(fv);
     }
 }
 
 static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 {
-    FvChunk *c = chunk_alloc();
+    FvChunk *c = pool_take((void **)pool, &pool_nr, sizeof(FvChunk));
     c->born = born;
     c->nr = (uint32_t)n;
     memcpy(c->ranges, r, n * sizeof(*r));
@@ -154,56 +190,169 @@ static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 
 static void chunk_free_rcu(struct rcu_head *head)
 {
-    FvChunk *c = caa_container_of(head, FvChunk, rcu);
-    pthread_mutex_lock(&pool_lock);
-    if (pool_nr < CHUNK_POOL_MAX) {
-        pool[pool_nr++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    free(c);
+    pool_give((void **)pool, &pool_nr, CHUNK_POOL_MAX, caa_container_of(head, FvChunk, rcu));
 }
 
-/* No live version holds @c any more (writer lock held). */
+static void node_free_rcu(struct rcu_head *head)
+{
+    pool_give((void **)node_pool, &node_pool_nr, NODE_POOL_MAX,
+              caa_container_of(head, FvNode, rcu));
+}
+
+/* No live version holds @c (or @n) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
     mr_defer_free(&c->rcu, chunk_free_rcu);
 }
 
+static void node_free(FvNode *n)
+{
+    mr_defer_free(&n->rcu, node_free_rcu);
+}
+
+/* Free every chunk and node of @fv (no other live version shares them). */
+static void version_free_all(FlatView *fv)
+{
+    for (size_t n = 0; n < fv->nr_nodes; n++) {
+        for (uint32_t k = 0; k < fv->nodes[n]->nr; k++)
+            chunk_free(fv->nodes[n]->chunks[k]);
+        node_free(fv->nodes[n]);
+    }
+}
+
+/* One chunk as the index sees it: no need to touch the chunk's memory. */
+typedef struct ChunkRef {
+    FvChunk *c;
+    hwaddr start;
+    uint32_t nr;
+} ChunkRef;
+
+static uint32_t node_chunk_nr(const FvNode *nd, uint32_t k)
+{
+    return (k + 1 < nd->nr ? nd->first[k + 1] : nd->nr_ranges) - nd->first[k];
+}
+
+/* Index of the node holding chunk @g of the view. */
+static size_t node_of_chunk(const FlatView *fv, size_t g)
+{
+    size_t lo = 0, hi = fv->nr_nodes;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fv->node_cfirst[mid] <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Chunk @g of the view, and the index in the view of its first range. */
+static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
+{
+    size_t n = node_of_chunk(fv, g);
+    const FvNode *nd = fv->nodes[n];
+    uint32_t k = (uint32_t)(g - fv->node_cfirst[n]);
+    *first = fv->node_first[n] + nd->first[k];
+    return (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)};
+}
+
 /* ---- assembling a version ------------------------------------------------------ */
 
+/*
+ * A version is built left to right. Ranges gather in `pending` until they
+ * fill chunks; chunks (new or shared) gather in `open` until they fill
+ * nodes; a node of the predecessor whose chunks all stay is shared whole.
+ * fv->nr and fv->nr_chunks count what is in nodes and in `open`.
+ */
 typedef struct Builder {
     FlatView *fv;
     RangeVec pending; /* ranges not yet packed into a chunk */
+    ChunkRef *open;   /* chunks not yet packed into a node */
+    size_t nr_open, cap_open;
+    size_t node_ranges, node_chunks; /* what the finished nodes hold */
 } Builder;
 
-static void builder_reserve(Builder *b, size_t more)
+static void builder_reserve_nodes(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    if (fv->nr_chunks + more <= fv->cap_chunks)
+    if (fv->nr_nodes + more <= fv->cap_nodes)
         return;
-    while (fv->nr_chunks + more > fv->cap_chunks)
-        fv->cap_chunks = fv->cap_chunks ? 2 * fv->cap_chunks : 8;
-    fv->chunks = realloc(fv->chunks, fv->cap_chunks * sizeof(*fv->chunks));
-    fv->chunk_starts = realloc(fv->chunk_starts, fv->cap_chunks * sizeof(hwaddr));
-    fv->chunk_first = realloc(fv->chunk_first, fv->cap_chunks * sizeof(size_t));
-    if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
+    while (fv->nr_nodes + more > fv->cap_nodes)
+        fv->cap_nodes = fv->cap_nodes ? 2 * fv->cap_nodes : 8;
+    fv->nodes = realloc(fv->nodes, fv->cap_nodes * sizeof(*fv->nodes));
+    fv->node_starts = realloc(fv->node_starts, fv->cap_nodes * sizeof(hwaddr));
+    fv->node_first = realloc(fv->node_first, fv->cap_nodes * sizeof(size_t));
+    fv->node_cfirst = realloc(fv->node_cfirst, fv->cap_nodes * sizeof(size_t));
+    if (!fv->nodes || !fv->node_starts || !fv->node_first || !fv->node_cfirst)
         abort();
 }
 
-static void builder_add_chunk(Builder *b, FvChunk *c)
+/* Append node @nd (starting at @start) to the finished nodes. */
+static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
 {
     FlatView *fv = b->fv;
-    builder_reserve(b, 1);
-    fv->chunks[fv->nr_chunks] = c;
-    fv->chunk_starts[fv->nr_chunks] = c->starts[0];
-    fv->chunk_first[fv->nr_chunks] = fv->nr;
-    fv->nr_chunks++;
-    fv->nr += c->nr;
+    builder_reserve_nodes(b, 1);
+    fv->nodes[fv->nr_nodes] = nd;
+    fv->node_starts[fv->nr_nodes] = start;
+    fv->node_first[fv->nr_nodes] = b->node_ranges;
+    fv->node_cfirst[fv->nr_nodes] = b->node_chunks;
+    fv->nr_nodes++;
+    b->node_ranges += nd->nr_ranges;
+    b->node_chunks += nd->nr;
+    index_entries++;
 }
 
-/* Pack the pending ranges into chunks of nearly equal size. */
-static void builder_flush(Builder *b)
+/*
+ * Pack the open chunks into new nodes of nearly equal size; at the end of
+ * the view (@tail), into full nodes and a last one with the rest, so that
+ * a map growing at its end keeps full nodes behind it.
+ */
+static void builder_flush_open(Builder *b, bool tail)
+{
+    size_t n = b->nr_open;
+    if (!n)
+        return;
+    size_t parts = (n + FV_FANOUT - 1) / FV_FANOUT, done = 0;
+    for (size_t p = 0; p < parts; p++) {
+        size_t take = tail ? MR_MIN(FV_FANOUT, n - done) : (n - done) / (parts - p);
+        FvNode *nd = pool_take((void **)node_pool, &node_pool_nr, sizeof(FvNode));
+        nd->born = b->fv->seq;
+        nd->nr = (uint32_t)take;
+        uint32_t first = 0;
+        for (size_t k = 0; k < take; k++) {
+            const ChunkRef *e = &b->open[done + k];
+            nd->chunks[k] = e->c;
+            nd->starts[k] = e->start;
+            nd->first[k] = first;
+            first += e->nr;
+        }
+        nd->nr_ranges = first;
+        index_entries += take;
+        ptrvec_push(&b->fv->fresh_nodes, nd);
+        builder_put_node(b, nd, nd->starts[0]);
+        done += take;
+    }
+    b->nr_open = 0;
+}
+
+static void builder_add_chunk(Builder *b, ChunkRef e)
+{
+    if (b->nr_open == b->cap_open) {
+        b->cap_open = b->cap_open ? 2 * b->cap_open : 4 * FV_FANOUT;
+        b->open = realloc(b->open, b->cap_open * sizeof(*b->open));
+        if (!b->open)
+            abort();
+    }
+    b->open[b->nr_open++] = e;
+    b->fv->nr += e.nr;
+    b->fv->nr_chunks++;
+    if (b->nr_open >= 2 * FV_FANOUT)
+        builder_flush_open(b, false);
+}
+
+/* Pack the pending ranges into chunks of nearly equal size (at the end of
+ * the view, @tail: full chunks and a last one with the rest). */
+static void builder_flush(Builder *b, bool tail)
 {
     size_t n = b->pending.nr;
     if (!n)
@@ -211,67 +360,85 @@ static void builder_flush(Builder *b)
     size_t parts = (n + FV_CHUNK - 1) / FV_CHUNK;
     size_t done = 0;
     for (size_t p = 0; p < parts; p++) {
-        size_t take = (n - done) / (parts - p);
+        size_t take = tail ? MR_MIN(FV_CHUNK, n - done) : (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
-        FlatView *fv = b->fv;
-        if (fv->nr_fresh == fv->cap_fresh) {
-            fv->cap_fresh = fv->cap_fresh ? 2 * fv->cap_fresh : 8;
-            fv->fresh = realloc(fv->fresh, fv->cap_fresh * sizeof(*fv->fresh));
-            if (!fv->fresh)
-                abort();
-        }
-        fv->fresh[fv->nr_fresh++] = c;
-        builder_add_chunk(b, c);
+        ptrvec_push(&b->fv->fresh, c);
+        builder_add_chunk(b, (ChunkRef){c, c->starts[0], c->nr});
         done += take;
     }
     b->pending.nr = 0;
 }
 
 /*
- * Chunk @c of the predecessor is not part of the version being built (its
- * ranges were copied, cut or dropped): list it in `retired`. Every chunk of
- * the predecessor is either shared whole or retired here; retirements come
- * in address order, so a repeat is always one of the last two entries.
+ * @p (a chunk or node of the predecessor) is not part of the version being
+ * built as a whole: list it in @v (retired chunks or nodes). Every chunk and
+ * every node of the predecessor is either shared whole or retired here;
+ * retirements come in address order, so a repeat is one of the last two
+ * entries.
  */
-static void builder_retire(Builder *b, FvChunk *c)
+static void retire(PtrVec *v, void *p)
+{
+    if ((v->n && v->v[v->n - 1] == p) || (v->n > 1 && v->v[v->n - 2] == p))
+        return;
+    ptrvec_push(v, p);
+}
+
+/* The last finished node goes back to `open` (a merge must change its last chunk). */
+static void builder_reopen(Builder *b)
 {
     FlatView *fv = b->fv;
-    size_t n = fv->nr_retired;
-    if ((n && fv->retired[n - 1] == c) || (n > 1 && fv->retired[n - 2] == c))
-        return;
-    if (n == fv->cap_retired) {
-        fv->cap_retired = fv->cap_retired ? 2 * fv->cap_retired : 8;
-        fv->retired = realloc(fv->retired, fv->cap_retired * sizeof(*fv->retired));
-        if (!fv->retired)
-            abort();
+    FvNode *nd = fv->nodes[--fv->nr_nodes];
+    b->node_ranges -= nd->nr_ranges;
+    b->node_chunks -= nd->nr;
+    fv->nr -= nd->nr_ranges;
+    fv->nr_chunks -= nd->nr;
+    for (uint32_t k = 0; k < nd->nr; k++)
+        builder_add_chunk(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+    if (nd->born == fv->seq) {
+        node_free(nd);       /* ours, never published */
+        fv->fresh_nodes.n--; /* it was the last one created */
+    } else {
+        retire(&fv->retired_nodes, nd);
     }
-    fv->retired[fv->nr_retired++] = c;
+}
+
+/* The chunk built last, or NULL. */
+static FvChunk *builder_last_chunk(const Builder *b)
+{
+    const FlatView *fv = b->fv;
+    if (b->nr_open)
+        return b->open[b->nr_open - 1].c;
+    if (!fv->nr_nodes)
+        return NULL;
+    const FvNode *nd = fv->nodes[fv->nr_nodes - 1];
+    return nd->chunks[nd->nr - 1];
 }
 
 /* Append one range; it merges with the previous one when it can. */
 static void builder_push(Builder *b, const FlatRange *fr)
 {
-    if (!b->pending.nr && b->fv->nr_chunks) {
-        /* The previous range sits in a shared chunk: a merge would
+    FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b);
+    if (last && can_merge(&last->ranges[last->nr - 1], fr)) {
+        /* The previous range sits in a finished chunk: a merge would
          * change it, so copy that chunk's ranges back into pending. */
         FlatView *fv = b->fv;
-        FvChunk *last = fv->chunks[fv->nr_chunks - 1];
-        if (can_merge(&last->ranges[last->nr - 1], fr)) {
-            fv->nr_chunks--;
-            fv->nr -= last->nr;
-            for (uint32_t i = 0; i < last->nr; i++)
-                rangevec_push(&b->pending, &last->ranges[i]);
-            if (last->born == fv->seq) {
-                chunk_free(last); /* ours, never published */
-                fv->nr_fresh--;   /* it was the last one created */
-            } else {
-                builder_retire(b, last); /* the predecessor's, no longer shared */
-            }
+        if (!b->nr_open)
+            builder_reopen(b);
+        b->nr_open--;
+        fv->nr -= last->nr;
+        fv->nr_chunks--;
+        for (uint32_t i = 0; i < last->nr; i++)
+            rangevec_push(&b->pending, &last->ranges[i]);
+        if (last->born == fv->seq) {
+            chunk_free(last); /* ours, never published */
+            fv->fresh.n--;    /* it was the last one created */
+        } else {
+            retire(&fv->retired, last); /* the predecessor's, no longer shared */
         }
     }
     rangevec_push(&b->pending, fr);
     if (b->pending.nr >= 2 * FV_CHUNK)
-        builder_flush(b);
+        builder_flush(b, false);
 }
 
 /*
@@ -295,43 +462,77 @@ static void builder_push_run(Builder *b, const FlatRange *r, size_t n)
     memcpy(&v->r[v->nr], &r[1], (n - 1) * sizeof(*r));
     v->nr += n - 1;
     if (v->nr >= 2 * FV_CHUNK)
-        builder_flush(b);
+        builder_flush(b, false);
 }
 
 /* Append an unchanged chunk of the previous version: share it unless the
  * pending ranges are few (then absorb it, so chunks stay reasonably full). */
-static void builder_share(Builder *b, FvChunk *c)
+static void builder_share(Builder *b, ChunkRef e)
 {
     if (b->pending.nr && b->pending.nr < FV_CHUNK / 2) {
-        builder_push_run(b, c->ranges, c->nr);
-        builder_retire(b, c);
+        builder_push_run(b, e.c->ranges, e.nr);
+        retire(&b->fv->retired, e.c);
         return;
     }
-    builder_flush(b);
-    builder_add_chunk(b, c);
+    builder_flush(b, false);
+    builder_add_chunk(b, e);
 }
 
-/* Share old chunks [c0, c1) in one go: three array copies and a shift. */
-static void builder_share_run(Builder *b, const FlatView *old, size_t c0, size_t c1)
+/* Share old nodes [n0, n1) whole, in one go: array copies and a shift. */
+static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size_t n1)
 {
-    while (c0 < c1 && b->pending.nr)
-        builder_share(b, old->chunks[c0++]); /* absorbs, or flushes and shares */
-    if (c0 >= c1)
-        return;
     FlatView *fv = b->fv;
-    size_t n = c1 - c0, at = fv->nr_chunks;
-    builder_reserve(b, n);
-    memcpy(&fv->chunks[at], &old->chunks[c0], n * sizeof(*fv->chunks));
-    memcpy(&fv->chunk_starts[at], &old->chunk_starts[c0], n * sizeof(hwaddr));
-    size_t shift = fv->nr - old->chunk_first[c0];
-    for (size_t i = 0; i < n; i++)
-        fv->chunk_first[at + i] = old->chunk_first[c0 + i] + shift;
-    size_t end = c1 < old->nr_chunks ? old->chunk_first[c1] : old->nr;
-    fv->nr += end - old->chunk_first[c0];
-    fv->nr_chunks += n;
+    size_t n = n1 - n0, at = fv->nr_nodes;
+    builder_reserve_nodes(b, n);
+    memcpy(&fv->nodes[at], &old->nodes[n0], n * sizeof(*fv->nodes));
+    memcpy(&fv->node_starts[at], &old->node_starts[n0], n * sizeof(hwaddr));
+    size_t shift = b->node_ranges - old->node_first[n0];
+    size_t cshift = b->node_chunks - old->node_cfirst[n0];
+    for (size_t i = 0; i < n; i++) {
+        fv->node_first[at + i] = old->node_first[n0 + i] + shift;
+        fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+    }
+    size_t rend = n1 < old->nr_nodes ? old->node_first[n1] : old->nr;
+    size_t cend = n1 < old->nr_nodes ? old->node_cfirst[n1] : old->nr_chunks;
+    b->node_ranges += rend - old->node_first[n0];
+    b->node_chunks += cend - old->node_cfirst[n0];
+    fv->nr += rend - old->node_first[n0];
+    fv->nr_chunks += cend - old->node_cfirst[n0];
+    fv->nr_nodes += n;
+    index_entries += n;
 }
 
-static RangeVec scratch; /* pending-range buffer reused by every build (writer lock) */
+/* Share old chunks [g0, g1): whole nodes where the run covers them. */
+static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t g1)
+{
+    for (size_t n = g0 < g1 ? node_of_chunk(old, g0) : 0; g0 < g1;) {
+        FvNode *nd = old->nodes[n];
+        uint32_t k0 = (uint32_t)(g0 - old->node_cfirst[n]);
+        uint32_t k1 = (uint32_t)MR_MIN(nd->nr, g1 - old->node_cfirst[n]);
+        if (k0 == 0 && k1 == nd->nr && !b->pending.nr &&
+            (!b->nr_open || b->nr_open >= FV_FANOUT / 2)) {
+            /* Few open chunks would make a small node: those absorb it instead. */
+            builder_flush_open(b, false);
+            size_t n1 = n + 1; /* the run of nodes wholly inside [g0, g1) */
+            while (n1 < old->nr_nodes &&
+                   (n1 + 1 < old->nr_nodes ? old->node_cfirst[n1 + 1] : old->nr_chunks) <= g1)
+                n1++;
+            builder_share_nodes(b, old, n, n1);
+            g0 = n1 < old->nr_nodes ? MR_MIN(g1, old->node_cfirst[n1]) : g1;
+            n = n1;
+            continue;
+        }
+        for (uint32_t k = k0; k < k1; k++)
+            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+        retire(&b->fv->retired_nodes, nd);
+        g0 += k1 - k0;
+        n++;
+    }
+}
+
+static RangeVec scratch;       /* pending-range buffer reused by every build (writer lock) */
+static ChunkRef *scratch_open; /* and the open-chunk buffer */
+static size_t scratch_open_cap;
 
 /* Start a version expected to have about @chunks chunks. */
 static Builder builder_start(MemoryRegion *root, size_t chunks)
@@ -339,19 +540,16 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
     Builder b = {0};
     b.pending = scratch;
     b.pending.nr = 0;
+    b.open = scratch_open;
+    b.cap_open = scratch_open_cap;
     b.fv = version_alloc();
     b.fv->refcount = 1;
     b.fv->root = root;
     b.fv->seq = ++version_seq;
-    builder_reserve(&b, chunks + 4);
+    builder_reserve_nodes(&b, chunks / (FV_FANOUT / 2) + 4);
     return b;
 }
 
-/*
- * Make @fv the newest version of @chain after @prev (the chain's newest, or
- * NULL), and list the chunks of @prev that @fv dropped. Shared chunks keep
- * their address order in both versions, so one merge walk finds them.
- */
 /* Make @fv the newest version of @chain. */
 static void version_link(ViewChain *chain, FlatView *fv)
 {
@@ -367,8 +565,11 @@ static void version_link(ViewChain *chain, FlatView *fv)
 
 static FlatView *builder_finish(Builder *b, ViewChain *chain)
 {
-    builder_flush(b);
-    scratch = b->pending; /* keep the grown buffer for the next build */
+    builder_flush(b, true);
+    builder_flush_open(b, true);
+    scratch = b->pending; /* keep the grown buffers for the next build */
+    scratch_open = b->open;
+    scratch_open_cap = b->cap_open;
     version_link(chain, b->fv);
     return b->fv;
 }
@@ -379,8 +580,13 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
     Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    for (size_t i = 0; prev && i < prev->nr_chunks; i++)
-        builder_retire(&b, prev->chunks[i]); /* a full render shares nothing */
+    for (unsigned z = 0; z < FV_TLB_ZONES; z++) /* every page may have changed */
+        b.fv->tlb_gen[z] = b.fv->seq;
+    for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
+        for (uint32_t k = 0; k < prev->nodes[n]->nr; k++)
+            retire(&b.fv->retired, prev->nodes[n]->chunks[k]);
+        retire(&b.fv->retired_nodes, prev->nodes[n]);
+    }
     return builder_finish(&b, chain);
 }
 
@@ -414,28 +620,46 @@ size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size
     return first_ending_after(fv, lo);
 }
 
-/* Copy old ranges [from, to) into the builder, sharing whole chunks. */
+/* Copy old ranges [from, to) into the builder, sharing whole chunks and nodes. */
 static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
     if (from >= to)
         return;
-    for (size_t c = flatview_chunk_of(old, from); from < to; c++) {
-        FvChunk *ch = old->chunks[c];
-        size_t first = old->chunk_first[c];
-        if (from == first && first + ch->nr <= to) {
+    for (size_t g = flatview_chunk_of(old, from); from < to; g++) {
+        size_t first;
+        ChunkRef e = chunk_ref(old, g, &first);
+        if (from == first && first + e.nr <= to) {
             /* The run of whole chunks inside [from, to): those before the
              * chunk holding `to` (found without touching chunk memory). */
-            size_t c1 = to >= old->nr ? old->nr_chunks : flatview_chunk_of(old, to);
-            builder_share_run(b, old, c, c1);
-            from = c1 < old->nr_chunks ? old->chunk_first[c1] : old->nr;
-            c = c1 - 1;
+            size_t g1 = to >= old->nr ? old->nr_chunks : flatview_chunk_of(old, to);
+            builder_share_run(b, old, g, g1);
+            if (g1 < old->nr_chunks)
+                chunk_ref(old, g1, &from);
+            else
+                from = old->nr;
+            g = g1 - 1;
         } else {
-            size_t stop = MR_MIN(to, first + ch->nr);
-            builder_push_run(b, &ch->ranges[from - first], stop - from);
-            builder_retire(b, ch);
+            size_t stop = MR_MIN(to, first + e.nr);
+            builder_push_run(b, &e.c->ranges[from - first], stop - from);
+            retire(&b->fv->retired, e.c);
+            retire(&b->fv->retired_nodes, old->nodes[node_of_chunk(old, g)]);
             from = stop;
         }
     }
+}
+
+void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
+{
+    if (hi <= lo)
+        return;
+    uint64_t p0 = (uint64_t)(lo >> FV_PAGE_BITS), p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
+    if (p1 - p0 >= FV_TLB_ZONES - 1) {
+        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
+            fv->tlb_gen[z] = fv->seq;
+        return;
+    }
+    for (uint64_t p = p0; p <= p1; p++)
+        fv->tlb_gen[fv_zone(p)] = fv->seq;
 }
 
 /*
@@ -458,6 +682,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     }
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
+    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen)); /* flatview_tlb_damage() adds */
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];
@@ -470,9 +695,12 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
         d->old_i0 = i0;
         d->old_i1 = i1;
         d->new_i0 = fv->nr + b.pending.nr;
-        if (i0 < i1) /* the chunks holding the span are not shared */
-            for (size_t c = flatview_chunk_of(old, i0); c <= flatview_chunk_of(old, i1 - 1); c++)
-                builder_retire(&b, old->chunks[c]);
+        if (i0 < i1) /* the chunks holding the span, and their nodes, are not shared */
+            for (size_t g = flatview_chunk_of(old, i0); g <= flatview_chunk_of(old, i1 - 1); g++) {
+                size_t first;
+                retire(&fv->retired, chunk_ref(old, g, &first).c);
+                retire(&fv->retired_nodes, old->nodes[node_of_chunk(old, g)]);
+            }
         for (size_t i = i0; i < ed->i0; i++)
             builder_push(&b, flatview_range(old, i));
         if (ed->i0 < ed->i1) {
@@ -508,7 +736,7 @@ void flatview_drop_deltas(FlatView *fv)
 {
     fv->nr_deltas = 0; /* buffers stay with the version for its next life */
     fv->delta_base = NULL;
-    fv->nr_fresh = 0;
+    fv->fresh.n = fv->fresh_nodes.n = 0;
 }
 
 bool fr_identical(const FlatRange *a, const FlatRange *b)
@@ -555,8 +783,7 @@ static void flatview_release(FlatView *fv)
     fv->released = true;
     ViewChain *chain = fv->chain;
     if (!chain) {
-        for (size_t i = 0; i < fv->nr_chunks; i++)
-            chunk_free(fv->chunks[i]);
+        version_free_all(fv);
         mr_defer_free(&fv->rcu, flatview_free_rcu);
         return;
     }
@@ -565,12 +792,14 @@ static void flatview_release(FlatView *fv)
         FlatView *v = chain->oldest;
         chain->oldest = v->newer;
         if (v->newer) {
-            for (size_t i = 0; i < v->newer->nr_retired; i++)
-                chunk_free(v->newer->retired[i]);
-            v->newer->nr_retired = 0;
+            FlatView *w = v->newer;
+            for (size_t i = 0; i < w->retired.n; i++)
+                chunk_free(w->retired.v[i]);
+            for (size_t i = 0; i < w->retired_nodes.n; i++)
+                node_free(w->retired_nodes.v[i]);
+            w->retired.n = w->retired_nodes.n = 0;
         } else {
-            for (size_t i = 0; i < v->nr_chunks; i++)
-                chunk_free(v->chunks[i]);
+            version_free_all(v);
             chain->newest = NULL;
         }
         mr_defer_free(&v->rcu, flatview_free_rcu);
@@ -591,8 +820,10 @@ void flatview_discard(FlatView *fv)
     else
         chain->oldest = NULL;
     chain->newest = prev;
-    for (size_t i = 0; i < fv->nr_fresh; i++)
-        chunk_free(fv->fresh[i]); /* never published: no reader saw them */
+    for (size_t i = 0; i < fv->fresh.n; i++)
+        chunk_free(fv->fresh.v[i]); /* never published: no reader saw them */
+    for (size_t i = 0; i < fv->fresh_nodes.n; i++)
+        node_free(fv->fresh_nodes.v[i]);
     flatview_free_rcu(&fv->rcu);
 }
 
@@ -655,56 +886,90 @@ static inline ptrdiff_t bsearch_le(const hwaddr *a, size_t n, hwaddr key)
     return (ptrdiff_t)lo - 1;
 }
 
-size_t flatview_chunk_of(const FlatView *fv, size_t i)
+/* Last index i with a[i] <= key for a uint32_t array, or -1. */
+static inline ptrdiff_t bsearch_le32(const uint32_t *a, size_t n, uint32_t key)
 {
-    size_t lo = 0, hi = fv->nr_chunks;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] <= key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (ptrdiff_t)lo - 1;
+}
+
+/* Node and chunk-in-node holding range index @i (< fv->nr). */
+static void position_of(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
+{
+    size_t lo = 0, hi = fv->nr_nodes;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (fv->chunk_first[mid] <= i)
+        if (fv->node_first[mid] <= i)
             lo = mid;
         else
             hi = mid;
     }
-    return lo;
+    const FvNode *nd = fv->nodes[lo];
+    *node = lo;
+    *k = (uint32_t)bsearch_le32(nd->first, nd->nr, (uint32_t)(i - fv->node_first[lo]));
+}
+
+size_t flatview_chunk_of(const FlatView *fv, size_t i)
+{
+    size_t n;
+    uint32_t k;
+    position_of(fv, i, &n, &k);
+    return fv->node_cfirst[n] + k;
+}
+
+/* The range holding @addr, and the start of the next range (or 2^64); the
+ * index of the last range starting at or below @addr goes to *idx (-1: none). */
+static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                               ptrdiff_t *idx)
+{
+    ptrdiff_t n = bsearch_le(fv->node_starts, fv->nr_nodes, addr);
+    if (n < 0) {
+        *next_start = fv->nr_nodes ? fv->node_starts[0] : MR_SIZE_2_64;
+        *idx = -1;
+        return NULL;
+    }
+    const FvNode *nd = fv->nodes[n];
+    ptrdiff_t k = bsearch_le(nd->starts, nd->nr, addr);
+    const FvChunk *ch = nd->chunks[k];
+    ptrdiff_t i = bsearch_le(ch->starts, ch->nr, addr);
+    *idx = (ptrdiff_t)(fv->node_first[n] + nd->first[k]) + i;
+    if ((uint32_t)(i + 1) < ch->nr)
+        *next_start = ch->starts[i + 1];
+    else if ((uint32_t)(k + 1) < nd->nr)
+        *next_start = nd->starts[k + 1];
+    else
+        *next_start = (size_t)n + 1 < fv->nr_nodes ? fv->node_starts[n + 1] : MR_SIZE_2_64;
+    const FlatRange *fr = &ch->ranges[i];
+    return fr_contains(fr, addr) ? fr : NULL;
 }
 
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
 {
-    ptrdiff_t c = bsearch_le(fv->chunk_starts, fv->nr_chunks, addr);
-    if (c < 0)
-        return -1;
-    const FvChunk *ch = fv->chunks[c];
-    return (ptrdiff_t)fv->chunk_first[c] + bsearch_le(ch->starts, ch->nr, addr);
-}
-
-/* The range holding @addr, and the start of the next range (or 2^64). */
-static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start)
-{
-    ptrdiff_t c = bsearch_le(fv->chunk_starts, fv->nr_chunks, addr);
-    if (c < 0) {
-        *next_start = fv->nr_chunks ? fv->chunk_starts[0] : MR_SIZE_2_64;
-        return NULL;
-    }
-    const FvChunk *ch = fv->chunks[c];
-    ptrdiff_t i = bsearch_le(ch->starts, ch->nr, addr);
-    if ((uint32_t)(i + 1) < ch->nr)
-        *next_start = ch->starts[i + 1];
-    else
-        *next_start = (size_t)c + 1 < fv->nr_chunks ? fv->chunk_starts[c + 1] : MR_SIZE_2_64;
-    const FlatRange *fr = &ch->ranges[i];
-    return fr_contains(fr, addr) ? fr : NULL;
+    mr_size_t next;
+    ptrdiff_t i;
+    locate(fv, addr, &next, &i);
+    return i;
 }
 
 const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
 {
     mr_size_t next;
-    return locate(fv, addr, &next);
+    ptrdiff_t i;
+    return locate(fv, addr, &next, &i);
 }
 
 const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
 {
     mr_size_t next;
-    const FlatRange *fr = locate(fv, addr, &next);
+    ptrdiff_t i;
+    const FlatRange *fr = locate(fv, addr, &next, &i);
     if (fr)
         __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
     return fr;
@@ -713,7 +978,8 @@ const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
 mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr)
 {
     mr_size_t next;
-    locate(fv, addr, &next);
+    ptrdiff_t i;
+    locate(fv, addr, &next, &i);
     return next;
 }
 
@@ -726,8 +992,11 @@ const FlatRange *flatview_range(const FlatView *fv, size_t i)
 {
     if (i >= fv->nr)
         return NULL;
-    size_t c = flatview_chunk_of(fv, i);
-    return &fv->chunks[c]->ranges[i - fv->chunk_first[c]];
+    size_t n;
+    uint32_t k;
+    position_of(fv, i, &n, &k);
+    const FvNode *nd = fv->nodes[n];
+    return &nd->chunks[k]->ranges[i - fv->node_first[n] - nd->first[k]];
 }
 
 MemoryRegion *flatview_root(const FlatView *fv)

@@ -22,8 +22,21 @@
  * the alias's address gives a negative base. */
 typedef __int128 mr_int128;
 
+/*
+ * Thread-local state of the access path: the initial-exec model reaches it
+ * with one instruction instead of a call of __tls_get_addr per access (the
+ * library is linked at start-up or dlopen()ed into static TLS surplus).
+ */
+#define MR_THREAD __thread __attribute__((tls_model("initial-exec")))
+
 #define MR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MR_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* A growable array of pointers (zero-initialise; free(v) when done). */
+typedef struct PtrVec {
+    void **v;
+    size_t n, cap;
+} PtrVec;
 
 /* ---- error.c ------------------------------------------------------------- */
 
@@ -32,11 +45,7 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 
 /* ---- commit.c: the writer lock, change tracking, commits -------------------- */
 
-/* A growable array of pointers (zero-initialise; free(v) when done). */
-typedef struct PtrVec {
-    void **v;
-    size_t n, cap;
-} PtrVec;
+/* Append @p to @a (aborts when out of memory). */
 void ptrvec_push(PtrVec *a, void *p);
 
 /* The writer lock: recursive, held from transaction begin to commit. */
@@ -194,7 +203,8 @@ bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64
 
 /* ---- flatview.c ------------------------------------------------------------ */
 
-#define FV_CHUNK 128 /* ranges per chunk at most */
+#define FV_CHUNK  128 /* ranges per chunk at most */
+#define FV_FANOUT 64  /* chunks per node at most */
 
 /* A growable sequence of ranges; push merges with the last when possible. */
 typedef struct RangeVec {
@@ -203,6 +213,7 @@ typedef struct RangeVec {
 } RangeVec;
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
+/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges. */
 typedef struct FvChunk {
     struct rcu_head rcu;
     uint64_t born; /* seq of the version that created it */
@@ -210,6 +221,36 @@ typedef struct FvChunk {
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
 } FvChunk;
+
+/* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
+ * like chunks are. */
+typedef struct FvNode {
+    struct rcu_head rcu;
+    uint64_t born;             /* seq of the version that created it */
+    uint32_t nr;               /* chunks */
+    uint32_t nr_ranges;        /* ranges in its chunks */
+    hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
+    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    FvChunk *chunks[FV_FANOUT];
+} FvNode;
+
+/*
+ * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
+ * zones by page number modulo the zone count. tlb_gen[z] of a version is
+ * the seq of the latest version in its chain that changed a page of zone z
+ * (all of them for a full render), so a TLB entry filled from any earlier
+ * version stays right for as long as its zone's generation is unchanged.
+ * Generations are seqs, unique across chains; the empty view's are ~0.
+ */
+#define FV_PAGE_BITS     12
+#define FV_TLB_ZONE_BITS 8
+#define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_GEN_EMPTY UINT64_MAX
+
+static inline unsigned fv_zone(uint64_t page)
+{
+    return (unsigned)(page & (FV_TLB_ZONES - 1));
+}
 
 /* Old span [old_i0, old_i1) became new span [new_i0, new_i1); all other
  * ranges are identical in both versions. */
@@ -222,24 +263,28 @@ struct FlatView {
     struct rcu_head rcu;
     MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
     size_t nr;          /* ranges */
-    size_t nr_chunks;
-    FvChunk **chunks;
-    hwaddr *chunk_starts;    /* chunks[i]->starts[0] */
-    size_t *chunk_first;     /* index of chunks[i]->ranges[0] in the view */
+    size_t nr_chunks;   /* in all its nodes */
+    size_t nr_nodes;
+    FvNode **nodes;
+    hwaddr *node_starts;     /* nodes[i]->starts[0] */
+    size_t *node_first;      /* index in the view of nodes[i]'s first range */
+    size_t *node_cfirst;     /* index in the view of nodes[i]'s first chunk */
+    size_t cap_nodes;        /* allocated length of the node arrays */
     const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
     uint64_t seq;            /* creation order, unique */
     struct ViewChain *chain; /* versions of the same root; NULL when standalone */
     FlatView *newer;         /* next version in the chain */
     bool released;           /* its reference count reached 0 */
-    FvChunk **retired;       /* predecessor's chunks this version dropped */
-    size_t nr_retired, cap_retired;
-    FvChunk **fresh; /* chunks it created (until its commit is done) */
-    size_t nr_fresh, cap_fresh;
-    size_t cap_chunks, cap_deltas; /* allocated lengths (versions are recycled) */
+    /* The predecessor's chunks and nodes this version dropped, and those it
+     * created (the latter until its commit is done). */
+    PtrVec retired, retired_nodes, fresh, fresh_nodes;
+    size_t cap_deltas; /* allocated length (versions are recycled) */
     /* How this version differs from delta_base (valid during its commit). */
     const FlatView *delta_base;
     ViewDelta *deltas;
     size_t nr_deltas;
+    /* Last: every build writes it whole, so recycling leaves it alone. */
+    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
 };
 
 /* The versions rendered from one root, oldest first (see flatview.c). */
@@ -265,8 +310,18 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
                          const RangeVec *v);
 /* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
+/* A new version of @old with the edits applied; its TLB generations are
+ * @old's until flatview_tlb_damage() marks the windows that changed. */
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
                           size_t nr_edits);
+/*
+ * The pages of [lo, hi) may show something else in @fv than in its
+ * predecessor: their zones get @fv's seq as generation. Outside the damaged
+ * windows a version shows what its predecessor did, page for page (ranges
+ * next to a window may merge or split, but every byte keeps its region,
+ * offset and attributes), so pages cached there stay right.
+ */
+void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi);
 /* Drop the newest version of its chain, never published. */
 void flatview_discard(FlatView *fv);
 /* The commit that built @fv is done: drop what only that commit needed. */
@@ -274,7 +329,7 @@ void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
-/* The chunk that holds range index @i. */
+/* Index in the view of the chunk that holds range index @i. */
 size_t flatview_chunk_of(const FlatView *fv, size_t i);
 /* Lookup by binary search; remembers the result as the view's MRU range. */
 const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr);
@@ -391,6 +446,9 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
  * unless `valid` allows it; otherwise covered by device accesses. */
 MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
                             bool is_write, MemTxAttrs attrs);
+
+/* Decide once, when @mr's ops are set, which access sizes need no adaptation. */
+void mmio_ops_set(MemoryRegion *mr);
 
 /* ---- callrec.c ------------------------------------------------------------- */
 

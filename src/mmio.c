@@ -89,6 +89,50 @@ static MemTxResult dev_write(MemoryRegion *mr, hwaddr addr, unsigned size, uint6
     return MEMTX_DECODE_ERROR;
 }
 
+/*
+ * The straight path: an aligned access of size n goes to the callbacks as
+ * it is when n is a valid guest size, a size the callbacks implement, and
+ * no accepts() callback must be asked. Decided once per region, from the
+ * same shape every access is cut by, so both paths always agree.
+ */
+void mmio_ops_set(MemoryRegion *mr)
+{
+    mr->straight = 0;
+    if (!mr->ops || mr->ops->valid.accepts)
+        return;
+    AccessShape s = shape_of(mr->ops);
+    for (unsigned n = 1; n <= 8; n *= 2)
+        if (n <= s.cut_max && size_valid(&s, n) && n >= s.impl_min && n <= s.impl_max)
+            mr->straight |= (uint16_t)(1u << n);
+}
+
+/* The @n bytes of @buf (address order) as an @n-byte device value, and back. */
+static inline uint64_t bytes_to_value(const uint8_t *buf, unsigned n, MemDeviceEndian e)
+{
+    uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, buf, n);
+    if (e == DEVICE_BIG_ENDIAN)
+        v = __builtin_bswap64(v) >> (64 - 8 * n);
+#else
+    for (unsigned i = 0; i < n; i++)
+        v |= byte_value(buf[i], i, n, e);
+#endif
+    return v;
+}
+
+static inline void value_to_bytes(uint64_t v, uint8_t *buf, unsigned n, MemDeviceEndian e)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (e == DEVICE_BIG_ENDIAN)
+        v = __builtin_bswap64(v) >> (64 - 8 * n);
+    memcpy(buf, &v, n);
+#else
+    for (unsigned i = 0; i < n; i++)
+        buf[i] = value_byte(v, i, n, e);
+#endif
+}
+
 /* One guest access [off, off+size) covered by device accesses (rules 3-5). */
 static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr off, uint8_t *buf,
                                  unsigned size, bool is_write, MemTxAttrs attrs)
@@ -133,6 +177,23 @@ static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr 
     return result;
 }
 
+/* One aligned access of a size in mr->straight: straight to the callbacks. */
+static MemTxResult straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
+                                   bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    uint64_t val = 0;
+    if (!is_write) {
+        MemTxResult r = dev_read(mr, off, n, &val, attrs);
+        value_to_bytes(val, buf, n, ops->endianness);
+        return r;
+    }
+    val = bytes_to_value(buf, n, ops->endianness);
+    if (ops->impl.no_read_modify_write)
+        attrs.byte_enable = (1u << n) - 1;
+    return dev_write(mr, off, n, val, attrs);
+}
+
 /*
  * One guest access: checked against `valid` as QEMU's
  * memory_region_access_valid() checks it (rule 2), then performed with
@@ -160,6 +221,8 @@ MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned
             memset(buf, 0, size);
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
+    if (size <= 8 && (mr->straight & (1u << size)) && !(off & (size - 1)))
+        return straight_access(mr, off, buf, size, is_write, attrs);
     AccessShape s = shape_of(mr->ops);
     return guest_access(mr, &s, off, buf, size, is_write, attrs);
 }
@@ -173,25 +236,9 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
             memset(buf, 0, len);
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
+    if (len <= 8 && (mr->straight & (1u << len)) && !(off & (len - 1)))
+        return straight_access(mr, off, buf, (unsigned)len, is_write, attrs);
     AccessShape s = shape_of(ops);
-    if ((len == 1 || len == 2 || len == 4 || len == 8) && !(off & (len - 1)) && len <= s.cut_max &&
-        size_valid(&s, (unsigned)len) && len >= s.impl_min && len <= s.impl_max &&
-        !ops->valid.accepts) {
-        /* The common case: one aligned access the device takes as it is. */
-        unsigned n = (unsigned)len;
-        uint64_t val = 0;
-        if (!is_write) {
-            MemTxResult r = dev_read(mr, off, n, &val, attrs);
-            for (unsigned i = 0; i < n; i++)
-                buf[i] = value_byte(val, i, n, ops->endianness);
-            return r;
-        }
-        for (unsigned i = 0; i < n; i++)
-            val |= byte_value(buf[i], i, n, ops->endianness);
-        if (ops->impl.no_read_modify_write)
-            attrs.byte_enable = (1u << n) - 1;
-        return dev_write(mr, off, n, val, attrs);
-    }
     MemTxResult result = MEMTX_OK;
     while (len) {
         /* Rule 1: the largest power of two that fits, aligned unless allowed. */

@@ -101,6 +101,7 @@ int memory_region_init_rom_device(MemoryRegion *mr, const MemoryRegionOps *ops, 
         return err;
     mr->ops = ops;
     mr->opaque = opaque;
+    mmio_ops_set(mr);
     mr->romd_mode = true;
     return 0;
 }
@@ -113,6 +114,7 @@ int memory_region_init_io(MemoryRegion *mr, const MemoryRegionOps *ops, void *op
         return err;
     mr->ops = ops;
     mr->opaque = opaque;
+    mmio_ops_set(mr);
     return 0;
 }
 

@@ -204,9 +204,21 @@ static void sweep(const Render *r, RangeVec *out)
 /* Fragments of pass 1, kept between renders (writer lock held). */
 static Render scratch;
 
+/* Scratch kept between renders at most (fragments); a full render of a big
+ * map gives the rest back, since the windows of later commits are small. */
+#define SCRATCH_KEEP 1024
+
 void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out)
 {
     scratch.nr = 0;
     render_region(&scratch, root, 0, lo, hi, false, false);
     sweep(&scratch, out);
+    if (scratch.cap > SCRATCH_KEEP) {
+        free(scratch.frags);
+        scratch = (Render){0};
+        free(order_buf);
+        free(heap_buf);
+        order_buf = heap_buf = NULL;
+        sweep_cap = 0;
+    }
 }

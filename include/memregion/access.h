@@ -41,6 +41,17 @@ MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, 
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len);
 
+/**
+ * Number of software-TLB fills the calling thread has made (for tests and
+ * benchmarks). address_space_read/write/rw remember, per thread, what each
+ * 4 KiB page they found was (memory, or a device at an offset) and skip the
+ * lookup on the next access to the page. A commit forgets only the pages it
+ * changed (and the pages that share a zone with them: page numbers equal
+ * modulo 256); a count that stays put across commits shows the entries of
+ * untouched pages surviving. Reader-side, no lock.
+ */
+uint64_t memregion_stat_tlb_fills(void);
+
 /** address_space_read() or address_space_write(), by @is_write. */
 MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
                              bool is_write);

@@ -158,6 +158,18 @@ int memory_region_transaction_commit(void);
  */
 uint64_t memregion_stat_renders(void);
 
+/**
+ * Number of lookup-index entries that view versions have written since the
+ * process started (for tests and benchmarks). A view's ranges sit in chunks
+ * of up to 128, and its chunks in nodes of up to 64; a new version shares
+ * every chunk and node it does not change, and writes only one pointer per
+ * node plus the entries of the nodes it builds. So a commit that changes one
+ * range costs about 64 + n/4096 entries for n ranges (a single flat array of
+ * chunk pointers would cost n/128). Takes the writer lock: do not call it
+ * from a listener callback of another thread's commit.
+ */
+uint64_t memregion_stat_index_entries(void);
+
 #ifdef __cplusplus
 }
 #endif

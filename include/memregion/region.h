@@ -202,14 +202,15 @@ struct MemoryRegion {
     uint32_t removed_gen;          /* commit generation of its last removal from a container */
     uint32_t feeds_epoch;          /* topology epoch in which `feeds` was computed */
     bool feeds;                    /* damage here can reach a view root */
-    unsigned feeding_aliases;      /* the first this many alias_users reach a view root */
-    uint32_t walk_gen;             /* visited mark of the current tree walk */
-    uint32_t on_path;              /* times it is on the current render or damage path */
-    struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
-    void *ext;                     /* per-region extensions (dirty log, ...), owned */
-    bool may_overlap;              /* added with _overlap: overlapping siblings is intended */
-    struct MrIommu *iommu;         /* IOMMU: ops, notifiers, translation cache; owned */
-    unsigned long dma_maps;        /* atomic: live address_space_map() pointers into its RAM */
+    uint16_t straight; /* bit n: an aligned n-byte access goes to the callbacks as it is (mmio.c) */
+    unsigned feeding_aliases;   /* the first this many alias_users reach a view root */
+    uint32_t walk_gen;          /* visited mark of the current tree walk */
+    uint32_t on_path;           /* times it is on the current render or damage path */
+    struct ViewSlot *view_slot; /* set while some address space's view renders from here */
+    void *ext;                  /* per-region extensions (dirty log, ...), owned */
+    bool may_overlap;           /* added with _overlap: overlapping siblings is intended */
+    struct MrIommu *iommu;      /* IOMMU: ops, notifiers, translation cache; owned */
+    unsigned long dma_maps;     /* atomic: live address_space_map() pointers into its RAM */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
@@ -237,16 +238,19 @@ int memory_region_init_ram_ptr(MemoryRegion *mr, const char *name, mr_size_t siz
 
 /**
  * Initialise a ROM: library-allocated RAM that is read-only to the guest.
- * Fill it through memory_region_get_ram_ptr(). Guest writes are dropped and
- * succeed (MEMTX_OK), as on a bus that ignores ROM writes; writes with
- * attrs.debug set go through (a debugger patching ROM).
+ * Fill it through memory_region_get_ram_ptr(). Guest writes through
+ * address_space_write() and the st* helpers leave it unchanged and return
+ * MEMTX_DECODE_ERROR, as QEMU's do (access.h); a CPU's TLB fill through
+ * address_space_translate() sees it read-only and drops the write. Writes
+ * with attrs.debug set go through (a debugger patching ROM).
  */
 int memory_region_init_rom(MemoryRegion *mr, const char *name, mr_size_t size);
 
 /**
  * Initialise a ROM device: library-allocated memory plus @ops. In romd mode
  * (the initial mode) reads come from memory and writes go to @ops; with romd
- * mode off every access goes to @ops. @ops and @opaque are borrowed.
+ * mode off every access goes to @ops. @ops and @opaque are borrowed; keep
+ * @ops unchanged while the region exists (see memory_region_init_io()).
  */
 int memory_region_init_rom_device(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
                                   const char *name, mr_size_t size);
@@ -254,7 +258,9 @@ int memory_region_init_rom_device(MemoryRegion *mr, const MemoryRegionOps *ops, 
 /**
  * Initialise an MMIO region whose accesses go to @ops (borrowed; must
  * outlive the region). @ops may be NULL: the region then answers every
- * access with MEMTX_DECODE_ERROR (a reservation).
+ * access with MEMTX_DECODE_ERROR (a reservation). Keep @ops unchanged while
+ * the region exists, as QEMU's constant ops are: its size rules (valid,
+ * impl) are read here, once, to pick the accesses that need no adaptation.
  */
 int memory_region_init_io(MemoryRegion *mr, const MemoryRegionOps *ops, void *opaque,
                           const char *name, mr_size_t size);
