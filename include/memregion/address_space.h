@@ -18,9 +18,7 @@
 
 #include "region.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 typedef struct FlatView FlatView;
 typedef struct AddressSpace AddressSpace;
@@ -152,8 +150,6 @@ void memory_region_transaction_commit(void);
  */
 uint64_t memregion_stat_renders(void);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_ADDRESS_SPACE_H */

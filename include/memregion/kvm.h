@@ -81,9 +81,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 struct kvm_run;
 
@@ -294,8 +292,6 @@ int memregion_kvm_vcpu_run(MemregionKvmVcpu *vcpu);
  */
 void memregion_kvm_vcpu_get_stats(const MemregionKvmVcpu *vcpu, MemregionKvmStats *out);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_KVM_H */

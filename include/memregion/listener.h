@@ -34,9 +34,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /** Dirty-log clients. */
 enum {
@@ -177,8 +175,6 @@ int memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool
 int memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool match_data,
                               uint64_t data, int fd);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_LISTENER_H */

@@ -32,9 +32,7 @@
 #include "address_space.h"
 #include "region.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /* ---- printing ------------------------------------------------------------ */
 
@@ -236,8 +234,6 @@ size_t mtree_import_nr_flat_facts(const MtreeImport *imp);
  */
 const char *mtree_import_flat_fact(const MtreeImport *imp, size_t i);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_MTREE_H */

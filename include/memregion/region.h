@@ -24,9 +24,7 @@
 
 #include "types.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 typedef struct MemoryRegion MemoryRegion;
 
@@ -351,8 +349,6 @@ MemoryRegion *memory_region_first_subregion(const MemoryRegion *mr);
 /** The next sibling in priority order, or NULL. */
 MemoryRegion *memory_region_next_sibling(const MemoryRegion *mr);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_REGION_H */
