@@ -40,13 +40,20 @@ typedef struct FlatRange {
 } FlatRange;
 
 /**
- * An address space. Caller-allocated; fields are private.
+ * An address space. Caller-allocated; initialise with address_space_init().
+ * As with MemoryRegion (region.h), you never write a field: the read-only
+ * section may be read directly (prefer address_space_name()), the private
+ * section is the library's and may change
+ * in any release, and the reserved words keep the size when fields are added.
  */
 #define MR_AS_PATH_MAX 8 /* regions remembered of an AS's view-root derivation */
 
 struct AddressSpace {
-    char *name;            /* owned copy */
-    MemoryRegion *root;    /* borrowed; root->as_users counts us */
+    /* ---- read-only -------------------------------------------------------- */
+    char *name;         /* owned copy */
+    MemoryRegion *root; /* borrowed; root->as_users counts us */
+
+    /* ---- private ---------------------------------------------------------- */
     struct ViewSlot *slot; /* RCU-published: the view root's slot, NULL when empty */
     AddressSpace *next;    /* global list, creation order */
     AddressSpace *prev;
@@ -59,6 +66,9 @@ struct AddressSpace {
     MemoryListener *listeners;          /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
+
+    /* ---- reserved --------------------------------------------------------- */
+    void *reserved_[4]; /* zero; for fields of later releases */
 };
 
 /**

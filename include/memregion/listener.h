@@ -44,7 +44,14 @@ enum {
     DIRTY_MEMORY_NUM = 3,
 };
 
+/**
+ * A listener: caller-allocated, zero-initialised, then filled in. Public:
+ * the callbacks (any may be NULL), priority and name, which you set before
+ * memory_listener_register() and leave alone while registered. Private: the
+ * registration links. Reserved: room to grow; leave zero.
+ */
 struct MemoryListener {
+    /* ---- public: set before registering ----------------------------------- */
     void (*begin)(MemoryListener *listener);
     void (*commit)(MemoryListener *listener);
     void (*region_add)(MemoryListener *listener, const FlatRange *range);
@@ -68,9 +75,11 @@ struct MemoryListener {
                         uint64_t data, int fd);
     int priority;     /**< see the ordering rule above */
     const char *name; /**< for diagnostics; borrowed */
-    /* private */
+    /* ---- private: set while registered; do not touch ---------------------- */
     AddressSpace *address_space;
     MemoryListener *link_next;
+    /* ---- reserved: leave zero --------------------------------------------- */
+    void *reserved_[2];
 };
 
 /**

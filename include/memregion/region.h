@@ -110,19 +110,28 @@ typedef enum MemoryRegionKind {
 /**
  * A memory region. Allocate it yourself (statically, on the heap, or inside
  * your device struct); initialise it with one memory_region_init_*(); tear
- * it down with memory_region_destroy(). All fields are private: use the
- * accessors. The comments state each field's invariant.
+ * it down with memory_region_destroy().
+ *
+ * The struct is visible so that you can allocate it; you never write a
+ * field. Its fields come in three sections, as in libuv's handles:
+ *  - read-only: you may read these directly, under the same rules as the
+ *    accessors (from a writer, or where no writer runs); each has an
+ *    accessor too, which is the stable way;
+ *  - private: the library's bookkeeping (tree links, the address index,
+ *    memo fields of the change tracking). Do not read them: their meaning
+ *    and presence may change in any release;
+ *  - reserved: room to grow without changing the struct's size.
+ * A change to the struct's size or to a read-only field raises the soname
+ * (version.h). The comments state each field's invariant.
  */
 struct MemoryRegion {
+    /* ---- read-only -------------------------------------------------------- */
     char *name;                 /* owned copy, never NULL after init */
     MemoryRegionKind kind;      /* fixed at init */
     bool enabled;               /* disabled: vanishes with its subtree */
     bool readonly;              /* inherited by everything rendered through it */
     bool nonvolatile;           /* inherited like readonly */
     bool romd_mode;             /* ROMD only: reads direct from ram */
-    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
-    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
-    bool was_visible;           /* was rendered into a view at least once */
     int32_t priority;           /* among siblings; higher wins, ties: newest wins */
     hwaddr addr;                /* offset in container (or base when an AS root) */
     mr_size_t size;             /* 0 .. 2^64 */
@@ -133,6 +142,11 @@ struct MemoryRegion {
     MemoryRegion *alias;        /* ALIAS: the target, never NULL */
     hwaddr alias_offset;        /* ALIAS: window start in the target */
     MemoryRegion *container;    /* parent, or NULL */
+
+    /* ---- private ---------------------------------------------------------- */
+    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
+    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
+    bool was_visible;           /* was rendered into a view at least once */
     MemoryRegion *subregions;   /* children, priority descending, ties newest first */
     MemoryRegion *sibling_next; /* links in container->subregions */
     MemoryRegion *sibling_prev;
@@ -153,6 +167,9 @@ struct MemoryRegion {
     uint32_t walk_gen;             /* visited mark of the current tree walk */
     struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
     void *ext;                     /* per-region extensions (dirty log, ...), owned */
+
+    /* ---- reserved --------------------------------------------------------- */
+    void *reserved_[4]; /* zero; for fields of later releases */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
