@@ -49,16 +49,14 @@ static bool can_merge(const FlatRange *a, const FlatRange *b)
 
 void rangevec_push(RangeVec *v, const FlatRange *fr)
 {
+    /* View invariant: ranges are non-empty, ascending and disjoint. */
+    MR_ASSERT(fr->size > 0);
+    MR_ASSERT(!v->nr || (mr_size_t)fr->addr >= fr_end(&v->r[v->nr - 1]));
     if (v->nr && can_merge(&v->r[v->nr - 1], fr)) {
         v->r[v->nr - 1].size += fr->size;
         return;
     }
-    if (v->nr == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 16;
-        v->r = realloc(v->r, v->cap * sizeof(*v->r));
-        if (!v->r)
-            abort();
-    }
+    MR_GROW_OR_DIE(v->r, v->cap, v->nr + 1, 16);
     v->r[v->nr++] = *fr;
 }
 
@@ -84,7 +82,7 @@ static FvChunk *chunk_alloc(void)
         c = pool[--pool_nr];
     pthread_mutex_unlock(&pool_lock);
     if (!c && !(c = malloc(sizeof(*c))))
-        abort();
+        mr_oom(__func__);
     return c;
 }
 
@@ -104,7 +102,7 @@ static FlatView *version_alloc(void)
         return fv;
     fv = calloc(1, sizeof(*fv));
     if (!fv)
-        abort();
+        mr_oom(__func__);
     return fv;
 }
 
@@ -180,15 +178,12 @@ typedef struct Builder {
 static void builder_reserve(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    if (fv->nr_chunks + more <= fv->cap_chunks)
-        return;
-    while (fv->nr_chunks + more > fv->cap_chunks)
-        fv->cap_chunks = fv->cap_chunks ? 2 * fv->cap_chunks : 8;
-    fv->chunks = realloc(fv->chunks, fv->cap_chunks * sizeof(*fv->chunks));
-    fv->chunk_starts = realloc(fv->chunk_starts, fv->cap_chunks * sizeof(hwaddr));
-    fv->chunk_first = realloc(fv->chunk_first, fv->cap_chunks * sizeof(size_t));
-    if (!fv->chunks || !fv->chunk_starts || !fv->chunk_first)
-        abort();
+    size_t need = fv->nr_chunks + more, c1 = fv->cap_chunks, c2 = c1, c3 = c1;
+    /* Three parallel arrays of one capacity: each grows to the same size. */
+    MR_GROW_OR_DIE(fv->chunks, c1, need, 8);
+    MR_GROW_OR_DIE(fv->chunk_starts, c2, need, 8);
+    MR_GROW_OR_DIE(fv->chunk_first, c3, need, 8);
+    fv->cap_chunks = c1;
 }
 
 static void builder_add_chunk(Builder *b, FvChunk *c)
@@ -214,12 +209,7 @@ static void builder_flush(Builder *b)
         size_t take = (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
         FlatView *fv = b->fv;
-        if (fv->nr_fresh == fv->cap_fresh) {
-            fv->cap_fresh = fv->cap_fresh ? 2 * fv->cap_fresh : 8;
-            fv->fresh = realloc(fv->fresh, fv->cap_fresh * sizeof(*fv->fresh));
-            if (!fv->fresh)
-                abort();
-        }
+        MR_GROW_OR_DIE(fv->fresh, fv->cap_fresh, fv->nr_fresh + 1, 8);
         fv->fresh[fv->nr_fresh++] = c;
         builder_add_chunk(b, c);
         done += take;
@@ -239,12 +229,7 @@ static void builder_retire(Builder *b, FvChunk *c)
     size_t n = fv->nr_retired;
     if ((n && fv->retired[n - 1] == c) || (n > 1 && fv->retired[n - 2] == c))
         return;
-    if (n == fv->cap_retired) {
-        fv->cap_retired = fv->cap_retired ? 2 * fv->cap_retired : 8;
-        fv->retired = realloc(fv->retired, fv->cap_retired * sizeof(*fv->retired));
-        if (!fv->retired)
-            abort();
-    }
+    MR_GROW_OR_DIE(fv->retired, fv->cap_retired, n + 1, 8);
     fv->retired[fv->nr_retired++] = c;
 }
 
@@ -285,13 +270,7 @@ static void builder_push_run(Builder *b, const FlatRange *r, size_t n)
         return;
     builder_push(b, &r[0]);
     RangeVec *v = &b->pending;
-    if (v->nr + n - 1 > v->cap) {
-        while (v->nr + n - 1 > v->cap)
-            v->cap = v->cap ? 2 * v->cap : 16;
-        v->r = realloc(v->r, v->cap * sizeof(*v->r));
-        if (!v->r)
-            abort();
-    }
+    MR_GROW_OR_DIE(v->r, v->cap, v->nr + n - 1, 16);
     memcpy(&v->r[v->nr], &r[1], (n - 1) * sizeof(*r));
     v->nr += n - 1;
     if (v->nr >= 2 * FV_CHUNK)
@@ -450,12 +429,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
 {
     Builder b = builder_start(old->root, old->nr_chunks);
     FlatView *fv = b.fv;
-    if (nr_edits > fv->cap_deltas) {
-        fv->cap_deltas = nr_edits;
-        fv->deltas = realloc(fv->deltas, nr_edits * sizeof(*fv->deltas));
-        if (!fv->deltas)
-            abort();
-    }
+    MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
     size_t pos = 0;
@@ -600,7 +574,7 @@ ViewChain *view_chain_new(void)
 {
     ViewChain *c = calloc(1, sizeof(*c));
     if (!c)
-        abort();
+        mr_oom(__func__);
     return c;
 }
 

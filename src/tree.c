@@ -11,7 +11,6 @@
 
 #include "internal.h"
 
-/* Link @sub into @parent's list at its priority position (newest first among equals). */
 /*
  * Priority groups: per container, the siblings of each priority form one
  * run of the list; the group records its first and last member. They are
@@ -45,12 +44,7 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
         prev = next->sibling_prev;
         ext->groups[g].first = sub;
     } else {
-        if (ext->nr_groups == ext->cap_groups) {
-            ext->cap_groups = ext->cap_groups ? 2 * ext->cap_groups : 4;
-            ext->groups = realloc(ext->groups, ext->cap_groups * sizeof(*ext->groups));
-            if (!ext->groups)
-                abort();
-        }
+        MR_GROW_OR_DIE(ext->groups, ext->cap_groups, ext->nr_groups + 1, 4);
         memmove(&ext->groups[g + 1], &ext->groups[g], (ext->nr_groups - g) * sizeof(*ext->groups));
         ext->nr_groups++;
         ext->groups[g].priority = sub->priority;
@@ -70,6 +64,10 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
     sub->container = parent;
     static uint64_t link_seq; /* writer lock held */
     sub->link_seq = ++link_seq;
+    /* The file's invariant, locally: priority descending, newest first among equals. */
+    MR_ASSERT(!prev || prev->priority > sub->priority);
+    MR_ASSERT(!next || next->priority < sub->priority ||
+              (next->priority == sub->priority && next->link_seq < sub->link_seq));
     parent->nr_subregions++;
     child_index_insert(parent, sub);
 }
@@ -106,20 +104,21 @@ static void unlink_child(MemoryRegion *sub)
  * the case when @parent is reachable from @sub through subregion and alias
  * edges. We search upwards from @parent (containers, and aliases that
  * target a visited region), which is cheap because trees are shallow, and
- * skip the search for leaves, which reach nothing.
+ * skip the search for leaves, which reach nothing. Returns 1 (cycle), 0, or
+ * -ENOMEM.
  */
-static bool would_cycle(MemoryRegion *parent, MemoryRegion *sub)
+static int would_cycle(MemoryRegion *parent, MemoryRegion *sub)
 {
     if (parent == sub)
-        return true;
+        return 1;
     if (sub->kind != MR_KIND_ALIAS && !sub->subregions)
-        return false;
+        return 0;
     static uint32_t walk_gen;
     uint32_t gen = ++walk_gen;
-    size_t cap = 64, n = 0;
-    MemoryRegion **stack = malloc(cap * sizeof(*stack));
-    if (!stack)
-        return true; /* refuse rather than risk a cycle */
+    size_t cap = 0, n = 0;
+    MemoryRegion **stack = NULL;
+    if (MR_GROW(stack, cap, 1, 64))
+        return -ENOMEM;
     stack[n++] = parent;
     parent->walk_gen = gen;
     bool found = false;
@@ -135,21 +134,16 @@ static bool would_cycle(MemoryRegion *parent, MemoryRegion *sub)
                 if (u->walk_gen == gen)
                     continue;
                 u->walk_gen = gen;
-                if (n == cap) {
-                    MemoryRegion **bigger = realloc(stack, 2 * cap * sizeof(*stack));
-                    if (!bigger) {
-                        free(stack);
-                        return true;
-                    }
-                    stack = bigger;
-                    cap *= 2;
+                if (MR_GROW(stack, cap, n + 1, 64)) {
+                    free(stack);
+                    return -ENOMEM;
                 }
                 stack[n++] = u;
             }
         }
     }
     free(stack);
-    return found;
+    return found ? 1 : 0;
 }
 
 int memory_region_add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
@@ -173,7 +167,9 @@ int memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset, Mem
     else if ((mr_size_t)offset + sub->size > MR_SIZE_2_64)
         err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", sub->name,
                        (unsigned long long)offset);
-    else if (would_cycle(parent, sub))
+    else if ((err = would_cycle(parent, sub)) < 0)
+        err = mr_error(ENOMEM, "adding '%s' to '%s': out of memory", sub->name, parent->name);
+    else if (err)
         err = mr_error(ELOOP, "adding '%s' to '%s' would make a cycle", sub->name, parent->name);
     if (!err) {
         if (sub->addr != offset)

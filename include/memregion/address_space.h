@@ -150,9 +150,11 @@ void memory_region_transaction_begin(void);
 
 /**
  * Close a transaction. The outermost commit re-renders the views whose
- * trees changed, publishes them and notifies listeners.
+ * trees changed, publishes them and notifies listeners. Returns 0, or
+ * -EPERM when the calling thread has no open transaction (QEMU asserts
+ * there; here nothing changes and the lock is left alone).
  */
-void memory_region_transaction_commit(void);
+int memory_region_transaction_commit(void);
 
 /**
  * Number of view versions built since the process started, whether rendered
