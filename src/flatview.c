@@ -66,8 +66,9 @@ static uint64_t version_seq; /* writer lock */
 
 /*
  * Freed chunks wait in a small pool for reuse: commits replace a chunk or
- * two each, and recycling them avoids malloc churn and page faults. The RCU
- * thread returns chunks to the pool, so it has its own lock.
+ * two each, and recycling them avoids malloc churn and page faults. Chunks
+ * come back from the writer's reclaim batch and from liburcu's call_rcu
+ * thread (reclaim.c), so the pool has its own lock.
  */
 #define CHUNK_POOL_MAX 512
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -326,12 +327,8 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
     return b;
 }
 
-/*
- * Make @fv the newest version of @chain after @prev (the chain's newest, or
- * NULL), and list the chunks of @prev that @fv dropped. Shared chunks keep
- * their address order in both versions, so one merge walk finds them.
- */
-/* Make @fv the newest version of @chain. */
+/* Make @fv the newest version of @chain. (The chunks of the predecessor
+ * that @fv dropped are listed while it is built: builder_retire.) */
 static void version_link(ViewChain *chain, FlatView *fv)
 {
     fv->chain = chain;
