@@ -40,23 +40,3 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
             func);
     abort();
 }
-
-int mr_grow_array(void **arr, size_t *cap, size_t need, size_t elem, size_t initial)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : (initial ? initial : 1);
-    while (c < need) {
-        if (c > SIZE_MAX / 2)
-            return -ENOMEM;
-        c *= 2;
-    }
-    if (c > SIZE_MAX / elem)
-        return -ENOMEM;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = c;
-    return 0;
-}

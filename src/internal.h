@@ -18,6 +18,8 @@
 #include "memregion/memregion.h"
 #include "memregion/listener.h"
 
+#include "grow.h"
+
 /* Signed 128-bit arithmetic for render bases: an alias offset larger than
  * the alias's address gives a negative base. */
 typedef __int128 mr_int128;
@@ -42,12 +44,9 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 __attribute__((noreturn, cold)) void mr_oom(const char *where);
 
 /*
- * The one growth helper: make room for @need elements of @elem bytes in
- * the array *@arr of capacity *@cap (in elements), doubling from @initial.
- * Returns 0, or -ENOMEM with the array and capacity unchanged. Use it
- * through MR_GROW (reports) or MR_GROW_OR_DIE (cannot report: mr_oom).
+ * The one growth helper, mr_grow_array() (grow.h), used through MR_GROW
+ * (reports -ENOMEM) or MR_GROW_OR_DIE (cannot report: mr_oom).
  */
-int mr_grow_array(void **arr, size_t *cap, size_t need, size_t elem, size_t initial);
 #define MR_GROW(arr, cap, need, initial)                                                           \
     __extension__({                                                                                \
         void *grow_p_ = (arr);                                                                     \
