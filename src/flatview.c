@@ -525,6 +525,7 @@ static void flatview_release(FlatView *fv)
 {
     fv->released = true;
     ViewChain *chain = fv->chain;
+    MR_ASSERT(!chain || mr_writer_owned()); /* chain bookkeeping is the writer's */
     if (!chain) {
         for (size_t i = 0; i < fv->nr_chunks; i++)
             chunk_free(fv->chunks[i]);
