@@ -46,7 +46,7 @@ build: deps $(BUILD)/build.ninja
 # The main job: the mtree tool on its built-in PC-like board (tree and flat views).
 run: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) tools/mtree/mtree
-	./$(BUILD)/tools/mtree/mtree
+	$(BUILD)/tools/mtree/mtree
 
 test: deps-test
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
@@ -80,13 +80,13 @@ test-tsan: $(BUILD_TSAN)/build.ninja
 # The KVM benchmark exits 77 when /dev/kvm is missing; that is a skip.
 bench: deps-bench $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	./$(BUILD)/bench/memregion-bench
-	./$(BUILD)/bench/kvm/kvm-bench || test $$? = 77
+	$(BUILD)/bench/memregion-bench
+	$(BUILD)/bench/kvm/kvm-bench || test $$? = 77
 
 # The mini VMM: a real guest on /dev/kvm (exits 77 with a reason when KVM is missing).
 vm: deps-vm $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	./$(BUILD)/examples/vmm/vmm || test $$? = 77
+	$(BUILD)/examples/vmm/vmm || test $$? = 77
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN)
