@@ -100,6 +100,10 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *));
 void mr_reclaim_maybe(void);
 /* Writer side: wait for readers and free everything batched. */
 void mr_reclaim_now(void);
+
+/* ---- commit.c: change tracking, view roots, address spaces ------------------ */
+
+/* Is a transaction open? Asked by the writer lock's owner. */
 bool mr_in_transaction(void);
 
 /*
