@@ -3,9 +3,10 @@
  *
  * The macros give the version a program was compiled against;
  * memregion_version() gives the version of the library it runs with. The
- * shared library's soname carries the major version (libmemregion.so.0):
- * a change that breaks the ABI (a public struct's layout included) raises
- * it. While the major version is 0, a minor release may break the ABI.
+ * shared library's soname carries the ABI version: the major version, or
+ * 0.MINOR while the major version is 0 (libmemregion.so.0.1), since until
+ * 1.0 a minor release may break the ABI (a public struct's layout
+ * included). A change that breaks it raises that number.
  */
 #ifndef MEMREGION_VERSION_H
 #define MEMREGION_VERSION_H
