@@ -23,6 +23,7 @@
  * difference. A commit costs what changed: not the number of regions, and
  * not the number of address spaces that did not change.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,14 +270,10 @@ static void path_user_remove(MemoryRegion *mr, AddressSpace *as)
 
 static void path_forget(AddressSpace *as)
 {
-    unsigned n = MR_MIN(as->path_len, MR_AS_PATH_MAX);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < as->path_len; i++)
         path_user_remove(as->path[i], as);
     as->path_len = 0;
 }
-
-/* Address spaces whose derivation path was cut are re-derived every commit. */
-static PtrVec long_paths;
 
 static ViewSlot *slot_for(MemoryRegion *root)
 {
@@ -295,20 +292,26 @@ static ViewSlot *slot_for(MemoryRegion *root)
     return s;
 }
 
-/* Re-derive @as's view root; switch slots when it changed. */
+/*
+ * Re-derive @as's view root; switch slots when it changed. The whole path
+ * is remembered, however long, so a change anywhere on it (and only there)
+ * brings the space back here.
+ */
 static void derive_root(AddressSpace *as)
 {
-    MemoryRegion *path[MR_AS_PATH_MAX];
     unsigned len;
-    MemoryRegion *root = flatview_root_of(as->root, path, MR_AS_PATH_MAX, &len);
     path_forget(as);
-    for (unsigned i = 0; i < MR_MIN(len, MR_AS_PATH_MAX); i++) {
-        as->path[i] = path[i];
-        path_user_add(path[i], as);
+    MemoryRegion *root = flatview_root_of(as->root, as->path, as->path_cap, &len);
+    if (len > as->path_cap) {
+        /* Longer than any path before: grow and walk again. */
+        size_t cap = as->path_cap;
+        MR_GROW_OR_DIE(as->path, cap, len, 8);
+        as->path_cap = (unsigned)cap;
+        root = flatview_root_of(as->root, as->path, as->path_cap, &len);
     }
-    as->path_len = (uint8_t)MR_MIN(len, MR_AS_PATH_MAX + 1);
-    if (len > MR_AS_PATH_MAX)
-        ptrvec_push(&long_paths, as);
+    for (unsigned i = 0; i < len; i++)
+        path_user_add(as->path[i], as);
+    as->path_len = len;
     ViewSlot *old = as->slot, *new = root ? slot_for(root) : NULL;
     if (old == new)
         return;
@@ -453,9 +456,6 @@ static void do_commit(void)
     current_gen++;
 
     /* 1. Address spaces whose view-root derivation may have changed. */
-    for (size_t i = 0; i < long_paths.n; i++)
-        mr_as_attach(long_paths.v[i]);
-    long_paths.n = 0;
     PtrVec switching = {0};
     for (size_t i = 0; i < rechecks.n; i++) {
         AddressSpace *as = rechecks.v[i];
@@ -534,9 +534,11 @@ void mr_as_detach(AddressSpace *as)
     MR_ASSERT_WRITER();
     update_pending = true;
     remove_ptr(&rechecks, as);
-    remove_ptr(&long_paths, as);
     as->recheck = false;
     path_forget(as);
+    free(as->path);
+    as->path = NULL;
+    as->path_cap = 0;
     if (as->slot)
         as->slot->users--;
     if (as->switching && as->pending_slot)
@@ -572,8 +574,11 @@ void memory_region_transaction_begin(void)
 
 int memory_region_transaction_commit(void)
 {
+    /* Only the thread holding an open transaction may close it; tx_depth
+     * counts that thread's transactions and is read under the lock. */
     if (!mr_writer_owned() || tx_depth == 0)
-        return mr_error(EPERM, "transaction_commit: this thread has no open transaction");
+        return mr_error(EINVAL, "memory_region_transaction_commit: no transaction open on this "
+                                "thread (commit without begin); nothing changed");
     if (--tx_depth == 0 && !committing) {
         static bool checked_env;
         if (!checked_env) {

@@ -261,17 +261,30 @@ static void reset_migration_bitmaps(bool starting)
     }
 }
 
-/* Re-render every address space: the migration bit changes on all RAM ranges. */
+/*
+ * Re-render every address space: the migration bit changes on all RAM
+ * ranges. As in QEMU, log_global_start comes before the commit that sends
+ * the per-range log_start, and log_global_stop after the commit that sends
+ * the log_stop (inside an open transaction that commit is deferred, so the
+ * global callback then comes first either way). The writer lock spans both,
+ * so no other writer slips in between.
+ */
 static void set_global_logging(bool on)
 {
+    mr_writer_lock();
+    bool change = global_logging != on;
     memory_region_transaction_begin();
-    if (global_logging != on) {
+    if (change) {
         reset_migration_bitmaps(on);
         global_logging = on;
-        listeners_global_log(on);
+        if (on)
+            listeners_global_log(true);
         mr_damage_all_views();
     }
     memory_region_transaction_commit();
+    if (change && !on)
+        listeners_global_log(false);
+    mr_writer_unlock();
 }
 
 void memory_global_dirty_log_start(void)

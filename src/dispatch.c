@@ -11,7 +11,9 @@
 
 #include "internal.h"
 
-/* Copy RAM bytes for one range; ROM writes are dropped unless debug. */
+/* Copy RAM bytes for one range. A write to a read-only range (ROM) is
+ * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
+ * the result is MEMTX_DECODE_ERROR. */
 static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off, uint8_t *buf,
                               uint64_t n, bool is_write, MemTxAttrs attrs)
 {
@@ -21,6 +23,8 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
         memcpy(mr->ram + off, buf, n);
         if (fr->dirty_log_mask)
             memory_region_set_dirty(mr, off, n);
+    } else {
+        return MEMTX_DECODE_ERROR;
     }
     return MEMTX_OK;
 }
@@ -29,9 +33,10 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
  * Dispatch of @n bytes at @off to a callback region found inside the
  * current read-side section, which this ends: the region is entered in the
  * thread's call record first, so the callback runs outside the section.
+ * @one: the bytes are one typed access (mmio_access_one), not a buffer.
  */
 static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t n,
-                                   bool is_write, MemTxAttrs attrs)
+                                   bool is_write, MemTxAttrs attrs, bool one)
 {
     if (is_write && eventfd_try_signal(mr, off, buf, n)) {
         rcu_read_unlock();
@@ -40,7 +45,8 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
     MemTxResult r = mmio_enter(mr);
     rcu_read_unlock();
     if (r == MEMTX_OK) {
-        r = mmio_access(mr, off, buf, n, is_write, attrs);
+        r = one ? mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs)
+                : mmio_access(mr, off, buf, n, is_write, attrs);
         mmio_leave();
     } else if (!is_write) {
         memset(buf, 0, n);
@@ -107,7 +113,7 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
         return true;
     }
     if (f & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL)) {
-        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs);
+        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs, false);
         return true;
     }
     return false;
@@ -162,7 +168,7 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
                 rcu_read_unlock();
             } else {
-                result |= callback_access(mr, off, buf, n, is_write, attrs);
+                result |= callback_access(mr, off, buf, n, is_write, attrs, false);
             }
         }
         buf += n;
@@ -199,11 +205,37 @@ MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, vo
 
 /* ---- typed helpers ------------------------------------------------------------- */
 
+/*
+ * One typed access of @size bytes, as QEMU's ld/st helpers make it: when
+ * its bytes lie in one callback range it is exactly one access, checked
+ * against the device's `valid`. Memory is copied; an access that straddles
+ * ranges takes the buffer path (QEMU would hand the whole access to the
+ * first region, past its end).
+ */
+static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                unsigned size, bool is_write)
+{
+    rcu_read_lock();
+    const FlatRange *fr = flatview_lookup_fast(as_view(as), addr);
+    if (fr && fr_end(fr) - addr >= size) {
+        MemoryRegion *mr = fr->mr;
+        hwaddr off = fr->offset_in_region + (addr - fr->addr);
+        if (mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr))) {
+            MemTxResult r = ram_access(fr, mr, off, buf, size, is_write, attrs);
+            rcu_read_unlock();
+            return r;
+        }
+        return callback_access(mr, off, buf, size, is_write, attrs, true);
+    }
+    rcu_read_unlock();
+    return access_bytes(as, addr, attrs, buf, size, is_write);
+}
+
 static uint64_t load(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result,
                      unsigned size, bool big_endian)
 {
     uint8_t b[8];
-    MemTxResult r = access_bytes(as, addr, attrs, b, size, false);
+    MemTxResult r = access_typed(as, addr, attrs, b, size, false);
     if (result)
         *result = r;
     uint64_t v = 0;
@@ -218,7 +250,7 @@ static void store(AddressSpace *as, hwaddr addr, uint64_t v, MemTxAttrs attrs, M
     uint8_t b[8];
     for (unsigned i = 0; i < size; i++)
         b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
-    MemTxResult r = access_bytes(as, addr, attrs, b, size, true);
+    MemTxResult r = access_typed(as, addr, attrs, b, size, true);
     if (result)
         *result = r;
 }

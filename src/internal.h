@@ -403,6 +403,11 @@ static inline bool mr_terminates(const MemoryRegion *mr)
  * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs);
+/* Exactly one guest access of @size (1, 2, 4 or 8) bytes, as a typed helper
+ * makes it: refused with MEMTX_DECODE_ERROR, without calling the device,
+ * unless `valid` allows it; otherwise covered by device accesses. */
+MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
+                            bool is_write, MemTxAttrs attrs);
 
 /* ---- callrec.c ------------------------------------------------------------- */
 

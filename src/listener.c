@@ -292,7 +292,7 @@ void memory_listener_unregister(MemoryListener *listener)
     ListenerSet one = {.v = &listener, .n = 1};
     const FlatView *fv = view_of(as);
     bracket(&one, true);
-    for (size_t i = fv->nr; i-- > 0;)
+    for (size_t i = 0; i < fv->nr; i++) /* ascending, as QEMU replays the removal */
         range_del(&one, flatview_range(fv, i), true);
     if (mr_global_logging() && listener->log_global_stop)
         listener->log_global_stop(listener);

@@ -12,8 +12,11 @@
 
 #include "internal.h"
 
+/* The ops' size fields with zeros read as QEMU reads them. */
 typedef struct AccessShape {
-    unsigned valid_min, valid_max, impl_min, impl_max;
+    unsigned valid_min, valid_max; /* valid_max 0: any size is valid (QEMU's compatibility) */
+    unsigned cut_max;              /* largest guest access the buffer API makes */
+    unsigned impl_min, impl_max;
 } AccessShape;
 
 static unsigned size_or(unsigned v, unsigned dflt)
@@ -25,14 +28,22 @@ static AccessShape shape_of(const MemoryRegionOps *ops)
 {
     AccessShape s;
     s.valid_min = size_or(ops->valid.min_access_size, 1);
-    s.valid_max = size_or(ops->valid.max_access_size, 8);
-    if (s.valid_max < s.valid_min)
+    s.valid_max = ops->valid.max_access_size ? size_or(ops->valid.max_access_size, 8) : 0;
+    if (s.valid_max && s.valid_max < s.valid_min)
         s.valid_max = s.valid_min;
-    s.impl_min = size_or(ops->impl.min_access_size, s.valid_min);
-    s.impl_max = size_or(ops->impl.max_access_size, s.valid_max);
+    s.cut_max = s.valid_max ? s.valid_max : 4;
+    s.impl_min = size_or(ops->impl.min_access_size, 1);
+    s.impl_max = size_or(ops->impl.max_access_size, 4);
     if (s.impl_max < s.impl_min)
         s.impl_max = s.impl_min;
     return s;
+}
+
+/* The size rule of `valid` (QEMU's memory_region_access_valid): with
+ * valid.max_access_size 0 every size is valid, valid.min included. */
+static bool size_valid(const AccessShape *s, unsigned size)
+{
+    return !s->valid_max || (size >= s->valid_min && size <= s->valid_max);
 }
 
 /* Byte @i (address order) of an @n-byte device value. */
@@ -122,6 +133,37 @@ static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr 
     return result;
 }
 
+/*
+ * One guest access: checked against `valid` as QEMU's
+ * memory_region_access_valid() checks it (rule 2), then performed with
+ * device accesses; a refused one never reaches the device.
+ */
+static MemTxResult guest_access(MemoryRegion *mr, const AccessShape *s, hwaddr off, uint8_t *buf,
+                                unsigned size, bool is_write, MemTxAttrs attrs)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    bool ok = (!ops->valid.accepts || ops->valid.accepts(mr->opaque, off, size, is_write, attrs)) &&
+              (ops->valid.unaligned || !(off & (size - 1))) && size_valid(s, size);
+    if (!ok) {
+        if (!is_write)
+            memset(buf, 0, size);
+        return MEMTX_DECODE_ERROR;
+    }
+    return device_access(mr, s, off, buf, size, is_write, attrs);
+}
+
+MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
+                            bool is_write, MemTxAttrs attrs)
+{
+    if (!mr->ops) {
+        if (!is_write)
+            memset(buf, 0, size);
+        return MEMTX_DECODE_ERROR; /* a reservation */
+    }
+    AccessShape s = shape_of(mr->ops);
+    return guest_access(mr, &s, off, buf, size, is_write, attrs);
+}
+
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs)
 {
@@ -132,8 +174,8 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
     AccessShape s = shape_of(ops);
-    if ((len == 1 || len == 2 || len == 4 || len == 8) && !(off & (len - 1)) &&
-        len >= s.valid_min && len <= s.valid_max && len >= s.impl_min && len <= s.impl_max &&
+    if ((len == 1 || len == 2 || len == 4 || len == 8) && !(off & (len - 1)) && len <= s.cut_max &&
+        size_valid(&s, (unsigned)len) && len >= s.impl_min && len <= s.impl_max &&
         !ops->valid.accepts) {
         /* The common case: one aligned access the device takes as it is. */
         unsigned n = (unsigned)len;
@@ -153,21 +195,13 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
     MemTxResult result = MEMTX_OK;
     while (len) {
         /* Rule 1: the largest power of two that fits, aligned unless allowed. */
-        unsigned size = s.valid_max;
+        unsigned size = s.cut_max;
         while (size > len)
             size >>= 1;
         if (!ops->valid.unaligned)
             while (off & (size - 1))
                 size >>= 1;
-        /* Rule 2: validity. */
-        if (size < s.valid_min ||
-            (ops->valid.accepts && !ops->valid.accepts(mr->opaque, off, size, is_write, attrs))) {
-            if (!is_write)
-                memset(buf, 0, size);
-            result |= MEMTX_DECODE_ERROR;
-        } else {
-            result |= device_access(mr, &s, off, buf, size, is_write, attrs);
-        }
+        result |= guest_access(mr, &s, off, buf, size, is_write, attrs);
         off += size;
         buf += size;
         len -= size;

@@ -147,6 +147,8 @@ static size_t sweep_cap;
 static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
+    if (m == 0)
+        return; /* nothing rendered; the scratch may not even exist yet */
     size_t heap_cap = sweep_cap;
     MR_GROW_OR_DIE(order_buf, sweep_cap, m, 64);
     MR_GROW_OR_DIE(heap_buf, heap_cap, m, 64);

@@ -206,6 +206,8 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
 }
 
 /* Move @mr to a new address and/or priority; in a container this is a re-add.
+ * Asking for the address and priority it already has does nothing, so it
+ * keeps its place among equal-priority siblings (QEMU's set_address rule).
  * The fields not being changed are read under the writer lock, so concurrent
  * moves and priority changes never lose an update. */
 static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_priority)
@@ -219,7 +221,7 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
     if ((mr_size_t)addr + mr->size > MR_SIZE_2_64) {
         err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", mr->name,
                        (unsigned long long)addr);
-    } else {
+    } else if (addr != mr->addr || priority != mr->priority) {
         MemoryRegion *parent = mr->container;
         mr_struct_change(mr);
         if (mr->addr != addr)

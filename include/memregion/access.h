@@ -25,7 +25,17 @@ MEMREGION_API_BEGIN
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
                                hwaddr len);
 
-/** Write @len bytes from @buf at @addr. ROM bytes and unassigned bytes are dropped. */
+/**
+ * Write @len bytes from @buf at @addr. Unassigned bytes are dropped
+ * (MEMTX_DECODE_ERROR). Bytes that fall on a read-only range of memory
+ * (a ROM, or RAM made read-only itself or by a container or alias above
+ * it) are refused as QEMU's ROM refuses them: they stay unchanged and the
+ * result has MEMTX_DECODE_ERROR; the rest of the transfer is still written.
+ * A write with attrs.debug set (a debugger's) does change read-only memory.
+ * The CPU side is different: address_space_translate() of a write to ROM
+ * succeeds with readonly set and no host pointer, so an emulator's TLB
+ * fill can drop the guest's store silently, as a CPU does.
+ */
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len);
 
@@ -34,10 +44,18 @@ MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, vo
                              bool is_write);
 
 /*
- * Typed helpers: one access of 1, 2, 4 or 8 bytes, through the same path as
- * address_space_read/write (so one guest access when the address is
- * aligned). The suffix says how the bytes in memory form the value: _le
- * little-endian, _be big-endian. @result may be NULL. Reader-side.
+ * Typed helpers: exactly one access of 1, 2, 4 or 8 bytes, as QEMU's
+ * load and store helpers make it. To memory the bytes are copied. To a
+ * device it is one guest access checked against the device's `valid`
+ * (region.h, rule 2): wider than valid.max_access_size, or misaligned for
+ * a device that refuses unaligned accesses, it gives MEMTX_DECODE_ERROR
+ * (a load returns 0) and the device is not called. Unlike
+ * address_space_read/write, which cut a buffer into accesses the device
+ * allows, a typed helper is never split into smaller guest accesses
+ * (the device may still see it as several `impl`-sized accesses); only one
+ * whose bytes straddle two ranges is cut at the range boundary. The suffix
+ * says how the bytes in memory form the value: _le little-endian, _be
+ * big-endian. @result may be NULL. Reader-side.
  */
 
 /** Load one byte at @addr. */

@@ -46,8 +46,6 @@ typedef struct FlatRange {
  * section is the library's and may change
  * in any release, and the reserved words keep the size when fields are added.
  */
-#define MR_AS_PATH_MAX 8 /* regions remembered of an AS's view-root derivation */
-
 struct AddressSpace {
     /* ---- read-only -------------------------------------------------------- */
     char *name;         /* owned copy */
@@ -61,9 +59,9 @@ struct AddressSpace {
     bool recheck;            /* re-derive the view root at the next commit */
     bool switching;          /* pending_slot is to be published at this commit */
     struct ViewSlot *pending_slot;
-    uint8_t path_len;                   /* entries of path[]; MR_AS_PATH_MAX + 1: path was cut */
-    MemoryRegion *path[MR_AS_PATH_MAX]; /* what the view-root derivation visited */
-    MemoryListener *listeners;          /* sorted by priority ascending */
+    unsigned path_len, path_cap;  /* entries used and allocated in path */
+    MemoryRegion **path;          /* owned: every region the view-root derivation visited */
+    MemoryListener *listeners;    /* sorted by priority ascending */
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
 
@@ -150,9 +148,14 @@ void memory_region_transaction_begin(void);
 
 /**
  * Close a transaction. The outermost commit re-renders the views whose
- * trees changed, publishes them and notifies listeners. Returns 0, or
- * -EPERM when the calling thread has no open transaction (QEMU asserts
- * there; here nothing changes and the lock is left alone).
+ * trees changed, publishes them and notifies listeners.
+ *
+ * Returns 0, or -EINVAL when the calling thread has no open transaction
+ * (a commit without its begin, or one commit too many): then nothing
+ * changes, the depth stays as it was, no lock is released, and
+ * memregion_last_error() says why. QEMU's commit returns nothing, so code
+ * ported from QEMU that ignores the result still compiles; QEMU itself
+ * asserts on such a commit.
  */
 int memory_region_transaction_commit(void);
 

@@ -91,7 +91,12 @@ struct MemoryListener {
  */
 int memory_listener_register(MemoryListener *listener, AddressSpace *as);
 
-/** Replay the removal of everything to @listener, then detach it. */
+/**
+ * Replay the removal of everything to @listener, then detach it: begin;
+ * for each range in ascending address order (as QEMU) eventfd_del,
+ * coalesced_io_del, log_stop when logged, region_del; log_global_stop if
+ * global logging runs; commit.
+ */
 void memory_listener_unregister(MemoryListener *listener);
 
 /* ---- dirty logging ------------------------------------------------------- */
@@ -143,14 +148,20 @@ bool memory_region_snapshot_get_dirty(MemoryRegion *mr, const DirtyBitmapSnapsho
 void memory_region_snapshot_free(DirtyBitmapSnapshot *snap);
 
 /**
- * Start migration logging (log_global_start to every listener): every RAM
- * region an address space shows logs DIRTY_MEMORY_MIGRATION, starting from
- * a clean bitmap.
+ * Start migration logging: every RAM region an address space shows logs
+ * DIRTY_MEMORY_MIGRATION, starting from a clean bitmap. Every listener hears
+ * log_global_start first, then the commit that turns the bit on (log_start
+ * per range). Inside an open transaction that commit waits for the
+ * outermost commit.
  */
 void memory_global_dirty_log_start(void);
 /**
- * Stop migration logging (log_global_stop to every listener). Migration
- * bitmaps of regions that do not log MIGRATION themselves are dropped.
+ * Stop migration logging, the mirror image of start (QEMU's order): first
+ * the commit that turns the bit off (log_stop per range), then
+ * log_global_stop to every listener. Inside an open transaction the commit
+ * waits for the outermost commit, so log_global_stop comes first then.
+ * Migration bitmaps of regions that do not log MIGRATION themselves are
+ * dropped.
  */
 void memory_global_dirty_log_stop(void);
 /** Ask every listener to log_sync every logging range. */

@@ -40,14 +40,22 @@ typedef enum MemDeviceEndian {
  * Every access a guest makes (address_space_read/write and the typed ld/st
  * helpers) reaches a device through these rules, in this order:
  *
- * 1. Guest accesses. The bytes of a transfer that fall in the region are cut
- *    into guest accesses: each is the largest power of two, at most
- *    valid.max_access_size and at most 8, that fits in what remains and, unless
- *    valid.unaligned, is naturally aligned at its offset. A typed helper on an
- *    aligned address is therefore exactly one guest access.
- * 2. Validity. A guest access smaller than valid.min_access_size, or one that
- *    valid.accepts() refuses, is not performed: a read returns zero bytes and
- *    a write is dropped; the result is MEMTX_DECODE_ERROR.
+ * 1. Guest accesses. A typed helper (address_space_ldl_le and the like) whose
+ *    bytes lie in the region is exactly one guest access of its size, as in
+ *    QEMU. The byte-buffer API (address_space_read/write) instead cuts the
+ *    bytes of a transfer that fall in the region into guest accesses: each is
+ *    the largest power of two, at most valid.max_access_size (4 when that is
+ *    0, QEMU's memory_access_size) and at most 8, that fits in what remains
+ *    and, unless valid.unaligned, is naturally aligned at its offset.
+ * 2. Validity, as QEMU's memory_region_access_valid: a guest access that
+ *    valid.accepts() refuses, that is not naturally aligned when
+ *    valid.unaligned is false, or whose size lies outside
+ *    [valid.min_access_size, valid.max_access_size] is not performed: the
+ *    device is not called, a read returns zero bytes, a write is dropped, and
+ *    the result is MEMTX_DECODE_ERROR. valid.max_access_size 0 means every
+ *    size is valid (valid.min_access_size is then not checked either). So a
+ *    typed helper wider than valid.max_access_size, or misaligned for a
+ *    device that refuses unaligned accesses, gets MEMTX_DECODE_ERROR.
  * 3. Device accesses. The device sees only sizes within
  *    [impl.min_access_size, impl.max_access_size]. A wider guest access is
  *    split, a narrower one widened. Unless impl.unaligned, device accesses are
@@ -65,8 +73,18 @@ typedef enum MemDeviceEndian {
  *    big-endian device read with ldl_le appears byte-swapped, as on a bus.
  * 6. Results of all device accesses of one transfer are ORed.
  *
- * Zero in a size field means: valid.min 1, valid.max 8, impl.min valid.min,
- * impl.max valid.max. Sizes must be 1, 2, 4 or 8.
+ * Zero in a size field reads as in QEMU: impl.min_access_size 0 means 1 and
+ * impl.max_access_size 0 means 4, so a device that says nothing sees at most
+ * 4 bytes at once (an 8-byte typed load reaches it as two 4-byte reads);
+ * valid.min_access_size 0 means 1; valid.max_access_size 0 means any size
+ * is valid (rule 2), while the buffer API still cuts at 4 bytes (rule 1).
+ * Other sizes must be 1, 2, 4 or 8.
+ *
+ * Deliberate differences from QEMU 7.2: a typed helper whose bytes straddle
+ * two ranges is cut like a buffer (QEMU hands the whole access to the first
+ * region, past its end); the buffer API aligns its guest accesses by
+ * valid.unaligned (QEMU by impl.unaligned); rule 3 emulates unaligned
+ * accesses that QEMU passes on unaligned.
  *
  * The plain read/write callbacks are used when the `_with_attrs` ones are
  * NULL; they always succeed. A region whose ops lack both forms of a
@@ -279,13 +297,16 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled);
 /**
  * Move @mr to @addr within its container. This counts as removing and
  * re-adding it: it becomes the newest among its equal-priority siblings.
+ * Moving it to the address it already has does nothing at all: it keeps
+ * its place among equal-priority siblings, and no view changes (QEMU's rule).
  * Errors: -EINVAL when @addr + size passes 2^64.
  */
 int memory_region_set_address(MemoryRegion *mr, hwaddr addr);
 
 /**
  * Change @mr's priority within its container; like set_address this counts
- * as a re-add (newest among its new equal-priority siblings).
+ * as a re-add (newest among its new equal-priority siblings), and setting
+ * the priority it already has does nothing.
  */
 int memory_region_set_priority(MemoryRegion *mr, int32_t priority);
 
@@ -296,8 +317,9 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset);
 /**
  * Mark @mr read-only, or not. The flag is inherited by everything rendered
  * through @mr (FlatRange.readonly). Guest writes to read-only RAM are
- * dropped (and succeed, like writes to a ROM); callback regions (MMIO, ROM
- * devices) still receive writes, as in QEMU: the device decides.
+ * refused like writes to a ROM (see address_space_write()); callback
+ * regions (MMIO, ROM devices) still receive writes, as in QEMU: the device
+ * decides.
  */
 int memory_region_set_readonly(MemoryRegion *mr, bool readonly);
 

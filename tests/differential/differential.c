@@ -1046,7 +1046,7 @@ static void op_set_address(void)
     note_op("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_address");
     pre_free(pre);
-    if (rc == 0) {
+    if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
         if (s->parent >= 0)
             s->seq = ++seq_counter; /* a move is a re-add */
@@ -1063,7 +1063,7 @@ static void op_set_priority(void)
     ops_seed++;
     note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
     check_rc(rc, X_OK, NULL, "set_priority");
-    if (rc == 0) {
+    if (rc == 0 && prio != s->prio) { /* the priority it has: no re-add */
         s->prio = prio;
         s->seq = ++seq_counter;
     }
@@ -1327,12 +1327,18 @@ static void op_recreate(void)
     }
 }
 
-/* Move address space 2 onto another region. */
+static void reroot(Slot *s);
+
+/* Move address space 2 or 3 onto another region. */
 static void op_reroot(void)
 {
     Slot *s = chance(70) ? pick(attached_container) : pick(any_live);
-    if (!s)
-        return;
+    if (s)
+        reroot(s);
+}
+
+static void reroot(Slot *s)
+{
     int k = chance(50) ? 2 : 3;
     char name[8];
     snprintf(name, sizeof(name), "as%d", k);
@@ -1347,6 +1353,150 @@ static void op_reroot(void)
         as_root[k] = s->idx;
         as_unassigned[k] = chance(50) ? 0x00 : (uint8_t)rnd();
         address_space_set_unassigned_value(&spaces[k], as_unassigned[k]);
+    }
+}
+
+/*
+ * Deep chains of single children: DEEP_MIN..DEEP_MAX fresh containers of one
+ * size, each the only child of the one above at offset 0, with a live
+ * region (or nothing) at the bottom, hung under a window container beside
+ * one sibling. The window becomes the root of as2 or as3, or a child of an
+ * attached container. Then, and on later calls, the chain is made and
+ * unmade: the sibling is disabled (the window's only child now starts the
+ * chain) or enabled, a level is disabled, moved off offset 0 and back.
+ * Ordinary random operations hit the same regions too. Such spaces once
+ * made every commit loop forever.
+ */
+#define DEEP_MIN 9
+#define DEEP_MAX 14
+
+static struct {
+    int idx[DEEP_MAX + 2]; /* [0] window, [1] sibling, [2..] chain levels */
+    unsigned gen[DEEP_MAX + 2];
+    int n;
+} deep;
+
+static Slot *deep_slot(int i)
+{
+    Slot *s = &slots[deep.idx[i]];
+    return i < deep.n && is_live(s) && s->generation == deep.gen[i] ? s : NULL;
+}
+
+/* A fresh container of @size in a free slot (freeing an unmapped region if needed). */
+static Slot *deep_container(mr_size_t size)
+{
+    Slot *f = pick(free_slot);
+    for (int tries = 0; !f && tries < 8; tries++) {
+        Slot *v = pick(unmapped_child_candidate);
+        if (v && v->idx >= 3) {
+            ops_seed++;
+            destroy_region(v);
+        }
+        f = pick(free_slot);
+    }
+    if (!f)
+        return NULL;
+    f->kind = SK_CONTAINER;
+    set_name(f);
+    f->kind = SK_FREE;
+    int rc = memory_region_init(&f->mr, f->name, size);
+    ops_seed++;
+    note_op("init container '%s' (deep chain) = %d", f->name, rc);
+    check_rc(rc, X_OK, NULL, "memory_region_init");
+    if (rc)
+        return NULL;
+    record_fresh(f, SK_CONTAINER, size);
+    return f;
+}
+
+static void deep_link(Slot *parent, hwaddr off, Slot *sub, int32_t prio)
+{
+    unsigned allowed = reaches(sub->idx, parent->idx) ? X_LOOP : 0;
+    if ((mr_size_t)off + sub->size > TWO64)
+        allowed |= X_INVAL;
+    if (sub->parent >= 0)
+        allowed |= X_BUSY;
+    if (!allowed)
+        allowed = X_OK;
+    int rc = memory_region_add_subregion_overlap(&parent->mr, off, &sub->mr, prio);
+    ops_seed++;
+    note_op("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d (deep chain)",
+            parent->name, off, sub->name, prio, rc);
+    check_rc(rc, allowed, NULL, "add_subregion_overlap");
+    if (rc == 0) {
+        sub->parent = parent->idx;
+        sub->addr = off;
+        sub->prio = prio;
+        sub->seq = ++seq_counter;
+    }
+}
+
+static void deep_build(void)
+{
+    mr_size_t size = chance(30) ? TWO64 : 0x1000 + rnd_align(rnd_below(0x40000));
+    int depth = DEEP_MIN + (int)rnd_below(DEEP_MAX - DEEP_MIN + 1);
+    Slot *window = deep_container(size);
+    if (!window)
+        return;
+    deep.n = 0;
+    deep.idx[deep.n] = window->idx, deep.gen[deep.n++] = window->generation;
+    deep.idx[deep.n] = window->idx, deep.gen[deep.n++] = window->generation; /* sibling, below */
+    Slot *above = window;
+    for (int i = 0; i < depth; i++) {
+        Slot *c = deep_container(size);
+        if (!c)
+            break;
+        deep_link(above, 0, c, 0);
+        deep.idx[deep.n] = c->idx, deep.gen[deep.n++] = c->generation;
+        above = c;
+    }
+    /* Picked last: making room for the levels may have destroyed unmapped regions. */
+    Slot *bottom = pick(unmapped_child_candidate);
+    if (bottom && bottom->idx >= 3 && !reaches(bottom->idx, above->idx))
+        deep_link(above, chance(50) ? 0 : gen_offset(above->size, bottom->size), bottom, 0);
+    Slot *sib = pick(unmapped_child_candidate);
+    if (sib && sib->idx >= 3 && !reaches(sib->idx, window->idx)) {
+        deep_link(window, gen_offset(window->size, sib->size), sib, 1);
+        deep.idx[1] = sib->idx, deep.gen[1] = sib->generation;
+    }
+    if (chance(75)) {
+        reroot(window);
+    } else {
+        Slot *p = pick(attached_container);
+        if (p && !reaches(window->idx, p->idx))
+            deep_link(p, gen_offset(p->size, window->size), window, gen_prio());
+    }
+}
+
+static void op_deep_chain(void)
+{
+    /* Mostly the sibling: turning it off starts the chain at the window. */
+    Slot *s = deep_slot(chance(50) ? 1 : (int)rnd_below(deep.n ? (uint64_t)deep.n : 1));
+    if (!s || chance(20)) {
+        if (tx_depth == 0) /* it destroys regions and re-roots spaces */
+            deep_build();
+        return;
+    }
+    if (chance(60) || s->parent < 0) {
+        bool en = !s->enabled || chance(30);
+        int rc = memory_region_set_enabled(&s->mr, en);
+        ops_seed++;
+        note_op("set_enabled('%s', %d) = %d (deep chain)", s->name, en, rc);
+        check_rc(rc, X_OK, NULL, "set_enabled");
+        if (rc == 0)
+            s->enabled = en;
+        return;
+    }
+    /* Off offset 0 ends the chain above it; back to 0 restores it. */
+    hwaddr addr = s->addr ? 0 : rnd_align(1 + rnd_below(0x2000));
+    unsigned allowed = (mr_size_t)addr + s->size > TWO64 ? X_INVAL : X_OK;
+    int rc = memory_region_set_address(&s->mr, addr);
+    ops_seed++;
+    note_op("set_address('%s', 0x%" PRIx64 ") = %d (deep chain)", s->name, addr, rc);
+    check_rc(rc, allowed, NULL, "set_address");
+    if (rc == 0 && addr != s->addr) {
+        s->addr = addr;
+        s->seq = ++seq_counter;
     }
 }
 
@@ -1417,16 +1567,18 @@ static void random_op(void)
             op_transaction();
         else
             op_set_address();
-    } else if (r < 990) {
+    } else if (r < 985) {
         if (tx_depth == 0)
             op_recreate();
         else
             op_add();
-    } else {
+    } else if (r < 990) {
         if (tx_depth == 0)
             op_reroot();
         else
             op_del();
+    } else {
+        op_deep_chain();
     }
 }
 
@@ -1709,8 +1861,9 @@ static MemTxResult model_read_byte(int k, hwaddr addr, uint8_t *out)
 
 /*
  * Apply one written byte to the model. Read-only applies to memory only:
- * RAM written through a read-only path drops the byte (and succeeds, as
- * ROM does); device writes always reach the device, as on QEMU.
+ * RAM written through a read-only path keeps the byte and the write reports
+ * MEMTX_DECODE_ERROR, as a ROM does in QEMU; device writes always reach the
+ * device, as on QEMU.
  */
 /* RAM bytes the model says the current write stores: they must turn dirty. */
 static struct {
@@ -1730,11 +1883,11 @@ static MemTxResult model_write_byte(int k, hwaddr addr, uint8_t v)
     case SK_RAM:
     case SK_RAM_PTR:
     case SK_ROM:
-        if (!h.readonly) {
-            s->shadow[h.offset] = v;
-            ram_written[nr_ram_written].s = s;
-            ram_written[nr_ram_written++].off = h.offset;
-        }
+        if (h.readonly)
+            return MEMTX_DECODE_ERROR;
+        s->shadow[h.offset] = v;
+        ram_written[nr_ram_written].s = s;
+        ram_written[nr_ram_written++].off = h.offset;
         return MEMTX_OK;
     case SK_ROMD:
     case SK_MMIO:
@@ -1888,6 +2041,7 @@ static void setup(uint64_t seed)
     reports_printed = 0;
     ring_n = 0;
     memset(slots, 0, sizeof(slots));
+    deep.n = 0;
     for (int i = 0; i < NSLOTS; i++) {
         slots[i].idx = i;
         slots[i].parent = -1;

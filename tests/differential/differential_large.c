@@ -1194,7 +1194,7 @@ static void op_move(void)
     note_op("move '%s' in '%s' from 0x%" PRIx64 " to 0x%" PRIx64 " = %d", s->name, p->name, s->addr,
             addr, rc);
     check_rc(rc, 0, "set_address");
-    if (rc == 0) {
+    if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
         s->seq = ++seq_counter;
         touch(s);
@@ -1225,7 +1225,7 @@ static void op_priority(void)
     int rc = memory_region_set_priority(&s->mr, prio);
     note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
     check_rc(rc, 0, "set_priority");
-    if (rc == 0) {
+    if (rc == 0 && prio != s->prio) {
         s->prio = prio;
         s->seq = ++seq_counter;
         touch(s);
@@ -1388,7 +1388,7 @@ static void op_top(void)
     int rc = memory_region_set_address(&s->mr, addr);
     note_op("move top to 0x%" PRIx64 " = %d", addr, rc);
     check_rc(rc, 0, "set_address(top)");
-    if (rc == 0) {
+    if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
         s->seq = ++seq_counter;
         touch(s);

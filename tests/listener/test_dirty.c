@@ -125,13 +125,15 @@ static void test_global_start_sync_stop(void **state)
     assert_int_equal(late->log[1].cb, MCB_LOG_GLOBAL_START);
     assert_int_equal(late->total[MCB_LOG_START], 2);
 
-    /* Stop: log_global_stop, then nop + log_stop on both RAM ranges; VGA stays. */
+    /* Stop: nop + log_stop on both RAM ranges (VGA stays), then log_global_stop (QEMU's order). */
     mirror_clear_log(m);
     memory_global_dirty_log_stop();
     assert_mirror(m, as);
     assert_false(m->global_logging);
     assert_int_equal(m->total[MCB_LOG_GLOBAL_STOP], 1);
-    assert_int_equal(m->log[0].cb, MCB_LOG_GLOBAL_STOP);
+    assert_int_equal(m->log[0].cb, MCB_BEGIN);
+    assert_int_equal(m->log[m->nr_log - 2].cb, MCB_COMMIT);
+    assert_int_equal(m->log[m->nr_log - 1].cb, MCB_LOG_GLOBAL_STOP);
     assert_last(m, MCB_LOG_STOP, 2);
     assert_last(m, MCB_LOG_START, 0);
     e = mirror_find_event(m, MCB_LOG_STOP, 1);

@@ -244,16 +244,22 @@ const MemoryRegionOps td_ops_le = {
     .read_with_attrs = td_read_attrs,
     .write_with_attrs = td_write_attrs,
     .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {.max_access_size = 8},
+    .impl = {.max_access_size = 8},
 };
 
 const MemoryRegionOps td_ops_be = {
     .read_with_attrs = td_read_attrs,
     .write_with_attrs = td_write_attrs,
     .endianness = DEVICE_BIG_ENDIAN,
+    .valid = {.max_access_size = 8},
+    .impl = {.max_access_size = 8},
 };
 
 const MemoryRegionOps td_ops_plain = {
     .read = td_read,
     .write = td_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {.max_access_size = 8},
+    .impl = {.max_access_size = 8},
 };

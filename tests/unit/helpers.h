@@ -150,7 +150,8 @@ void h_check_access(const TestDev *dev, unsigned i, bool is_write, hwaddr addr, 
     } while (0)
 void h_print_log(const TestDev *dev);
 
-/* Read-write, little-endian, attrs-aware ops over a TestDev, all sizes 1..8. */
+/* Read-write, little-endian, attrs-aware ops over a TestDev, all sizes 1..8 (valid and impl
+ * max 8 spelled out: a zero would mean 4 to the device, as in QEMU). */
 extern const MemoryRegionOps td_ops_le;
 /* The same, big-endian. */
 extern const MemoryRegionOps td_ops_be;

@@ -22,6 +22,29 @@ static AddressSpace *map_dev(const MemoryRegionOps *ops, MemDeviceEndian endian)
     return h_as(root, "as");
 }
 
+/* A little-endian value of @size bytes through the buffer API (which splits). */
+static uint64_t buf_ld(AddressSpace *as, hwaddr addr, unsigned size, MemTxResult *res)
+{
+    uint8_t b[8];
+    MemTxResult r = address_space_read(as, addr, ATTRS_NONE, b, size);
+    if (res)
+        *res = r;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static void buf_st(AddressSpace *as, hwaddr addr, uint64_t v, unsigned size, MemTxResult *res)
+{
+    uint8_t b[8];
+    for (unsigned i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    MemTxResult r = address_space_write(as, addr, ATTRS_NONE, b, size);
+    if (res)
+        *res = r;
+}
+
 static void test_guest_split_valid_max_4(void **state)
 {
     (void)state;
@@ -29,20 +52,147 @@ static void test_guest_split_valid_max_4(void **state)
         .read_with_attrs = td_read_attrs,
         .write_with_attrs = td_write_attrs,
         .valid.max_access_size = 4,
+        .impl.max_access_size = 8,
     };
     AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
     MemTxResult res = 0xdead;
-    address_space_stq_le(as, DEV, 0x8877665544332211ull, ATTRS_NONE, &res);
+    buf_st(as, DEV, 0x8877665544332211ull, 8, &res);
     assert_int_equal(res, MEMTX_OK);
     assert_nlog(&dev, 2);
     assert_access(&dev, 0, true, 0, 4, 0x44332211);
     assert_access(&dev, 1, true, 4, 4, 0x88776655);
     dev.nlog = 0;
-    assert_int_equal(address_space_ldq_le(as, DEV, ATTRS_NONE, &res), 0x8877665544332211ull);
+    assert_int_equal(buf_ld(as, DEV, 8, &res), 0x8877665544332211ull);
     assert_int_equal(res, MEMTX_OK);
     assert_nlog(&dev, 2);
     assert_access(&dev, 0, false, 0, 4, 0x44332211);
     assert_access(&dev, 1, false, 4, 4, 0x88776655);
+}
+
+/* A typed helper is one access: wider than valid.max_access_size, it is refused whole. */
+static void test_typed_too_wide_refused(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid.max_access_size = 4,
+        .impl.max_access_size = 8,
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    address_space_stq_le(as, DEV, 0x8877665544332211ull, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_int_equal(address_space_ldq_le(as, DEV, ATTRS_NONE, &res), 0);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 0); /* the device was never called */
+    assert_int_equal(dev.mem[0], 0x10);
+    /* Within valid it is one access. */
+    assert_int_equal(address_space_ldl_le(as, DEV + 4, ATTRS_NONE, &res), 0x17161514);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, false, 4, 4, 0x17161514);
+}
+
+/* Misaligned for a device that refuses unaligned accesses: refused whole too. */
+static void test_typed_misaligned_refused(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps strict = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.max_access_size = 8, .unaligned = false},
+        .impl.max_access_size = 8,
+    };
+    AddressSpace *as = map_dev(&strict, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, &res), 0);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    address_space_stw_le(as, DEV + 1, 0xbeef, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_DECODE_ERROR);
+    assert_nlog(&dev, 0);
+    assert_int_equal(dev.mem[1], 0x11);
+    h_teardown(NULL);
+
+    /* A device that accepts unaligned accesses gets the one access, emulated by aligned ones. */
+    static const MemoryRegionOps lax = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid = {.max_access_size = 8, .unaligned = true},
+        .impl.max_access_size = 4,
+    };
+    as = map_dev(&lax, DEVICE_LITTLE_ENDIAN);
+    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, &res), 0x15141312);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 4, 4, 0x17161514);
+}
+
+/*
+ * Zeros in the size fields, read as QEMU reads them: impl.max 4, impl.min 1,
+ * valid.max "any size" (the buffer API still cuts at 4), valid.min 1.
+ */
+static void test_zero_sizes_read_as_qemu(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps zeros = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+    };
+    AddressSpace *as = map_dev(&zeros, DEVICE_LITTLE_ENDIAN);
+    MemTxResult res = 0xdead;
+    /* An 8-byte typed load is valid and reaches the device as two 4-byte reads. */
+    assert_int_equal(address_space_ldq_le(as, DEV, ATTRS_NONE, &res), 0x1716151413121110ull);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 4, 4, 0x17161514);
+    dev.nlog = 0;
+    address_space_stq_le(as, DEV + 8, 0x8877665544332211ull, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, true, 8, 4, 0x44332211);
+    assert_access(&dev, 1, true, 12, 4, 0x88776655);
+    /* One byte is one 1-byte device access (impl.min 0 is 1). */
+    dev.nlog = 0;
+    assert_int_equal(address_space_ldub(as, DEV + 3, ATTRS_NONE, &res), 0x13);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, false, 3, 1, 0x13);
+    /* The buffer API cuts 8 bytes into 4-byte guest accesses. */
+    dev.nlog = 0;
+    assert_int_equal(buf_ld(as, DEV, 8, &res), 0x1716151413121110ull);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 4, 4, 0x17161514);
+    h_teardown(NULL);
+
+    /* valid.max 0 makes every size valid, even one below a set valid.min (QEMU). */
+    static const MemoryRegionOps min4 = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid.min_access_size = 4,
+        .impl.min_access_size = 1,
+    };
+    as = map_dev(&min4, DEVICE_LITTLE_ENDIAN);
+    assert_int_equal(address_space_ldub(as, DEV + 1, ATTRS_NONE, &res), 0x11);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 1);
+    assert_access(&dev, 0, false, 1, 1, 0x11);
+    h_teardown(NULL);
+
+    /* With valid.max set, impl.max 0 still means 4: an 8-byte access is split for the device. */
+    static const MemoryRegionOps valid8 = {
+        .read_with_attrs = td_read_attrs,
+        .write_with_attrs = td_write_attrs,
+        .valid.max_access_size = 8,
+    };
+    as = map_dev(&valid8, DEVICE_LITTLE_ENDIAN);
+    assert_int_equal(buf_ld(as, DEV, 8, &res), 0x1716151413121110ull);
+    assert_int_equal(res, MEMTX_OK);
+    assert_nlog(&dev, 2);
+    assert_access(&dev, 0, false, 0, 4, 0x13121110);
+    assert_access(&dev, 1, false, 4, 4, 0x17161514);
 }
 
 static void test_device_split_impl_max_4(void **state)
@@ -195,6 +345,7 @@ static void test_unaligned_emulated_by_aligned(void **state)
     assert_int_equal(writes, 2);
 }
 
+/* The buffer API cuts an unaligned transfer into aligned guest accesses. */
 static void test_unaligned_split_into_guest_accesses(void **state)
 {
     (void)state;
@@ -202,11 +353,12 @@ static void test_unaligned_split_into_guest_accesses(void **state)
         .read_with_attrs = td_read_attrs,
         .write_with_attrs = td_write_attrs,
         .valid = {.min_access_size = 1, .max_access_size = 4, .unaligned = false},
+        .impl.max_access_size = 4,
     };
     AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
     MemTxResult res = 0xdead;
     /* [2,6) becomes the aligned guest accesses (2,2) and (4,2). */
-    assert_int_equal(address_space_ldl_le(as, DEV + 2, ATTRS_NONE, &res), 0x15141312);
+    assert_int_equal(buf_ld(as, DEV + 2, 4, &res), 0x15141312);
     assert_int_equal(res, MEMTX_OK);
     assert_nlog(&dev, 2);
     assert_access(&dev, 0, false, 2, 2, 0x1312);
@@ -214,7 +366,7 @@ static void test_unaligned_split_into_guest_accesses(void **state)
 
     /* [1,9) becomes (1,1) (2,2) (4,4) (8,1). */
     dev.nlog = 0;
-    assert_int_equal(address_space_ldq_le(as, DEV + 1, ATTRS_NONE, NULL), 0x1817161514131211ull);
+    assert_int_equal(buf_ld(as, DEV + 1, 8, NULL), 0x1817161514131211ull);
     assert_nlog(&dev, 4);
     assert_access(&dev, 0, false, 1, 1, 0x11);
     assert_access(&dev, 1, false, 2, 2, 0x1312);
@@ -222,7 +374,7 @@ static void test_unaligned_split_into_guest_accesses(void **state)
     assert_access(&dev, 3, false, 8, 1, 0x18);
 
     dev.nlog = 0;
-    address_space_stl_le(as, DEV + 6, 0x44332211, ATTRS_NONE, NULL);
+    buf_st(as, DEV + 6, 0x44332211, 4, NULL);
     assert_nlog(&dev, 2);
     assert_access(&dev, 0, true, 6, 2, 0x2211);
     assert_access(&dev, 1, true, 8, 2, 0x4433);
@@ -444,6 +596,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(test_guest_split_valid_max_4),
+        H_TEST(test_typed_too_wide_refused),
+        H_TEST(test_typed_misaligned_refused),
+        H_TEST(test_zero_sizes_read_as_qemu),
         H_TEST(test_device_split_impl_max_4),
         H_TEST(test_widen_read),
         H_TEST(test_read_modify_write),

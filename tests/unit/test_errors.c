@@ -266,21 +266,6 @@ static void test_bad_arguments(void **state)
     assert_nothing_changed();
 }
 
-/* A commit without a transaction is refused; it used to unlock a lock it did not hold. */
-static void test_commit_without_begin(void **state)
-{
-    (void)state;
-    build();
-    assert_error(memory_region_transaction_commit(), EPERM);
-    assert_nothing_changed();
-    memory_region_transaction_begin();
-    assert_int_equal(memory_region_set_enabled(ram, false), 0);
-    assert_int_equal(memory_region_transaction_commit(), 0);
-    assert_error(memory_region_transaction_commit(), EPERM);
-    assert_int_equal(memory_region_set_enabled(ram, true), 0);
-    assert_view_unchanged(as, &snap);
-}
-
 static void test_destroy_uncommitted_removal(void **state)
 {
     (void)state;
@@ -337,7 +322,6 @@ int main(void)
         H_TEST(test_zero_sized_ram),
         H_TEST(test_destroy_busy),
         H_TEST(test_bad_arguments),
-        H_TEST(test_commit_without_begin),
         H_TEST(test_destroy_uncommitted_removal),
         H_TEST(test_add_uninitialised),
         H_TEST(test_ram_resize_within_memory),

@@ -126,6 +126,27 @@ static void test_set_priority_is_readd(void **state)
     assert_ptr_equal(memory_region_next_sibling(b), a);
 }
 
+/* QEMU's rule: moving a region to the address it has is no move at all. */
+static void test_set_same_address_keeps_place(void **state)
+{
+    (void)state;
+    setup_root();
+    MemoryRegion *a = h_io(&td_ops_le, &dev_a, "A", 0x4000);
+    MemoryRegion *b = h_io(&td_ops_le, &dev_b, "B", 0x4000);
+    h_add(root, 0, a, 0);
+    h_add(root, 0x2000, b, 0);
+    uint64_t renders = memregion_stat_renders();
+    /* A stays the older of the two: B still wins the overlap, nothing re-renders. */
+    assert_int_equal(memory_region_set_address(a, 0), 0);
+    assert_view(as, {0, 0x2000, a, 0, false}, {0x2000, 0x4000, b, 0, false});
+    assert_ptr_equal(memory_region_first_subregion(root), b);
+    assert_int_equal(memregion_stat_renders(), renders);
+    /* The same for a priority it already has. */
+    assert_int_equal(memory_region_set_priority(a, 0), 0);
+    assert_view(as, {0, 0x2000, a, 0, false}, {0x2000, 0x4000, b, 0, false});
+    assert_ptr_equal(memory_region_first_subregion(root), b);
+}
+
 static void test_removal_restores(void **state)
 {
     (void)state;
@@ -208,11 +229,15 @@ static void test_sibling_order_many_priorities(void **state)
             assert_int_equal(memory_region_del_subregion(root, kid[i]), 0);
             mapped[i] = false;
         } else if (op == 1) {
+            /* Setting the priority it already has is no re-add. */
+            if (memory_region_priority(kid[i]) != prio)
+                stamp[i] = ++clock;
             assert_int_equal(memory_region_set_priority(kid[i], prio), 0);
-            stamp[i] = ++clock;
         } else if (op == 2) {
-            assert_int_equal(memory_region_set_address(kid[i], (hwaddr)(x % 0x8000)), 0);
-            stamp[i] = ++clock;
+            hwaddr to = (hwaddr)(x % 0x8000);
+            if (memory_region_addr(kid[i]) != to)
+                stamp[i] = ++clock;
+            assert_int_equal(memory_region_set_address(kid[i], to), 0);
         }
         /* Check the whole list against the rule. */
         size_t count = 0, expect = 0;
@@ -251,6 +276,7 @@ int main(void)
         H_TEST(test_equal_priority_newest_wins_reverse),
         H_TEST(test_set_address_is_readd),
         H_TEST(test_set_priority_is_readd),
+        H_TEST(test_set_same_address_keeps_place),
         H_TEST(test_removal_restores),
         H_TEST(test_priority_is_local),
         H_TEST(test_sibling_order_many_priorities),
