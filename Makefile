@@ -2,12 +2,19 @@
 #   make run    the main job: `mtree` on its built-in PC-like board
 #   make test   the whole test suite: plain gcc build with -Werror, clang build
 #               with ASan+UBSan, and a ThreadSanitizer build of the stress test
-# Both install missing Debian packages first (apt-get when root, otherwise
-# they print the exact command to run).
+# Each target first installs the Debian packages it needs, and only those
+# (apt-get when root, otherwise it prints the exact command to run).
 
-DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
-                   libcmocka-dev liburcu-dev libunicorn-dev graphviz linux-libc-dev \
-                   binutils python3 clang-format git
+# Building the library and `mtree` (what `make run` needs).
+BUILD_PACKAGES := meson ninja-build pkg-config gcc binutils liburcu-dev linux-libc-dev
+# The test suites: cmocka, the clang sanitizer build, the header and export
+# checks (binutils: nm, readelf; g++ for the C++ include check), the format
+# check, and Graphviz for `mtree dot --svg`.
+TEST_PACKAGES := $(BUILD_PACKAGES) libcmocka-dev clang libclang-rt-14-dev binutils g++ \
+                 python3 clang-format git graphviz
+# Benchmarks against Unicorn; the mini VMM links its guest with binutils.
+BENCH_PACKAGES := $(BUILD_PACKAGES) libunicorn-dev
+VM_PACKAGES := $(BUILD_PACKAGES) binutils
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
@@ -17,24 +24,34 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_PACKAGES := meson ninja-build pkg-config clang libclang-rt-14-dev liburcu-dev
 MESON_TEST := meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build run test test-plain test-san test-tsan test-fuzz fuzz bench vm clean
+.PHONY: all deps deps-test deps-bench deps-vm build run test test-plain test-san test-tsan \
+        test-fuzz fuzz bench vm clean
 
 all: build
 
 deps:
-	@./scripts/ensure-deps $(DEBIAN_PACKAGES)
+	@./scripts/ensure-deps $(BUILD_PACKAGES)
+deps-test:
+	@./scripts/ensure-deps $(TEST_PACKAGES)
+deps-bench:
+	@./scripts/ensure-deps $(BENCH_PACKAGES)
+deps-vm:
+	@./scripts/ensure-deps $(VM_PACKAGES)
 
+# A first `make build` or `make run` configures without the tests (no
+# cmocka needed); `make test` turns them on in the same build directory.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --werror
+	meson setup $(BUILD) --werror -Dtests=false
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # The main job: the mtree tool on its built-in PC-like board (tree and flat views).
-run: build
-	./$(BUILD)/tools/mtree/mtree
+run: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) tools/mtree/mtree
+	$(BUILD)/tools/mtree/mtree
 
-test: deps
+test: deps-test
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
 	       $(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_FUZZ)/meson-logs/testlog.json
 	-@$(MAKE) --no-print-directory test-plain
@@ -44,6 +61,7 @@ test: deps
 	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)
 
 test-plain: $(BUILD)/build.ninja
+	meson configure $(BUILD) -Dtests=true
 	ninja -C $(BUILD)
 	$(MESON_TEST) -C $(BUILD)
 
@@ -79,13 +97,15 @@ test-fuzz: fuzz
 
 # Benchmarks against Unicorn and a plain baseline (never part of `make test`).
 # The KVM benchmark exits 77 when /dev/kvm is missing; that is a skip.
-bench: build
-	./$(BUILD)/bench/memregion-bench
-	./$(BUILD)/bench/kvm/kvm-bench || test $$? = 77
+bench: deps-bench $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	$(BUILD)/bench/memregion-bench
+	$(BUILD)/bench/kvm/kvm-bench || test $$? = 77
 
 # The mini VMM: a real guest on /dev/kvm (exits 77 with a reason when KVM is missing).
-vm: build
-	./$(BUILD)/examples/vmm/vmm || test $$? = 77
+vm: deps-vm $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	$(BUILD)/examples/vmm/vmm || test $$? = 77
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)

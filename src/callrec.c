@@ -62,7 +62,7 @@ static CallRecord *record_of_this_thread(void)
     if (!r) {
         r = calloc(1, sizeof(*r));
         if (!r)
-            abort();
+            mr_oom(__func__);
         r->next = records;
         records = r;
     }

@@ -71,6 +71,7 @@ static uint32_t next_heap(void)
 
 void child_index_insert(MemoryRegion *parent, MemoryRegion *child)
 {
+    MR_ASSERT_WRITER();
     child->ix_left = child->ix_right = NULL;
     child->ix_heap = next_heap();
     update(child);
@@ -93,6 +94,7 @@ static MemoryRegion *remove_node(MemoryRegion *t, MemoryRegion *child)
 
 void child_index_remove(MemoryRegion *parent, MemoryRegion *child)
 {
+    MR_ASSERT_WRITER();
     parent->ix_root = remove_node(parent->ix_root, child);
     child->ix_left = child->ix_right = NULL;
 }
@@ -109,12 +111,7 @@ static void query(MemoryRegion *t, mr_size_t lo, mr_size_t hi)
         if (t->addr >= hi)
             return; /* this key and all of the right subtree start too late */
         if ((mr_size_t)t->addr + t->size > lo) {
-            if (nr_results == cap_results) {
-                cap_results = cap_results ? 2 * cap_results : 64;
-                results = realloc(results, cap_results * sizeof(*results));
-                if (!results)
-                    abort();
-            }
+            MR_GROW_OR_DIE(results, cap_results, nr_results + 1, 64);
             results[nr_results++] = t;
         }
         t = t->ix_right;

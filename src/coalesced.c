@@ -18,10 +18,11 @@ int memory_region_add_coalescing(MemoryRegion *mr, hwaddr offset, uint64_t size)
         return mr_error(EINVAL, "region '%s': coalescing range outside the region", mr->name);
     memory_region_transaction_begin();
     RegionExt *ext = mr_ext(mr);
-    MrCoalesced *grown = realloc(ext->coalesced, (ext->nr_coalesced + 1) * sizeof(*grown));
-    if (!grown)
-        abort();
-    ext->coalesced = grown;
+    size_t cap = ext->nr_coalesced; /* the array is kept exactly full */
+    if (MR_GROW(ext->coalesced, cap, ext->nr_coalesced + 1, 1)) {
+        memory_region_transaction_commit();
+        return mr_error(ENOMEM, "region '%s': out of memory for a coalescing range", mr->name);
+    }
     MrCoalesced c = {.offset = offset, .size = size};
     ext->coalesced[ext->nr_coalesced++] = c;
     listeners_attachment_changed(mr, ATTACH_COALESCED, NULL, 0, &c, 1);

@@ -44,12 +44,7 @@ static bool check_incremental; /* MEMREGION_CHECK_INCREMENTAL: compare with full
 
 void ptrvec_push(PtrVec *a, void *p)
 {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? 2 * a->cap : 16;
-        a->v = realloc(a->v, a->cap * sizeof(*a->v));
-        if (!a->v)
-            abort();
-    }
+    MR_GROW_OR_DIE(a->v, a->cap, a->n + 1, 16);
     a->v[a->n++] = p;
 }
 
@@ -68,6 +63,7 @@ void mr_writer_lock(void)
 
 void mr_writer_unlock(void)
 {
+    MR_ASSERT(lock_depth > 0);
     lock_depth--;
     pthread_mutex_unlock(&writer_lock);
 }
@@ -102,6 +98,7 @@ uint64_t memregion_stat_renders(void)
 
 static void queue_slot(ViewSlot *s)
 {
+    MR_ASSERT_WRITER();
     update_pending = true;
     if (!s->queued) {
         s->queued = true;
@@ -118,12 +115,7 @@ static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
         s->full = true;
         return;
     }
-    if (s->nr_win == s->cap_win) {
-        s->cap_win = s->cap_win ? 2 * s->cap_win : 4;
-        s->win = realloc(s->win, s->cap_win * sizeof(*s->win));
-        if (!s->win)
-            abort();
-    }
+    MR_GROW_OR_DIE(s->win, s->cap_win, s->nr_win + 1, 4);
     s->win[s->nr_win].lo = lo;
     s->win[s->nr_win].hi = hi;
     s->nr_win++;
@@ -131,6 +123,7 @@ static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
 
 void mr_topology_changed(void)
 {
+    MR_ASSERT_WRITER();
     topo_epoch++;
 }
 
@@ -179,6 +172,8 @@ static struct {
 
 static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
+    MR_ASSERT_WRITER();
+    MR_ASSERT(tx_depth > 0 || committing);
     if (hi > MR_SIZE_2_64)
         hi = MR_SIZE_2_64;
     if (lo >= hi || dwalk.overflow || !feeds_slot(mr))
@@ -231,6 +226,8 @@ static void recheck_users(MemoryRegion *mr)
 
 void mr_struct_change(MemoryRegion *mr)
 {
+    MR_ASSERT_WRITER();
+    MR_ASSERT(tx_depth > 0 || committing);
     update_pending = true;
     recheck_users(mr);
     if (mr->container)
@@ -245,6 +242,7 @@ void mr_note_change(MemoryRegion *mr)
 
 void mr_note_removal(MemoryRegion *mr)
 {
+    MR_ASSERT_WRITER();
     mr->removed_gen = current_gen + 1;
 }
 
@@ -278,12 +276,7 @@ static void path_user_add(MemoryRegion *mr, AddressSpace *as)
     for (size_t i = 0; i < ext->nr_path_users; i++)
         if (ext->path_users[i] == as)
             return; /* a path may visit a region twice */
-    if (ext->nr_path_users == ext->cap_path_users) {
-        ext->cap_path_users = ext->cap_path_users ? 2 * ext->cap_path_users : 4;
-        ext->path_users = realloc(ext->path_users, ext->cap_path_users * sizeof(*ext->path_users));
-        if (!ext->path_users)
-            abort();
-    }
+    MR_GROW_OR_DIE(ext->path_users, ext->cap_path_users, ext->nr_path_users + 1, 4);
     ext->path_users[ext->nr_path_users++] = as;
 }
 
@@ -310,7 +303,7 @@ static ViewSlot *slot_for(MemoryRegion *root)
         return root->view_slot;
     ViewSlot *s = calloc(1, sizeof(*s));
     if (!s)
-        abort();
+        mr_oom(__func__);
     s->root = root;
     s->chain = view_chain_new();
     s->full = true;
@@ -333,10 +326,9 @@ static void derive_root(AddressSpace *as)
     MemoryRegion *root = flatview_root_of(as->root, as->path, as->path_cap, &len);
     if (len > as->path_cap) {
         /* Longer than any path before: grow and walk again. */
-        as->path_cap = MR_MAX(len, 2 * as->path_cap);
-        as->path = realloc(as->path, as->path_cap * sizeof(*as->path));
-        if (!as->path)
-            abort();
+        size_t cap = as->path_cap;
+        MR_GROW_OR_DIE(as->path, cap, len, 8);
+        as->path_cap = (unsigned)cap;
         root = flatview_root_of(as->root, as->path, as->path_cap, &len);
     }
     for (unsigned i = 0; i < len; i++)
@@ -356,6 +348,7 @@ static void derive_root(AddressSpace *as)
 
 void mr_as_attach(AddressSpace *as)
 {
+    MR_ASSERT_WRITER();
     update_pending = true;
     if (!as->recheck) {
         as->recheck = true;
@@ -386,13 +379,10 @@ static FlatView *render_incremental(ViewSlot *s)
     /* Edits and their range buffers are kept between commits (writer lock). */
     static ViewEdit *edits;
     static size_t cap_edits;
-    if (s->nr_win > cap_edits) {
-        edits = realloc(edits, s->nr_win * sizeof(*edits));
-        if (!edits)
-            abort();
-        memset(edits + cap_edits, 0, (s->nr_win - cap_edits) * sizeof(*edits));
-        cap_edits = s->nr_win;
-    }
+    size_t had_edits = cap_edits;
+    MR_GROW_OR_DIE(edits, cap_edits, s->nr_win, 8);
+    if (cap_edits > had_edits)
+        memset(edits + had_edits, 0, (cap_edits - had_edits) * sizeof(*edits));
     for (size_t e = 0; e < s->nr_win; e++)
         edits[e].ranges.nr = 0;
     size_t n = 0, spanned = 0;
@@ -486,6 +476,8 @@ static void slot_free_rcu(struct rcu_head *head)
 
 static void do_commit(void)
 {
+    MR_ASSERT_WRITER();
+    MR_ASSERT(committing && tx_depth == 0);
     current_gen++;
 
     /* 1. Address spaces whose view-root derivation may have changed. */
@@ -564,6 +556,7 @@ static void remove_ptr(PtrVec *a, void *p)
 
 void mr_as_detach(AddressSpace *as)
 {
+    MR_ASSERT_WRITER();
     update_pending = true;
     remove_ptr(&rechecks, as);
     as->recheck = false;
@@ -581,6 +574,7 @@ void mr_as_detach(AddressSpace *as)
 
 void mr_as_listening(AddressSpace *as, bool on)
 {
+    MR_ASSERT_WRITER();
     if (on) {
         as->heard = as_view(as);
         flatview_ref(as->heard);

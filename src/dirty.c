@@ -50,6 +50,7 @@ uint8_t memory_region_get_dirty_log_mask(const MemoryRegion *mr)
 
 void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
 {
+    MR_ASSERT_WRITER();
     if (!mask || !ram_backed(mr))
         return;
     RegionExt *ext = mr_ext(mr);
@@ -60,7 +61,7 @@ void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
         size_t words = (size_t)((pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
         MrBitmap *b = calloc(1, sizeof(*b) + words * sizeof(unsigned long));
         if (!b)
-            abort();
+            mr_oom(__func__);
         b->page_shift = page_shift;
         b->nr_pages = pages;
         rcu_assign_pointer(ext->dirty[c], b);

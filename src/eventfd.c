@@ -34,7 +34,7 @@ static void replace_set(RegionExt *ext, const MrEventfd *add, size_t drop)
     if (nr) {
         set = malloc(sizeof(*set) + nr * sizeof(MrEventfd));
         if (!set)
-            abort();
+            mr_oom(__func__);
         set->nr = 0;
         for (size_t i = 0; i < n; i++)
             if (add || i != drop)

@@ -55,16 +55,14 @@ static bool can_merge(const FlatRange *a, const FlatRange *b)
 
 void rangevec_push(RangeVec *v, const FlatRange *fr)
 {
+    /* View invariant: ranges are non-empty, ascending and disjoint. */
+    MR_ASSERT(fr->size > 0);
+    MR_ASSERT(!v->nr || (mr_size_t)fr->addr >= fr_end(&v->r[v->nr - 1]));
     if (v->nr && can_merge(&v->r[v->nr - 1], fr)) {
         v->r[v->nr - 1].size += fr->size;
         return;
     }
-    if (v->nr == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 16;
-        v->r = realloc(v->r, v->cap * sizeof(*v->r));
-        if (!v->r)
-            abort();
-    }
+    MR_GROW_OR_DIE(v->r, v->cap, v->nr + 1, 16);
     v->r[v->nr++] = *fr;
 }
 
@@ -83,8 +81,9 @@ uint64_t memregion_stat_index_entries(void)
 
 /*
  * Freed chunks and nodes wait in small pools for reuse: commits replace a
- * chunk or two each, and recycling them avoids malloc churn and page faults.
- * The RCU thread returns them to the pools, so the pools have their own lock.
+ * chunk or two each, and recycling them avoids malloc churn and page faults. They
+ * come back from the writer's reclaim batch and from liburcu's call_rcu
+ * thread (reclaim.c), so the pools have their own lock.
  */
 #define CHUNK_POOL_MAX 512
 #define NODE_POOL_MAX  64
@@ -103,7 +102,7 @@ static void *pool_take(void **objs, size_t *nr, size_t size)
         p = objs[--*nr];
     pthread_mutex_unlock(&pool_lock);
     if (!p && !(p = malloc(size)))
-        abort();
+        mr_oom(__func__);
     return p;
 }
 
@@ -135,7 +134,7 @@ static FlatView *version_alloc(void)
         return fv;
     fv = calloc(1, sizeof(*fv));
     if (!fv)
-        abort();
+        mr_oom(__func__);
     return fv;
 }
 
@@ -275,16 +274,13 @@ typedef struct Builder {
 static void builder_reserve_nodes(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    if (fv->nr_nodes + more <= fv->cap_nodes)
-        return;
-    while (fv->nr_nodes + more > fv->cap_nodes)
-        fv->cap_nodes = fv->cap_nodes ? 2 * fv->cap_nodes : 8;
-    fv->nodes = realloc(fv->nodes, fv->cap_nodes * sizeof(*fv->nodes));
-    fv->node_starts = realloc(fv->node_starts, fv->cap_nodes * sizeof(hwaddr));
-    fv->node_first = realloc(fv->node_first, fv->cap_nodes * sizeof(size_t));
-    fv->node_cfirst = realloc(fv->node_cfirst, fv->cap_nodes * sizeof(size_t));
-    if (!fv->nodes || !fv->node_starts || !fv->node_first || !fv->node_cfirst)
-        abort();
+    size_t need = fv->nr_nodes + more, c1 = fv->cap_nodes, c2 = c1, c3 = c1, c4 = c1;
+    /* Four parallel arrays of one capacity: each grows to the same size. */
+    MR_GROW_OR_DIE(fv->nodes, c1, need, 8);
+    MR_GROW_OR_DIE(fv->node_starts, c2, need, 8);
+    MR_GROW_OR_DIE(fv->node_first, c3, need, 8);
+    MR_GROW_OR_DIE(fv->node_cfirst, c4, need, 8);
+    fv->cap_nodes = c1;
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
@@ -337,12 +333,7 @@ static void builder_flush_open(Builder *b, bool tail)
 
 static void builder_add_chunk(Builder *b, ChunkRef e)
 {
-    if (b->nr_open == b->cap_open) {
-        b->cap_open = b->cap_open ? 2 * b->cap_open : 4 * FV_FANOUT;
-        b->open = realloc(b->open, b->cap_open * sizeof(*b->open));
-        if (!b->open)
-            abort();
-    }
+    MR_GROW_OR_DIE(b->open, b->cap_open, b->nr_open + 1, 4 * FV_FANOUT);
     b->open[b->nr_open++] = e;
     b->fv->nr += e.nr;
     b->fv->nr_chunks++;
@@ -452,13 +443,7 @@ static void builder_push_run(Builder *b, const FlatRange *r, size_t n)
         return;
     builder_push(b, &r[0]);
     RangeVec *v = &b->pending;
-    if (v->nr + n - 1 > v->cap) {
-        while (v->nr + n - 1 > v->cap)
-            v->cap = v->cap ? 2 * v->cap : 16;
-        v->r = realloc(v->r, v->cap * sizeof(*v->r));
-        if (!v->r)
-            abort();
-    }
+    MR_GROW_OR_DIE(v->r, v->cap, v->nr + n - 1, 16);
     memcpy(&v->r[v->nr], &r[1], (n - 1) * sizeof(*r));
     v->nr += n - 1;
     if (v->nr >= 2 * FV_CHUNK)
@@ -550,7 +535,8 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
     return b;
 }
 
-/* Make @fv the newest version of @chain. */
+/* Make @fv the newest version of @chain. (The chunks and nodes of the
+ * predecessor that @fv dropped are listed while it is built: retire().) */
 static void version_link(ViewChain *chain, FlatView *fv)
 {
     fv->chain = chain;
@@ -674,12 +660,7 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
 {
     Builder b = builder_start(old->root, old->nr_chunks);
     FlatView *fv = b.fv;
-    if (nr_edits > fv->cap_deltas) {
-        fv->cap_deltas = nr_edits;
-        fv->deltas = realloc(fv->deltas, nr_edits * sizeof(*fv->deltas));
-        if (!fv->deltas)
-            abort();
-    }
+    MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
     memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen)); /* flatview_tlb_damage() adds */
@@ -782,6 +763,7 @@ static void flatview_release(FlatView *fv)
 {
     fv->released = true;
     ViewChain *chain = fv->chain;
+    MR_ASSERT(!chain || mr_writer_owned()); /* chain bookkeeping is the writer's */
     if (!chain) {
         version_free_all(fv);
         mr_defer_free(&fv->rcu, flatview_free_rcu);
@@ -831,7 +813,7 @@ ViewChain *view_chain_new(void)
 {
     ViewChain *c = calloc(1, sizeof(*c));
     if (!c)
-        abort();
+        mr_oom(__func__);
     return c;
 }
 

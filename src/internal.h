@@ -18,6 +18,8 @@
 #include "memregion/memregion.h"
 #include "memregion/listener.h"
 
+#include "grow.h"
+
 /* Signed 128-bit arithmetic for render bases: an alias offset larger than
  * the alias's address gives a negative base. */
 typedef __int128 mr_int128;
@@ -38,10 +40,60 @@ typedef struct PtrVec {
     size_t n, cap;
 } PtrVec;
 
-/* ---- error.c ------------------------------------------------------------- */
+/* ---- error.c: errors, out of memory, internal invariants ------------------ */
 
 /* Record a message for memregion_last_error() and return -err. */
 int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Out-of-memory policy (docs/internals.md). A function that can report an
+ * error reports an allocation failure as -ENOMEM, with a message, and has
+ * changed nothing. Where nothing can be reported (inside a commit: render,
+ * view building, listener replay; the change tracking a mutation does after
+ * it validated its arguments; reclaim batching; dispatch bookkeeping), the
+ * map cannot be left half-updated, so mr_oom() prints where it happened on
+ * stderr and aborts the process.
+ */
+__attribute__((noreturn, cold)) void mr_oom(const char *where);
+
+/*
+ * The one growth helper, mr_grow_array() (grow.h), used through MR_GROW
+ * (reports -ENOMEM) or MR_GROW_OR_DIE (cannot report: mr_oom).
+ */
+#define MR_GROW(arr, cap, need, initial)                                                           \
+    __extension__({                                                                                \
+        void *grow_p_ = (arr);                                                                     \
+        int grow_r_ = mr_grow_array(&grow_p_, &(cap), (need), sizeof(*(arr)), (initial));          \
+        (arr) = grow_p_;                                                                           \
+        grow_r_;                                                                                   \
+    })
+#define MR_GROW_OR_DIE(arr, cap, need, initial)                                                    \
+    do {                                                                                           \
+        if (MR_GROW(arr, cap, need, initial))                                                      \
+            mr_oom(__func__);                                                                      \
+    } while (0)
+
+/*
+ * Internal invariants. MR_ASSERT(cond) checks a condition that holds
+ * whatever a caller or a guest does: a false one is a bug in the library,
+ * reported on stderr with its place, then abort(). API misuse is never an
+ * MR_ASSERT: it returns a negative errno through mr_error(). Checks are on
+ * unless NDEBUG is defined (meson -Db_ndebug=true, or if-release with a
+ * release build): the default debugoptimized build and the sanitizer builds
+ * have them. On hot paths only O(1) checks.
+ */
+__attribute__((noreturn, cold)) void mr_assert_fail(const char *expr, const char *file, int line,
+                                                    const char *func);
+#ifdef NDEBUG
+#define MR_ASSERTS_ON   0
+#define MR_ASSERT(cond) ((void)sizeof(!(cond)))
+#else
+#define MR_ASSERTS_ON 1
+#define MR_ASSERT(cond)                                                                            \
+    (__builtin_expect(!!(cond), 1) ? (void)0 : mr_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#endif
+/* The calling thread holds the writer lock (the "writer lock held" rule). */
+#define MR_ASSERT_WRITER() MR_ASSERT(mr_writer_owned())
 
 /* ---- commit.c: the writer lock, change tracking, commits -------------------- */
 
@@ -64,6 +116,10 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *));
 void mr_reclaim_maybe(void);
 /* Writer side: wait for readers and free everything batched. */
 void mr_reclaim_now(void);
+
+/* ---- commit.c: change tracking, view roots, address spaces ------------------ */
+
+/* Is a transaction open? Asked by the writer lock's owner. */
 bool mr_in_transaction(void);
 
 /*

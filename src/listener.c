@@ -26,7 +26,7 @@ static ListenerSet listeners_of(const AddressSpace *as)
     if (s.n) {
         s.v = malloc(s.n * sizeof(*s.v));
         if (!s.v)
-            abort();
+            mr_oom(__func__);
         size_t i = 0;
         for (MemoryListener *l = as->listeners; l; l = l->link_next)
             s.v[i++] = l;
@@ -232,6 +232,7 @@ static void bracket(const ListenerSet *s, bool begin)
 
 void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new)
 {
+    MR_ASSERT_WRITER();
     /* Another version with the same ranges (the view root changed): silence. */
     if (!as->listeners || flatview_same(old, new))
         return;

@@ -56,6 +56,8 @@ static void set_err(MtreeError *err, unsigned line, bool in_facts, const char *f
         return;
     err->line = line;
     err->in_facts = in_facts;
+    if (!err->code)
+        err->code = -EINVAL; /* the input; out of memory and file errors say so */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
@@ -137,7 +139,7 @@ typedef struct Parser {
     MtreeError *err;
     MtreeFactCounts counts;
     char **flat_log;
-    size_t nflat_log, capflat_log;
+    uint32_t nflat_log, capflat_log;
     int round; /* current round of facts_from_flat() */
     /* memory-region: block names, sorted, for lookups by name */
     int32_t *mr_sorted; /* block indices sorted by (name, index) */
@@ -255,20 +257,33 @@ static bool monitor_noise(const char *line, size_t n)
     return starts_with(line, n, "QEMU ") && n >= k && memcmp(line + n - k, banner, k) == 0;
 }
 
+/*
+ * The importer's one growth helper (it uses the public API only, so not the
+ * library's internal MR_GROW): make room for element @n of an array of
+ * capacity *@cap by doubling. False when out of memory (the array is kept);
+ * callers report -ENOMEM.
+ */
+static bool grow(void **v, uint32_t *cap, uint32_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    uint32_t c = *cap ? 2 * *cap : 8;
+    void *nv = realloc(*v, c * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
 /* ---- stage 1: parse the tree dump ---------------------------------------------- */
 
 static int32_t new_node(Parser *p)
 {
     if (p->nnodes >= MAX_NODES)
         return -1;
-    if (p->nnodes == p->capnodes) {
-        uint32_t cap = p->capnodes ? 2 * p->capnodes : 256;
-        Node *n = realloc(p->nodes, cap * sizeof(*n));
-        if (!n)
-            return -2;
-        p->nodes = n;
-        p->capnodes = cap;
-    }
+    if (!grow((void **)&p->nodes, &p->capnodes, p->nnodes, sizeof(*p->nodes)))
+        return -2;
     Node *n = &p->nodes[p->nnodes];
     memset(n, 0, sizeof(*n));
     n->parent = n->first_child = n->last_child = n->next_sibling = -1;
@@ -276,18 +291,11 @@ static int32_t new_node(Parser *p)
     return (int32_t)p->nnodes++;
 }
 
+/* A new block; NULL when out of memory (the caller checked MAX_BLOCKS). */
 static Block *new_block(Parser *p, bool is_as, unsigned line)
 {
-    if (p->nblocks >= MAX_BLOCKS)
+    if (!grow((void **)&p->blocks, &p->capblocks, p->nblocks, sizeof(*p->blocks)))
         return NULL;
-    if (p->nblocks == p->capblocks) {
-        uint32_t cap = p->capblocks ? 2 * p->capblocks : 16;
-        Block *b = realloc(p->blocks, cap * sizeof(*b));
-        if (!b)
-            return NULL;
-        p->blocks = b;
-        p->capblocks = cap;
-    }
     Block *b = &p->blocks[p->nblocks++];
     memset(b, 0, sizeof(*b));
     b->is_as = is_as;
@@ -298,14 +306,8 @@ static Block *new_block(Parser *p, bool is_as, unsigned line)
 
 static int block_add_name(Block *b, const char *s, size_t n)
 {
-    if (b->nnames == b->cap) {
-        uint32_t cap = b->cap ? 2 * b->cap : 4;
-        char **v = realloc(b->names, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        b->names = v;
-        b->cap = cap;
-    }
+    if (!grow((void **)&b->names, &b->cap, b->nnames, sizeof(*b->names)))
+        return -ENOMEM;
     char *d = xstrndup(s, n);
     if (!d)
         return -ENOMEM;
@@ -461,11 +463,14 @@ static int parse_tree(Parser *p, const char *text, size_t len)
                 return -EINVAL;
             }
             if (!cur) {
+                if (p->nblocks >= MAX_BLOCKS) {
+                    set_err(p->err, ln, false, "too many blocks (limit %u)", MAX_BLOCKS);
+                    return -EINVAL;
+                }
                 cur = new_block(p, is_as, ln);
                 if (!cur) {
-                    set_err(p->err, ln, false, "too many blocks (limit %u) or out of memory",
-                            MAX_BLOCKS);
-                    return -EINVAL;
+                    set_err(p->err, ln, false, "out of memory");
+                    return -ENOMEM;
                 }
             }
             if (block_add_name(cur, line + 15, n - 15)) {
@@ -558,7 +563,7 @@ static int parse_tree(Parser *p, const char *text, size_t len)
             free(tmp.body);
             set_err(p->err, ln, false,
                     id == -1 ? "more than 1000000 region lines" : "out of memory");
-            return -EINVAL;
+            return id == -1 ? -EINVAL : -ENOMEM;
         }
         Node *nd = &p->nodes[id];
         tmp.parent = nd->parent;
@@ -1681,13 +1686,10 @@ static int order_kids(Parser *p, Obj *o, unsigned *pairs)
                     rc = -EINVAL;
                     goto done;
                 }
-                capedges = capedges ? 2 * capedges : 64;
-                void *e = realloc(edges, capedges * sizeof(*edges));
-                if (!e) {
+                if (!grow((void **)&edges, &capedges, nedges, sizeof(*edges))) {
                     rc = -ENOMEM;
                     goto done;
                 }
-                edges = e;
             }
             edges[nedges][0] = lose;
             edges[nedges][1] = win;
@@ -2091,6 +2093,7 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
     }
     MtreeImport *imp = calloc(1, sizeof(*imp));
     if (!imp) {
+        err->code = -ENOMEM;
         set_err(err, 0, false, "out of memory");
         return NULL;
     }
@@ -2121,6 +2124,7 @@ MtreeImport *mtree_import(const char *text, size_t len, const MtreeImportOptions
             rc = build(imp);
     }
     if (rc) {
+        err->code = rc;
         if (!err->message[0])
             set_err(err, 0, false, "%s", strerror(-rc));
         if ((p->truncated || (len && text[len - 1] != '\n')) && !err->in_facts &&
@@ -2148,11 +2152,13 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
     const char *name = is_stdin ? "standard input" : path;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
+        err->code = -errno;
         set_err(err, 0, in_facts, "%s: %s", name, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        err->code = -EISDIR;
         set_err(err, 0, in_facts, "%s: is a directory, not a dump file", name);
         if (!is_stdin)
             fclose(f);
@@ -2170,6 +2176,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
             }
             char *b = realloc(buf, cap * 2);
             if (!b) {
+                err->code = -ENOMEM;
                 free(buf);
                 buf = NULL;
                 break;
@@ -2181,6 +2188,7 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
         n += got;
         if (got == 0) {
             if (ferror(f)) {
+                err->code = -EIO;
                 set_err(err, 0, in_facts, "%s: read error: %s", name, strerror(errno));
                 free(buf);
                 buf = NULL;
@@ -2188,8 +2196,10 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
             break;
         }
     }
-    if (!buf && err && !err->message[0])
+    if (!buf && err && !err->message[0]) {
+        err->code = -ENOMEM;
         set_err(err, 0, in_facts, "%s: out of memory", name);
+    }
     if (buf && n == 0) {
         set_err(err, 0, in_facts, "%s: empty file (no dump in it)", name);
         free(buf);
@@ -2357,19 +2367,6 @@ static void flat_free(Flat *f)
         free(f->b[i].r);
     }
     free(f->b);
-}
-
-static bool grow(void **v, uint32_t *cap, uint32_t n, size_t elem)
-{
-    if (n < *cap)
-        return true;
-    uint32_t c = *cap ? 2 * *cap : 8;
-    void *nv = realloc(*v, c * elem);
-    if (!nv)
-        return false;
-    *v = nv;
-    *cap = c;
-    return true;
 }
 
 /*
@@ -2597,14 +2594,8 @@ static int log_fact(Parser *p, MtreeFact f, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     p->counts.from_flat[f]++;
-    if (p->nflat_log == p->capflat_log) {
-        size_t c = p->capflat_log ? 2 * p->capflat_log : 8;
-        char **v = realloc(p->flat_log, c * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        p->flat_log = v;
-        p->capflat_log = c;
-    }
+    if (!grow((void **)&p->flat_log, &p->capflat_log, p->nflat_log, sizeof(*p->flat_log)))
+        return -ENOMEM;
     p->flat_log[p->nflat_log] = strdup(buf);
     if (!p->flat_log[p->nflat_log])
         return -ENOMEM;

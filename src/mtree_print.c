@@ -50,14 +50,8 @@ const char *mtree_region_type(const MemoryRegion *mr)
 /* Push that reports running out of memory instead of aborting. */
 static int vec_push(PtrVec *pv, void *p)
 {
-    if (pv->n == pv->cap) {
-        size_t cap = pv->cap ? 2 * pv->cap : 16;
-        void **v = realloc(pv->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        pv->v = v;
-        pv->cap = cap;
-    }
+    if (MR_GROW(pv->v, pv->cap, pv->n + 1, 16))
+        return -ENOMEM;
     pv->v[pv->n++] = p;
     return 0;
 }

@@ -45,12 +45,7 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *))
         call_rcu(head, fn);
         return;
     }
-    if (nr_batch == cap_batch) {
-        cap_batch = cap_batch ? 2 * cap_batch : RECLAIM_BATCH;
-        batch = realloc(batch, cap_batch * sizeof(*batch));
-        if (!batch)
-            abort();
-    }
+    MR_GROW_OR_DIE(batch, cap_batch, nr_batch + 1, RECLAIM_BATCH);
     batch[nr_batch].head = head;
     batch[nr_batch].fn = fn;
     nr_batch++;

@@ -236,8 +236,10 @@ static int check_init(const MemoryRegion *mr, const char *fn)
     return 0;
 }
 
-/* Run @apply on @mr inside an implicit transaction and note a change when
- * it returns 1. The body runs with the writer lock held. */
+/* The body of a setter: check that @mr is initialised, then run @body inside
+ * an implicit transaction (the writer lock held). @body makes the change and
+ * calls the change-tracking function it needs itself; to refuse, it sets
+ * err_ to an mr_error() value. The setter returns err_. */
 #define MR_SETTER(mr, body)                                                                        \
     do {                                                                                           \
         int err_ = check_init(mr, __func__);                                                       \

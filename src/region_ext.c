@@ -13,7 +13,7 @@ RegionExt *mr_ext(MemoryRegion *mr)
     if (!mr->ext) {
         mr->ext = calloc(1, sizeof(RegionExt));
         if (!mr->ext)
-            abort();
+            mr_oom(__func__);
     }
     return mr->ext;
 }

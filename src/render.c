@@ -41,12 +41,7 @@ typedef struct Render {
 
 static void emit(Render *r, const Fragment *f)
 {
-    if (r->nr == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 64;
-        r->frags = realloc(r->frags, r->cap * sizeof(*r->frags));
-        if (!r->frags)
-            abort();
-    }
+    MR_GROW_OR_DIE(r->frags, r->cap, r->nr + 1, 64);
     r->frags[r->nr++] = *f;
 }
 
@@ -155,13 +150,9 @@ static void sweep(const Render *r, RangeVec *out)
     size_t m = r->nr;
     if (m == 0)
         return; /* nothing rendered; the scratch may not even exist yet */
-    if (m > sweep_cap) {
-        sweep_cap = m;
-        order_buf = realloc(order_buf, m * sizeof(*order_buf));
-        heap_buf = realloc(heap_buf, m * sizeof(*heap_buf));
-        if (!order_buf || !heap_buf)
-            abort();
-    }
+    size_t heap_cap = sweep_cap;
+    MR_GROW_OR_DIE(order_buf, sweep_cap, m, 64);
+    MR_GROW_OR_DIE(heap_buf, heap_cap, m, 64);
     uint32_t *order = order_buf;
     Heap heap = {.v = heap_buf};
     for (size_t i = 0; i < m; i++)
@@ -210,6 +201,7 @@ static Render scratch;
 
 void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out)
 {
+    MR_ASSERT_WRITER();
     scratch.nr = 0;
     render_region(&scratch, root, 0, lo, hi, false, false);
     sweep(&scratch, out);

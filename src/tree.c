@@ -12,7 +12,6 @@
 
 #include "internal.h"
 
-/* Link @sub into @parent's list at its priority position (newest first among equals). */
 /*
  * Priority groups: per container, the siblings of each priority form one
  * run of the list; the group records its first and last member. They are
@@ -46,12 +45,7 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
         prev = next->sibling_prev;
         ext->groups[g].first = sub;
     } else {
-        if (ext->nr_groups == ext->cap_groups) {
-            ext->cap_groups = ext->cap_groups ? 2 * ext->cap_groups : 4;
-            ext->groups = realloc(ext->groups, ext->cap_groups * sizeof(*ext->groups));
-            if (!ext->groups)
-                abort();
-        }
+        MR_GROW_OR_DIE(ext->groups, ext->cap_groups, ext->nr_groups + 1, 4);
         memmove(&ext->groups[g + 1], &ext->groups[g], (ext->nr_groups - g) * sizeof(*ext->groups));
         ext->nr_groups++;
         ext->groups[g].priority = sub->priority;
@@ -71,6 +65,10 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
     sub->container = parent;
     static uint64_t link_seq; /* writer lock held */
     sub->link_seq = ++link_seq;
+    /* The file's invariant, locally: priority descending, newest first among equals. */
+    MR_ASSERT(!prev || prev->priority > sub->priority);
+    MR_ASSERT(!next || next->priority < sub->priority ||
+              (next->priority == sub->priority && next->link_seq < sub->link_seq));
     parent->nr_subregions++;
     child_index_insert(parent, sub);
 }

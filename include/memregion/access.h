@@ -16,9 +16,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /**
  * Read @len bytes at @addr into @buf. The transfer may cross any number of
@@ -144,8 +142,6 @@ typedef struct MemoryRegionSection {
 MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
                                     MemoryRegionSection *out);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_ACCESS_H */

@@ -18,9 +18,7 @@
 
 #include "region.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 typedef struct FlatView FlatView;
 typedef struct AddressSpace AddressSpace;
@@ -42,11 +40,18 @@ typedef struct FlatRange {
 } FlatRange;
 
 /**
- * An address space. Caller-allocated; fields are private.
+ * An address space. Caller-allocated; initialise with address_space_init().
+ * As with MemoryRegion (region.h), you never write a field: the read-only
+ * section may be read directly (prefer address_space_name()), the private
+ * section is the library's and may change
+ * in any release, and the reserved words keep the size when fields are added.
  */
 struct AddressSpace {
-    char *name;            /* owned copy */
-    MemoryRegion *root;    /* borrowed; root->as_users counts us */
+    /* ---- read-only -------------------------------------------------------- */
+    char *name;         /* owned copy */
+    MemoryRegion *root; /* borrowed; root->as_users counts us */
+
+    /* ---- private ---------------------------------------------------------- */
     struct ViewSlot *slot; /* RCU-published: the view root's slot, NULL when empty */
     AddressSpace *next;    /* global list, creation order */
     AddressSpace *prev;
@@ -60,6 +65,9 @@ struct AddressSpace {
     FlatView *heard;              /* with listeners: the view they last heard of (a reference) */
     AddressSpace *listening_next; /* list of address spaces with listeners */
     struct AsDma *dma;            /* DMA mappings and bounce buffers (dma_map.c); owned */
+
+    /* ---- reserved --------------------------------------------------------- */
+    void *reserved_[4]; /* zero; for fields of later releases */
 };
 
 /**
@@ -170,8 +178,6 @@ uint64_t memregion_stat_renders(void);
  */
 uint64_t memregion_stat_index_entries(void);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_ADDRESS_SPACE_H */

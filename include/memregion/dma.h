@@ -20,9 +20,7 @@
 #include "access.h"
 #include "iommu.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /* ---- DMA mapping ------------------------------------------------------------ */
 
@@ -235,8 +233,6 @@ void address_space_stq_le_cached(MemoryRegionCache *cache, hwaddr addr, uint64_t
 void address_space_stq_be_cached(MemoryRegionCache *cache, hwaddr addr, uint64_t val,
                                  MemTxAttrs attrs, MemTxResult *result);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_DMA_H */

@@ -48,9 +48,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /** Nested IOMMU hops a walk follows before giving up (MEMTX_DECODE_ERROR). */
 #define MR_IOMMU_MAX_DEPTH 8
@@ -217,8 +215,6 @@ int memory_region_iommu_set_cache(MemoryRegion *mr, bool on);
 /** Calls of @mr's translate callback so far (for tests and benchmarks). */
 uint64_t memory_region_iommu_stat_translations(const MemoryRegion *mr);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_IOMMU_H */

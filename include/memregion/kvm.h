@@ -62,11 +62,17 @@
  * is recorded and the write still works: it exits, and memregion's software
  * path signals the eventfd.
  *
- * Errors. Listener callbacks cannot fail, so KVM's errors (slot limit,
- * EEXIST when a slot would overlap one KVM already has, EINVAL, ENOMEM...)
- * are recorded: a readable message (memregion_kvm_last_error()), a counter
- * (memregion_kvm_error_count()) and an optional callback. Check them after
- * a commit. Nothing a guest or a map change does aborts the process.
+ * Errors come through two channels, neither of them memregion_last_error():
+ * - Calls that return an int (memregion_kvm_open, _attach_memory/_io,
+ *   _vcpu_create, _vcpu_run) return 0 or a negative errno, and leave the
+ *   message in a thread-local buffer of this library:
+ *   memregion_kvm_last_error(NULL) on the calling thread.
+ * - Listener callbacks cannot fail, so KVM's errors while applying the map
+ *   (slot limit, EEXIST when a slot would overlap one KVM already has,
+ *   EINVAL, ENOMEM...) are recorded on the VM: a readable message
+ *   (memregion_kvm_last_error(kvm)), a counter (memregion_kvm_error_count())
+ *   and an optional callback. Check them after a commit.
+ * Nothing a guest or a map change does aborts the process.
  *
  * Thread rules. Functions marked "writer-side" take memregion's writer
  * lock (or run inside a listener callback, which holds it). The vCPU
@@ -81,9 +87,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 struct kvm_run;
 
@@ -161,7 +165,7 @@ typedef struct MemregionKvmSlot {
  * Errors: -ENODEV when the device is missing (tests skip on it), -EACCES,
  * -EPROTO when KVM's API version is not 12 or KVM lacks user memory,
  * -EINVAL (bad config), -ENOMEM, or the errno of a failed ioctl; the message
- * is in memregion_last_error() of the calling thread.
+ * is memregion_kvm_last_error(NULL) on the calling thread.
  * Thread rules: any thread.
  */
 int memregion_kvm_open(MemregionKvm **out, const MemregionKvmConfig *config);
@@ -215,9 +219,11 @@ size_t memregion_kvm_flush_coalesced(MemregionKvm *kvm);
 /* ---- errors and statistics -------------------------------------------------------- */
 
 /**
- * The message of the last recorded error of @kvm, or "" when none. The
- * string is a copy in storage of the calling thread, valid until the next
- * call of this function on that thread. Any thread.
+ * The message of the last recorded error of @kvm (an error met while
+ * applying the map), or "" when none. The string is a copy in storage of the
+ * calling thread, valid until the next call of this function on that thread.
+ * With @kvm NULL: the message of the last failing int-returning call of this
+ * library on the calling thread (open, attach, vCPU create, run). Any thread.
  */
 const char *memregion_kvm_last_error(const MemregionKvm *kvm);
 
@@ -294,8 +300,6 @@ int memregion_kvm_vcpu_run(MemregionKvmVcpu *vcpu);
  */
 void memregion_kvm_vcpu_get_stats(const MemregionKvmVcpu *vcpu, MemregionKvmStats *out);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_KVM_H */

@@ -34,9 +34,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /** Dirty-log clients. */
 enum {
@@ -46,7 +44,14 @@ enum {
     DIRTY_MEMORY_NUM = 3,
 };
 
+/**
+ * A listener: caller-allocated, zero-initialised, then filled in. Public:
+ * the callbacks (any may be NULL), priority and name, which you set before
+ * memory_listener_register() and leave alone while registered. Private: the
+ * registration links. Reserved: room to grow; leave zero.
+ */
 struct MemoryListener {
+    /* ---- public: set before registering ----------------------------------- */
     void (*begin)(MemoryListener *listener);
     void (*commit)(MemoryListener *listener);
     void (*region_add)(MemoryListener *listener, const FlatRange *range);
@@ -70,9 +75,11 @@ struct MemoryListener {
                         uint64_t data, int fd);
     int priority;     /**< see the ordering rule above */
     const char *name; /**< for diagnostics; borrowed */
-    /* private */
+    /* ---- private: set while registered; do not touch ---------------------- */
     AddressSpace *address_space;
     MemoryListener *link_next;
+    /* ---- reserved: leave zero --------------------------------------------- */
+    void *reserved_[2];
 };
 
 /**
@@ -188,8 +195,6 @@ int memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool
 int memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool match_data,
                               uint64_t data, int fd);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_LISTENER_H */

@@ -2,6 +2,7 @@
  * memregion: a hierarchical memory map for emulators, simulators and VMMs.
  *
  * Include this one header to get the whole public API:
+ *   version.h        MEMREGION_VERSION_*, memregion_version()
  *   types.h          addresses, sizes (up to 2^64), MemTxAttrs, MemTxResult
  *   region.h         MemoryRegion, MemoryRegionOps, the region tree
  *   address_space.h  AddressSpace, FlatView, transactions
@@ -14,6 +15,7 @@
 #ifndef MEMREGION_MEMREGION_H
 #define MEMREGION_MEMREGION_H
 
+#include "version.h"
 #include "types.h"
 #include "region.h"
 #include "address_space.h"

@@ -32,9 +32,7 @@
 #include "address_space.h"
 #include "region.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /* ---- printing ------------------------------------------------------------ */
 
@@ -124,6 +122,13 @@ typedef struct MtreeError {
     unsigned line;     /**< 1-based line of the input, 0 when not tied to a line */
     bool in_facts;     /**< the line is in the flat dump (facts_text), not the tree dump */
     char message[240]; /**< the reason, one line of text */
+    /**
+     * The failure as a negative errno: -EINVAL for input that is malformed,
+     * inconsistent or over a limit (or a region the library refused),
+     * -ENOMEM when memory ran out, the file's errno (-ENOENT, -EIO, ...)
+     * for a file that could not be read. 0 after a success.
+     */
+    int code;
 } MtreeError;
 
 /** Flags of MtreeImportOptions. */
@@ -256,8 +261,6 @@ const char *mtree_import_flat_fact(const MtreeImport *imp, size_t i);
  */
 uint64_t mtree_stat_steps(void);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_MTREE_H */

@@ -30,9 +30,7 @@
 
 #include "address_space.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 /** Two overlapping siblings. */
 typedef struct MemoryRegionOverlap {
@@ -74,8 +72,6 @@ int address_space_set_overlap_handler(AddressSpace *as, MemoryRegionOverlapFn fn
 long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegionOverlapFn fn,
                                  void *opaque);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_OVERLAP_H */

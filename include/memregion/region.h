@@ -25,9 +25,7 @@
 
 #include "types.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+MEMREGION_API_BEGIN
 
 typedef struct MemoryRegion MemoryRegion;
 
@@ -162,19 +160,28 @@ typedef enum MemoryRegionKind {
 /**
  * A memory region. Allocate it yourself (statically, on the heap, or inside
  * your device struct); initialise it with one memory_region_init_*(); tear
- * it down with memory_region_destroy(). All fields are private: use the
- * accessors. The comments state each field's invariant.
+ * it down with memory_region_destroy().
+ *
+ * The struct is visible so that you can allocate it; you never write a
+ * field. Its fields come in three sections, as in libuv's handles:
+ *  - read-only: you may read these directly, under the same rules as the
+ *    accessors (from a writer, or where no writer runs); each has an
+ *    accessor too, which is the stable way;
+ *  - private: the library's bookkeeping (tree links, the address index,
+ *    memo fields of the change tracking). Do not read them: their meaning
+ *    and presence may change in any release;
+ *  - reserved: room to grow without changing the struct's size.
+ * A change to the struct's size or to a read-only field raises the soname
+ * (version.h). The comments state each field's invariant.
  */
 struct MemoryRegion {
+    /* ---- read-only -------------------------------------------------------- */
     char *name;                 /* owned copy, never NULL after init */
     MemoryRegionKind kind;      /* fixed at init */
     bool enabled;               /* disabled: vanishes with its subtree */
     bool readonly;              /* inherited by everything rendered through it */
     bool nonvolatile;           /* inherited like readonly */
     bool romd_mode;             /* ROMD only: reads direct from ram */
-    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
-    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
-    bool was_visible;           /* was rendered into a view at least once */
     int32_t priority;           /* among siblings; higher wins, ties: newest wins */
     hwaddr addr;                /* offset in container (or base when an AS root) */
     mr_size_t size;             /* 0 .. 2^64 */
@@ -186,6 +193,11 @@ struct MemoryRegion {
     MemoryRegion *alias_end;    /* ALIAS: where its alias chain ends (not an alias); fixed */
     hwaddr alias_offset;        /* ALIAS: window start in the target */
     MemoryRegion *container;    /* parent, or NULL */
+
+    /* ---- private ---------------------------------------------------------- */
+    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
+    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
+    bool was_visible;           /* was rendered into a view at least once */
     MemoryRegion *subregions;   /* children, priority descending, ties newest first */
     MemoryRegion *sibling_next; /* links in container->subregions */
     MemoryRegion *sibling_prev;
@@ -211,6 +223,9 @@ struct MemoryRegion {
     bool may_overlap;           /* added with _overlap: overlapping siblings is intended */
     struct MrIommu *iommu;      /* IOMMU: ops, notifiers, translation cache; owned */
     unsigned long dma_maps;     /* atomic: live address_space_map() pointers into its RAM */
+
+    /* ---- reserved --------------------------------------------------------- */
+    void *reserved_[4]; /* zero; for fields of later releases */
 };
 
 /* ---- initialisation and teardown --------------------------------------- */
@@ -432,8 +447,6 @@ MemoryRegion *memory_region_first_subregion(const MemoryRegion *mr);
 /** The next sibling in priority order, or NULL. */
 MemoryRegion *memory_region_next_sibling(const MemoryRegion *mr);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_REGION_H */

@@ -8,13 +8,42 @@
 #ifndef MEMREGION_TYPES_H
 #define MEMREGION_TYPES_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
+/*
+ * Symbol visibility and C++ linkage of the public API.
+ *
+ * The libraries are built with -fvisibility=hidden: a function is exported
+ * only when it is declared between MEMREGION_API_BEGIN and MEMREGION_API_END,
+ * which every public header puts around its declarations (a header added
+ * later does the same; nothing is marked per declaration). Internal functions
+ * declared elsewhere stay hidden, so they cannot collide with an embedding
+ * program's names. tests/abi checks that both shared libraries export exactly
+ * the functions the public headers declare.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define MEMREGION_VISIBILITY_PUSH_ _Pragma("GCC visibility push(default)")
+#define MEMREGION_VISIBILITY_POP_  _Pragma("GCC visibility pop")
+#else
+#define MEMREGION_VISIBILITY_PUSH_
+#define MEMREGION_VISIBILITY_POP_
 #endif
+#ifdef __cplusplus
+#define MEMREGION_API_BEGIN                                                                        \
+    extern "C" {                                                                                   \
+    MEMREGION_VISIBILITY_PUSH_
+#define MEMREGION_API_END                                                                          \
+    MEMREGION_VISIBILITY_POP_                                                                      \
+    }
+#else
+#define MEMREGION_API_BEGIN MEMREGION_VISIBILITY_PUSH_
+#define MEMREGION_API_END   MEMREGION_VISIBILITY_POP_
+#endif
+
+MEMREGION_API_BEGIN
 
 /** A guest physical (bus) address. */
 typedef uint64_t hwaddr;
@@ -26,7 +55,7 @@ typedef uint64_t hwaddr;
  * literals convert implicitly, so `memory_region_init_ram(mr, "ram", 0x1000)`
  * works as written. UINT64_MAX means 2^64 - 1 bytes, never 2^64.
  */
-typedef unsigned __int128 mr_size_t;
+__extension__ typedef unsigned __int128 mr_size_t;
 
 /** The size of the whole 64-bit address space. */
 #define MR_SIZE_2_64 ((mr_size_t)1 << 64)
@@ -65,11 +94,10 @@ typedef struct MemTxAttrs {
 /** Attributes for an access whose origin says nothing special. */
 #define MEMTXATTRS_UNSPECIFIED ((MemTxAttrs){.unspecified = 1})
 
-/**
- * Error codes returned (negated) by every API function that can fail.
- * They are ordinary errno values; memregion_last_error() holds the message.
+/*
+ * Error codes returned (negated) by every API function that can fail are
+ * ordinary errno values (<errno.h>); memregion_last_error() holds the message.
  */
-#include <errno.h>
 
 /**
  * The message of the last error reported to this thread by a memregion
@@ -80,8 +108,6 @@ typedef struct MemTxAttrs {
  */
 const char *memregion_last_error(void);
 
-#ifdef __cplusplus
-}
-#endif
+MEMREGION_API_END
 
 #endif /* MEMREGION_TYPES_H */

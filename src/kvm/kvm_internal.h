@@ -11,6 +11,8 @@
 #include "memregion/memregion.h"
 #include "memregion/kvm.h"
 
+#include "../grow.h"
+
 /* KVM's page size on x86: slots, dirty bitmaps and the coalesced ring use it. */
 #define KVM_PAGE_SIZE 4096ull
 /* KVM_MEM_MAX_NR_PAGES: the largest slot KVM accepts. */

@@ -21,14 +21,8 @@ static KvmListener *kl_of(MemoryListener *l)
 /* Append @elem of @size bytes to a growable array; false when out of memory. */
 static bool push(void **arr, size_t *nr, size_t *cap, const void *elem, size_t size)
 {
-    if (*nr == *cap) {
-        size_t ncap = *cap ? 2 * *cap : 16;
-        void *grown = realloc(*arr, ncap * size);
-        if (!grown)
-            return false;
-        *arr = grown;
-        *cap = ncap;
-    }
+    if (mr_grow_array(arr, cap, *nr + 1, size, 16))
+        return false;
     memcpy((char *)*arr + *nr * size, elem, size);
     (*nr)++;
     return true;

@@ -81,14 +81,12 @@ static KvmSlot *slot_find(MemregionKvm *kvm, const FlatRange *fr, size_t *index)
 
 static bool slot_insert(MemregionKvm *kvm, size_t at, KvmSlot *s)
 {
-    if (kvm->nr_slots == kvm->cap_slots) {
-        size_t cap = kvm->cap_slots ? 2 * kvm->cap_slots : 64;
-        KvmSlot **grown = realloc(kvm->slots, cap * sizeof(*grown));
-        if (!grown)
-            return false;
-        kvm->slots = grown;
-        kvm->cap_slots = cap;
-    }
+    void *slots = kvm->slots;
+    bool failed =
+        mr_grow_array(&slots, &kvm->cap_slots, kvm->nr_slots + 1, sizeof(*kvm->slots), 64);
+    kvm->slots = slots;
+    if (failed)
+        return false;
     memmove(&kvm->slots[at + 1], &kvm->slots[at], (kvm->nr_slots - at) * sizeof(*kvm->slots));
     kvm->slots[at] = s;
     kvm->nr_slots++;

@@ -57,6 +57,8 @@ static void expect_error(const char *text, unsigned line, const char *reason)
     if (err.line != line || !strstr(err.message, reason))
         fail_msg("got 'line %u: %s', expected 'line %u: ...%s...'", err.line, err.message, line,
                  reason);
+    if (err.code != -EINVAL)
+        fail_msg("malformed input: code %d, expected -EINVAL", err.code);
 }
 
 /* ---- printing ----------------------------------------------------------------------- */
@@ -300,6 +302,19 @@ static void test_errors(void **state)
                  "    0000000000000000-00000000000000ff (prio 0, ram): alias y @r "
                  "0000000000000000-00000000000001ff\n",
                  7, "not as long");
+}
+
+/* MtreeError.code tells input errors, file errors and success apart. */
+static void test_error_codes(void **state)
+{
+    (void)state;
+    MtreeError err;
+    assert_null(mtree_import_file("/nonexistent/dump.txt", NULL, NULL, &err));
+    assert_int_equal(err.code, -ENOENT);
+    MtreeImport *imp = import_str("address-space: a\n" L0, NULL, 0, &err);
+    assert_non_null(imp);
+    assert_int_equal(err.code, 0);
+    mtree_import_free(imp);
 }
 
 static void test_cycle_reported(void **state)
@@ -1014,25 +1029,16 @@ static void test_two_imports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_print_formats),
-        cmocka_unit_test(test_small_round_trip),
-        cmocka_unit_test(test_resolve_path),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_cycle_reported),
-        cmocka_unit_test(test_alias_into_own_container),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_flat_errors),
-        cmocka_unit_test(test_mutations_never_crash),
-        cmocka_unit_test(test_fact_terminates),
-        cmocka_unit_test(test_fact_readonly),
-        cmocka_unit_test(test_fact_size),
-        cmocka_unit_test(test_fact_tie),
-        cmocka_unit_test(test_qemu_rules),
-        cmocka_unit_test(test_dump_without_disabled),
-        cmocka_unit_test(test_monitor_session),
-        cmocka_unit_test(test_many_blocks),
-        cmocka_unit_test(test_two_imports),
-        cmocka_unit_test(test_wide_rules),
+        cmocka_unit_test(test_print_formats),   cmocka_unit_test(test_small_round_trip),
+        cmocka_unit_test(test_resolve_path),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cycle_reported),  cmocka_unit_test(test_alias_into_own_container),
+        cmocka_unit_test(test_error_codes),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_flat_errors),     cmocka_unit_test(test_mutations_never_crash),
+        cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
+        cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
+        cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
+        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
+        cmocka_unit_test(test_two_imports),     cmocka_unit_test(test_wide_rules),
         cmocka_unit_test(test_wide_rules_2),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include <memregion/version.h>
+
 extern char **environ;
 
 static const char *mtree_bin, *data_dir, *conformance_bin;
@@ -241,6 +243,21 @@ static void test_help(void **state)
     assert_non_null(strstr(out, "usage: mtree [COMMAND]"));
     assert_non_null(strstr(out, "--facts-from"));
     free(out);
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    char *out, *err;
+    char *argv[] = {(char *)mtree_bin, "--version", NULL};
+    assert_int_equal(run(argv, &out, &err), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "mtree (memregion) %d.%d.%d\n", MEMREGION_VERSION_MAJOR,
+             MEMREGION_VERSION_MINOR, MEMREGION_VERSION_PATCH);
+    assert_string_equal(out, want);
+    assert_string_equal(err, "");
+    free(out);
+    free(err);
 }
 
 static void expect_failure(char *const argv[], const char *msg)
@@ -948,6 +965,7 @@ int main(int argc, char **argv)
     conformance_bin = argv[3];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_input_errors),
         cmocka_unit_test(test_show_flat_on_dumps),

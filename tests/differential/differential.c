@@ -49,6 +49,7 @@
 #include <memregion/memregion.h>
 
 #include "refmodel.h"
+#include "../support/rng.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -67,10 +68,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return ts_rng_next(&rng_state);
 }
 
 /* Uniform in [0, n); n == 0 gives 0. */

@@ -7,78 +7,10 @@
 
 #include "lt.h"
 
-#define LT_MAX_MR 256
-#define LT_MAX_AS 8
-#define LT_MAX_M  8
+#define LT_MAX_M 8
 
-static MemoryRegion *lt_mrs[LT_MAX_MR];
-static size_t lt_nmr;
-static AddressSpace *lt_ass[LT_MAX_AS];
-static size_t lt_nas;
 static Mirror *lt_ms[LT_MAX_M];
 static size_t lt_nm;
-static int lt_depth;
-
-static MemoryRegion *lt_mr(void)
-{
-    assert_true(lt_nmr < LT_MAX_MR);
-    MemoryRegion *mr = calloc(1, sizeof(*mr));
-    assert_non_null(mr);
-    lt_mrs[lt_nmr++] = mr;
-    return mr;
-}
-
-MemoryRegion *lt_container(const char *name, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init(mr, name, size), 0);
-    return mr;
-}
-
-MemoryRegion *lt_ram(const char *name, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init_ram(mr, name, size), 0);
-    return mr;
-}
-
-MemoryRegion *lt_rom(const char *name, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init_rom(mr, name, size), 0);
-    return mr;
-}
-
-MemoryRegion *lt_io(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init_io(mr, ops, opaque, name, size), 0);
-    return mr;
-}
-
-MemoryRegion *lt_romd(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init_rom_device(mr, ops, opaque, name, size), 0);
-    return mr;
-}
-
-MemoryRegion *lt_alias(const char *name, MemoryRegion *orig, hwaddr offset, mr_size_t size)
-{
-    MemoryRegion *mr = lt_mr();
-    assert_int_equal(memory_region_init_alias(mr, name, orig, offset, size), 0);
-    return mr;
-}
-
-AddressSpace *lt_as(MemoryRegion *root, const char *name)
-{
-    assert_true(lt_nas < LT_MAX_AS);
-    AddressSpace *as = calloc(1, sizeof(*as));
-    assert_non_null(as);
-    assert_int_equal(address_space_init(as, root, name), 0);
-    lt_ass[lt_nas++] = as;
-    return as;
-}
 
 Mirror *lt_mirror_new(const char *name, int priority)
 {
@@ -97,23 +29,10 @@ Mirror *lt_mirror(const char *name, int priority, AddressSpace *as)
     return m;
 }
 
-void lt_begin(void)
-{
-    memory_region_transaction_begin();
-    lt_depth++;
-}
-
-void lt_commit(void)
-{
-    lt_depth--;
-    memory_region_transaction_commit();
-}
-
 int lt_teardown(void **state)
 {
     (void)state;
-    while (lt_depth > 0)
-        lt_commit();
+    ts_close_transactions();
     memory_global_dirty_log_stop();
     memregion_set_dirty_page_size(4096);
     for (size_t i = 0; i < lt_nm; i++) {
@@ -122,38 +41,7 @@ int lt_teardown(void **state)
         free(lt_ms[i]);
     }
     lt_nm = 0;
-    for (size_t i = lt_nas; i-- > 0;) {
-        address_space_destroy(lt_ass[i]);
-        free(lt_ass[i]);
-    }
-    lt_nas = 0;
-    /* Unmap everything, then destroy until no progress (aliases before targets). */
-    for (size_t i = 0; i < lt_nmr; i++) {
-        MemoryRegion *c = memory_region_container(lt_mrs[i]);
-        if (c)
-            memory_region_del_subregion(c, lt_mrs[i]);
-    }
-    bool progress = true;
-    size_t left = lt_nmr;
-    while (left && progress) {
-        progress = false;
-        for (size_t i = lt_nmr; i-- > 0;) {
-            if (lt_mrs[i] && memory_region_destroy(lt_mrs[i]) == 0) {
-                free(lt_mrs[i]);
-                lt_mrs[i] = NULL;
-                left--;
-                progress = true;
-            }
-        }
-    }
-    if (left) {
-        fprintf(stderr, "lt_teardown: %zu regions could not be destroyed: %s\n", left,
-                memregion_last_error());
-        for (size_t i = 0; i < lt_nmr; i++)
-            lt_mrs[i] = NULL; /* leak them rather than free memory the library still uses */
-    }
-    lt_nmr = 0;
-    return left ? -1 : 0;
+    return ts_teardown_objects() ? -1 : 0;
 }
 
 void lt_check_mirror(Mirror *m, AddressSpace *as, const char *file, int line)

@@ -21,22 +21,24 @@
 #include <memregion/memregion.h>
 
 #include "mirror.h"
+#include "support.h"
 
-MemoryRegion *lt_container(const char *name, mr_size_t size);
-MemoryRegion *lt_ram(const char *name, mr_size_t size);
-MemoryRegion *lt_rom(const char *name, mr_size_t size);
-MemoryRegion *lt_io(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size);
-MemoryRegion *lt_romd(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size);
-MemoryRegion *lt_alias(const char *name, MemoryRegion *orig, hwaddr offset, mr_size_t size);
-AddressSpace *lt_as(MemoryRegion *root, const char *name);
+/* Tracked regions and address spaces: tests/support, shared with the unit tests. */
+#define lt_container ts_container
+#define lt_ram       ts_ram
+#define lt_rom       ts_rom
+#define lt_io        ts_io
+#define lt_romd      ts_romd
+#define lt_alias     ts_alias
+#define lt_as        ts_as
 /** A tracked, registered mirror on @as with @priority. */
 Mirror *lt_mirror(const char *name, int priority, AddressSpace *as);
 /** A tracked mirror, initialised but not registered. */
 Mirror *lt_mirror_new(const char *name, int priority);
 
 /** Transaction wrappers the teardown can close after a failure. */
-void lt_begin(void);
-void lt_commit(void);
+#define lt_begin  ts_begin
+#define lt_commit ts_commit
 
 int lt_teardown(void **state);
 #define LT_TEST(f) cmocka_unit_test_teardown(f, lt_teardown)
@@ -50,14 +52,6 @@ void lt_check_mirror(Mirror *m, AddressSpace *as, const char *file, int line);
 
 /** Assert the counters of @m's last update. */
 #define assert_last(m, cb, n) assert_int_equal((m)->last[(cb)], (n))
-
-/** Assert that a memregion call failed with @err and left a message. */
-#define assert_error(call, err)                                                                    \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        assert_int_equal(rc_, -(err));                                                             \
-        assert_true(memregion_last_error()[0] != '\0');                                            \
-    } while (0)
 
 /** Assert one recorded event: kind, range address, size and region. */
 void lt_check_event(const MirrorEvent *e, MirrorCb cb, hwaddr addr, mr_size_t size,

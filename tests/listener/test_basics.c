@@ -3,7 +3,7 @@
  * unchanged views, attribute changes as del + add, dirty-log-only changes as
  * nop + log_start/log_stop, deletions before additions.
  *
- * Expected values are derived by hand from listener.h and DESIGN.md. A range
+ * Expected values are derived by hand from listener.h and docs/internals.md. A range
  * that is the same in both views, dirty-log mask included, gets no callback
  * at all; region_nop is sent only for a kept range whose mask changed.
  */

@@ -34,6 +34,7 @@
 #include <sys/eventfd.h>
 
 #include "lt.h"
+#include "../support/rng.h"
 
 #define NSLOT      28
 #define NAS        3
@@ -53,10 +54,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return ts_rng_next(&rng_state);
 }
 
 static uint64_t below(uint64_t n)

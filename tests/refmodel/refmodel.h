@@ -9,7 +9,7 @@
  * and memory_region_get_dirty_log_mask() of listener.h.
  * It is meant to be obviously correct, not fast.
  *
- * The rules it implements (DESIGN.md, "Rendering"):
+ * The rules it implements (docs/internals.md, "Rendering rules"):
  *  - the walk starts at the root with base 0 and the clip [0, 2^64); every
  *    region visited, the root included, adds its own address to the base;
  *  - a disabled region hides nothing and shows nothing (with its subtree);

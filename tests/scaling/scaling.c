@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include <memregion/memregion.h>
+#include "../support/rng.h"
 
 #define NDEV       256
 #define NEXTRA     700 /* other regions of the machine, for a map of about 1000 regions */
@@ -59,10 +60,7 @@ static uint64_t rng_state = 0x1234567;
 
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return ts_rng_next(&rng_state);
 }
 
 /* ---- a listener that counts what it hears ----------------------------------------- */

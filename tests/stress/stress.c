@@ -46,6 +46,8 @@
 
 #include "memregion/memregion.h"
 
+#include "../support/rng.h"
+
 #define PAGE        0x1000ull
 #define WINDOW      0x400000ull /* regions of the root are mapped in [0, WINDOW) */
 #define SUB_SIZE    0x40000ull  /* size of the sub-containers */
@@ -223,12 +225,7 @@ static __thread unsigned cb_depth;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1Dull;
+    return ts_rng_next(&rng_state);
 }
 
 static unsigned rnd_below(unsigned n)

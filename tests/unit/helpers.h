@@ -20,27 +20,21 @@
 #include <cmocka.h>
 
 #include "memregion/memregion.h"
+#include "support.h"
 
-/* ---- tracked objects ------------------------------------------------------ */
+/* ---- tracked objects (tests/support: one implementation for every suite) ---- */
 
-/** A zeroed, tracked, uninitialised region. */
-MemoryRegion *h_mr(void);
-/* Tracked regions initialised by the matching memory_region_init_*(); each asserts success. */
-MemoryRegion *h_container(const char *name, mr_size_t size);
-MemoryRegion *h_ram(const char *name, mr_size_t size);
-MemoryRegion *h_rom(const char *name, mr_size_t size);
-MemoryRegion *h_io(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size);
-MemoryRegion *h_romd(const MemoryRegionOps *ops, void *opaque, const char *name, mr_size_t size);
-MemoryRegion *h_alias(const char *name, MemoryRegion *orig, hwaddr offset, mr_size_t size);
-
-/** A tracked address space over @root; asserts address_space_init() succeeds. */
-AddressSpace *h_as(MemoryRegion *root, const char *name);
-/** Destroy and free an address space made by h_as(). */
-void h_as_destroy(AddressSpace *as);
-
-/** Transaction wrappers that let the teardown close what a failed test left open. */
-void h_begin(void);
-void h_commit(void);
+#define h_mr         ts_mr
+#define h_container  ts_container
+#define h_ram        ts_ram
+#define h_rom        ts_rom
+#define h_io         ts_io
+#define h_romd       ts_romd
+#define h_alias      ts_alias
+#define h_as         ts_as
+#define h_as_destroy ts_as_destroy
+#define h_begin      ts_begin
+#define h_commit     ts_commit
 
 /** cmocka teardown: closes transactions, destroys address spaces and regions. */
 int h_teardown(void **state);
@@ -163,15 +157,6 @@ extern const MemoryRegionOps td_ops_le;
 extern const MemoryRegionOps td_ops_be;
 /* Plain read/write callbacks (no attrs), little-endian. */
 extern const MemoryRegionOps td_ops_plain;
-
-/* Assert that a memregion call failed with @err and left a message. */
-#define assert_error(call, err)                                                                    \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        assert_int_equal(rc_, -(err));                                                             \
-        assert_non_null(memregion_last_error());                                                   \
-        assert_true(memregion_last_error()[0] != '\0');                                            \
-    } while (0)
 
 #define ATTRS_NONE MEMTXATTRS_UNSPECIFIED
 

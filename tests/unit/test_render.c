@@ -1,7 +1,7 @@
 /*
  * Rendering rules: transparent containers, clipping, terminating regions
  * with children, disabled subtrees, inherited flags, merging and zero-size
- * regions. Expected views are worked out by hand from DESIGN.md.
+ * regions. Expected views are worked out by hand from docs/internals.md.
  */
 #include "helpers.h"
 

@@ -63,7 +63,8 @@ static const char usage_main[] =
     "  --generic-rules         decide those facts without QEMU's name tables\n"
     "  --explain               list on stderr the facts taken from FLATDUMP\n"
     "  --firmware              default board: the state after its firmware ran\n"
-    "  -h, --help              this help (or `mtree COMMAND --help`)\n";
+    "  -h, --help              this help (or `mtree COMMAND --help`)\n"
+    "  --version               the mtree and library version\n";
 
 static const char usage_show[] =
     "usage: mtree show [OPTIONS] [FILE]\n"
@@ -540,6 +541,10 @@ int main(int argc, char **argv)
 {
     Opts o = {0};
     int first = 1;
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("mtree (memregion) %s\n", memregion_version_string());
+        return 0;
+    }
     if (argc > 1 && argv[1][0] != '-') {
         o.cmd = argv[1];
         first = 2;
