@@ -898,14 +898,8 @@ typedef struct Heap {
 static int heap_add(Heap *h, uint64_t key, int32_t cls)
 {
     mr_mtree_step();
-    if (h->n == h->cap) {
-        uint32_t cap = h->cap ? 2 * h->cap : 4;
-        HeapEnt *v = realloc(h->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
+    if (!grow((void **)&h->v, &h->cap, h->n, sizeof(*h->v)))
+        return -ENOMEM;
     uint32_t i = h->n++;
     while (i && h->v[(i - 1) / 2].key > key) {
         h->v[i] = h->v[(i - 1) / 2];

@@ -56,15 +56,9 @@ int address_space_set_overlap_handler(AddressSpace *as, MemoryRegionOverlapFn fn
         as_handlers[i].fn = fn;
         as_handlers[i].opaque = opaque;
     } else {
-        if (nr_as_handlers == cap_as_handlers) {
-            size_t cap = cap_as_handlers ? 2 * cap_as_handlers : 4;
-            AsHandler *v = realloc(as_handlers, cap * sizeof(*v));
-            if (!v) {
-                mr_writer_unlock();
-                return mr_error(ENOMEM, "address_space_set_overlap_handler: out of memory");
-            }
-            as_handlers = v;
-            cap_as_handlers = cap;
+        if (MR_GROW(as_handlers, cap_as_handlers, nr_as_handlers + 1, 4)) {
+            mr_writer_unlock();
+            return mr_error(ENOMEM, "address_space_set_overlap_handler: out of memory");
         }
         as_handlers[nr_as_handlers++] = (AsHandler){as, fn, opaque};
     }
@@ -226,8 +220,10 @@ long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegio
         return mr_error(EINVAL, "memory_region_find_overlaps: region is not initialised");
     mr_writer_lock();
     PtrSet seen = {0};
-    size_t cap = 64, sp = 0;
-    MemoryRegion **stack = malloc(cap * sizeof(*stack));
+    size_t cap = 0, sp = 0;
+    MemoryRegion **stack = NULL;
+    if (MR_GROW(stack, cap, 1, 64))
+        stack = NULL;
     long total = 0;
     if (!stack || set_add(&seen, root) < 0) {
         total = -ENOMEM;
@@ -252,14 +248,9 @@ long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegio
             }
             if (!added)
                 continue;
-            if (sp == cap) {
-                MemoryRegion **bigger = realloc(stack, 2 * cap * sizeof(*stack));
-                if (!bigger) {
-                    total = -ENOMEM;
-                    goto out;
-                }
-                stack = bigger;
-                cap *= 2;
+            if (MR_GROW(stack, cap, sp + 1, 64)) {
+                total = -ENOMEM;
+                goto out;
             }
             stack[sp++] = k;
         }
