@@ -515,6 +515,29 @@ static void test_check(void **state)
     assert_non_null(strstr(out, "\nties (0): "));
     free(out);
     free(tree);
+    /* QEMU's 40p and clipper map two 'dma-pageh' port lists over the same
+     * byte at equal priority: the tie the tree alone shows (wide captures). */
+    static const struct {
+        const char *config, *line;
+    } pageh[] = {
+        {"ppc_40p_reset", "  pci-io: [0000000000000489-0000000000000489] 'dma-pageh' (prio 0) over "
+                          "'dma-pageh' (prio 0)\n"},
+        {"alpha_clipper_reset", "  pci0-io: [0000000000000489-0000000000000489] 'dma-pageh' "
+                                "(prio 0) over 'dma-pageh' (prio 0)\n"},
+    };
+    for (size_t i = 0; i < sizeof(pageh) / sizeof(pageh[0]); i++) {
+        tree = data(pageh[i].config, ".mtree-D.txt");
+        char *wide = malloc(strlen(tree) + 16);
+        assert_non_null(wide);
+        sprintf(wide, "%s/../data-wide/%s.mtree-D.txt", data_dir, pageh[i].config);
+        assert_int_equal(run((char *[]){(char *)mtree_bin, "check", wide, NULL}, &out, NULL), 0);
+        const char *t = strstr(out, "\nties (");
+        assert_non_null(t);
+        assert_non_null(strstr(t, pageh[i].line));
+        free(out);
+        free(wide);
+        free(tree);
+    }
 }
 
 /* ---- lookup against QEMU's flat dumps ------------------------------------------------ */
