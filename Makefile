@@ -1,7 +1,8 @@
 # memregion: the two commands a user needs.
 #   make run    the main job: `mtree` on its built-in PC-like board
 #   make test   the whole test suite: plain gcc build with -Werror, clang build
-#               with ASan+UBSan, and a ThreadSanitizer build of the stress test
+#               with ASan+UBSan, a ThreadSanitizer build of the stress test,
+#               and a short libFuzzer pass over every fuzz target
 # Each target first installs the Debian packages it needs, and only those
 # (apt-get when root, otherwise it prints the exact command to run).
 
