@@ -45,13 +45,15 @@ static void put(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 static void put(Buf *b, const char *fmt, ...)
 {
     for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
+        if (b->s) { /* (no pointer arithmetic on NULL before the first growth) */
+            va_list ap;
+            va_start(ap, fmt);
+            int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+            va_end(ap);
+            if (k >= 0 && (size_t)k < b->cap - b->n) {
+                b->n += (size_t)k;
+                return;
+            }
         }
         b->cap = b->cap ? 2 * b->cap : 1 << 16;
         b->s = realloc(b->s, b->cap);
