@@ -514,6 +514,20 @@ static int parse_tree(Parser *p, const char *text, size_t len)
             set_err(p->err, ln, false, "%s", why);
             return -EINVAL;
         }
+        /* QEMU marks a line [DETECTED OVERFLOW!] exactly when its range wrapped past
+         * 2^64: its END is below its START, or its START below its parent's (the
+         * nearest printed ancestor: a stand-in for a missing level starts there). */
+        uint32_t up = depth >= 2 && sdepth ? MR_MIN(depth - 2, sdepth - 1) : 0;
+        bool wrapped =
+            tmp.end < tmp.start || (depth >= 2 && sdepth && tmp.start < p->nodes[stack[up]].start);
+        if (tmp.overflow && !wrapped) {
+            free(tmp.body);
+            set_err(p->err, ln, false,
+                    "marked [DETECTED OVERFLOW!] but its range does not pass 2^64 (QEMU marks "
+                    "only a range whose END is below its START or whose START is below its "
+                    "parent's)");
+            return -EINVAL;
+        }
         if (depth <= sdepth + 1) {
             if (no_disabled && depth >= 3 && hidden_sibling(&p->nodes[stack[depth - 2]], &tmp))
                 sdepth = depth - 2; /* the line belongs to a hidden sibling */

@@ -196,6 +196,27 @@ static void test_print_formats(void **state)
     small_destroy(&s);
 }
 
+/* A child placed below its container's start wraps past 2^64 in QEMU's
+ * offset arithmetic: QEMU marks the line, and it prints back the same. */
+static void test_overflow_marker_round_trip(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "address-space: a\n"
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): sys\n"
+        "    0000000000001000-0000000000001fff (prio 0, i/o): c\n"
+        "      [DETECTED OVERFLOW!] 0000000000000000-0000000000000fff (prio 0, i/o): wrap\n"
+        "\n";
+    MtreeError err;
+    MtreeImport *imp = import_str(text, NULL, 0, &err);
+    if (!imp)
+        fail_msg("line %u: %s", err.line, err.message);
+    char *t = print_import(mtree_print_tree, imp, MTREE_PRINT_DISABLED);
+    assert_string_equal(t, text);
+    free(t);
+    assert_int_equal(mtree_import_free(imp), 0);
+}
+
 static void test_small_round_trip(void **state)
 {
     (void)state;
@@ -287,6 +308,13 @@ static void test_errors(void **state)
     expect_error("address-space: a\n  0000000000000000-0000000000000fff (prio 0 ram): r\n", 2,
                  "', '");
     expect_error("address-space: a\n\n", 2, "no region line");
+    /* QEMU marks [DETECTED OVERFLOW!] only on a range that passed 2^64. */
+    expect_error("address-space: a\n  [DETECTED OVERFLOW!] 0000000000000000-0000000000000fff "
+                 "(prio 0, ram): r\n",
+                 2, "does not pass 2^64");
+    expect_error("address-space: a\n" L0
+                 "    [DETECTED OVERFLOW!] 0000000000001000-0000000000001fff (prio 0, ram): r\n",
+                 3, "does not pass 2^64");
     expect_error("address-space: a\n", 1, "no region line");
     expect_error("address-space: a\n" L0 L0, 3, "second root");
     expect_error("address-space: a\n" L0 "address-space: b\n", 3, "header inside a block");
@@ -1029,16 +1057,27 @@ static void test_two_imports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_print_formats),   cmocka_unit_test(test_small_round_trip),
-        cmocka_unit_test(test_resolve_path),    cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_cycle_reported),  cmocka_unit_test(test_alias_into_own_container),
-        cmocka_unit_test(test_error_codes),     cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_flat_errors),     cmocka_unit_test(test_mutations_never_crash),
-        cmocka_unit_test(test_fact_terminates), cmocka_unit_test(test_fact_readonly),
-        cmocka_unit_test(test_fact_size),       cmocka_unit_test(test_fact_tie),
-        cmocka_unit_test(test_qemu_rules),      cmocka_unit_test(test_dump_without_disabled),
-        cmocka_unit_test(test_monitor_session), cmocka_unit_test(test_many_blocks),
-        cmocka_unit_test(test_two_imports),     cmocka_unit_test(test_wide_rules),
+        cmocka_unit_test(test_print_formats),
+        cmocka_unit_test(test_small_round_trip),
+        cmocka_unit_test(test_overflow_marker_round_trip),
+        cmocka_unit_test(test_resolve_path),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cycle_reported),
+        cmocka_unit_test(test_alias_into_own_container),
+        cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_flat_errors),
+        cmocka_unit_test(test_mutations_never_crash),
+        cmocka_unit_test(test_fact_terminates),
+        cmocka_unit_test(test_fact_readonly),
+        cmocka_unit_test(test_fact_size),
+        cmocka_unit_test(test_fact_tie),
+        cmocka_unit_test(test_qemu_rules),
+        cmocka_unit_test(test_dump_without_disabled),
+        cmocka_unit_test(test_monitor_session),
+        cmocka_unit_test(test_many_blocks),
+        cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_wide_rules),
         cmocka_unit_test(test_wide_rules_2),
     };
     return cmocka_run_group_tests_name("mtree-import", tests, NULL, NULL);
