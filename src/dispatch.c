@@ -269,18 +269,14 @@ static uint64_t load(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResul
     MemTxResult r = access_typed(as, addr, attrs, b, size, false);
     if (result)
         *result = r;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < size; i++)
-        v |= (uint64_t)b[i] << (8 * (big_endian ? size - 1 - i : i));
-    return v;
+    return mr_bytes_to_value(b, size, big_endian);
 }
 
 static void store(AddressSpace *as, hwaddr addr, uint64_t v, MemTxAttrs attrs, MemTxResult *result,
                   unsigned size, bool big_endian)
 {
     uint8_t b[8];
-    for (unsigned i = 0; i < size; i++)
-        b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
+    mr_value_to_bytes(v, b, size, big_endian);
     MemTxResult r = access_typed(as, addr, attrs, b, size, true);
     if (result)
         *result = r;
