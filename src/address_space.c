@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "view.h"
+#include "commit.h"
+#include "access_path.h"
+#include "listeners.h"
 
 static AddressSpace *as_head, *as_tail; /* creation order; writer lock */
 

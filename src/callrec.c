@@ -20,7 +20,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "access_path.h"
 
 #define CALL_DEPTH_MAX 32 /* nested device-to-device dispatches per thread */
 

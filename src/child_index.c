@@ -10,7 +10,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
 
 static inline bool key_less(const MemoryRegion *a, const MemoryRegion *b)
 {

@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "listeners.h"
 
 int memory_region_add_coalescing(MemoryRegion *mr, hwaddr offset, uint64_t size)
 {

@@ -29,7 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "view.h"
+#include "commit.h"
+#include "listeners.h"
 
 #define MAX_WINDOWS 64 /* more damage windows than this: render the whole view */
 
@@ -41,12 +44,6 @@ static uint32_t current_gen = 1; /* generation of the last commit */
 static uint32_t topo_epoch = 1;  /* bumped when links between regions change */
 static uint64_t stat_renders;
 static bool check_incremental; /* MEMREGION_CHECK_INCREMENTAL: compare with full renders */
-
-void ptrvec_push(PtrVec *a, void *p)
-{
-    MR_GROW_OR_DIE(a->v, a->cap, a->n + 1, 16);
-    a->v[a->n++] = p;
-}
 
 static PtrVec slots;            /* every live ViewSlot */
 static PtrVec damaged;          /* slots with pending damage */

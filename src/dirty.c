@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "view.h"
+#include "commit.h"
+#include "listeners.h"
 
 #define BITS_PER_WORD (8 * sizeof(unsigned long))
 

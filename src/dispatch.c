@@ -9,7 +9,9 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
+#include "access_path.h"
+#include "listeners.h"
 
 /* Copy RAM bytes for one range. A write to a read-only range (ROM) is
  * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
@@ -58,7 +60,7 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
  * A per-thread software TLB in front of the lookup: what this thread found
  * a page to be (memory to copy, or a callback region at an offset), with
  * the generation of the page's zone in the view it was found in (see
- * fv_zone() in internal.h). A commit gives new generations only to the
+ * fv_zone() in view.h). A commit gives new generations only to the
  * zones of the pages it changed, so an entry stays right across commits
  * that leave its page alone, and stops matching after one that touches it
  * (or another page of its zone). Generations are never reused, so an entry

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
+#include "access_path.h"
 
 #define MAP_BUCKETS 64
 

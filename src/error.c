@@ -3,13 +3,13 @@
  *
  * Every failing API call records a human-readable message in a thread-local
  * buffer and returns a negative errno value (mr_error). Out-of-memory and
- * broken invariants follow the policy stated in internal.h.
+ * broken invariants follow the policy stated in base.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "base.h"
 
 static MR_THREAD char last_error[256];
 

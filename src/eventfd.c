@@ -11,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "listeners.h"
 
 static bool same_entry(const MrEventfd *a, const MrEventfd *b)
 {

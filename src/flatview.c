@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
 
 static FlatView empty_view = {.refcount = 1,
                               .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
+#include "access_path.h"
 
 #define CACHE_BITS      6
 #define CACHE_ENTRIES   (1u << CACHE_BITS)

@@ -9,7 +9,10 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "view.h"
+#include "commit.h"
+#include "listeners.h"
 
 /* ---- listener order --------------------------------------------------------- */
 

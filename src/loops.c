@@ -25,7 +25,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
 
 static uint32_t walk_gen; /* writer lock held */
 /* Some change has closed a loop. Until then the graph is acyclic, and only

@@ -7,7 +7,8 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
+#include "access_path.h"
 
 static bool cache_direct(const MemoryRegionCache *c, const FlatRange *fr)
 {

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "access_path.h"
 
 /* The ops' size fields with zeros read as QEMU reads them. */
 typedef struct AccessShape {

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base.h"
 #include "memregion/memregion.h"
 #include "memregion/mtree.h"
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "region_tree.h"
 #include "memregion/mtree.h"
 
 /* "Inclusive size": what QEMU adds to a start to print the end. */

@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
 
 int overlap_check_on; /* handlers installed; writer lock */
 

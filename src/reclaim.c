@@ -15,7 +15,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "base.h"
 
 #define RECLAIM_BATCH 256 /* objects retired before the writer waits for readers */
 

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "commit.h"
+#include "access_path.h"
 
 /* ---- initialisation ------------------------------------------------------ */
 

@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
 
 RegionExt *mr_ext(MemoryRegion *mr)
 {

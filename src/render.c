@@ -22,7 +22,9 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "view.h"
+#include "listeners.h"
 
 /* Containers with more children than this find them through the child index. */
 #define INDEX_THRESHOLD 8

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "region_tree.h"
+#include "commit.h"
 
 /*
  * Priority groups: per container, the siblings of each priority form one

@@ -1,5 +1,5 @@
 /*
- * RCU made visible to ThreadSanitizer. internal.h includes it instead of
+ * RCU made visible to ThreadSanitizer. base.h includes it instead of
  * plain <urcu-bp.h> in ThreadSanitizer builds only.
  *
  * liburcu is not instrumented, and its publication macros are volatile

@@ -3,7 +3,7 @@
  * the build passes its parts in, and a mismatch with version.h stops the
  * build here.
  */
-#include "internal.h"
+#include "base.h"
 
 #define MR_STR_(x) #x
 #define MR_STR(x)  MR_STR_(x)

@@ -10,7 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "commit.h"
 
 static int expect_abort(void (*fn)(void), const char *what)
 {

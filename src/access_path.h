@@ -1,0 +1,123 @@
+/*
+ * The access layer: guest accesses through views, without the writer lock.
+ * Not installed.
+ *
+ * Implemented by dispatch.c (reads, writes, typed helpers, translate, the
+ * per-thread software TLB), mmio.c (access adaptation for callback
+ * regions), callrec.c (per-thread call records: re-entrancy and destroy's
+ * wait), iommu.c (IOMMU regions and the walk through them), map_cache.c
+ * (MemoryRegionCache) and dma_map.c (address_space_map/unmap, bounce
+ * buffers).
+ *
+ * Invariants:
+ * - readers take no lock: every lookup happens inside an RCU read-side
+ *   section, RAM is copied inside it, and device callbacks run after it
+ *   ended, with the region entered in the thread's call record;
+ * - a cached translation (TLB entry, MemoryRegionCache) is used only while
+ *   the view version and IOMMU stamps it was made from are unchanged;
+ * - anything a guest can cause ends in a MemTxResult, never an abort.
+ */
+#ifndef MEMREGION_ACCESS_PATH_H
+#define MEMREGION_ACCESS_PATH_H
+
+#include "base.h"
+
+/* ---- mmio.c: access adaptation for callback regions ------------------------------ */
+
+/* Perform @len bytes of guest access at @off in an MMIO or ROM device region
+ * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
+MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
+                        MemTxAttrs attrs);
+/* Exactly one guest access of @size (1, 2, 4 or 8) bytes, as a typed helper
+ * makes it: refused with MEMTX_DECODE_ERROR, without calling the device,
+ * unless `valid` allows it; otherwise covered by device accesses. */
+MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned size,
+                            bool is_write, MemTxAttrs attrs);
+
+/* Decide once, when @mr's ops are set, which access sizes need no adaptation. */
+void mmio_ops_set(MemoryRegion *mr);
+
+/* ---- callrec.c: per-thread call records ------------------------------------------ */
+
+/* Record that this thread is about to run @mr's callbacks; call inside the
+ * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
+ * (the guard) or too deep a nesting; then nothing was recorded. */
+MemTxResult mmio_enter(MemoryRegion *mr);
+/* The callbacks entered last are done. */
+void mmio_leave(void);
+/* True while the calling thread runs inside a callback of @mr. */
+bool mmio_in_callback_of(const MemoryRegion *mr);
+/* Some thread runs a callback of @mr (after a grace period: or is about to). */
+bool mmio_busy(const MemoryRegion *mr);
+/* Wait until no thread runs a callback of @mr. */
+void mmio_wait_idle(const MemoryRegion *mr);
+
+/* ---- byte order of device values (dispatch.c, map_cache.c) ---------------------- */
+
+/* The value of @size bytes at @b, in little- (or @big_endian) byte order. */
+static inline uint64_t mr_bytes_to_value(const uint8_t *b, unsigned size, bool big_endian)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)b[i] << (8 * (big_endian ? size - 1 - i : i));
+    return v;
+}
+
+/* Store @v as @size bytes at @b, in little- (or @big_endian) byte order. */
+static inline void mr_value_to_bytes(uint64_t v, uint8_t *b, unsigned size, bool big_endian)
+{
+    for (unsigned i = 0; i < size; i++)
+        b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
+}
+
+/* ---- iommu.c: IOMMU regions and the walk through them ------------------------ */
+
+/*
+ * Dispatch hook for an IOMMU range: up to *n bytes at IOVA @off of @mr,
+ * which was found inside the current read-side section; this ends the
+ * section. Translates one IOMMU page, performs the bytes in it through the
+ * target address space and sets *n to the bytes done.
+ */
+MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
+                         MemTxAttrs attrs);
+/*
+ * The translation step of iommu_access alone: ends the read-side section,
+ * clips *n to the IOMMU page and, on MEMTX_OK, gives the target address
+ * space and address; the caller performs the access there and then calls
+ * iommu_translate_done() (nesting depth).
+ */
+MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
+                                MemTxAttrs attrs, AddressSpace **as, hwaddr *addr);
+void iommu_translate_done(void);
+
+/* Where an address leads once every IOMMU on the way is passed. */
+typedef struct MrWalk {
+    AddressSpace *as;    /* the last address space reached */
+    hwaddr addr;         /* the address in it */
+    const FlatRange *fr; /* its range (NULL: hole or fault); valid in the section */
+    hwaddr off;          /* offset in fr->mr */
+    hwaddr len;          /* bytes from the address in this piece, at most asked */
+    unsigned nr_stamps;  /* what the answer depends on */
+    MemoryRegionCacheStamp stamps[MR_CACHE_MAX_STAMPS];
+} MrWalk;
+
+/* Resolve [@addr, @addr + @len) of @as through IOMMUs, inside a read-side
+ * section. MEMTX_OK with w->fr set, or the failure (w->fr NULL); w->len is
+ * the extent of the piece either way (at least 1 when @len is). */
+MemTxResult iommu_walk(AddressSpace *as, hwaddr addr, hwaddr len, bool is_write, MemTxAttrs attrs,
+                       MrWalk *w);
+/* Are the stamps still what they were? Inside a read-side section. */
+bool iommu_stamps_valid(const MemoryRegionCacheStamp *st, unsigned n);
+/* address_space_translate for an address that lands on an IOMMU range
+ * (inside the read-side section). */
+MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out);
+/* Free an IOMMU region's state (destroy). */
+void iommu_free(MemoryRegion *mr);
+
+/* ---- dma_map.c: DMA mapping --------------------------------------------------------- */
+
+/* Free @as's DMA state (address_space_destroy; no mapping may be live). */
+void dma_as_free(AddressSpace *as);
+
+#endif /* MEMREGION_ACCESS_PATH_H */

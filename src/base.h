@@ -1,0 +1,152 @@
+/*
+ * The base of every layer: what all of memregion's source files share and
+ * nothing else. Not installed.
+ *
+ * - RCU: liburcu-bp (or, in ThreadSanitizer builds, the shim tsan_rcu.h).
+ * - Small helpers: MR_MIN/MR_MAX, mr_int128, the thread-local macro
+ *   MR_THREAD, PtrVec.
+ * - The error channel (error.c): mr_error() for API misuse, mr_oom() where
+ *   nothing can be reported, MR_ASSERT() for internal invariants.
+ * - The one growth helper (grow.h) through MR_GROW / MR_GROW_OR_DIE.
+ * - The writer lock (commit.c) that serialises every writer, and deferred
+ *   frees (reclaim.c) for memory readers may still see.
+ *
+ * Invariants: a function that reports an error has changed nothing; a
+ * function documented "writer lock held" runs only on the lock's owner
+ * (MR_ASSERT_WRITER); memory a reader may hold is freed only after a grace
+ * period (mr_defer_free).
+ *
+ * The layers above, each with its own header: the region tree
+ * (region_tree.h), views (view.h), commit and damage (commit.h), the access
+ * path (access_path.h) and listeners (listeners.h). The process globals of
+ * all of them are listed in globals.h.
+ */
+#ifndef MEMREGION_BASE_H
+#define MEMREGION_BASE_H
+
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer builds: RCU's ordering spelled in terms TSan models. */
+#include "tsan_rcu.h"
+#else
+/* Inline liburcu's read-side fast path (a thread-local counter and a
+ * compiler barrier): the dispatch path enters a read-side section on every
+ * access. liburcu permits this for LGPL-compatible code. */
+#define _LGPL_SOURCE
+#include <urcu-bp.h>
+#endif
+
+#include "memregion/memregion.h"
+
+#include "grow.h"
+
+/* Signed 128-bit arithmetic for render bases: an alias offset larger than
+ * the alias's address gives a negative base. */
+typedef __int128 mr_int128;
+
+/*
+ * Thread-local state of the access path: the initial-exec model reaches it
+ * with one instruction instead of a call of __tls_get_addr per access (the
+ * library is linked at start-up or dlopen()ed into static TLS surplus).
+ */
+#define MR_THREAD __thread __attribute__((tls_model("initial-exec")))
+
+#define MR_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MR_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- error.c: errors, out of memory, internal invariants ------------------ */
+
+/* Record a message for memregion_last_error() and return -err. */
+int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Out-of-memory policy (docs/internals.md). A function that can report an
+ * error reports an allocation failure as -ENOMEM, with a message, and has
+ * changed nothing. Where nothing can be reported (inside a commit: render,
+ * view building, listener replay; the change tracking a mutation does after
+ * it validated its arguments; reclaim batching; dispatch bookkeeping), the
+ * map cannot be left half-updated, so mr_oom() prints where it happened on
+ * stderr and aborts the process.
+ */
+__attribute__((noreturn, cold)) void mr_oom(const char *where);
+
+/*
+ * The one growth helper, mr_grow_array() (grow.h), used through MR_GROW
+ * (reports -ENOMEM) or MR_GROW_OR_DIE (cannot report: mr_oom).
+ */
+#define MR_GROW(arr, cap, need, initial)                                                           \
+    __extension__({                                                                                \
+        void *grow_p_ = (arr);                                                                     \
+        int grow_r_ = mr_grow_array(&grow_p_, &(cap), (need), sizeof(*(arr)), (initial));          \
+        (arr) = grow_p_;                                                                           \
+        grow_r_;                                                                                   \
+    })
+#define MR_GROW_OR_DIE(arr, cap, need, initial)                                                    \
+    do {                                                                                           \
+        if (MR_GROW(arr, cap, need, initial))                                                      \
+            mr_oom(__func__);                                                                      \
+    } while (0)
+
+/*
+ * Internal invariants. MR_ASSERT(cond) checks a condition that holds
+ * whatever a caller or a guest does: a false one is a bug in the library,
+ * reported on stderr with its place, then abort(). API misuse is never an
+ * MR_ASSERT: it returns a negative errno through mr_error(). Checks are on
+ * unless NDEBUG is defined (meson -Db_ndebug=true, or if-release with a
+ * release build): the default debugoptimized build and the sanitizer builds
+ * have them. On hot paths only O(1) checks.
+ */
+__attribute__((noreturn, cold)) void mr_assert_fail(const char *expr, const char *file, int line,
+                                                    const char *func);
+#ifdef NDEBUG
+#define MR_ASSERTS_ON   0
+#define MR_ASSERT(cond) ((void)sizeof(!(cond)))
+#else
+#define MR_ASSERTS_ON 1
+#define MR_ASSERT(cond)                                                                            \
+    (__builtin_expect(!!(cond), 1) ? (void)0 : mr_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#endif
+/* The calling thread holds the writer lock (the "writer lock held" rule). */
+#define MR_ASSERT_WRITER() MR_ASSERT(mr_writer_owned())
+
+/* A growable array of pointers (zero-initialise; free(v) when done). */
+typedef struct PtrVec {
+    void **v;
+    size_t n, cap;
+} PtrVec;
+
+/* Append @p to @a (aborts when out of memory). */
+static inline void ptrvec_push(PtrVec *a, void *p)
+{
+    MR_GROW_OR_DIE(a->v, a->cap, a->n + 1, 16);
+    a->v[a->n++] = p;
+}
+
+/* ---- commit.c: the writer lock ------------------------------------------------ */
+
+/* The writer lock: recursive, held from transaction begin to commit. */
+void mr_writer_lock(void);
+void mr_writer_unlock(void);
+/* Take the writer lock if it is free or already ours; true on success. */
+bool mr_writer_trylock(void);
+/* Does the calling thread hold the writer lock? */
+bool mr_writer_owned(void);
+
+/* ---- reclaim.c: deferred frees ------------------------------------------------ */
+
+/* Free @head with @fn once no reader can still see it (batched on the writer side). */
+void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *));
+/* Writer side: free the batch now if it is full. */
+void mr_reclaim_maybe(void);
+/* Writer side: wait for readers and free everything batched. */
+void mr_reclaim_now(void);
+
+/* ---- mtree_print.c: the mtree work counter ---------------------------------- */
+
+/* Work counter of the mtree importer and printers (mtree_stat_steps()). */
+extern uint64_t mr_mtree_steps;
+static inline void mr_mtree_step(void)
+{
+    __atomic_fetch_add(&mr_mtree_steps, 1, __ATOMIC_RELAXED);
+}
+
+#endif /* MEMREGION_BASE_H */

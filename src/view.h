@@ -1,0 +1,220 @@
+/*
+ * The view layer: flat views, their versions, rendering, and the slots that
+ * publish them. Not installed.
+ *
+ * Implemented by render.c (a window of the region tree into ranges),
+ * flatview.c (view versions, chunks and nodes, lookup, TLB generations) and
+ * address_space.c (the address-space list and the reader-side accessors).
+ *
+ * Invariants:
+ * - a view's ranges are sorted by address, disjoint, non-empty and
+ *   canonical (no range could merge with its left neighbour);
+ * - a published version is immutable; versions of one view root form a
+ *   chain and share chunks and nodes with their predecessor only; memory
+ *   of a version or chunk is freed only after a grace period;
+ * - at any address, rendering shows what QEMU's painter's algorithm shows;
+ * - building versions happens under the writer lock; readers (lookups,
+ *   as_view) need only an RCU read-side section.
+ */
+#ifndef MEMREGION_VIEW_H
+#define MEMREGION_VIEW_H
+
+#include "base.h"
+
+/* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
+
+/* A view root: the current version rendered from it, and pending damage. */
+typedef struct ViewSlot {
+    MemoryRegion *root;
+    FlatView *view;          /* current version (RCU-published); holds one reference */
+    struct ViewChain *chain; /* every version rendered from root */
+    FlatView *previous;      /* during a commit: the version it replaced */
+    struct Window {
+        mr_size_t lo, hi;
+    } * win;
+    size_t nr_win, cap_win;
+    bool full;      /* re-render all of it */
+    bool queued;    /* in the damaged list */
+    unsigned users; /* address spaces whose view root this is */
+    struct rcu_head rcu;
+} ViewSlot;
+
+/* ---- flatview.c: view versions and lookup -------------------------------------- */
+
+#define FV_CHUNK  128 /* ranges per chunk at most */
+#define FV_FANOUT 64  /* chunks per node at most */
+
+/* A growable sequence of ranges; push merges with the last when possible. */
+typedef struct RangeVec {
+    FlatRange *r;
+    size_t nr, cap;
+} RangeVec;
+void rangevec_push(RangeVec *v, const FlatRange *fr);
+
+/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges. */
+typedef struct FvChunk {
+    struct rcu_head rcu;
+    uint64_t born; /* seq of the version that created it */
+    uint32_t nr;
+    hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
+    FlatRange ranges[FV_CHUNK];
+} FvChunk;
+
+/* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
+ * like chunks are. */
+typedef struct FvNode {
+    struct rcu_head rcu;
+    uint64_t born;             /* seq of the version that created it */
+    uint32_t nr;               /* chunks */
+    uint32_t nr_ranges;        /* ranges in its chunks */
+    hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
+    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    FvChunk *chunks[FV_FANOUT];
+} FvNode;
+
+/*
+ * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
+ * zones by page number modulo the zone count. tlb_gen[z] of a version is
+ * the seq of the latest version in its chain that changed a page of zone z
+ * (all of them for a full render), so a TLB entry filled from any earlier
+ * version stays right for as long as its zone's generation is unchanged.
+ * Generations are seqs, unique across chains; the empty view's are ~0.
+ */
+#define FV_PAGE_BITS     12
+#define FV_TLB_ZONE_BITS 8
+#define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_GEN_EMPTY UINT64_MAX
+
+static inline unsigned fv_zone(uint64_t page)
+{
+    return (unsigned)(page & (FV_TLB_ZONES - 1));
+}
+
+/* Old span [old_i0, old_i1) became new span [new_i0, new_i1); all other
+ * ranges are identical in both versions. */
+typedef struct ViewDelta {
+    size_t old_i0, old_i1, new_i0, new_i1;
+} ViewDelta;
+
+struct FlatView {
+    unsigned long refcount; /* atomic; the empty view is pinned */
+    struct rcu_head rcu;
+    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
+    size_t nr;          /* ranges */
+    size_t nr_chunks;   /* in all its nodes */
+    size_t nr_nodes;
+    FvNode **nodes;
+    hwaddr *node_starts;     /* nodes[i]->starts[0] */
+    size_t *node_first;      /* index in the view of nodes[i]'s first range */
+    size_t *node_cfirst;     /* index in the view of nodes[i]'s first chunk */
+    size_t cap_nodes;        /* allocated length of the node arrays */
+    const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
+    uint64_t seq;            /* creation order, unique */
+    struct ViewChain *chain; /* versions of the same root; NULL when standalone */
+    FlatView *newer;         /* next version in the chain */
+    bool released;           /* its reference count reached 0 */
+    /* The predecessor's chunks and nodes this version dropped, and those it
+     * created (the latter until its commit is done). */
+    PtrVec retired, retired_nodes, fresh, fresh_nodes;
+    size_t cap_deltas; /* allocated length (versions are recycled) */
+    /* How this version differs from delta_base (valid during its commit). */
+    const FlatView *delta_base;
+    ViewDelta *deltas;
+    size_t nr_deltas;
+    /* Last: every build writes it whole, so recycling leaves it alone. */
+    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
+};
+
+/* The versions rendered from one root, oldest first (see flatview.c). */
+typedef struct ViewChain {
+    FlatView *oldest, *newest;
+    bool detached; /* its root no longer has a slot: free once empty */
+} ViewChain;
+
+ViewChain *view_chain_new(void);
+void view_chain_detach(ViewChain *chain);
+
+/* One window to replace when deriving a new version. */
+typedef struct ViewEdit {
+    mr_size_t lo, hi; /* absolute window */
+    size_t i0, i1;    /* old ranges that intersect it */
+    RangeVec ranges;  /* what the window holds now */
+} ViewEdit;
+
+/* The shared view that holds no range. */
+FlatView *flatview_empty(void);
+/* A new version holding @v's ranges, after @prev in @chain (both may be NULL). */
+FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
+                         const RangeVec *v);
+/* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
+/* A new version of @old with the edits applied; its TLB generations are
+ * @old's until flatview_tlb_damage() marks the windows that changed. */
+FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
+                          size_t nr_edits);
+/*
+ * The pages of [lo, hi) may show something else in @fv than in its
+ * predecessor: their zones get @fv's seq as generation. Outside the damaged
+ * windows a version shows what its predecessor did, page for page (ranges
+ * next to a window may merge or split, but every byte keeps its region,
+ * offset and attributes), so pages cached there stay right.
+ */
+void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi);
+/* Drop the newest version of its chain, never published. */
+void flatview_discard(FlatView *fv);
+/* The commit that built @fv is done: drop what only that commit needed. */
+void flatview_drop_deltas(FlatView *fv);
+void flatview_ref(FlatView *fv);
+/* Index of the last range starting at or below @addr, or -1. */
+ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
+/* Index in the view of the chunk that holds range index @i. */
+size_t flatview_chunk_of(const FlatView *fv, size_t i);
+/* Lookup by binary search; remembers the result as the view's MRU range. */
+const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr);
+/* End (exclusive, up to 2^64) of the unassigned hole that holds @addr. */
+mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr);
+
+/* Equal in every field, dirty-log mask included. */
+bool fr_identical(const FlatRange *a, const FlatRange *b);
+/* Does @fv show exactly what @old shows? Uses @fv's deltas when it was derived from @old. */
+bool flatview_same(const FlatView *old, const FlatView *fv);
+
+/* The view @as shows now. Inside an RCU read-side section, or writer side. */
+static inline FlatView *as_view(AddressSpace *as)
+{
+    ViewSlot *s = rcu_dereference(as->slot);
+    FlatView *fv = s ? rcu_dereference(s->view) : NULL;
+    return fv ? fv : flatview_empty();
+}
+
+static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
+{
+    return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
+}
+
+/* Do reads of @fr come straight from memory (RAM, ROM, a ROM device in romd mode)? */
+static inline bool fr_reads_direct(const FlatRange *fr)
+{
+    return fr->mr->kind == MR_KIND_RAM || (fr->mr->kind == MR_KIND_ROMD && fr->romd_mode);
+}
+
+/* Lookup with the most-recently-used shortcut (inline: the hot path). */
+static inline const FlatRange *flatview_lookup_fast(FlatView *fv, hwaddr addr)
+{
+    const FlatRange *mru = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
+    if (mru && fr_contains(mru, addr))
+        return mru;
+    return flatview_lookup_slow(fv, addr);
+}
+
+static inline mr_size_t fr_end(const FlatRange *fr)
+{
+    return (mr_size_t)fr->addr + fr->size;
+}
+
+/* ---- render.c ----------------------------------------------------------------- */
+
+/* Append to @out the ranges the tree under @root shows in [lo, hi). Writer lock held. */
+void render_window(MemoryRegion *root, mr_size_t lo, mr_size_t hi, RangeVec *out);
+
+#endif /* MEMREGION_VIEW_H */
