@@ -25,7 +25,7 @@
 /* ---- mmio.c: access adaptation for callback regions ------------------------------ */
 
 /* Perform @len bytes of guest access at @off in an MMIO or ROM device region
- * by the access rules in region.h. The caller has entered @mr (mmio_enter). */
+ * by the access rules in region.h. The caller has entered @mr (callrec_enter). */
 MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len, bool is_write,
                         MemTxAttrs attrs);
 /* Exactly one guest access of @size (1, 2, 4 or 8) bytes, as a typed helper
@@ -42,15 +42,15 @@ void mmio_ops_set(MemoryRegion *mr);
 /* Record that this thread is about to run @mr's callbacks; call inside the
  * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
  * (the guard) or too deep a nesting; then nothing was recorded. */
-MemTxResult mmio_enter(MemoryRegion *mr);
+MemTxResult callrec_enter(MemoryRegion *mr);
 /* The callbacks entered last are done. */
-void mmio_leave(void);
+void callrec_leave(void);
 /* True while the calling thread runs inside a callback of @mr. */
-bool mmio_in_callback_of(const MemoryRegion *mr);
+bool callrec_in_callback_of(const MemoryRegion *mr);
 /* Some thread runs a callback of @mr (after a grace period: or is about to). */
-bool mmio_busy(const MemoryRegion *mr);
+bool callrec_busy(const MemoryRegion *mr);
 /* Wait until no thread runs a callback of @mr. */
-void mmio_wait_idle(const MemoryRegion *mr);
+void callrec_wait_idle(const MemoryRegion *mr);
 
 /* ---- byte order of device values (dispatch.c, map_cache.c) ---------------------- */
 
@@ -118,6 +118,6 @@ void iommu_free(MemoryRegion *mr);
 /* ---- dma_map.c: DMA mapping --------------------------------------------------------- */
 
 /* Free @as's DMA state (address_space_destroy; no mapping may be live). */
-void dma_as_free(AddressSpace *as);
+void dma_map_as_free(AddressSpace *as);
 
 #endif /* MEMREGION_ACCESS_PATH_H */

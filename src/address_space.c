@@ -43,7 +43,7 @@ void address_space_destroy(AddressSpace *as)
     if (!as || !as->root)
         return;
     memory_region_transaction_begin();
-    listeners_remove_all(as);
+    listener_remove_all(as);
     overlap_as_forget(as);
     if (as->prev)
         as->prev->next = as->next;
@@ -54,11 +54,11 @@ void address_space_destroy(AddressSpace *as)
     else
         as_tail = as->prev;
     as->root->as_users--;
-    mr_as_detach(as); /* its view root may be unused now */
+    commit_as_detach(as); /* its view root may be unused now */
     memory_region_transaction_commit();
     /* Readers inside this address space finish before the caller frees it. */
     synchronize_rcu();
-    dma_as_free(as);
+    dma_map_as_free(as);
     free(as->name);
     memset(as, 0, sizeof(*as));
 }

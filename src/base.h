@@ -5,10 +5,10 @@
  * - RCU: liburcu-bp (or, in ThreadSanitizer builds, the shim tsan_rcu.h).
  * - Small helpers: MR_MIN/MR_MAX, mr_int128, the thread-local macro
  *   MR_THREAD, PtrVec.
- * - The error channel (error.c): mr_error() for API misuse, mr_oom() where
+ * - The error channel (base.c): mr_error() for API misuse, mr_oom() where
  *   nothing can be reported, MR_ASSERT() for internal invariants.
  * - The one growth helper (grow.h) through MR_GROW / MR_GROW_OR_DIE.
- * - The writer lock (commit.c) that serialises every writer, and deferred
+ * - The writer lock (base.c) that serialises every writer, and deferred
  *   frees (reclaim.c) for memory readers may still see.
  *
  * Invariants: a function that reports an error has changed nothing; a
@@ -53,7 +53,7 @@ typedef __int128 mr_int128;
 #define MR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* ---- error.c: errors, out of memory, internal invariants ------------------ */
+/* ---- base.c: errors, out of memory, internal invariants ------------------- */
 
 /* Record a message for memregion_last_error() and return -err. */
 int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -121,7 +121,7 @@ static inline void ptrvec_push(PtrVec *a, void *p)
     a->v[a->n++] = p;
 }
 
-/* ---- commit.c: the writer lock ------------------------------------------------ */
+/* ---- base.c: the writer lock ----------------------------------------------------- */
 
 /* The writer lock: recursive, held from transaction begin to commit. */
 void mr_writer_lock(void);

@@ -73,7 +73,7 @@ static CallRecord *record_of_this_thread(void)
     return r;
 }
 
-bool mmio_in_callback_of(const MemoryRegion *mr)
+bool callrec_in_callback_of(const MemoryRegion *mr)
 {
     CallRecord *r = my_record;
     for (unsigned i = 0; r && i < r->depth; i++)
@@ -82,10 +82,10 @@ bool mmio_in_callback_of(const MemoryRegion *mr)
     return false;
 }
 
-MemTxResult mmio_enter(MemoryRegion *mr)
+MemTxResult callrec_enter(MemoryRegion *mr)
 {
     CallRecord *r = record_of_this_thread();
-    if (!mr->reentrancy_guard_off && mmio_in_callback_of(mr))
+    if (!mr->reentrancy_guard_off && callrec_in_callback_of(mr))
         return MEMTX_ACCESS_ERROR; /* a device reaching itself: refused */
     if (r->depth == CALL_DEPTH_MAX)
         return MEMTX_ACCESS_ERROR; /* devices dispatching into each other too deep */
@@ -94,7 +94,7 @@ MemTxResult mmio_enter(MemoryRegion *mr)
     return MEMTX_OK;
 }
 
-void mmio_leave(void)
+void callrec_leave(void)
 {
     CallRecord *r = my_record;
     r->depth--;
@@ -113,12 +113,12 @@ static bool held_anywhere(const MemoryRegion *mr)
     return held;
 }
 
-bool mmio_busy(const MemoryRegion *mr)
+bool callrec_busy(const MemoryRegion *mr)
 {
     return held_anywhere(mr);
 }
 
-void mmio_wait_idle(const MemoryRegion *mr)
+void callrec_wait_idle(const MemoryRegion *mr)
 {
     while (held_anywhere(mr))
         sched_yield();

@@ -18,7 +18,7 @@ int memory_region_add_coalescing(MemoryRegion *mr, hwaddr offset, uint64_t size)
     if (size == 0 || (mr_size_t)offset + size > mr->size)
         return mr_error(EINVAL, "region '%s': coalescing range outside the region", mr->name);
     memory_region_transaction_begin();
-    RegionExt *ext = mr_ext(mr);
+    RegionExt *ext = region_ext(mr);
     size_t cap = ext->nr_coalesced; /* the array is kept exactly full */
     if (MR_GROW(ext->coalesced, cap, ext->nr_coalesced + 1, 1)) {
         memory_region_transaction_commit();
@@ -26,7 +26,7 @@ int memory_region_add_coalescing(MemoryRegion *mr, hwaddr offset, uint64_t size)
     }
     MrCoalesced c = {.offset = offset, .size = size};
     ext->coalesced[ext->nr_coalesced++] = c;
-    listeners_attachment_changed(mr, ATTACH_COALESCED, NULL, 0, &c, 1);
+    listener_attachment_changed(mr, ATTACH_COALESCED, NULL, 0, &c, 1);
     memory_region_transaction_commit();
     return 0;
 }
@@ -41,7 +41,7 @@ void memory_region_clear_coalescing(MemoryRegion *mr)
     size_t n = ext->nr_coalesced;
     ext->coalesced = NULL;
     ext->nr_coalesced = 0;
-    listeners_attachment_changed(mr, ATTACH_COALESCED, old, n, NULL, 0);
+    listener_attachment_changed(mr, ATTACH_COALESCED, old, n, NULL, 0);
     free(old);
     memory_region_transaction_commit();
 }

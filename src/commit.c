@@ -2,7 +2,7 @@
  * The writer lock, transactions, change tracking and commits.
  *
  * A view root is a region some address space's view is rendered from (QEMU's
- * sharing rule, flatview_root_of); it has a ViewSlot holding the current
+ * sharing rule, tree_view_root); it has a ViewSlot holding the current
  * version of that view. Address spaces point at slots, so spaces that share
  * a root share every version without being touched.
  *
@@ -36,7 +36,6 @@
 
 #define MAX_WINDOWS 64 /* more damage windows than this: render the whole view */
 
-static pthread_mutex_t writer_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static unsigned tx_depth;        /* open transactions (writer lock held) */
 static bool update_pending;      /* something may have changed */
 static bool committing;          /* inside do_commit: nested commits are deferred */
@@ -50,35 +49,7 @@ static PtrVec damaged;          /* slots with pending damage */
 static PtrVec rechecks;         /* address spaces to re-derive */
 static AddressSpace *listening; /* address spaces with listeners */
 
-static MR_THREAD unsigned lock_depth; /* this thread's holds of writer_lock */
-
-void mr_writer_lock(void)
-{
-    pthread_mutex_lock(&writer_lock);
-    lock_depth++;
-}
-
-void mr_writer_unlock(void)
-{
-    MR_ASSERT(lock_depth > 0);
-    lock_depth--;
-    pthread_mutex_unlock(&writer_lock);
-}
-
-bool mr_writer_trylock(void)
-{
-    if (pthread_mutex_trylock(&writer_lock) != 0)
-        return false;
-    lock_depth++;
-    return true;
-}
-
-bool mr_writer_owned(void)
-{
-    return lock_depth > 0;
-}
-
-bool mr_in_transaction(void)
+bool commit_in_transaction(void)
 {
     return tx_depth > 0; /* only asked by the lock owner */
 }
@@ -269,7 +240,7 @@ void mr_damage_all_views(void)
 
 static void path_user_add(MemoryRegion *mr, AddressSpace *as)
 {
-    RegionExt *ext = mr_ext(mr);
+    RegionExt *ext = region_ext(mr);
     for (size_t i = 0; i < ext->nr_path_users; i++)
         if (ext->path_users[i] == as)
             return; /* a path may visit a region twice */
@@ -320,13 +291,13 @@ static void derive_root(AddressSpace *as)
 {
     unsigned len;
     path_forget(as);
-    MemoryRegion *root = flatview_root_of(as->root, as->path, as->path_cap, &len);
+    MemoryRegion *root = tree_view_root(as->root, as->path, as->path_cap, &len);
     if (len > as->path_cap) {
         /* Longer than any path before: grow and walk again. */
         size_t cap = as->path_cap;
         MR_GROW_OR_DIE(as->path, cap, len, 8);
         as->path_cap = (unsigned)cap;
-        root = flatview_root_of(as->root, as->path, as->path_cap, &len);
+        root = tree_view_root(as->root, as->path, as->path_cap, &len);
     }
     for (unsigned i = 0; i < len; i++)
         path_user_add(as->path[i], as);
@@ -514,7 +485,7 @@ static void do_commit(void)
         if (now == as->heard)
             continue;
         flatview_ref(now);
-        listeners_notify(as, as->heard, now);
+        listener_notify(as, as->heard, now);
         flatview_unref(as->heard);
         as->heard = now;
     }
@@ -551,7 +522,7 @@ static void remove_ptr(PtrVec *a, void *p)
         }
 }
 
-void mr_as_detach(AddressSpace *as)
+void commit_as_detach(AddressSpace *as)
 {
     MR_ASSERT_WRITER();
     update_pending = true;
@@ -569,7 +540,7 @@ void mr_as_detach(AddressSpace *as)
     rcu_assign_pointer(as->slot, NULL);
 }
 
-void mr_as_listening(AddressSpace *as, bool on)
+void commit_as_listening(AddressSpace *as, bool on)
 {
     MR_ASSERT_WRITER();
     if (on) {

@@ -53,10 +53,10 @@ void mr_as_attach(AddressSpace *as);
 /* ---- commit.c: transactions, view roots, commits ---------------------------------- */
 
 /* Is a transaction open? Asked by the writer lock's owner. */
-bool mr_in_transaction(void);
+bool commit_in_transaction(void);
 /* @as is going away: forget it (writer lock held). */
-void mr_as_detach(AddressSpace *as);
+void commit_as_detach(AddressSpace *as);
 /* @as got its first listener (true) or lost its last (false). */
-void mr_as_listening(AddressSpace *as, bool on);
+void commit_as_listening(AddressSpace *as, bool on);
 
 #endif /* MEMREGION_COMMIT_H */

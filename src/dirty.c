@@ -33,7 +33,7 @@ int memregion_set_dirty_page_size(uint64_t page_size)
     return 0;
 }
 
-bool mr_global_logging(void)
+bool dirty_global_logging(void)
 {
     return global_logging;
 }
@@ -56,7 +56,7 @@ void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
     MR_ASSERT_WRITER();
     if (!mask || !ram_backed(mr))
         return;
-    RegionExt *ext = mr_ext(mr);
+    RegionExt *ext = region_ext(mr);
     for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
         if (!(mask & (1u << c)) || ext->dirty[c])
             continue;
@@ -85,7 +85,7 @@ int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
     if (!ram_backed(mr))
         return mr_error(EINVAL, "region '%s' has no RAM to log", mr->name);
     memory_region_transaction_begin();
-    RegionExt *ext = mr_ext(mr);
+    RegionExt *ext = region_ext(mr);
     uint8_t bit = 1u << client;
     if (log && !(ext->log_mask & bit)) {
         dirty_ensure_bitmaps(mr, bit);
@@ -184,7 +184,7 @@ DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr, hw
         return NULL;
     }
     /* Let accelerators push their dirty bits into the bitmap first. */
-    listeners_log_sync_region(mr);
+    listener_log_sync_region(mr);
     rcu_read_lock();
     MrBitmap *b = bitmap_of(mr, client);
     uint64_t first, last;
@@ -281,12 +281,12 @@ static void set_global_logging(bool on)
         reset_migration_bitmaps(on);
         global_logging = on;
         if (on)
-            listeners_global_log(true);
+            listener_global_log(true);
         mr_damage_all_views();
     }
     memory_region_transaction_commit();
     if (change && !on)
-        listeners_global_log(false);
+        listener_global_log(false);
     mr_writer_unlock();
 }
 
@@ -303,6 +303,6 @@ void memory_global_dirty_log_stop(void)
 void memory_global_dirty_log_sync(void)
 {
     memory_region_transaction_begin();
-    listeners_log_sync_all();
+    listener_log_sync_all();
     memory_region_transaction_commit();
 }

@@ -44,12 +44,12 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
         rcu_read_unlock();
         return MEMTX_OK;
     }
-    MemTxResult r = mmio_enter(mr);
+    MemTxResult r = callrec_enter(mr);
     rcu_read_unlock();
     if (r == MEMTX_OK) {
         r = one ? mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs)
                 : mmio_access(mr, off, buf, n, is_write, attrs);
-        mmio_leave();
+        callrec_leave();
     } else if (!is_write) {
         memset(buf, 0, n);
     }

@@ -55,7 +55,7 @@ static AsDma *as_dma(AddressSpace *as)
     return d;
 }
 
-void dma_as_free(AddressSpace *as)
+void dma_map_as_free(AddressSpace *as)
 {
     AsDma *d = as->dma;
     if (!d)

@@ -86,8 +86,8 @@ int memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool
     if (find_entry(mr, &e) >= 0) {
         err = mr_error(EEXIST, "region '%s': this eventfd is already attached", mr->name);
     } else {
-        replace_set(mr_ext(mr), &e, 0);
-        listeners_attachment_changed(mr, ATTACH_EVENTFD, NULL, 0, &e, 1);
+        replace_set(region_ext(mr), &e, 0);
+        listener_attachment_changed(mr, ATTACH_EVENTFD, NULL, 0, &e, 1);
     }
     memory_region_transaction_commit();
     return err;
@@ -106,9 +106,9 @@ int memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool
     if (i < 0) {
         err = mr_error(ENOENT, "region '%s': no such eventfd", mr->name);
     } else {
-        MrEventfd gone = mr_ext(mr)->eventfds->e[i];
+        MrEventfd gone = region_ext(mr)->eventfds->e[i];
         replace_set(mr->ext, NULL, (size_t)i);
-        listeners_attachment_changed(mr, ATTACH_EVENTFD, &gone, 1, NULL, 0);
+        listener_attachment_changed(mr, ATTACH_EVENTFD, &gone, 1, NULL, 0);
     }
     memory_region_transaction_commit();
     return err;

@@ -233,7 +233,7 @@ static void bracket(const ListenerSet *s, bool begin)
     }
 }
 
-void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new)
+void listener_notify(AddressSpace *as, const FlatView *old, const FlatView *new)
 {
     MR_ASSERT_WRITER();
     /* Another version with the same ranges (the view root changed): silence. */
@@ -269,7 +269,7 @@ int memory_listener_register(MemoryListener *listener, AddressSpace *as)
     while (*pp && (*pp)->priority <= listener->priority)
         pp = &(*pp)->link_next;
     if (!as->listeners)
-        mr_as_listening(as, true);
+        commit_as_listening(as, true);
     listener->link_next = *pp;
     *pp = listener;
     listener->address_space = as;
@@ -277,7 +277,7 @@ int memory_listener_register(MemoryListener *listener, AddressSpace *as)
     ListenerSet one = {.v = &listener, .n = 1};
     const FlatView *fv = view_of(as);
     bracket(&one, true);
-    if (mr_global_logging() && listener->log_global_start)
+    if (dirty_global_logging() && listener->log_global_start)
         listener->log_global_start(listener);
     for (size_t i = 0; i < fv->nr; i++)
         range_add(&one, flatview_range(fv, i), true);
@@ -297,7 +297,7 @@ void memory_listener_unregister(MemoryListener *listener)
     bracket(&one, true);
     for (size_t i = 0; i < fv->nr; i++) /* ascending, as QEMU replays the removal */
         range_del(&one, flatview_range(fv, i), true);
-    if (mr_global_logging() && listener->log_global_stop)
+    if (dirty_global_logging() && listener->log_global_stop)
         listener->log_global_stop(listener);
     bracket(&one, false);
     MemoryListener **pp = &as->listeners;
@@ -307,11 +307,11 @@ void memory_listener_unregister(MemoryListener *listener)
     listener->link_next = NULL;
     listener->address_space = NULL;
     if (!as->listeners)
-        mr_as_listening(as, false);
+        commit_as_listening(as, false);
     memory_region_transaction_commit();
 }
 
-void listeners_remove_all(AddressSpace *as)
+void listener_remove_all(AddressSpace *as)
 {
     while (as->listeners)
         memory_listener_unregister(as->listeners);
@@ -319,8 +319,8 @@ void listeners_remove_all(AddressSpace *as)
 
 /* ---- attachments and logging ------------------------------------------------------------ */
 
-void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void *removed,
-                                  size_t nr_removed, const void *added, size_t nr_added)
+void listener_attachment_changed(MemoryRegion *mr, AttachKind kind, const void *removed,
+                                 size_t nr_removed, const void *added, size_t nr_added)
 {
     for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
         if (!as->listeners)
@@ -359,7 +359,7 @@ void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void 
     }
 }
 
-void listeners_global_log(bool on)
+void listener_global_log(bool on)
 {
     for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as)) {
         ListenerSet s = listeners_of(as);
@@ -397,12 +397,12 @@ static void log_sync(const MemoryRegion *only)
     }
 }
 
-void listeners_log_sync_all(void)
+void listener_log_sync_all(void)
 {
     log_sync(NULL);
 }
 
-void listeners_log_sync_region(MemoryRegion *mr)
+void listener_log_sync_region(MemoryRegion *mr)
 {
     memory_region_transaction_begin();
     log_sync(mr);

@@ -28,26 +28,26 @@
 /* Make sure every client in @mask has a bitmap on @mr (writer side). */
 void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask);
 /* True while global dirty logging (migration) runs. */
-bool mr_global_logging(void);
+bool dirty_global_logging(void);
 
 /* ---- listener.c: diffs, replay, attachments, logging ----------------------------- */
 
 /* Tell @as's listeners how its view changed from @old to @new. */
-void listeners_notify(AddressSpace *as, const FlatView *old, const FlatView *new);
+void listener_notify(AddressSpace *as, const FlatView *old, const FlatView *new);
 /* Unregister every listener of @as, replaying removals. */
-void listeners_remove_all(AddressSpace *as);
+void listener_remove_all(AddressSpace *as);
 /* Emit attachment changes of @mr (coalescing ranges or eventfds: arrays of
  * MrCoalesced or MrEventfd) to every listener whose view shows @mr. */
 typedef enum AttachKind { ATTACH_COALESCED, ATTACH_EVENTFD } AttachKind;
-void listeners_attachment_changed(MemoryRegion *mr, AttachKind kind, const void *removed,
-                                  size_t nr_removed, const void *added, size_t nr_added);
+void listener_attachment_changed(MemoryRegion *mr, AttachKind kind, const void *removed,
+                                 size_t nr_removed, const void *added, size_t nr_added);
 
 /* Tell every listener that global logging started (true) or stopped. */
-void listeners_global_log(bool on);
+void listener_global_log(bool on);
 /* log_sync every logging range of every address space. */
-void listeners_log_sync_all(void);
+void listener_log_sync_all(void);
 /* log_sync the ranges of @mr. */
-void listeners_log_sync_region(MemoryRegion *mr);
+void listener_log_sync_region(MemoryRegion *mr);
 
 /* ---- eventfd.c: the software path of ioeventfds ---------------------------------- */
 

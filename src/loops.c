@@ -32,7 +32,7 @@ static uint32_t walk_gen; /* writer lock held */
  * a new link can close one: other changes skip the search. */
 static bool loops_seen;
 
-bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
+bool loops_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
 {
     for (const MemoryRegion *r = parent; r; r = r->container)
         if (r == sub)
@@ -117,7 +117,7 @@ static void trial(Trial *t, MemoryRegion *mr, mr_int128 base, mr_size_t clip_lo,
     mr->on_path--;
 }
 
-int mr_check_loops(MemoryRegion *m, bool new_link)
+int loops_check(MemoryRegion *m, bool new_link)
 {
     if (m->kind != MR_KIND_ALIAS && !m->subregions)
         return 0; /* a leaf is on no loop */

@@ -158,7 +158,7 @@ int memory_region_destroy(MemoryRegion *mr)
 {
     if (!mr || mr->kind == MR_KIND_NONE)
         return mr_error(EINVAL, "memory_region_destroy: region is not initialised");
-    if (mmio_in_callback_of(mr))
+    if (callrec_in_callback_of(mr))
         return mr_error(EDEADLK, "region '%s': cannot be destroyed from its own callback",
                         mr->name);
 
@@ -179,12 +179,12 @@ int memory_region_destroy(MemoryRegion *mr)
                        "region '%s' is still visible in a published view "
                        "(commit the transaction that removed it first)",
                        mr->name);
-    bool in_tx = mr_in_transaction();
+    bool in_tx = commit_in_transaction();
     if (!err && in_tx && mr->was_visible) {
         /* Inside a transaction we may not wait for callbacks: one may be
          * blocked on the writer lock we hold. */
         synchronize_rcu();
-        if (mmio_busy(mr))
+        if (callrec_busy(mr))
             err = mr_error(EBUSY,
                            "region '%s' has callbacks running on other threads; "
                            "destroy it outside the transaction",
@@ -214,14 +214,14 @@ int memory_region_destroy(MemoryRegion *mr)
     if (mr->was_visible && !in_tx) {
         /* Readers that found it in a retired view finish first. */
         synchronize_rcu();
-        mmio_wait_idle(mr);
+        callrec_wait_idle(mr);
     }
     /* A DMA mapping taken while it was still visible ends first (dma.h). */
     while (__atomic_load_n(&mr->dma_maps, __ATOMIC_ACQUIRE))
         sched_yield();
     if (mr->kind == MR_KIND_IOMMU)
         iommu_free(mr);
-    mr_ext_free(mr);
+    region_ext_free(mr);
     if (mr->ram_mmapped)
         munmap(mr->ram, (size_t)mr->ram_len);
     free(mr->name);
@@ -258,7 +258,7 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled)
     MR_SETTER(
         mr, if (mr->enabled != enabled) {
             mr->enabled = enabled;
-            if (enabled && (err_ = mr_check_loops(mr, false)))
+            if (enabled && (err_ = loops_check(mr, false)))
                 mr->enabled = false; /* an alias loop would pass its bounds */
             else
                 mr_note_change(mr);
@@ -306,7 +306,7 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
         } else if (mr->alias_offset != offset) {
             hwaddr old = mr->alias_offset;
             mr->alias_offset = offset;
-            if ((err_ = mr_check_loops(mr, false)))
+            if ((err_ = loops_check(mr, false)))
                 mr->alias_offset = old; /* an alias loop would pass its bounds */
             else
                 mr_note_change(mr);
@@ -337,7 +337,7 @@ int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
     if (!err && size > mr->size) {
         mr_size_t old = mr->size;
         mr->size = size; /* tried before the child index learns it */
-        err = mr_check_loops(mr, false);
+        err = loops_check(mr, false);
         mr->size = old;
     }
     if (!err && mr->size != size) {

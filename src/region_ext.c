@@ -8,7 +8,7 @@
 
 #include "region_tree.h"
 
-RegionExt *mr_ext(MemoryRegion *mr)
+RegionExt *region_ext(MemoryRegion *mr)
 {
     if (!mr->ext) {
         mr->ext = calloc(1, sizeof(RegionExt));
@@ -18,7 +18,7 @@ RegionExt *mr_ext(MemoryRegion *mr)
     return mr->ext;
 }
 
-void mr_ext_free(MemoryRegion *mr)
+void region_ext_free(MemoryRegion *mr)
 {
     RegionExt *ext = mr->ext;
     if (!ext)

@@ -15,7 +15,7 @@
  *   is list order.
  * - the child index of a container holds exactly its children, and every
  *   node's ix_max_end is the largest end in its subtree.
- * - no change leaves a map whose rendering would not end (mr_check_loops).
+ * - no change leaves a map whose rendering would not end (loops_check).
  * - a region's extension belongs to the region: it survives unmapping,
  *   remapping and moving, and goes only with memory_region_destroy().
  * - everything here runs with the writer lock held; readers see regions
@@ -76,8 +76,8 @@ typedef struct RegionExt {
 } RegionExt;
 
 /* The extension of @mr, allocated on first use (writer side). */
-RegionExt *mr_ext(MemoryRegion *mr);
-void mr_ext_free(MemoryRegion *mr);
+RegionExt *region_ext(MemoryRegion *mr);
+void region_ext_free(MemoryRegion *mr);
 
 /* ---- child_index.c: children by address --------------------------------------- */
 
@@ -96,8 +96,7 @@ void child_index_release(size_t first);
 /* The region QEMU's sharing rule derives from an AS root, or NULL. The
  * regions the derivation looked at go to @path (up to @max; *len may then
  * exceed @max, meaning the path was cut). */
-MemoryRegion *flatview_root_of(MemoryRegion *root, MemoryRegion **path, unsigned max,
-                               unsigned *len);
+MemoryRegion *tree_view_root(MemoryRegion *root, MemoryRegion **path, unsigned max, unsigned *len);
 /* True for kinds that render themselves (RAM, ROMD, MMIO, IOMMU). */
 static inline bool mr_terminates(const MemoryRegion *mr)
 {
@@ -130,13 +129,13 @@ static inline mr_int128 mr_alias_base(const MemoryRegion *mr, mr_int128 base)
 
 /* Is @sub @parent or one of its containers (mapping it there would make a
  * region contain itself)? */
-bool mr_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub);
+bool loops_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub);
 /* With the tree as it is now (callers apply a change tentatively), does
  * rendering every loop through @m stay within MEMREGION_ALIAS_LAPS_MAX and
  * MEMREGION_ALIAS_LOOP_WORK_MAX? 0, or -ELOOP with a message. @new_link:
  * the change links @m into a container (it may close a loop); other changes
  * are free while no loop was ever closed. Writer lock held. */
-int mr_check_loops(MemoryRegion *m, bool new_link);
+int loops_check(MemoryRegion *m, bool new_link);
 
 /* ---- overlap.c: overlap diagnostics --------------------------------------------- */
 

@@ -37,7 +37,7 @@ static size_t group_find(const RegionExt *ext, int32_t prio, bool *found)
 /* Link @sub into @parent's list at its priority position (newest first among equals). */
 static void link_child(MemoryRegion *parent, MemoryRegion *sub)
 {
-    RegionExt *ext = mr_ext(parent);
+    RegionExt *ext = region_ext(parent);
     bool found;
     size_t g = group_find(ext, sub->priority, &found);
     MemoryRegion *prev, *next;
@@ -111,7 +111,7 @@ static int check_mapping(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub)
     sub->container = parent;
     sub->sibling_next = parent->subregions;
     parent->subregions = sub;
-    int err = mr_check_loops(sub, true);
+    int err = loops_check(sub, true);
     parent->subregions = sub->sibling_next;
     sub->sibling_next = NULL;
     sub->container = NULL;
@@ -149,7 +149,7 @@ static int add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
     else if ((mr_size_t)offset + sub->size > MR_SIZE_2_64)
         err = mr_error(EINVAL, "region '%s' at 0x%llx: end passes 2^64", sub->name,
                        (unsigned long long)offset);
-    else if (mr_contains_itself(parent, sub))
+    else if (loops_contains_itself(parent, sub))
         err = mr_error(ELOOP, "adding '%s' to '%s' would put a region inside itself", sub->name,
                        parent->name);
     else
@@ -196,7 +196,7 @@ static int check_move(MemoryRegion *mr, hwaddr addr)
 {
     hwaddr old = mr->addr;
     mr->addr = addr;
-    int err = mr_check_loops(mr, false);
+    int err = loops_check(mr, false);
     mr->addr = old;
     return err;
 }
@@ -262,7 +262,7 @@ int memory_region_set_priority(MemoryRegion *mr, int32_t priority)
  * address is not 0 (a root renders at its address), and at aliases whose
  * target is not at address 0.
  */
-MemoryRegion *flatview_root_of(MemoryRegion *mr, MemoryRegion **path, unsigned max, unsigned *len)
+MemoryRegion *tree_view_root(MemoryRegion *mr, MemoryRegion **path, unsigned max, unsigned *len)
 {
     *len = 0;
 #define VISIT(r)                                                                                   \

@@ -107,7 +107,7 @@ struct MemregionKvm {
 int kvm_record_error(MemregionKvm *kvm, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Add a destroyed vCPU's exit counters to the VM's retired totals (vcpu_lock held). */
-void kvm_retire_vcpu_stats(MemregionKvm *kvm, const MemregionKvmVcpu *vcpu);
+void kvm_vm_retire_vcpu_stats(MemregionKvm *kvm, const MemregionKvmVcpu *vcpu);
 /* Remember a message for memregion_kvm_last_error(NULL) on this thread; returns -err. */
 int kvm_thread_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -119,6 +119,6 @@ void kvm_slots_free(MemregionKvm *kvm);
 void kvm_io_init_listener(MemoryListener *l);
 void kvm_io_free(MemregionKvm *kvm);
 /* Drain the ring; called before dispatching an exit. Returns entries applied. */
-size_t kvm_drain_ring(MemregionKvm *kvm);
+size_t kvm_io_drain_ring(MemregionKvm *kvm);
 
 #endif /* MEMREGION_KVM_INTERNAL_H */

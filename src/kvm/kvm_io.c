@@ -181,7 +181,7 @@ void kvm_io_init_listener(MemoryListener *l)
 
 /* ---- the coalesced ring -------------------------------------------------------------- */
 
-size_t kvm_drain_ring(MemregionKvm *kvm)
+size_t kvm_io_drain_ring(MemregionKvm *kvm)
 {
     struct kvm_coalesced_mmio_ring *ring = __atomic_load_n(&kvm->ring, __ATOMIC_ACQUIRE);
     if (!ring || __atomic_load_n(&ring->first, __ATOMIC_RELAXED) ==
@@ -210,5 +210,5 @@ size_t kvm_drain_ring(MemregionKvm *kvm)
 
 size_t memregion_kvm_flush_coalesced(MemregionKvm *kvm)
 {
-    return kvm ? kvm_drain_ring(kvm) : 0;
+    return kvm ? kvm_io_drain_ring(kvm) : 0;
 }

@@ -77,7 +77,7 @@ void memregion_kvm_vcpu_destroy(MemregionKvmVcpu *vcpu)
         pp = &(*pp)->next;
     if (*pp)
         *pp = vcpu->next;
-    kvm_retire_vcpu_stats(kvm, vcpu);
+    kvm_vm_retire_vcpu_stats(kvm, vcpu);
     /* The ring is the same page in every vCPU mapping: move to one that stays. */
     pthread_mutex_lock(&kvm->ring_lock);
     char *ring = (char *)kvm->ring;
@@ -129,7 +129,7 @@ static void handle_mmio(MemregionKvmVcpu *v, MemTxAttrs attrs)
     unsigned len = run->mmio.len <= 8 ? run->mmio.len : 8;
     bool is_write = run->mmio.is_write;
     STAT_INC(*(is_write ? &v->stats.exit_mmio_write : &v->stats.exit_mmio_read));
-    kvm_drain_ring(v->kvm);
+    kvm_io_drain_ring(v->kvm);
     AddressSpace *as = __atomic_load_n(&v->mem, __ATOMIC_ACQUIRE);
     MemTxResult r = address_space_rw(as, run->mmio.phys_addr, attrs, run->mmio.data, len, is_write);
     if (r != MEMTX_OK)
@@ -143,7 +143,7 @@ static void handle_pio(MemregionKvmVcpu *v, MemTxAttrs attrs)
     unsigned size = run->io.size;
     uint8_t *data = (uint8_t *)run + run->io.data_offset;
     STAT_INC(*(is_write ? &v->stats.exit_pio_out : &v->stats.exit_pio_in));
-    kvm_drain_ring(v->kvm);
+    kvm_io_drain_ring(v->kvm);
     AddressSpace *as = __atomic_load_n(&v->io, __ATOMIC_ACQUIRE);
     bool bad =
         size == 0 || size > 8 || run->io.data_offset + (uint64_t)run->io.count * size > v->run_size;
@@ -203,7 +203,7 @@ int memregion_kvm_vcpu_run(MemregionKvmVcpu *vcpu)
             break;
         }
         /* Whatever the guest buffered is applied before the VMM looks at devices. */
-        kvm_drain_ring(vcpu->kvm);
+        kvm_io_drain_ring(vcpu->kvm);
         return (int)run->exit_reason;
     }
 }

@@ -318,7 +318,7 @@ void memregion_kvm_vcpu_get_stats(const MemregionKvmVcpu *vcpu, MemregionKvmStat
         add_exits(out, &vcpu->stats);
 }
 
-void kvm_retire_vcpu_stats(MemregionKvm *kvm, const MemregionKvmVcpu *vcpu)
+void kvm_vm_retire_vcpu_stats(MemregionKvm *kvm, const MemregionKvmVcpu *vcpu)
 {
     add_exits(&kvm->retired, &vcpu->stats);
 }

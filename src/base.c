@@ -1,0 +1,79 @@
+/*
+ * The services of base.h that are not inline: errors, out of memory,
+ * internal invariants, and the writer lock.
+ *
+ * Every failing API call records a human-readable message in a thread-local
+ * buffer and returns a negative errno value (mr_error). Out-of-memory and
+ * broken invariants follow the policy stated in base.h.
+ *
+ * The writer lock is one recursive mutex that every writer holds, from
+ * transaction begin to commit; each thread counts its own holds, so
+ * mr_writer_owned() (MR_ASSERT_WRITER) answers without asking the mutex.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base.h"
+
+static MR_THREAD char last_error[256];
+
+int mr_error(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+    return -err;
+}
+
+const char *memregion_last_error(void)
+{
+    return last_error;
+}
+
+void mr_oom(const char *where)
+{
+    fprintf(stderr, "memregion: out of memory in %s, where no error can be returned; aborting\n",
+            where);
+    abort();
+}
+
+void mr_assert_fail(const char *expr, const char *file, int line, const char *func)
+{
+    fprintf(stderr, "memregion: internal invariant broken: %s (%s:%d, %s)\n", expr, file, line,
+            func);
+    abort();
+}
+
+/* ---- the writer lock ------------------------------------------------------------ */
+
+static pthread_mutex_t writer_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static MR_THREAD unsigned lock_depth; /* this thread's holds of writer_lock */
+
+void mr_writer_lock(void)
+{
+    pthread_mutex_lock(&writer_lock);
+    lock_depth++;
+}
+
+void mr_writer_unlock(void)
+{
+    MR_ASSERT(lock_depth > 0);
+    lock_depth--;
+    pthread_mutex_unlock(&writer_lock);
+}
+
+bool mr_writer_trylock(void)
+{
+    if (pthread_mutex_trylock(&writer_lock) != 0)
+        return false;
+    lock_depth++;
+    return true;
+}
+
+bool mr_writer_owned(void)
+{
+    return lock_depth > 0;
+}
