@@ -6,12 +6,11 @@
 #include <string.h>
 
 #include "region_tree.h"
+#include "globals.h"
 #include "view.h"
 #include "commit.h"
 #include "access_path.h"
 #include "listeners.h"
-
-static AddressSpace *as_head, *as_tail; /* creation order; writer lock */
 
 /* ---- address spaces ------------------------------------------------------------ */
 
@@ -27,12 +26,12 @@ int address_space_init(AddressSpace *as, MemoryRegion *root, const char *name)
     as->root = root;
     memory_region_transaction_begin();
     root->as_users++;
-    as->prev = as_tail;
-    if (as_tail)
-        as_tail->next = as;
+    as->prev = mr_ws.as_tail;
+    if (mr_ws.as_tail)
+        mr_ws.as_tail->next = as;
     else
-        as_head = as;
-    as_tail = as;
+        mr_ws.as_head = as;
+    mr_ws.as_tail = as;
     mr_as_attach(as);
     memory_region_transaction_commit();
     return 0;
@@ -48,11 +47,11 @@ void address_space_destroy(AddressSpace *as)
     if (as->prev)
         as->prev->next = as->next;
     else
-        as_head = as->next;
+        mr_ws.as_head = as->next;
     if (as->next)
         as->next->prev = as->prev;
     else
-        as_tail = as->prev;
+        mr_ws.as_tail = as->prev;
     as->root->as_users--;
     commit_as_detach(as); /* its view root may be unused now */
     memory_region_transaction_commit();
@@ -65,7 +64,7 @@ void address_space_destroy(AddressSpace *as)
 
 AddressSpace *address_space_next(const AddressSpace *as)
 {
-    return as ? as->next : as_head;
+    return as ? as->next : mr_ws.as_head;
 }
 
 const char *address_space_name(const AddressSpace *as)

@@ -16,21 +16,20 @@
 #include <stdlib.h>
 
 #include "base.h"
-
-static MR_THREAD char last_error[256];
+#include "globals.h"
 
 int mr_error(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(mr_ts.last_error, sizeof(mr_ts.last_error), fmt, ap);
     va_end(ap);
     return -err;
 }
 
 const char *memregion_last_error(void)
 {
-    return last_error;
+    return mr_ts.last_error;
 }
 
 void mr_oom(const char *where)
@@ -49,31 +48,28 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
 
 /* ---- the writer lock ------------------------------------------------------------ */
 
-static pthread_mutex_t writer_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-static MR_THREAD unsigned lock_depth; /* this thread's holds of writer_lock */
-
 void mr_writer_lock(void)
 {
-    pthread_mutex_lock(&writer_lock);
-    lock_depth++;
+    pthread_mutex_lock(&mr_writer_mutex);
+    mr_ts.lock_depth++;
 }
 
 void mr_writer_unlock(void)
 {
-    MR_ASSERT(lock_depth > 0);
-    lock_depth--;
-    pthread_mutex_unlock(&writer_lock);
+    MR_ASSERT(mr_ts.lock_depth > 0);
+    mr_ts.lock_depth--;
+    pthread_mutex_unlock(&mr_writer_mutex);
 }
 
 bool mr_writer_trylock(void)
 {
-    if (pthread_mutex_trylock(&writer_lock) != 0)
+    if (pthread_mutex_trylock(&mr_writer_mutex) != 0)
         return false;
-    lock_depth++;
+    mr_ts.lock_depth++;
     return true;
 }
 
 bool mr_writer_owned(void)
 {
-    return lock_depth > 0;
+    return mr_ts.lock_depth > 0;
 }

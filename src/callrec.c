@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "access_path.h"
+#include "globals.h"
 
 #define CALL_DEPTH_MAX 32 /* nested device-to-device dispatches per thread */
 
@@ -31,51 +32,45 @@ typedef struct CallRecord {
     struct CallRecord *next; /* all records, never freed: reused by new threads */
 } CallRecord;
 
-static pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
-static CallRecord *records;
-static pthread_key_t record_key;
-static pthread_once_t record_once = PTHREAD_ONCE_INIT;
-static MR_THREAD CallRecord *my_record;
-
 static void record_release(void *p)
 {
     CallRecord *r = p;
-    pthread_mutex_lock(&records_lock);
+    pthread_mutex_lock(&mr_callrecs.lock);
     r->in_use = false; /* depth is 0: the thread left every callback */
-    pthread_mutex_unlock(&records_lock);
+    pthread_mutex_unlock(&mr_callrecs.lock);
 }
 
 static void record_key_init(void)
 {
-    pthread_key_create(&record_key, record_release);
+    pthread_key_create(&mr_callrecs.key, record_release);
 }
 
 static CallRecord *record_of_this_thread(void)
 {
-    if (my_record)
-        return my_record;
-    pthread_once(&record_once, record_key_init);
-    pthread_mutex_lock(&records_lock);
-    CallRecord *r = records;
+    if (mr_ts.callrec)
+        return mr_ts.callrec;
+    pthread_once(&mr_callrecs.key_once, record_key_init);
+    pthread_mutex_lock(&mr_callrecs.lock);
+    CallRecord *r = mr_callrecs.list;
     while (r && r->in_use)
         r = r->next;
     if (!r) {
         r = calloc(1, sizeof(*r));
         if (!r)
             mr_oom(__func__);
-        r->next = records;
-        records = r;
+        r->next = mr_callrecs.list;
+        mr_callrecs.list = r;
     }
     r->in_use = true;
-    pthread_mutex_unlock(&records_lock);
-    pthread_setspecific(record_key, r);
-    my_record = r;
+    pthread_mutex_unlock(&mr_callrecs.lock);
+    pthread_setspecific(mr_callrecs.key, r);
+    mr_ts.callrec = r;
     return r;
 }
 
 bool callrec_in_callback_of(const MemoryRegion *mr)
 {
-    CallRecord *r = my_record;
+    CallRecord *r = mr_ts.callrec;
     for (unsigned i = 0; r && i < r->depth; i++)
         if (r->active[i] == mr)
             return true;
@@ -96,7 +91,7 @@ MemTxResult callrec_enter(MemoryRegion *mr)
 
 void callrec_leave(void)
 {
-    CallRecord *r = my_record;
+    CallRecord *r = mr_ts.callrec;
     r->depth--;
     __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
 }
@@ -105,11 +100,11 @@ void callrec_leave(void)
 static bool held_anywhere(const MemoryRegion *mr)
 {
     bool held = false;
-    pthread_mutex_lock(&records_lock);
-    for (CallRecord *r = records; r && !held; r = r->next)
+    pthread_mutex_lock(&mr_callrecs.lock);
+    for (CallRecord *r = mr_callrecs.list; r && !held; r = r->next)
         for (unsigned i = 0; i < CALL_DEPTH_MAX && !held; i++)
             held = __atomic_load_n(&r->active[i], __ATOMIC_ACQUIRE) == mr;
-    pthread_mutex_unlock(&records_lock);
+    pthread_mutex_unlock(&mr_callrecs.lock);
     return held;
 }
 

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 
+#include "globals.h"
 #include "region_tree.h"
 
 static inline bool key_less(const MemoryRegion *a, const MemoryRegion *b)
@@ -62,11 +63,11 @@ static MemoryRegion *join(MemoryRegion *l, MemoryRegion *r)
 
 static uint32_t next_heap(void)
 {
-    static uint32_t x = 2463534242u; /* xorshift32; writer lock held */
+    uint32_t x = mr_ws.treap_seed; /* xorshift32 */
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    return x;
+    return mr_ws.treap_seed = x;
 }
 
 void child_index_insert(MemoryRegion *parent, MemoryRegion *child)

@@ -30,34 +30,22 @@
 #include <string.h>
 
 #include "region_tree.h"
+#include "globals.h"
 #include "view.h"
 #include "commit.h"
 #include "listeners.h"
 
 #define MAX_WINDOWS 64 /* more damage windows than this: render the whole view */
 
-static unsigned tx_depth;        /* open transactions (writer lock held) */
-static bool update_pending;      /* something may have changed */
-static bool committing;          /* inside do_commit: nested commits are deferred */
-static uint32_t current_gen = 1; /* generation of the last commit */
-static uint32_t topo_epoch = 1;  /* bumped when links between regions change */
-static uint64_t stat_renders;
-static bool check_incremental; /* MEMREGION_CHECK_INCREMENTAL: compare with full renders */
-
-static PtrVec slots;            /* every live ViewSlot */
-static PtrVec damaged;          /* slots with pending damage */
-static PtrVec rechecks;         /* address spaces to re-derive */
-static AddressSpace *listening; /* address spaces with listeners */
-
 bool commit_in_transaction(void)
 {
-    return tx_depth > 0; /* only asked by the lock owner */
+    return mr_ws.tx_depth > 0; /* only asked by the lock owner */
 }
 
 uint64_t memregion_stat_renders(void)
 {
     mr_writer_lock();
-    uint64_t n = stat_renders;
+    uint64_t n = mr_ws.stat_renders;
     mr_writer_unlock();
     return n;
 }
@@ -67,10 +55,10 @@ uint64_t memregion_stat_renders(void)
 static void queue_slot(ViewSlot *s)
 {
     MR_ASSERT_WRITER();
-    update_pending = true;
+    mr_ws.update_pending = true;
     if (!s->queued) {
         s->queued = true;
-        ptrvec_push(&damaged, s);
+        ptrvec_push(&mr_ws.damaged, s);
     }
 }
 
@@ -92,7 +80,7 @@ static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
 void mr_topology_changed(void)
 {
     MR_ASSERT_WRITER();
-    topo_epoch++;
+    mr_ws.topo_epoch++;
 }
 
 /*
@@ -103,9 +91,9 @@ void mr_topology_changed(void)
  */
 static bool feeds_slot(MemoryRegion *mr)
 {
-    if (mr->feeds_epoch == topo_epoch)
+    if (mr->feeds_epoch == mr_ws.topo_epoch)
         return mr->feeds;
-    mr->feeds_epoch = topo_epoch;
+    mr->feeds_epoch = mr_ws.topo_epoch;
     /* On an alias loop the recursion meets mr again: assume it feeds. A
      * region that does not may then be walked by damage, never skipped. */
     mr->feeds = true;
@@ -131,26 +119,19 @@ static bool feeds_slot(MemoryRegion *mr)
     return mr->feeds;
 }
 
-/* One damage walk. Alias loops make it revisit regions: it is bounded like
- * rendering, and past the bounds every view is simply re-rendered. */
-static struct {
-    unsigned long work; /* regions visited since the walk first met a loop */
-    bool overflow;
-} dwalk;
-
 static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
     MR_ASSERT_WRITER();
-    MR_ASSERT(tx_depth > 0 || committing);
+    MR_ASSERT(mr_ws.tx_depth > 0 || mr_ws.committing);
     if (hi > MR_SIZE_2_64)
         hi = MR_SIZE_2_64;
-    if (lo >= hi || dwalk.overflow || !feeds_slot(mr))
+    if (lo >= hi || mr_ws.dwalk_overflow || !feeds_slot(mr))
         return;
-    if ((mr->on_path || dwalk.work) && ++dwalk.work > 4 * MEMREGION_ALIAS_LOOP_WORK_MAX)
-        dwalk.overflow = true;
+    if ((mr->on_path || mr_ws.dwalk_work) && ++mr_ws.dwalk_work > 4 * MEMREGION_ALIAS_LOOP_WORK_MAX)
+        mr_ws.dwalk_overflow = true;
     if (mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
-        dwalk.overflow = true;
-    if (dwalk.overflow)
+        mr_ws.dwalk_overflow = true;
+    if (mr_ws.dwalk_overflow)
         return;
     mr->on_path++;
     if (mr->view_slot)
@@ -173,10 +154,10 @@ static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 
 void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
 {
-    dwalk.work = 0;
-    dwalk.overflow = false;
+    mr_ws.dwalk_work = 0;
+    mr_ws.dwalk_overflow = false;
     damage_walk(mr, lo, hi);
-    if (dwalk.overflow)
+    if (mr_ws.dwalk_overflow)
         mr_damage_all_views();
 }
 
@@ -187,7 +168,7 @@ static void recheck_users(MemoryRegion *mr)
         AddressSpace *as = ext->path_users[i];
         if (!as->recheck) {
             as->recheck = true;
-            ptrvec_push(&rechecks, as);
+            ptrvec_push(&mr_ws.rechecks, as);
         }
     }
 }
@@ -195,8 +176,8 @@ static void recheck_users(MemoryRegion *mr)
 void mr_struct_change(MemoryRegion *mr)
 {
     MR_ASSERT_WRITER();
-    MR_ASSERT(tx_depth > 0 || committing);
-    update_pending = true;
+    MR_ASSERT(mr_ws.tx_depth > 0 || mr_ws.committing);
+    mr_ws.update_pending = true;
     recheck_users(mr);
     if (mr->container)
         recheck_users(mr->container);
@@ -211,12 +192,12 @@ void mr_note_change(MemoryRegion *mr)
 void mr_note_removal(MemoryRegion *mr)
 {
     MR_ASSERT_WRITER();
-    mr->removed_gen = current_gen + 1;
+    mr->removed_gen = mr_ws.current_gen + 1;
 }
 
 bool mr_removal_pending(const MemoryRegion *mr)
 {
-    return mr->removed_gen > current_gen;
+    return mr->removed_gen > mr_ws.current_gen;
 }
 
 void mr_damage_root(MemoryRegion *mr)
@@ -229,8 +210,8 @@ void mr_damage_root(MemoryRegion *mr)
 
 void mr_damage_all_views(void)
 {
-    for (size_t i = 0; i < slots.n; i++) {
-        ViewSlot *s = slots.v[i];
+    for (size_t i = 0; i < mr_ws.slots.n; i++) {
+        ViewSlot *s = mr_ws.slots.v[i];
         s->full = true;
         queue_slot(s);
     }
@@ -276,9 +257,9 @@ static ViewSlot *slot_for(MemoryRegion *root)
     s->chain = view_chain_new();
     s->full = true;
     root->view_slot = s;
-    ptrvec_push(&slots, s);
+    ptrvec_push(&mr_ws.slots, s);
     queue_slot(s);
-    topo_epoch++; /* damage can now reach this slot */
+    mr_ws.topo_epoch++; /* damage can now reach this slot */
     return s;
 }
 
@@ -317,10 +298,10 @@ static void derive_root(AddressSpace *as)
 void mr_as_attach(AddressSpace *as)
 {
     MR_ASSERT_WRITER();
-    update_pending = true;
+    mr_ws.update_pending = true;
     if (!as->recheck) {
         as->recheck = true;
-        ptrvec_push(&rechecks, as);
+        ptrvec_push(&mr_ws.rechecks, as);
     }
 }
 
@@ -419,7 +400,7 @@ static void build_version(ViewSlot *s)
         fv = render_full(s->chain, old, s->root);
     } else {
         fv = render_incremental(s);
-        if (check_incremental)
+        if (mr_ws.check_incremental)
             check_against_full(s, fv);
     }
     s->nr_win = 0;
@@ -430,7 +411,7 @@ static void build_version(ViewSlot *s)
         flatview_discard(fv);
         return;
     }
-    stat_renders++;
+    mr_ws.stat_renders++;
     s->previous = old;
     rcu_assign_pointer(s->view, fv);
 }
@@ -445,30 +426,30 @@ static void slot_free_rcu(struct rcu_head *head)
 static void do_commit(void)
 {
     MR_ASSERT_WRITER();
-    MR_ASSERT(committing && tx_depth == 0);
-    current_gen++;
+    MR_ASSERT(mr_ws.committing && mr_ws.tx_depth == 0);
+    mr_ws.current_gen++;
 
     /* 1. Address spaces whose view-root derivation may have changed. */
     PtrVec switching = {0};
-    for (size_t i = 0; i < rechecks.n; i++) {
-        AddressSpace *as = rechecks.v[i];
+    for (size_t i = 0; i < mr_ws.rechecks.n; i++) {
+        AddressSpace *as = mr_ws.rechecks.v[i];
         as->recheck = false;
         derive_root(as);
         if (as->switching)
             ptrvec_push(&switching, as);
     }
-    rechecks.n = 0;
+    mr_ws.rechecks.n = 0;
 
     /* 2. New versions of the damaged views that are in use. */
-    for (size_t i = 0; i < damaged.n; i++) {
-        ViewSlot *s = damaged.v[i];
+    for (size_t i = 0; i < mr_ws.damaged.n; i++) {
+        ViewSlot *s = mr_ws.damaged.v[i];
         s->queued = false;
         if (s->users)
             build_version(s);
         else
             s->nr_win = 0, s->full = true; /* unused: freed below */
     }
-    damaged.n = 0;
+    mr_ws.damaged.n = 0;
 
     /* 3. Spaces that changed root now point at their new slot. */
     for (size_t i = 0; i < switching.n; i++) {
@@ -480,7 +461,7 @@ static void do_commit(void)
     free(switching.v);
 
     /* 4. Listeners hear what their space shows now against what they heard. */
-    for (AddressSpace *as = listening; as; as = as->listening_next) {
+    for (AddressSpace *as = mr_ws.listening; as; as = as->listening_next) {
         FlatView *now = as_view(as);
         if (now == as->heard)
             continue;
@@ -492,8 +473,8 @@ static void do_commit(void)
 
     /* 5. Retire replaced versions and slots nobody uses any more. */
     size_t kept = 0;
-    for (size_t i = 0; i < slots.n; i++) {
-        ViewSlot *s = slots.v[i];
+    for (size_t i = 0; i < mr_ws.slots.n; i++) {
+        ViewSlot *s = mr_ws.slots.v[i];
         if (s->previous) {
             flatview_unref(s->previous);
             s->previous = NULL;
@@ -501,16 +482,16 @@ static void do_commit(void)
         if (s->view)
             flatview_drop_deltas(s->view);
         if (s->users) {
-            slots.v[kept++] = s;
+            mr_ws.slots.v[kept++] = s;
             continue;
         }
         s->root->view_slot = NULL;
-        topo_epoch++; /* damage no longer reaches it */
+        mr_ws.topo_epoch++; /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
         mr_defer_free(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
     }
-    slots.n = kept;
+    mr_ws.slots.n = kept;
 }
 
 static void remove_ptr(PtrVec *a, void *p)
@@ -525,8 +506,8 @@ static void remove_ptr(PtrVec *a, void *p)
 void commit_as_detach(AddressSpace *as)
 {
     MR_ASSERT_WRITER();
-    update_pending = true;
-    remove_ptr(&rechecks, as);
+    mr_ws.update_pending = true;
+    remove_ptr(&mr_ws.rechecks, as);
     as->recheck = false;
     path_forget(as);
     free(as->path);
@@ -546,11 +527,11 @@ void commit_as_listening(AddressSpace *as, bool on)
     if (on) {
         as->heard = as_view(as);
         flatview_ref(as->heard);
-        as->listening_next = listening;
-        listening = as;
+        as->listening_next = mr_ws.listening;
+        mr_ws.listening = as;
         return;
     }
-    AddressSpace **pp = &listening;
+    AddressSpace **pp = &mr_ws.listening;
     while (*pp != as)
         pp = &(*pp)->listening_next;
     *pp = as->listening_next;
@@ -562,30 +543,29 @@ void commit_as_listening(AddressSpace *as, bool on)
 void memory_region_transaction_begin(void)
 {
     mr_writer_lock();
-    tx_depth++;
+    mr_ws.tx_depth++;
 }
 
 int memory_region_transaction_commit(void)
 {
     /* Only the thread holding an open transaction may close it; tx_depth
      * counts that thread's transactions and is read under the lock. */
-    if (!mr_writer_owned() || tx_depth == 0)
+    if (!mr_writer_owned() || mr_ws.tx_depth == 0)
         return mr_error(EINVAL, "memory_region_transaction_commit: no transaction open on this "
                                 "thread (commit without begin); nothing changed");
-    if (--tx_depth == 0 && !committing) {
-        static bool checked_env;
-        if (!checked_env) {
+    if (--mr_ws.tx_depth == 0 && !mr_ws.committing) {
+        if (!mr_ws.checked_env) {
             const char *e = getenv("MEMREGION_CHECK_INCREMENTAL");
-            check_incremental = e && *e && *e != '0';
-            checked_env = true;
+            mr_ws.check_incremental = e && *e && *e != '0';
+            mr_ws.checked_env = true;
         }
-        committing = true;
+        mr_ws.committing = true;
         /* A listener may change the map; that change commits right after. */
-        while (update_pending) {
-            update_pending = false;
+        while (mr_ws.update_pending) {
+            mr_ws.update_pending = false;
             do_commit();
         }
-        committing = false;
+        mr_ws.committing = false;
         mr_reclaim_maybe();
     }
     mr_writer_unlock();

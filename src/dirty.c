@@ -15,12 +15,10 @@
 #include "region_tree.h"
 #include "view.h"
 #include "commit.h"
+#include "globals.h"
 #include "listeners.h"
 
 #define BITS_PER_WORD (8 * sizeof(unsigned long))
-
-static unsigned page_shift = 12; /* writer side */
-static bool global_logging;      /* writer side; readers only via views */
 
 int memregion_set_dirty_page_size(uint64_t page_size)
 {
@@ -28,14 +26,14 @@ int memregion_set_dirty_page_size(uint64_t page_size)
         return mr_error(EINVAL, "dirty page size %llu is not a power of two in 1 .. 2^40",
                         (unsigned long long)page_size);
     mr_writer_lock();
-    page_shift = (unsigned)__builtin_ctzll(page_size);
+    mr_ws.dirty_page_shift = (unsigned)__builtin_ctzll(page_size);
     mr_writer_unlock();
     return 0;
 }
 
 bool dirty_global_logging(void)
 {
-    return global_logging;
+    return mr_ws.global_logging;
 }
 
 static bool ram_backed(const MemoryRegion *mr)
@@ -46,7 +44,7 @@ static bool ram_backed(const MemoryRegion *mr)
 uint8_t memory_region_get_dirty_log_mask(const MemoryRegion *mr)
 {
     uint8_t mask = mr->ext ? ((RegionExt *)mr->ext)->log_mask : 0;
-    if (global_logging && mr->kind == MR_KIND_RAM)
+    if (mr_ws.global_logging && mr->kind == MR_KIND_RAM)
         mask |= 1u << DIRTY_MEMORY_MIGRATION;
     return mask;
 }
@@ -60,12 +58,13 @@ void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
     for (int c = 0; c < DIRTY_MEMORY_NUM; c++) {
         if (!(mask & (1u << c)) || ext->dirty[c])
             continue;
-        uint64_t pages = (uint64_t)((mr->ram_len + (1ull << page_shift) - 1) >> page_shift);
+        uint64_t pages = (uint64_t)((mr->ram_len + (1ull << mr_ws.dirty_page_shift) - 1) >>
+                                    mr_ws.dirty_page_shift);
         size_t words = (size_t)((pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
         MrBitmap *b = calloc(1, sizeof(*b) + words * sizeof(unsigned long));
         if (!b)
             mr_oom(__func__);
-        b->page_shift = page_shift;
+        b->page_shift = mr_ws.dirty_page_shift;
         b->nr_pages = pages;
         rcu_assign_pointer(ext->dirty[c], b);
     }
@@ -275,11 +274,11 @@ static void reset_migration_bitmaps(bool starting)
 static void set_global_logging(bool on)
 {
     mr_writer_lock();
-    bool change = global_logging != on;
+    bool change = mr_ws.global_logging != on;
     memory_region_transaction_begin();
     if (change) {
         reset_migration_bitmaps(on);
-        global_logging = on;
+        mr_ws.global_logging = on;
         if (on)
             listener_global_log(true);
         mr_damage_all_views();

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "view.h"
+#include "globals.h"
 #include "access_path.h"
 #include "listeners.h"
 
@@ -88,11 +89,10 @@ typedef struct TlbEntry {
 } TlbEntry;
 
 static MR_THREAD TlbEntry tlb[1u << TLB_BITS];
-static MR_THREAD uint64_t tlb_fills;
 
 uint64_t memregion_stat_tlb_fills(void)
 {
-    return tlb_fills;
+    return mr_ts.tlb_fills;
 }
 
 static inline TlbEntry *tlb_entry(hwaddr addr)
@@ -142,7 +142,7 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
     TlbEntry *e = tlb_entry(addr);
     e->page = addr >> TLB_PAGE_BITS;
     e->gen = fv->tlb_gen[fv_zone(e->page)];
-    tlb_fills++;
+    mr_ts.tlb_fills++;
     e->mr = mr;
     e->off = fr->offset_in_region + (page - fr->addr);
     e->host = mr->ram ? mr->ram + e->off : NULL;

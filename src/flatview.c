@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "view.h"
+#include "globals.h"
 
 static FlatView empty_view = {.refcount = 1,
                               .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
@@ -68,13 +69,10 @@ void rangevec_push(RangeVec *v, const FlatRange *fr)
 
 /* ---- chunks and nodes ---------------------------------------------------------- */
 
-static uint64_t version_seq;   /* writer lock */
-static uint64_t index_entries; /* writer lock: see memregion_stat_index_entries() */
-
 uint64_t memregion_stat_index_entries(void)
 {
     mr_writer_lock();
-    uint64_t n = index_entries;
+    uint64_t n = mr_ws.index_entries;
     mr_writer_unlock();
     return n;
 }
@@ -295,7 +293,7 @@ static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
     fv->nr_nodes++;
     b->node_ranges += nd->nr_ranges;
     b->node_chunks += nd->nr;
-    index_entries++;
+    mr_ws.index_entries++;
 }
 
 /*
@@ -323,7 +321,7 @@ static void builder_flush_open(Builder *b, bool tail)
             first += e->nr;
         }
         nd->nr_ranges = first;
-        index_entries += take;
+        mr_ws.index_entries += take;
         ptrvec_push(&b->fv->fresh_nodes, nd);
         builder_put_node(b, nd, nd->starts[0]);
         done += take;
@@ -484,7 +482,7 @@ static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size
     fv->nr += rend - old->node_first[n0];
     fv->nr_chunks += cend - old->node_cfirst[n0];
     fv->nr_nodes += n;
-    index_entries += n;
+    mr_ws.index_entries += n;
 }
 
 /* Share old chunks [g0, g1): whole nodes where the run covers them. */
@@ -530,7 +528,7 @@ static Builder builder_start(MemoryRegion *root, size_t chunks)
     b.fv = version_alloc();
     b.fv->refcount = 1;
     b.fv->root = root;
-    b.fv->seq = ++version_seq;
+    b.fv->seq = ++mr_ws.version_seq;
     builder_reserve_nodes(&b, chunks / (FV_FANOUT / 2) + 4);
     return b;
 }

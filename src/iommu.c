@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "view.h"
+#include "globals.h"
 #include "access_path.h"
 
 #define CACHE_BITS      6
@@ -254,14 +255,12 @@ IOMMUTLBEntry memory_region_iommu_translate(MemoryRegion *mr, hwaddr addr, IOMMU
 
 /* ---- the dispatch hook ------------------------------------------------------------ */
 
-static __thread unsigned iommu_depth; /* nested IOMMU accesses on this thread */
-
 MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
                                 MemTxAttrs attrs, AddressSpace **as, hwaddr *addr)
 {
     IOMMUTLBEntry t;
     uint64_t gen;
-    MemTxResult r = iommu_depth >= MR_IOMMU_MAX_DEPTH
+    MemTxResult r = mr_ts.iommu_depth >= MR_IOMMU_MAX_DEPTH
                         ? MEMTX_DECODE_ERROR
                         : iommu_lookup(mr, off, is_write, attrs, &t, &gen);
     rcu_read_unlock();
@@ -276,13 +275,13 @@ MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool 
     *addr = xlat_addr(&t, off, *n, &step);
     *n = step;
     *as = t.target_as;
-    iommu_depth++;
+    mr_ts.iommu_depth++;
     return MEMTX_OK;
 }
 
 void iommu_translate_done(void)
 {
-    iommu_depth--;
+    mr_ts.iommu_depth--;
 }
 
 MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,

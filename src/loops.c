@@ -26,11 +26,7 @@
 #include <stdlib.h>
 
 #include "region_tree.h"
-
-static uint32_t walk_gen; /* writer lock held */
-/* Some change has closed a loop. Until then the graph is acyclic, and only
- * a new link can close one: other changes skip the search. */
-static bool loops_seen;
+#include "globals.h"
 
 bool loops_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
 {
@@ -47,7 +43,7 @@ bool loops_contains_itself(const MemoryRegion *parent, const MemoryRegion *sub)
  */
 static bool loop_members(MemoryRegion *m, PtrVec *out, uint32_t *member)
 {
-    uint32_t up = ++walk_gen, in = ++walk_gen;
+    uint32_t up = ++mr_ws.walk_gen, in = ++mr_ws.walk_gen;
     PtrVec stack = {0};
     bool found = false;
     /* Up: what reaches m (containers, and aliases of what was reached). */
@@ -121,13 +117,13 @@ int loops_check(MemoryRegion *m, bool new_link)
 {
     if (m->kind != MR_KIND_ALIAS && !m->subregions)
         return 0; /* a leaf is on no loop */
-    if (!new_link && !loops_seen)
+    if (!new_link && !mr_ws.loops_seen)
         return 0;
     PtrVec members = {0};
     uint32_t member;
     int err = 0;
     if (loop_members(m, &members, &member)) {
-        loops_seen = true;
+        mr_ws.loops_seen = true;
         for (size_t i = 0; i < members.n && !err; i++) {
             MemoryRegion *y = (MemoryRegion *)members.v[i];
             Trial t = {.member = member};

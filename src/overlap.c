@@ -5,30 +5,24 @@
 #include <stdlib.h>
 
 #include "region_tree.h"
-
-int overlap_check_on; /* handlers installed; writer lock */
-
-static MemoryRegionOverlapFn global_fn;
-static void *global_opaque;
+#include "globals.h"
 
 typedef struct AsHandler {
     AddressSpace *as;
     MemoryRegionOverlapFn fn;
     void *opaque;
 } AsHandler;
-static AsHandler *as_handlers;
-static size_t nr_as_handlers, cap_as_handlers;
 
 static void recount(void)
 {
-    overlap_check_on = (global_fn != NULL) + (int)nr_as_handlers;
+    mr_ws.overlap_check_on = (mr_ws.overlap_fn != NULL) + (int)mr_ws.nr_as_handlers;
 }
 
 int memory_region_set_overlap_handler(MemoryRegionOverlapFn fn, void *opaque)
 {
     mr_writer_lock();
-    global_fn = fn;
-    global_opaque = opaque;
+    mr_ws.overlap_fn = fn;
+    mr_ws.overlap_opaque = opaque;
     recount();
     mr_writer_unlock();
     return 0;
@@ -37,7 +31,7 @@ int memory_region_set_overlap_handler(MemoryRegionOverlapFn fn, void *opaque)
 static size_t find_as(const AddressSpace *as)
 {
     size_t i = 0;
-    while (i < nr_as_handlers && as_handlers[i].as != as)
+    while (i < mr_ws.nr_as_handlers && mr_ws.as_handlers[i].as != as)
         i++;
     return i;
 }
@@ -50,17 +44,17 @@ int address_space_set_overlap_handler(AddressSpace *as, MemoryRegionOverlapFn fn
     mr_writer_lock();
     size_t i = find_as(as);
     if (!fn) {
-        if (i < nr_as_handlers)
-            as_handlers[i] = as_handlers[--nr_as_handlers];
-    } else if (i < nr_as_handlers) {
-        as_handlers[i].fn = fn;
-        as_handlers[i].opaque = opaque;
+        if (i < mr_ws.nr_as_handlers)
+            mr_ws.as_handlers[i] = mr_ws.as_handlers[--mr_ws.nr_as_handlers];
+    } else if (i < mr_ws.nr_as_handlers) {
+        mr_ws.as_handlers[i].fn = fn;
+        mr_ws.as_handlers[i].opaque = opaque;
     } else {
-        if (MR_GROW(as_handlers, cap_as_handlers, nr_as_handlers + 1, 4)) {
+        if (MR_GROW(mr_ws.as_handlers, mr_ws.cap_as_handlers, mr_ws.nr_as_handlers + 1, 4)) {
             mr_writer_unlock();
             return mr_error(ENOMEM, "address_space_set_overlap_handler: out of memory");
         }
-        as_handlers[nr_as_handlers++] = (AsHandler){as, fn, opaque};
+        mr_ws.as_handlers[mr_ws.nr_as_handlers++] = (AsHandler){as, fn, opaque};
     }
     recount();
     mr_writer_unlock();
@@ -70,8 +64,8 @@ int address_space_set_overlap_handler(AddressSpace *as, MemoryRegionOverlapFn fn
 void overlap_as_forget(AddressSpace *as)
 {
     size_t i = find_as(as);
-    if (i < nr_as_handlers) {
-        as_handlers[i] = as_handlers[--nr_as_handlers];
+    if (i < mr_ws.nr_as_handlers) {
+        mr_ws.as_handlers[i] = mr_ws.as_handlers[--mr_ws.nr_as_handlers];
         recount();
     }
 }
@@ -92,16 +86,16 @@ static MemoryRegionOverlap overlap_of(MemoryRegion *a, MemoryRegion *b)
 
 static void report(const MemoryRegionOverlap *ov)
 {
-    if (global_fn)
-        global_fn(global_opaque, ov);
-    if (!nr_as_handlers)
+    if (mr_ws.overlap_fn)
+        mr_ws.overlap_fn(mr_ws.overlap_opaque, ov);
+    if (!mr_ws.nr_as_handlers)
         return;
     MemoryRegion *top = ov->container;
     while (top->container)
         top = top->container;
-    for (size_t i = 0; i < nr_as_handlers; i++)
-        if (as_handlers[i].as->root == top)
-            as_handlers[i].fn(as_handlers[i].opaque, ov);
+    for (size_t i = 0; i < mr_ws.nr_as_handlers; i++)
+        if (mr_ws.as_handlers[i].as->root == top)
+            mr_ws.as_handlers[i].fn(mr_ws.as_handlers[i].opaque, ov);
 }
 
 void overlap_check_added(MemoryRegion *sub)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "base.h"
+#include "globals.h"
 
 #define RECLAIM_BATCH 256 /* objects retired before the writer waits for readers */
 
@@ -24,17 +25,14 @@ typedef struct Deferred {
     void (*fn)(struct rcu_head *);
 } Deferred;
 
-static Deferred *batch; /* writer lock held */
-static size_t nr_batch, cap_batch;
-
 void mr_reclaim_now(void)
 {
-    if (!nr_batch)
+    if (!mr_ws.nr_reclaim)
         return;
     synchronize_rcu();
     /* A freeing function may retire more (a version frees its chunks). */
-    while (nr_batch) {
-        Deferred d = batch[--nr_batch];
+    while (mr_ws.nr_reclaim) {
+        Deferred d = mr_ws.reclaim_batch[--mr_ws.nr_reclaim];
         d.fn(d.head);
     }
 }
@@ -45,14 +43,14 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *))
         call_rcu(head, fn);
         return;
     }
-    MR_GROW_OR_DIE(batch, cap_batch, nr_batch + 1, RECLAIM_BATCH);
-    batch[nr_batch].head = head;
-    batch[nr_batch].fn = fn;
-    nr_batch++;
+    MR_GROW_OR_DIE(mr_ws.reclaim_batch, mr_ws.cap_reclaim, mr_ws.nr_reclaim + 1, RECLAIM_BATCH);
+    mr_ws.reclaim_batch[mr_ws.nr_reclaim].head = head;
+    mr_ws.reclaim_batch[mr_ws.nr_reclaim].fn = fn;
+    mr_ws.nr_reclaim++;
 }
 
 void mr_reclaim_maybe(void)
 {
-    if (nr_batch >= RECLAIM_BATCH)
+    if (mr_ws.nr_reclaim >= RECLAIM_BATCH)
         mr_reclaim_now();
 }

@@ -139,9 +139,8 @@ int loops_check(MemoryRegion *m, bool new_link);
 
 /* ---- overlap.c: overlap diagnostics --------------------------------------------- */
 
-/* Non-zero while some overlap handler is installed (a predictable branch). */
-extern int overlap_check_on;
-/* @sub was just linked into its container without _overlap, or moved there. */
+/* @sub was just linked into its container without _overlap, or moved there
+ * (called only while mr_ws.overlap_check_on, globals.h, says handlers exist). */
 void overlap_check_added(MemoryRegion *sub);
 /* @as is going away: drop its handler. */
 void overlap_as_forget(AddressSpace *as);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "region_tree.h"
+#include "globals.h"
 #include "commit.h"
 
 /*
@@ -64,8 +65,7 @@ static void link_child(MemoryRegion *parent, MemoryRegion *sub)
     else
         parent->subregions = sub;
     sub->container = parent;
-    static uint64_t link_seq; /* writer lock held */
-    sub->link_seq = ++link_seq;
+    sub->link_seq = ++mr_ws.link_seq;
     /* The file's invariant, locally: priority descending, newest first among equals. */
     MR_ASSERT(!prev || prev->priority > sub->priority);
     MR_ASSERT(!next || next->priority < sub->priority ||
@@ -164,7 +164,7 @@ static int add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
         mr_topology_changed();
         mr_struct_change(sub);
         mr_damage(parent, offset, (mr_size_t)offset + sub->size);
-        if (overlap_check_on && !may_overlap) /* overlap diagnostics hook (overlap.c) */
+        if (mr_ws.overlap_check_on && !may_overlap) /* overlap diagnostics hook (overlap.c) */
             overlap_check_added(sub);
     }
     memory_region_transaction_commit();
@@ -231,7 +231,7 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
             mr->priority = priority;
             link_child(parent, mr);
             mr_damage(parent, addr, (mr_size_t)addr + mr->size);
-            if (overlap_check_on && !mr->may_overlap) /* overlap diagnostics hook */
+            if (mr_ws.overlap_check_on && !mr->may_overlap) /* overlap diagnostics hook */
                 overlap_check_added(mr);
         } else {
             mr->addr = addr;

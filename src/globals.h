@@ -1,0 +1,111 @@
+/*
+ * The process globals of libmemregion, in one place: what each is for and
+ * what protects it. Not installed. They are defined in globals.c.
+ *
+ * Three owners:
+ * - mr_ws, the writer's state: read and written only by the thread that
+ *   holds the writer lock (MR_ASSERT_WRITER). Readers never see it: what
+ *   they need is published through views with RCU.
+ * - mr_ts, each thread's own state (thread-local, initial-exec TLS): nobody
+ *   else reads it, so it needs no protection.
+ * - mr_writer_mutex and mr_callrecs: the two globals with locks of their
+ *   own, because threads that are not writers use them.
+ *
+ * What stays static in its file, and why: memory kept only so that the next
+ * call need not allocate again, whose content means nothing between calls
+ * (render.c: the fragment and sweep buffers and the qsort context;
+ * flatview.c: the build scratch and the free-chunk, free-node and
+ * free-version pools, which have their own pool_lock because the call_rcu
+ * thread returns memory to them; child_index.c: the query results stack;
+ * commit.c: the edit buffers of render_incremental), the empty view
+ * (flatview.c: an immutable object whose reference count is pinned), and
+ * dispatch.c's software TLB (a thread-local cache whose entries are its own
+ * type and are checked against view generations on every use). The mtree
+ * importer and printers (their parser's sort context and the atomic work
+ * counter mr_mtree_steps) keep theirs beside them. libmemregion-kvm, a
+ * library of its own, keeps its two thread-local error buffers in
+ * src/kvm/kvm_vm.c.
+ */
+#ifndef MEMREGION_GLOBALS_H
+#define MEMREGION_GLOBALS_H
+
+#include <pthread.h>
+
+#include "base.h"
+#include "memregion/overlap.h"
+
+struct Deferred;
+struct AsHandler;
+struct CallRecord;
+
+/* The writer's state. Every field: writer lock held. */
+struct MrWriterState {
+    /* commit.c and damage.c: transactions and change tracking. */
+    unsigned tx_depth;        /* open transactions */
+    bool update_pending;      /* something may have changed since the last commit */
+    bool committing;          /* inside do_commit: nested commits are deferred */
+    uint32_t current_gen;     /* generation of the last commit (starts at 1) */
+    uint32_t topo_epoch;      /* bumped when links between regions change (starts at 1) */
+    uint64_t stat_renders;    /* memregion_stat_renders() */
+    bool check_incremental;   /* MEMREGION_CHECK_INCREMENTAL: compare with full renders */
+    bool checked_env;         /* check_incremental was read from the environment */
+    PtrVec slots;             /* every live ViewSlot */
+    PtrVec damaged;           /* slots with pending damage */
+    PtrVec rechecks;          /* address spaces to re-derive */
+    AddressSpace *listening;  /* address spaces with listeners, linked by listening_next */
+    unsigned long dwalk_work; /* damage walk: regions visited since it first met a loop */
+    bool dwalk_overflow;      /* damage walk: past its bounds, every view is redone */
+
+    /* address_space.c: every live address space, in creation order. */
+    AddressSpace *as_head, *as_tail;
+
+    /* tree.c, child_index.c, loops.c: the region tree. */
+    uint64_t link_seq;   /* link order of subregions: later links win ties */
+    uint32_t treap_seed; /* xorshift32 state of the child index's heap priorities */
+    uint32_t walk_gen;   /* visit marks of the alias-loop search */
+    bool loops_seen;     /* some change has closed an alias loop */
+
+    /* overlap.c: overlap handlers. */
+    int overlap_check_on; /* handlers installed (a predictable branch in tree.c) */
+    MemoryRegionOverlapFn overlap_fn;
+    void *overlap_opaque;
+    struct AsHandler *as_handlers; /* per-address-space handlers */
+    size_t nr_as_handlers, cap_as_handlers;
+
+    /* flatview.c: view versions. */
+    uint64_t version_seq;   /* creation order of versions, unique */
+    uint64_t index_entries; /* memregion_stat_index_entries() */
+
+    /* dirty.c: dirty logging. Readers see these only through views. */
+    unsigned dirty_page_shift; /* page size of new bitmaps (starts at 12) */
+    bool global_logging;       /* memory_global_dirty_log_start() is in force */
+
+    /* reclaim.c: objects retired by the writer, freed after one grace period. */
+    struct Deferred *reclaim_batch;
+    size_t nr_reclaim, cap_reclaim;
+};
+extern struct MrWriterState mr_ws;
+
+/* The calling thread's own state. */
+struct MrThreadState {
+    unsigned lock_depth;        /* base.c: this thread's holds of the writer lock */
+    char last_error[256];       /* base.c: memregion_last_error() */
+    struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
+    unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
+    uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */
+};
+extern MR_THREAD struct MrThreadState mr_ts;
+
+/* base.c: the writer lock itself, a recursive mutex. */
+extern pthread_mutex_t mr_writer_mutex;
+
+/* callrec.c: every call record, used by any dispatching thread. */
+struct MrCallRecords {
+    pthread_mutex_t lock;    /* protects list */
+    struct CallRecord *list; /* all records, never freed: reused by new threads */
+    pthread_key_t key;       /* frees a thread's record when it exits; made once */
+    pthread_once_t key_once;
+};
+extern struct MrCallRecords mr_callrecs;
+
+#endif /* MEMREGION_GLOBALS_H */
