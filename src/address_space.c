@@ -32,7 +32,7 @@ int address_space_init(AddressSpace *as, MemoryRegion *root, const char *name)
     else
         mr_ws.as_head = as;
     mr_ws.as_tail = as;
-    mr_as_attach(as);
+    damage_as_attach(as);
     memory_region_transaction_commit();
     return 0;
 }

@@ -1,27 +1,21 @@
 /*
- * The writer lock, transactions, change tracking and commits.
+ * Transactions and commits.
  *
  * A view root is a region some address space's view is rendered from (QEMU's
  * sharing rule, tree_view_root); it has a ViewSlot holding the current
  * version of that view. Address spaces point at slots, so spaces that share
  * a root share every version without being touched.
  *
- * Change tracking comes in two kinds:
- * - damage (mr_damage): a window of a region's own coordinates whose
- *   rendering may have changed. It travels up through containers and
- *   aliases to every slot that renders the region and is recorded there in
- *   absolute addresses. Regions that reach no slot are skipped (a memo,
- *   `feeds`, valid for one topology epoch), so a change under one device
- *   does not walk the bus-master spaces of all the others.
- * - structure (mr_struct_change): a region's own attributes or its child
- *   list changed. Only the address spaces whose view-root derivation visited
- *   that region (an index kept in RegionExt.path_users) re-derive their root.
- *
- * Commit: queued address spaces re-derive their view root; each damaged
- * slot gets a new version that re-renders only the damaged windows and
- * shares the rest (flatview_splice); listeners of changed spaces hear the
- * difference. A commit costs what changed: not the number of regions, and
- * not the number of address spaces that did not change.
+ * Mutations record what they changed through damage.c while a transaction
+ * is open. The outermost commit then: (1) has queued address spaces
+ * re-derive their view root; (2) gives each damaged slot a new version that
+ * re-renders only the damaged windows and shares the rest
+ * (flatview_splice); (3) points spaces that changed root at their new slot;
+ * (4) lets listeners of changed spaces hear the difference; (5) retires
+ * replaced versions and unused slots. A listener may change the map; that
+ * change commits right after, in a commit of its own. A commit costs what
+ * changed: not the number of regions, and not the number of address spaces
+ * that did not change.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,8 +29,6 @@
 #include "commit.h"
 #include "listeners.h"
 
-#define MAX_WINDOWS 64 /* more damage windows than this: render the whole view */
-
 bool commit_in_transaction(void)
 {
     return mr_ws.tx_depth > 0; /* only asked by the lock owner */
@@ -48,173 +40,6 @@ uint64_t memregion_stat_renders(void)
     uint64_t n = mr_ws.stat_renders;
     mr_writer_unlock();
     return n;
-}
-
-/* ---- damage -------------------------------------------------------------------- */
-
-static void queue_slot(ViewSlot *s)
-{
-    MR_ASSERT_WRITER();
-    mr_ws.update_pending = true;
-    if (!s->queued) {
-        s->queued = true;
-        ptrvec_push(&mr_ws.damaged, s);
-    }
-}
-
-static void slot_add_window(ViewSlot *s, mr_size_t lo, mr_size_t hi)
-{
-    queue_slot(s);
-    if (s->full)
-        return;
-    if (s->nr_win == MAX_WINDOWS) {
-        s->full = true;
-        return;
-    }
-    MR_GROW_OR_DIE(s->win, s->cap_win, s->nr_win + 1, 4);
-    s->win[s->nr_win].lo = lo;
-    s->win[s->nr_win].hi = hi;
-    s->nr_win++;
-}
-
-void mr_topology_changed(void)
-{
-    MR_ASSERT_WRITER();
-    mr_ws.topo_epoch++;
-}
-
-/*
- * Can damage at @mr reach a slot? Memoised for the current topology epoch.
- * Computing it also moves the aliases of @mr that reach a slot to the front
- * of its alias_users list and counts them (feeding_aliases), so damage never
- * walks the aliases that lead nowhere (say, 255 idle bus-master views).
- */
-static bool feeds_slot(MemoryRegion *mr)
-{
-    if (mr->feeds_epoch == mr_ws.topo_epoch)
-        return mr->feeds;
-    mr->feeds_epoch = mr_ws.topo_epoch;
-    /* On an alias loop the recursion meets mr again: assume it feeds. A
-     * region that does not may then be walked by damage, never skipped. */
-    mr->feeds = true;
-    bool f = mr->view_slot != NULL || (mr->container && feeds_slot(mr->container));
-    MemoryRegion *feeding = NULL, **feeding_tail = &feeding, *idle = NULL, **idle_tail = &idle;
-    unsigned nr_feeding = 0;
-    for (MemoryRegion *a = mr->alias_users, *next; a; a = next) {
-        next = a->alias_user_next;
-        a->alias_user_next = NULL;
-        if (feeds_slot(a)) {
-            *feeding_tail = a;
-            feeding_tail = &a->alias_user_next;
-            nr_feeding++;
-        } else {
-            *idle_tail = a;
-            idle_tail = &a->alias_user_next;
-        }
-    }
-    *feeding_tail = idle;
-    mr->alias_users = feeding;
-    mr->feeding_aliases = nr_feeding;
-    mr->feeds = f || nr_feeding;
-    return mr->feeds;
-}
-
-static void damage_walk(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
-{
-    MR_ASSERT_WRITER();
-    MR_ASSERT(mr_ws.tx_depth > 0 || mr_ws.committing);
-    if (hi > MR_SIZE_2_64)
-        hi = MR_SIZE_2_64;
-    if (lo >= hi || mr_ws.dwalk_overflow || !feeds_slot(mr))
-        return;
-    if ((mr->on_path || mr_ws.dwalk_work) && ++mr_ws.dwalk_work > 4 * MEMREGION_ALIAS_LOOP_WORK_MAX)
-        mr_ws.dwalk_overflow = true;
-    if (mr->on_path > MEMREGION_ALIAS_LAPS_MAX)
-        mr_ws.dwalk_overflow = true;
-    if (mr_ws.dwalk_overflow)
-        return;
-    mr->on_path++;
-    if (mr->view_slot)
-        slot_add_window(mr->view_slot, MR_MIN(lo + mr->addr, MR_SIZE_2_64),
-                        MR_MIN(hi + mr->addr, MR_SIZE_2_64));
-    /* A disabled alias or container shows nothing of mr (its own change of
-     * state damaged it whole), so damage does not pass through it. */
-    MemoryRegion *a = mr->alias_users;
-    for (unsigned i = 0; i < mr->feeding_aliases; i++, a = a->alias_user_next) {
-        /* Alias a shows [alias_offset, alias_offset + size) of mr at 0. */
-        mr_size_t alo = MR_MAX(lo, (mr_size_t)a->alias_offset);
-        mr_size_t ahi = MR_MIN(hi, (mr_size_t)a->alias_offset + a->size);
-        if (alo < ahi && a->enabled)
-            damage_walk(a, alo - a->alias_offset, ahi - a->alias_offset);
-    }
-    if (mr->container && mr->container->enabled)
-        damage_walk(mr->container, lo + mr->addr, MR_MIN(hi + mr->addr, mr->container->size));
-    mr->on_path--;
-}
-
-void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi)
-{
-    mr_ws.dwalk_work = 0;
-    mr_ws.dwalk_overflow = false;
-    damage_walk(mr, lo, hi);
-    if (mr_ws.dwalk_overflow)
-        mr_damage_all_views();
-}
-
-static void recheck_users(MemoryRegion *mr)
-{
-    RegionExt *ext = mr->ext;
-    for (size_t i = 0; ext && i < ext->nr_path_users; i++) {
-        AddressSpace *as = ext->path_users[i];
-        if (!as->recheck) {
-            as->recheck = true;
-            ptrvec_push(&mr_ws.rechecks, as);
-        }
-    }
-}
-
-void mr_struct_change(MemoryRegion *mr)
-{
-    MR_ASSERT_WRITER();
-    MR_ASSERT(mr_ws.tx_depth > 0 || mr_ws.committing);
-    mr_ws.update_pending = true;
-    recheck_users(mr);
-    if (mr->container)
-        recheck_users(mr->container);
-}
-
-void mr_note_change(MemoryRegion *mr)
-{
-    mr_struct_change(mr);
-    mr_damage(mr, 0, mr->size);
-}
-
-void mr_note_removal(MemoryRegion *mr)
-{
-    MR_ASSERT_WRITER();
-    mr->removed_gen = mr_ws.current_gen + 1;
-}
-
-bool mr_removal_pending(const MemoryRegion *mr)
-{
-    return mr->removed_gen > mr_ws.current_gen;
-}
-
-void mr_damage_root(MemoryRegion *mr)
-{
-    if (mr->view_slot) {
-        mr->view_slot->full = true;
-        queue_slot(mr->view_slot);
-    }
-}
-
-void mr_damage_all_views(void)
-{
-    for (size_t i = 0; i < mr_ws.slots.n; i++) {
-        ViewSlot *s = mr_ws.slots.v[i];
-        s->full = true;
-        queue_slot(s);
-    }
 }
 
 /* ---- address spaces: view roots and their derivation paths ----------------------- */
@@ -258,8 +83,8 @@ static ViewSlot *slot_for(MemoryRegion *root)
     s->full = true;
     root->view_slot = s;
     ptrvec_push(&mr_ws.slots, s);
-    queue_slot(s);
-    mr_ws.topo_epoch++; /* damage can now reach this slot */
+    damage_queue_slot(s);
+    damage_topology(); /* damage can now reach this slot */
     return s;
 }
 
@@ -293,16 +118,6 @@ static void derive_root(AddressSpace *as)
     /* Published after the slot's first version is built (do_commit). */
     as->pending_slot = new;
     as->switching = true;
-}
-
-void mr_as_attach(AddressSpace *as)
-{
-    MR_ASSERT_WRITER();
-    mr_ws.update_pending = true;
-    if (!as->recheck) {
-        as->recheck = true;
-        ptrvec_push(&mr_ws.rechecks, as);
-    }
 }
 
 static FlatView *render_full(ViewChain *chain, const FlatView *prev, MemoryRegion *root)
@@ -486,7 +301,7 @@ static void do_commit(void)
             continue;
         }
         s->root->view_slot = NULL;
-        mr_ws.topo_epoch++; /* damage no longer reaches it */
+        damage_topology(); /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
         mr_defer_free(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */

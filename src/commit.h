@@ -20,6 +20,7 @@
 #define MEMREGION_COMMIT_H
 
 #include "base.h"
+#include "view.h"
 
 /* ---- damage.c: change tracking, called by the mutations -------------------------- */
 
@@ -29,26 +30,28 @@
  * view root that renders @mr, where it is recorded in absolute addresses.
  * Writer lock held, inside a transaction.
  */
-void mr_damage(MemoryRegion *mr, mr_size_t lo, mr_size_t hi);
+void damage_range(MemoryRegion *mr, mr_size_t lo, mr_size_t hi);
 /*
  * @mr's own attributes or its list of children changed: address spaces
  * whose view-root derivation passes through @mr or its container re-derive
  * it at the next commit.
  */
-void mr_struct_change(MemoryRegion *mr);
+void damage_struct(MemoryRegion *mr);
 /* The whole of @mr may render differently, and its attributes changed. */
-void mr_note_change(MemoryRegion *mr);
+void damage_region(MemoryRegion *mr);
 /* @mr is a root whose own address changed: views rendered from it are redone. */
-void mr_damage_root(MemoryRegion *mr);
+void damage_root(MemoryRegion *mr);
 /* Links between regions changed (child added or removed, alias created or gone). */
-void mr_topology_changed(void);
+void damage_topology(void);
 /* @mr left its container; until that commits, views may still show it. */
-void mr_note_removal(MemoryRegion *mr);
-bool mr_removal_pending(const MemoryRegion *mr);
+void damage_removal(MemoryRegion *mr);
+bool damage_removal_pending(const MemoryRegion *mr);
 /* Every view is re-rendered at the next commit (a global attribute changed). */
-void mr_damage_all_views(void);
+void damage_all_views(void);
 /* @as is new, or its listeners changed: look at it at the next commit. */
-void mr_as_attach(AddressSpace *as);
+void damage_as_attach(AddressSpace *as);
+/* Queue @s for the next commit (its windows or `full` say what to redo). */
+void damage_queue_slot(ViewSlot *s);
 
 /* ---- commit.c: transactions, view roots, commits ---------------------------------- */
 

@@ -89,7 +89,7 @@ int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
     if (log && !(ext->log_mask & bit)) {
         dirty_ensure_bitmaps(mr, bit);
         ext->log_mask |= bit;
-        mr_note_change(mr);
+        damage_region(mr);
     } else if (!log && (ext->log_mask & bit)) {
         ext->log_mask &= ~bit;
         if (!(memory_region_get_dirty_log_mask(mr) & bit)) {
@@ -97,7 +97,7 @@ int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
             rcu_assign_pointer(ext->dirty[client], NULL);
             mr_defer_free(&b->rcu, bitmap_free_rcu);
         }
-        mr_note_change(mr);
+        damage_region(mr);
     }
     memory_region_transaction_commit();
     return 0;
@@ -281,7 +281,7 @@ static void set_global_logging(bool on)
         mr_ws.global_logging = on;
         if (on)
             listener_global_log(true);
-        mr_damage_all_views();
+        damage_all_views();
     }
     memory_region_transaction_commit();
     if (change && !on)

@@ -139,7 +139,7 @@ int memory_region_init_alias(MemoryRegion *mr, const char *name, MemoryRegion *o
     mr_writer_lock();
     mr->alias_user_next = orig->alias_users;
     orig->alias_users = mr;
-    mr_topology_changed();
+    damage_topology();
     mr_writer_unlock();
     return 0;
 }
@@ -174,7 +174,7 @@ int memory_region_destroy(MemoryRegion *mr)
     else if (__atomic_load_n(&mr->dma_maps, __ATOMIC_ACQUIRE))
         err = mr_error(EBUSY, "region '%s' has live DMA mappings (address_space_unmap them first)",
                        mr->name);
-    else if (mr_removal_pending(mr) || mr->view_slot)
+    else if (damage_removal_pending(mr) || mr->view_slot)
         err = mr_error(EBUSY,
                        "region '%s' is still visible in a published view "
                        "(commit the transaction that removed it first)",
@@ -208,7 +208,7 @@ int memory_region_destroy(MemoryRegion *mr)
         ((RegionExt *)mr->ext)->nr_groups = 0;
     if (mr->kind == MR_KIND_ALIAS)
         unlink_alias_user(mr);
-    mr_topology_changed();
+    damage_topology();
     mr_writer_unlock();
 
     if (mr->was_visible && !in_tx) {
@@ -261,7 +261,7 @@ int memory_region_set_enabled(MemoryRegion *mr, bool enabled)
             if (enabled && (err_ = loops_check(mr, false)))
                 mr->enabled = false; /* an alias loop would pass its bounds */
             else
-                mr_note_change(mr);
+                damage_region(mr);
         });
 }
 
@@ -270,7 +270,7 @@ int memory_region_set_readonly(MemoryRegion *mr, bool readonly)
     MR_SETTER(
         mr, if (mr->readonly != readonly) {
             mr->readonly = readonly;
-            mr_note_change(mr);
+            damage_region(mr);
         });
 }
 
@@ -279,7 +279,7 @@ int memory_region_set_nonvolatile(MemoryRegion *mr, bool nonvolatile)
     MR_SETTER(
         mr, if (mr->nonvolatile != nonvolatile) {
             mr->nonvolatile = nonvolatile;
-            mr_note_change(mr);
+            damage_region(mr);
         });
 }
 
@@ -291,7 +291,7 @@ int memory_region_rom_device_set_romd(MemoryRegion *mr, bool romd_mode)
             err_ = mr_error(EINVAL, "region '%s' is not a ROM device", mr->name);
         } else if (mr->romd_mode != romd_mode) {
             mr->romd_mode = romd_mode;
-            mr_note_change(mr);
+            damage_region(mr);
         });
 }
 
@@ -309,7 +309,7 @@ int memory_region_set_alias_offset(MemoryRegion *mr, hwaddr offset)
             if ((err_ = loops_check(mr, false)))
                 mr->alias_offset = old; /* an alias loop would pass its bounds */
             else
-                mr_note_change(mr);
+                damage_region(mr);
         });
 }
 
@@ -348,8 +348,8 @@ int memory_region_set_size(MemoryRegion *mr, mr_size_t size)
         mr->size = size;
         if (parent)
             child_index_insert(parent, mr);
-        mr_struct_change(mr);
-        mr_damage(mr, 0, MR_MAX(old, size));
+        damage_struct(mr);
+        damage_range(mr, 0, MR_MAX(old, size));
     }
     memory_region_transaction_commit();
     return err;

@@ -156,14 +156,14 @@ static int add_subregion(MemoryRegion *parent, hwaddr offset, MemoryRegion *sub,
         err = check_mapping(parent, offset, sub);
     if (!err) {
         if (sub->addr != offset)
-            mr_damage_root(sub); /* views rendered from it shift */
+            damage_root(sub); /* views rendered from it shift */
         sub->addr = offset;
         sub->priority = priority;
         sub->may_overlap = may_overlap;
         link_child(parent, sub);
-        mr_topology_changed();
-        mr_struct_change(sub);
-        mr_damage(parent, offset, (mr_size_t)offset + sub->size);
+        damage_topology();
+        damage_struct(sub);
+        damage_range(parent, offset, (mr_size_t)offset + sub->size);
         if (mr_ws.overlap_check_on && !may_overlap) /* overlap diagnostics hook (overlap.c) */
             overlap_check_added(sub);
     }
@@ -181,11 +181,11 @@ int memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
         err = mr_error(EINVAL, "region '%s' is not a subregion of '%s'", sub->name,
                        parent->name ? parent->name : "?");
     else {
-        mr_damage(parent, sub->addr, (mr_size_t)sub->addr + sub->size);
-        mr_struct_change(sub);
+        damage_range(parent, sub->addr, (mr_size_t)sub->addr + sub->size);
+        damage_struct(sub);
         unlink_child(sub);
-        mr_topology_changed();
-        mr_note_removal(sub);
+        damage_topology();
+        damage_removal(sub);
     }
     memory_region_transaction_commit();
     return err;
@@ -221,16 +221,16 @@ static int readd(MemoryRegion *mr, const hwaddr *new_addr, const int32_t *new_pr
         /* refused: an alias loop through mr would pass its bounds */
     } else if (addr != mr->addr || priority != mr->priority) {
         MemoryRegion *parent = mr->container;
-        mr_struct_change(mr);
+        damage_struct(mr);
         if (mr->addr != addr)
-            mr_damage_root(mr); /* views rendered from it shift */
+            damage_root(mr); /* views rendered from it shift */
         if (parent) {
-            mr_damage(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
+            damage_range(parent, mr->addr, (mr_size_t)mr->addr + mr->size);
             unlink_child(mr);
             mr->addr = addr;
             mr->priority = priority;
             link_child(parent, mr);
-            mr_damage(parent, addr, (mr_size_t)addr + mr->size);
+            damage_range(parent, addr, (mr_size_t)addr + mr->size);
             if (mr_ws.overlap_check_on && !mr->may_overlap) /* overlap diagnostics hook */
                 overlap_check_added(mr);
         } else {

@@ -48,7 +48,7 @@ static int expect_abort(void (*fn)(void), const char *what)
 
 static void change_without_lock(void)
 {
-    mr_topology_changed();
+    damage_topology();
 }
 
 static void unlock_unheld(void)
