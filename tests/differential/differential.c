@@ -50,47 +50,16 @@
 
 #include "refmodel.h"
 #include "../support/rng.h"
+#include "../support/trail.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
 #define NSLOTS       64
 #define NAS          4 /* as0: root0, as1: root1, as2: sub2, as3: root0 (shared) */
 #define MAX_TX_DEPTH 3
-#define RING         16 /* operations remembered for a mismatch report */
-#define MAX_REPORTS  12 /* mismatch lines printed per seed */
 #define TWO64        MR_SIZE_2_64
 
 #define DEFAULT_OPS_PER_SEED 4000
-
-/* ---- random numbers (splitmix64: small, deterministic everywhere) ---------- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    return ts_rng_next(&rng_state);
-}
-
-/* Uniform in [0, n); n == 0 gives 0. */
-static uint64_t rnd_below(uint64_t n)
-{
-    return n ? rnd() % n : 0;
-}
-
-/* Uniform in [0, n) for a 128-bit bound up to 2^64. */
-static mr_size_t rnd_below128(mr_size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (n >= TWO64)
-        return rnd();
-    return rnd_below((uint64_t)n);
-}
-
-static bool chance(unsigned pct)
-{
-    return rnd_below(100) < pct;
-}
 
 /* ---- the harness's record of every region ----------------------------------- */
 
@@ -141,18 +110,10 @@ static uint8_t as_unassigned[NAS];
 static bool as_live[NAS];
 
 static bool global_log; /* memory_global_dirty_log_start() in force */
-static uint64_t cur_seed;
 static uint64_t seq_counter;
 static int tx_depth;
-static bool verbose;
 
 static uint64_t ops_total;  /* operations run, all seeds */
-static uint64_t ops_seed;   /* operations run in this seed */
-static uint64_t mismatches; /* all seeds */
-static uint64_t seed_mismatches;
-static unsigned reports_printed;
-static char ring[RING][256];
-static uint64_t ring_n;
 static char dev_error[256]; /* set by a device callback that saw a bad access */
 
 /* What was checked, to show that the checks have something to bite on. */
@@ -197,44 +158,7 @@ static bool can_have_children(const Slot *s)
     return is_live(s) && s->kind != SK_ALIAS;
 }
 
-static const char *hex128(mr_size_t v, char *buf)
-{
-    if (v >> 64)
-        sprintf(buf, "0x1%016" PRIx64, (uint64_t)v);
-    else
-        sprintf(buf, "0x%" PRIx64, (uint64_t)v);
-    return buf;
-}
-
 /* ---- reporting ------------------------------------------------------------- */
-
-static void note_op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note_op(const char *fmt, ...)
-{
-    char *line = ring[ring_n++ % RING];
-    int n = snprintf(line, 256, "op %" PRIu64 ": ", ops_seed);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, 256 - (size_t)n, fmt, ap);
-    va_end(ap);
-    if (verbose)
-        printf("  %s\n", line);
-}
-
-static void mismatch(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void mismatch(const char *fmt, ...)
-{
-    mismatches++;
-    seed_mismatches++;
-    if (reports_printed++ >= MAX_REPORTS)
-        return;
-    printf("MISMATCH seed=%" PRIu64 " op=%" PRIu64 ": ", cur_seed, ops_seed);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 static void dump_region(const MemoryRegion *mr, int depth, int maxdepth)
 {
@@ -242,14 +166,14 @@ static void dump_region(const MemoryRegion *mr, int depth, int maxdepth)
     Slot *sl = slot_of(mr);
     printf("    %*s%s '%s' [%d] addr=0x%" PRIx64 " size=%s prio=%d%s%s%s%s", 2 * depth, "",
            sl ? kind_names[sl->kind] : "?", memory_region_name(mr), sl ? sl->idx : -1,
-           memory_region_addr(mr), hex128(memory_region_size(mr), s), memory_region_priority(mr),
+           memory_region_addr(mr), ts_hex128(memory_region_size(mr), s), memory_region_priority(mr),
            memory_region_is_enabled(mr) ? "" : " disabled",
            memory_region_is_readonly(mr) ? " ro" : "", sl && sl->nonvolatile ? " nv" : "",
            memory_region_kind(mr) == MR_KIND_ROMD && !memory_region_is_romd(mr) ? " romd-off" : "");
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
         MemoryRegion *t = memory_region_alias_target(mr);
         printf(" -> '%s' +%s", t ? memory_region_name(t) : "?",
-               hex128(memory_region_alias_offset(mr), a));
+               ts_hex128(memory_region_alias_offset(mr), a));
     }
     printf("\n");
     if (depth >= maxdepth)
@@ -260,10 +184,7 @@ static void dump_region(const MemoryRegion *mr, int depth, int maxdepth)
 
 static void print_context(void)
 {
-    printf("  last operations:\n");
-    uint64_t first = ring_n > RING ? ring_n - RING : 0;
-    for (uint64_t i = first; i < ring_n; i++)
-        printf("    %s\n", ring[i % RING]);
+    ts_trail_print_ops();
     printf("  tree:\n");
     for (int i = 0; i < NSLOTS; i++)
         if (is_live(&slots[i]) && slots[i].parent < 0)
@@ -274,7 +195,7 @@ static void print_context(void)
                    as_unassigned[k]);
     printf("  replay: MEMREGION_SEED=%" PRIu64 " MEMREGION_DIFF_OPS=%" PRIu64
            " MEMREGION_DIFF_VERBOSE=1 tests/differential/differential\n",
-           cur_seed, ops_seed);
+           ts_trail.seed, ts_trail.op);
 }
 
 /* ---- device: byte storage, so its contents are predictable ------------------ */
@@ -326,29 +247,29 @@ static const uint64_t hot_spots[] = {
 static uint64_t rnd_align(uint64_t v)
 {
     static const uint64_t aligns[] = {1, 0x10, 0x100, 0x1000, 0x1000};
-    return v & ~(aligns[rnd_below(5)] - 1);
+    return v & ~(aligns[ts_rnd_below(5)] - 1);
 }
 
 /* An offset to place something inside a window of @limit bytes (may overshoot on purpose). */
 static hwaddr gen_offset(mr_size_t limit, mr_size_t size)
 {
-    if (chance(4) && size <= TWO64)
+    if (ts_chance(4) && size <= TWO64)
         return (hwaddr)(TWO64 - size); /* flush with the top of the space */
-    if (limit <= 0x40000 && chance(85))
-        return rnd_align(rnd_below((uint64_t)limit + 0x200));
-    if (chance(45))
-        return rnd_align(rnd_below(0x20000)); /* the crowded low window */
-    if (limit < TWO64 && chance(30)) {
+    if (limit <= 0x40000 && ts_chance(85))
+        return rnd_align(ts_rnd_below((uint64_t)limit + 0x200));
+    if (ts_chance(45))
+        return rnd_align(ts_rnd_below(0x20000)); /* the crowded low window */
+    if (limit < TWO64 && ts_chance(30)) {
         uint64_t lo = limit > 0x10000 ? (uint64_t)(limit - 0x10000) : 0;
-        return rnd_align(lo + rnd_below(0x10000 + 0x100));
+        return rnd_align(lo + ts_rnd_below(0x10000 + 0x100));
     }
-    uint64_t base = hot_spots[rnd_below(sizeof(hot_spots) / sizeof(hot_spots[0]))];
-    return base + rnd_align(rnd_below(0x10000));
+    uint64_t base = hot_spots[ts_rnd_below(sizeof(hot_spots) / sizeof(hot_spots[0]))];
+    return base + rnd_align(ts_rnd_below(0x10000));
 }
 
 static mr_size_t gen_container_size(void)
 {
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (r < 12)
         return TWO64;
     if (r < 15)
@@ -356,27 +277,27 @@ static mr_size_t gen_container_size(void)
     if (r < 22) {
         static const mr_size_t big[] = {(mr_size_t)1 << 32, (mr_size_t)1 << 40, (mr_size_t)1 << 63,
                                         TWO64 - 1};
-        return big[rnd_below(4)];
+        return big[ts_rnd_below(4)];
     }
-    return 1 + rnd_align(rnd_below(0x20000));
+    return 1 + rnd_align(ts_rnd_below(0x20000));
 }
 
 static mr_size_t gen_ram_size(void)
 {
-    if (chance(10))
-        return 1 + rnd_below(16);
-    return 1 + rnd_align(rnd_below(0x4000));
+    if (ts_chance(10))
+        return 1 + ts_rnd_below(16);
+    return 1 + rnd_align(ts_rnd_below(0x4000));
 }
 
 static int32_t gen_prio(void)
 {
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (r < 60)
-        return (int32_t)rnd_below(3) - 1;
+        return (int32_t)ts_rnd_below(3) - 1;
     if (r < 90)
-        return (int32_t)rnd_below(7) - 3;
+        return (int32_t)ts_rnd_below(7) - 3;
     static const int32_t odd[] = {INT32_MIN, INT32_MAX, 1000, -1000};
-    return odd[rnd_below(4)];
+    return odd[ts_rnd_below(4)];
 }
 
 static Slot *pick(bool (*ok)(const Slot *))
@@ -385,7 +306,7 @@ static Slot *pick(bool (*ok)(const Slot *))
     for (int i = 0; i < NSLOTS; i++)
         if (ok(&slots[i]))
             cand[n++] = i;
-    return n ? &slots[cand[rnd_below((uint64_t)n)]] : NULL;
+    return n ? &slots[cand[ts_rnd_below((uint64_t)n)]] : NULL;
 }
 
 static bool any_live(const Slot *s)
@@ -437,7 +358,7 @@ static mr_size_t root_size[3];
 static Slot *pick_target(void)
 {
     Slot *s = pick(any_live);
-    if (s && s->idx < 2 && chance(80))
+    if (s && s->idx < 2 && ts_chance(80))
         s = pick(any_live);
     return s;
 }
@@ -582,7 +503,7 @@ static Slot *pick_loop_parent(const Slot *sub)
     for (int i = 0; i < NSLOTS; i++)
         if (can_have_children(&slots[i]) && reaches(sub->target, i))
             cand[n++] = i;
-    return n ? &slots[cand[rnd_below((uint64_t)n)]] : NULL;
+    return n ? &slots[cand[ts_rnd_below((uint64_t)n)]] : NULL;
 }
 
 /* ---- expected results ------------------------------------------------------------- */
@@ -640,14 +561,6 @@ static void snap_free(Snap *s)
     s->n = 0;
 }
 
-static bool fr_same(const FlatRange *a, const FlatRange *b)
-{
-    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
-           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
-           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
-           a->dirty_log_mask == b->dirty_log_mask;
-}
-
 /* Is as@k's current view exactly @s? Reports the first difference. */
 static bool snap_check(int k, const Snap *s, const char *why)
 {
@@ -655,17 +568,17 @@ static bool snap_check(int k, const Snap *s, const char *why)
     size_t n = flatview_nr_ranges(fv);
     bool ok = true;
     if (n != s->n) {
-        mismatch("as%d: view changed %s: %zu ranges, was %zu", k, why, n, s->n);
+        ts_trail_mismatch("as%d: view changed %s: %zu ranges, was %zu", k, why, n, s->n);
         ok = false;
     } else {
         for (size_t i = 0; i < n; i++) {
             const FlatRange *r = flatview_range(fv, i);
-            if (!fr_same(r, &s->r[i])) {
-                mismatch("as%d: view changed %s: range %zu at 0x%" PRIx64 " was '%s'+0x%" PRIx64
-                         ", now at 0x%" PRIx64 " '%s'+0x%" PRIx64,
-                         k, why, i, s->r[i].addr, memory_region_name(s->r[i].mr),
-                         s->r[i].offset_in_region, r->addr, memory_region_name(r->mr),
-                         r->offset_in_region);
+            if (!ts_fr_same(r, &s->r[i])) {
+                ts_trail_mismatch("as%d: view changed %s: range %zu at 0x%" PRIx64
+                                  " was '%s'+0x%" PRIx64 ", now at 0x%" PRIx64 " '%s'+0x%" PRIx64,
+                                  k, why, i, s->r[i].addr, memory_region_name(s->r[i].mr),
+                                  s->r[i].offset_in_region, r->addr, memory_region_name(r->mr),
+                                  r->offset_in_region);
                 ok = false;
                 break;
             }
@@ -688,8 +601,8 @@ static void check_rc(int rc, unsigned allowed, Snap *pre, const char *what)
     if (rc != 0 && (rc_bit(rc) & allowed))
         stats.refused++;
     if (!(rc_bit(rc) & allowed))
-        mismatch("%s returned %d (%s), expected %s", what, rc, memregion_last_error(),
-                 expect_str(allowed, e));
+        ts_trail_mismatch("%s returned %d (%s), expected %s", what, rc, memregion_last_error(),
+                          expect_str(allowed, e));
     if (rc != 0 && pre)
         for (int k = 0; k < NAS; k++)
             if (as_live[k])
@@ -729,36 +642,37 @@ static void check_tree(void)
         MemoryRegion *mr = &s->mr;
         if (!is_live(s)) {
             if (memory_region_kind(mr) != MR_KIND_NONE)
-                mismatch("slot %d is free but has kind %d", i, memory_region_kind(mr));
+                ts_trail_mismatch("slot %d is free but has kind %d", i, memory_region_kind(mr));
             continue;
         }
         if (memory_region_size(mr) != s->size)
-            mismatch("'%s': size %s, expected %s", s->name, hex128(memory_region_size(mr), a),
-                     hex128(s->size, b));
+            ts_trail_mismatch("'%s': size %s, expected %s", s->name,
+                              ts_hex128(memory_region_size(mr), a), ts_hex128(s->size, b));
         if (memory_region_addr(mr) != s->addr)
-            mismatch("'%s': addr 0x%" PRIx64 ", expected 0x%" PRIx64, s->name,
-                     memory_region_addr(mr), s->addr);
+            ts_trail_mismatch("'%s': addr 0x%" PRIx64 ", expected 0x%" PRIx64, s->name,
+                              memory_region_addr(mr), s->addr);
         if (s->parent >= 0 && memory_region_priority(mr) != s->prio)
-            mismatch("'%s': priority %d, expected %d", s->name, memory_region_priority(mr),
-                     s->prio);
+            ts_trail_mismatch("'%s': priority %d, expected %d", s->name, memory_region_priority(mr),
+                              s->prio);
         if (memory_region_is_enabled(mr) != s->enabled)
-            mismatch("'%s': enabled %d, expected %d", s->name, memory_region_is_enabled(mr),
-                     s->enabled);
+            ts_trail_mismatch("'%s': enabled %d, expected %d", s->name,
+                              memory_region_is_enabled(mr), s->enabled);
         if (memory_region_is_readonly(mr) != s->readonly)
-            mismatch("'%s': readonly %d, expected %d", s->name, memory_region_is_readonly(mr),
-                     s->readonly);
+            ts_trail_mismatch("'%s': readonly %d, expected %d", s->name,
+                              memory_region_is_readonly(mr), s->readonly);
         MemoryRegion *want_parent = s->parent >= 0 ? &slots[s->parent].mr : NULL;
         if (memory_region_container(mr) != want_parent)
-            mismatch("'%s': container '%s', expected '%s'", s->name,
-                     memory_region_container(mr) ? memory_region_name(memory_region_container(mr))
-                                                 : "(none)",
-                     want_parent ? slots[s->parent].name : "(none)");
+            ts_trail_mismatch("'%s': container '%s', expected '%s'", s->name,
+                              memory_region_container(mr)
+                                  ? memory_region_name(memory_region_container(mr))
+                                  : "(none)",
+                              want_parent ? slots[s->parent].name : "(none)");
         if (s->kind == SK_ALIAS) {
             if (memory_region_alias_target(mr) != &slots[s->target].mr ||
                 memory_region_alias_offset(mr) != s->alias_offset)
-                mismatch("'%s': alias target/offset differ from what was set", s->name);
+                ts_trail_mismatch("'%s': alias target/offset differ from what was set", s->name);
         } else if (memory_region_alias_target(mr) != NULL) {
-            mismatch("'%s': not an alias but has a target", s->name);
+            ts_trail_mismatch("'%s': not an alias but has a target", s->name);
         }
         /* Dirty logging: the region's own clients, plus migration on RAM while global
          * logging runs (the header says "all RAM"; a ROM device may go either way). */
@@ -769,10 +683,10 @@ static void check_tree(void)
             want_mask |= mig;
         if (mask != want_mask &&
             !(s->kind == SK_ROMD && global_log && (mask | mig) == (want_mask | mig)))
-            mismatch("'%s': dirty log mask 0x%x, expected 0x%x", s->name, mask, want_mask);
+            ts_trail_mismatch("'%s': dirty log mask 0x%x, expected 0x%x", s->name, mask, want_mask);
         if (s->kind == SK_ROMD && memory_region_is_romd(mr) != s->romd)
-            mismatch("'%s': romd mode %d, expected %d", s->name, memory_region_is_romd(mr),
-                     s->romd);
+            ts_trail_mismatch("'%s': romd mode %d, expected %d", s->name, memory_region_is_romd(mr),
+                              s->romd);
         /* Host pointers: follow the alias chain in the record; past the memory there is none. */
         mr_size_t off = 0;
         const Slot *t = s;
@@ -784,10 +698,10 @@ static void check_tree(void)
         if (is_ramlike(t) && off < t->alloc)
             want = (uint8_t *)memory_region_get_ram_ptr(&t->mr) + (size_t)off;
         if (s != t && memory_region_get_ram_ptr(mr) != want)
-            mismatch("'%s': get_ram_ptr %p, expected target's + %s = %p", s->name,
-                     memory_region_get_ram_ptr(mr), hex128(off, a), want);
+            ts_trail_mismatch("'%s': get_ram_ptr %p, expected target's + %s = %p", s->name,
+                              memory_region_get_ram_ptr(mr), ts_hex128(off, a), want);
         if (s->kind == SK_RAM_PTR && memory_region_get_ram_ptr(mr) != s->ptrbuf)
-            mismatch("'%s': get_ram_ptr is not the caller's buffer", s->name);
+            ts_trail_mismatch("'%s': get_ram_ptr is not the caller's buffer", s->name);
 
         /* Child order: priority descending, newest (re-)add first among equals. */
         Slot *kids[NSLOTS];
@@ -802,9 +716,9 @@ static void check_tree(void)
             if (c != &kids[k]->mr)
                 break;
         if (k != n || c != NULL)
-            mismatch("'%s': child %zu is '%s', expected '%s' (priority desc, newest first)",
-                     s->name, k, c ? memory_region_name(c) : "(end)",
-                     k < n ? kids[k]->name : "(end)");
+            ts_trail_mismatch(
+                "'%s': child %zu is '%s', expected '%s' (priority desc, newest first)", s->name, k,
+                c ? memory_region_name(c) : "(end)", k < n ? kids[k]->name : "(end)");
     }
 }
 
@@ -846,7 +760,7 @@ static void free_memory(Slot *s)
 static void fill_random(uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)rnd();
+        p[i] = (uint8_t)ts_rnd();
 }
 
 static bool alias_target_ok(const Slot *s)
@@ -862,7 +776,7 @@ static bool create_region(Slot *s, bool allow_alias)
 {
     char e[40];
     SlotKind kind;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (r < 25)
         kind = SK_CONTAINER;
     else if (r < 40)
@@ -886,16 +800,16 @@ static bool create_region(Slot *s, bool allow_alias)
     s->kind = SK_FREE;
     switch (kind) {
     case SK_CONTAINER: {
-        if (chance(3)) {
+        if (ts_chance(3)) {
             rc = memory_region_init(&s->mr, s->name, TWO64 + 1);
-            note_op("init container '%s' size 2^64+1 = %d", s->name, rc);
+            ts_trail_note("init container '%s' size 2^64+1 = %d", s->name, rc);
             check_rc(rc, X_INVAL, NULL, "memory_region_init(size 2^64+1)");
             if (rc == 0)
                 return false; /* state unknown; the tree check will complain */
         }
         mr_size_t size = gen_container_size();
         rc = memory_region_init(&s->mr, s->name, size);
-        note_op("init container '%s' size %s = %d", s->name, hex128(size, e), rc);
+        ts_trail_note("init container '%s' size %s = %d", s->name, ts_hex128(size, e), rc);
         check_rc(rc, X_OK, NULL, "memory_region_init");
         if (rc)
             return false;
@@ -906,9 +820,9 @@ static bool create_region(Slot *s, bool allow_alias)
     case SK_RAM_PTR:
     case SK_ROM:
     case SK_ROMD: {
-        if (kind == SK_RAM && chance(3)) {
+        if (kind == SK_RAM && ts_chance(3)) {
             rc = memory_region_init_ram(&s->mr, s->name, 0);
-            note_op("init ram '%s' size 0 = %d", s->name, rc);
+            ts_trail_note("init ram '%s' size 0 = %d", s->name, rc);
             check_rc(rc, X_INVAL, NULL, "memory_region_init_ram(size 0)");
             if (rc == 0)
                 return false;
@@ -926,7 +840,8 @@ static bool create_region(Slot *s, bool allow_alias)
         } else {
             rc = memory_region_init_rom_device(&s->mr, &dev_ops, s, s->name, size);
         }
-        note_op("init %s '%s' size %s = %d", kind_names[kind], s->name, hex128(size, e), rc);
+        ts_trail_note("init %s '%s' size %s = %d", kind_names[kind], s->name, ts_hex128(size, e),
+                      rc);
         check_rc(rc, X_OK, NULL, "memory_region_init_<ram>");
         if (rc) {
             free_memory(s);
@@ -937,17 +852,17 @@ static bool create_region(Slot *s, bool allow_alias)
         s->shadow = malloc(n);
         uint8_t *ram = memory_region_get_ram_ptr(&s->mr);
         if (!ram) {
-            mismatch("'%s': no host memory after init", s->name);
+            ts_trail_mismatch("'%s': no host memory after init", s->name);
             s->kind = SK_FREE;
             return false;
         }
         if (kind == SK_RAM_PTR) {
             if (ram != s->ptrbuf)
-                mismatch("'%s': host memory is not the caller's buffer", s->name);
+                ts_trail_mismatch("'%s': host memory is not the caller's buffer", s->name);
         } else if (kind == SK_RAM) {
             for (size_t i = 0; i < n; i++)
                 if (ram[i] != 0) {
-                    mismatch("'%s': fresh RAM is not zeroed at 0x%zx", s->name, i);
+                    ts_trail_mismatch("'%s': fresh RAM is not zeroed at 0x%zx", s->name, i);
                     break;
                 }
         } else {
@@ -965,7 +880,7 @@ static bool create_region(Slot *s, bool allow_alias)
     }
     case SK_MMIO:
     case SK_MMIO_NULL: {
-        mr_size_t size = chance(5) ? 0 : 1 + rnd_align(rnd_below(0x2000));
+        mr_size_t size = ts_chance(5) ? 0 : 1 + rnd_align(ts_rnd_below(0x2000));
         if (kind == SK_MMIO) {
             s->devcap = size ? (size_t)size : 1;
             s->devbuf = malloc(s->devcap);
@@ -974,7 +889,8 @@ static bool create_region(Slot *s, bool allow_alias)
             memcpy(s->devshadow, s->devbuf, s->devcap);
         }
         rc = memory_region_init_io(&s->mr, kind == SK_MMIO ? &dev_ops : NULL, s, s->name, size);
-        note_op("init %s '%s' size %s = %d", kind_names[kind], s->name, hex128(size, e), rc);
+        ts_trail_note("init %s '%s' size %s = %d", kind_names[kind], s->name, ts_hex128(size, e),
+                      rc);
         check_rc(rc, X_OK, NULL, "memory_region_init_io");
         if (rc) {
             free_memory(s);
@@ -990,22 +906,22 @@ static bool create_region(Slot *s, bool allow_alias)
         mr_size_t tsize = t->size;
         hwaddr off;
         mr_size_t size;
-        if (chance(10)) {
+        if (ts_chance(10)) {
             off = 0;
             size = tsize; /* the whole target: the view-sharing shortcut */
         } else {
-            off = chance(85) ? gen_offset(tsize, 0) : rnd();
-            if (chance(60) && tsize > off)
-                size = 1 + rnd_below128(tsize - off);
-            else if (chance(15))
+            off = ts_chance(85) ? gen_offset(tsize, 0) : ts_rnd();
+            if (ts_chance(60) && tsize > off)
+                size = 1 + ts_rnd_below128(tsize - off);
+            else if (ts_chance(15))
                 size = TWO64 - off;
             else
-                size = chance(50) ? gen_container_size() : 1 + rnd_below(0x8000);
+                size = ts_chance(50) ? gen_container_size() : 1 + ts_rnd_below(0x8000);
         }
         unsigned allowed = (mr_size_t)off + size > TWO64 ? X_INVAL : X_OK;
         rc = memory_region_init_alias(&s->mr, s->name, &t->mr, off, size);
-        note_op("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s = %d", s->name, t->name, off,
-                hex128(size, e), rc);
+        ts_trail_note("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s = %d", s->name, t->name,
+                      off, ts_hex128(size, e), rc);
         check_rc(rc, allowed, NULL, "memory_region_init_alias");
         if (rc)
             return false;
@@ -1027,7 +943,7 @@ static void destroy_region(Slot *s)
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_destroy(&s->mr);
-    note_op("destroy '%s' = %d", s->name, rc);
+    ts_trail_note("destroy '%s' = %d", s->name, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "memory_region_destroy");
     pre_free(pre);
     if (rc == 0) {
@@ -1047,16 +963,16 @@ static void op_add_sub(Slot *sub)
     Slot *parent;
     /* Mostly a valid request; sometimes one of each kind of refusal. */
     if (!sub)
-        sub = chance(90) ? pick(unmapped_child_candidate) : pick(any_live);
+        sub = ts_chance(90) ? pick(unmapped_child_candidate) : pick(any_live);
     if (!sub)
         return;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (r < 2)
         parent = sub;
     else if (r < 6)
         parent = pick(alias_slot);
     else if (r < 30)
-        parent = &slots[chance(50) ? 0 : 1];
+        parent = &slots[ts_chance(50) ? 0 : 1];
     else if (r < 60)
         parent = pick(attached_container);
     else if (r < 80)
@@ -1065,7 +981,7 @@ static void op_add_sub(Slot *sub)
         parent = pick(can_have_children);
     if (!parent)
         parent = &slots[0];
-    if (sub->kind == SK_ALIAS && chance(35)) {
+    if (sub->kind == SK_ALIAS && ts_chance(35)) {
         /* Map the alias inside what it shows: a self-referential alias. */
         Slot *p = pick_loop_parent(sub);
         if (p)
@@ -1103,12 +1019,13 @@ static void op_add_sub(Slot *sub)
 
     Snap pre[NAS] = {0};
     pre_take(pre);
-    bool plain = prio == 0 && chance(30);
+    bool plain = prio == 0 && ts_chance(30);
     int rc = plain ? memory_region_add_subregion(&parent->mr, off, &sub->mr)
                    : memory_region_add_subregion_overlap(&parent->mr, off, &sub->mr, prio);
-    ops_seed++;
-    note_op("add_subregion%s('%s', 0x%" PRIx64 ", '%s' size %s, prio %d) = %d",
-            plain ? "" : "_overlap", parent->name, off, sub->name, hex128(sub->size, e), prio, rc);
+    ts_trail.op++;
+    ts_trail_note("add_subregion%s('%s', 0x%" PRIx64 ", '%s' size %s, prio %d) = %d",
+                  plain ? "" : "_overlap", parent->name, off, sub->name, ts_hex128(sub->size, e),
+                  prio, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "add_subregion");
     pre_free(pre);
     if (rc == -ELOOP && closes)
@@ -1130,16 +1047,16 @@ static void op_add(void)
 
 static void op_del(void)
 {
-    Slot *sub = pick(chance(92) ? mapped : any_live);
+    Slot *sub = pick(ts_chance(92) ? mapped : any_live);
     if (!sub)
         return;
-    Slot *parent = sub->parent >= 0 && chance(92) ? &slots[sub->parent] : pick(any_live);
+    Slot *parent = sub->parent >= 0 && ts_chance(92) ? &slots[sub->parent] : pick(any_live);
     unsigned allowed = sub->parent == parent->idx ? X_OK : X_INVAL;
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_del_subregion(&parent->mr, &sub->mr);
-    ops_seed++;
-    note_op("del_subregion('%s', '%s') = %d", parent->name, sub->name, rc);
+    ts_trail.op++;
+    ts_trail_note("del_subregion('%s', '%s') = %d", parent->name, sub->name, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "del_subregion");
     pre_free(pre);
     if (rc == 0)
@@ -1148,12 +1065,13 @@ static void op_del(void)
 
 static void op_set_address(void)
 {
-    Slot *s = chance(90) ? pick(mapped) : pick_target();
+    Slot *s = ts_chance(90) ? pick(mapped) : pick_target();
     if (!s)
         return;
     mr_size_t limit = s->parent >= 0 ? slots[s->parent].size : TWO64;
-    hwaddr addr = chance(20) ? s->addr + rnd_align(rnd_below(0x2000)) : gen_offset(limit, s->size);
-    if (s->idx < 2 && chance(60))
+    hwaddr addr =
+        ts_chance(20) ? s->addr + rnd_align(ts_rnd_below(0x2000)) : gen_offset(limit, s->size);
+    if (s->idx < 2 && ts_chance(60))
         addr = 0; /* a top-level root mostly returns home */
     unsigned allowed = (mr_size_t)addr + s->size > TWO64 ? X_INVAL : X_OK;
     bool judged = allowed == X_OK && s->parent >= 0 && addr != s->addr && on_loop(s->idx);
@@ -1165,8 +1083,8 @@ static void op_set_address(void)
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_address(&s->mr, addr);
-    ops_seed++;
-    note_op("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
+    ts_trail.op++;
+    ts_trail_note("set_address('%s', 0x%" PRIx64 ") = %d", s->name, addr, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_address");
     pre_free(pre);
     loops.refused += judged && rc == -ELOOP;
@@ -1184,8 +1102,8 @@ static void op_set_priority(void)
         return;
     int32_t prio = gen_prio();
     int rc = memory_region_set_priority(&s->mr, prio);
-    ops_seed++;
-    note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
+    ts_trail.op++;
+    ts_trail_note("set_priority('%s', %d) = %d", s->name, prio, rc);
     check_rc(rc, X_OK, NULL, "set_priority");
     if (rc == 0 && prio != s->prio) { /* the priority it has: no re-add */
         s->prio = prio;
@@ -1199,7 +1117,7 @@ static void op_set_enabled(void)
     if (!s)
         return;
     /* Keep the big roots mostly enabled so that the views have content. */
-    bool en = s->idx < 2 ? chance(80) : chance(75);
+    bool en = s->idx < 2 ? ts_chance(80) : ts_chance(75);
     unsigned allowed = X_OK;
     bool judged = en && !s->enabled && on_loop(s->idx);
     if (judged) {
@@ -1210,8 +1128,8 @@ static void op_set_enabled(void)
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_enabled(&s->mr, en);
-    ops_seed++;
-    note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
+    ts_trail.op++;
+    ts_trail_note("set_enabled('%s', %d) = %d", s->name, en, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_enabled");
     pre_free(pre);
     loops.refused += judged && rc == -ELOOP;
@@ -1224,10 +1142,10 @@ static void op_set_readonly(void)
     Slot *s = pick_target();
     if (!s)
         return;
-    bool ro = chance(30);
+    bool ro = ts_chance(30);
     int rc = memory_region_set_readonly(&s->mr, ro);
-    ops_seed++;
-    note_op("set_readonly('%s', %d) = %d", s->name, ro, rc);
+    ts_trail.op++;
+    ts_trail_note("set_readonly('%s', %d) = %d", s->name, ro, rc);
     check_rc(rc, X_OK, NULL, "set_readonly");
     if (rc == 0)
         s->readonly = ro;
@@ -1238,10 +1156,10 @@ static void op_set_nonvolatile(void)
     Slot *s = pick_target();
     if (!s)
         return;
-    bool nv = chance(35);
+    bool nv = ts_chance(35);
     int rc = memory_region_set_nonvolatile(&s->mr, nv);
-    ops_seed++;
-    note_op("set_nonvolatile('%s', %d) = %d", s->name, nv, rc);
+    ts_trail.op++;
+    ts_trail_note("set_nonvolatile('%s', %d) = %d", s->name, nv, rc);
     check_rc(rc, X_OK, NULL, "set_nonvolatile");
     if (rc == 0)
         s->nonvolatile = nv;
@@ -1249,17 +1167,17 @@ static void op_set_nonvolatile(void)
 
 static void op_set_log(void)
 {
-    Slot *s = chance(90) ? pick(ramlike_slot) : pick(any_live);
+    Slot *s = ts_chance(90) ? pick(ramlike_slot) : pick(any_live);
     if (!s)
         return;
-    unsigned client = (unsigned)rnd_below(DIRTY_MEMORY_NUM);
-    bool on = chance(60);
+    unsigned client = (unsigned)ts_rnd_below(DIRTY_MEMORY_NUM);
+    bool on = ts_chance(60);
     unsigned allowed = is_ramlike(s) ? X_OK : X_INVAL;
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_log(&s->mr, on, client);
-    ops_seed++;
-    note_op("set_log('%s', %d, client %u) = %d", s->name, on, client, rc);
+    ts_trail.op++;
+    ts_trail_note("set_log('%s', %d, client %u) = %d", s->name, on, client, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_log");
     pre_free(pre);
     if (rc == 0) {
@@ -1272,27 +1190,27 @@ static void op_set_log(void)
 
 static void op_global_log(void)
 {
-    ops_seed++;
+    ts_trail.op++;
     if (global_log)
         memory_global_dirty_log_stop();
     else
         memory_global_dirty_log_start();
     global_log = !global_log;
-    note_op("memory_global_dirty_log_%s()", global_log ? "start" : "stop");
+    ts_trail_note("memory_global_dirty_log_%s()", global_log ? "start" : "stop");
 }
 
 static void op_set_romd(void)
 {
-    Slot *s = chance(90) ? pick(romd_slot) : pick(any_live);
+    Slot *s = ts_chance(90) ? pick(romd_slot) : pick(any_live);
     if (!s)
         return;
-    bool on = chance(50);
+    bool on = ts_chance(50);
     unsigned allowed = s->kind == SK_ROMD ? X_OK : X_INVAL;
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_rom_device_set_romd(&s->mr, on);
-    ops_seed++;
-    note_op("rom_device_set_romd('%s', %d) = %d", s->name, on, rc);
+    ts_trail.op++;
+    ts_trail_note("rom_device_set_romd('%s', %d) = %d", s->name, on, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "rom_device_set_romd");
     pre_free(pre);
     if (rc == 0)
@@ -1301,15 +1219,15 @@ static void op_set_romd(void)
 
 static void op_set_alias_offset(void)
 {
-    Slot *s = chance(92) ? pick(alias_slot) : pick(any_live);
+    Slot *s = ts_chance(92) ? pick(alias_slot) : pick(any_live);
     if (!s)
         return;
     mr_size_t tsize = s->kind == SK_ALIAS ? slots[s->target].size : 0x1000;
     hwaddr off;
-    if (chance(30))
-        off = s->alias_offset + rnd_align(rnd_below(0x1000)) - (chance(50) ? 0x800 : 0);
+    if (ts_chance(30))
+        off = s->alias_offset + rnd_align(ts_rnd_below(0x1000)) - (ts_chance(50) ? 0x800 : 0);
     else
-        off = chance(90) ? gen_offset(tsize, 0) : rnd();
+        off = ts_chance(90) ? gen_offset(tsize, 0) : ts_rnd();
     unsigned allowed = X_OK;
     if (s->kind != SK_ALIAS || (mr_size_t)off + s->size > TWO64)
         allowed = X_INVAL;
@@ -1322,8 +1240,8 @@ static void op_set_alias_offset(void)
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_alias_offset(&s->mr, off);
-    ops_seed++;
-    note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
+    ts_trail.op++;
+    ts_trail_note("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_alias_offset");
     pre_free(pre);
     loops.refused += judged && rc == -ELOOP;
@@ -1344,14 +1262,14 @@ static void op_set_size(void)
     case SK_RAM_PTR:
     case SK_ROM:
     case SK_ROMD:
-        if (chance(10))
-            size = s->alloc + 1 + rnd_below(0x100); /* grow past the memory: refused */
-        else if (chance(5))
+        if (ts_chance(10))
+            size = s->alloc + 1 + ts_rnd_below(0x100); /* grow past the memory: refused */
+        else if (ts_chance(5))
             size = 0;
-        else if (chance(40))
+        else if (ts_chance(40))
             size = s->alloc; /* back to full size */
         else
-            size = 1 + rnd_below(s->alloc);
+            size = 1 + ts_rnd_below(s->alloc);
         if (size > s->alloc)
             allowed = X_INVAL;
         if (size == 0)
@@ -1359,22 +1277,22 @@ static void op_set_size(void)
         break;
     case SK_ALIAS: {
         mr_size_t tsize = slots[s->target].size;
-        if (chance(50) && tsize > s->alias_offset)
-            size = 1 + rnd_below128(tsize - s->alias_offset);
+        if (ts_chance(50) && tsize > s->alias_offset)
+            size = 1 + ts_rnd_below128(tsize - s->alias_offset);
         else
-            size = chance(10) ? TWO64 - s->alias_offset : gen_container_size();
+            size = ts_chance(10) ? TWO64 - s->alias_offset : gen_container_size();
         if ((mr_size_t)s->alias_offset + size > TWO64)
             allowed = X_INVAL;
         break;
     }
     default:
-        size = chance(60) ? 1 + rnd_align(rnd_below(0x4000)) : gen_container_size();
+        size = ts_chance(60) ? 1 + rnd_align(ts_rnd_below(0x4000)) : gen_container_size();
         break;
     }
-    if (s->idx < 3 && s->kind == SK_CONTAINER && chance(60))
+    if (s->idx < 3 && s->kind == SK_CONTAINER && ts_chance(60))
         size = root_size[s->idx]; /* a root mostly gets its size back */
-    if (chance(2))
-        size = TWO64 + 1 + rnd_below(10);
+    if (ts_chance(2))
+        size = TWO64 + 1 + ts_rnd_below(10);
     if (size > TWO64)
         allowed = X_INVAL;
     if ((allowed & X_OK) && (mr_size_t)s->addr + size > TWO64)
@@ -1390,8 +1308,8 @@ static void op_set_size(void)
     Snap pre[NAS] = {0};
     pre_take(pre);
     int rc = memory_region_set_size(&s->mr, size);
-    ops_seed++;
-    note_op("set_size('%s', %s) = %d", s->name, hex128(size, e), rc);
+    ts_trail.op++;
+    ts_trail_note("set_size('%s', %s) = %d", s->name, ts_hex128(size, e), rc);
     check_rc(rc, allowed, PRE_PTR(pre), "set_size");
     pre_free(pre);
     loops.refused += judged && rc == -ELOOP;
@@ -1413,26 +1331,26 @@ static void create_continuation(Slot *f, Slot *a)
 {
     char e[40];
     mr_size_t off = (mr_size_t)a->alias_offset + a->size;
-    mr_size_t size = 1 + rnd_below(0x4000);
+    mr_size_t size = 1 + ts_rnd_below(0x4000);
     if (off + size > TWO64)
         return;
     f->kind = SK_ALIAS;
     set_name(f);
     f->kind = SK_FREE;
     int rc = memory_region_init_alias(&f->mr, f->name, &slots[a->target].mr, (hwaddr)off, size);
-    note_op("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s (continues '%s') = %d", f->name,
-            slots[a->target].name, (hwaddr)off, hex128(size, e), a->name, rc);
+    ts_trail_note("init alias '%s' -> '%s' offset 0x%" PRIx64 " size %s (continues '%s') = %d",
+                  f->name, slots[a->target].name, (hwaddr)off, ts_hex128(size, e), a->name, rc);
     check_rc(rc, X_OK, NULL, "memory_region_init_alias");
     if (rc)
         return;
     record_fresh(f, SK_ALIAS, size);
     f->target = a->target;
     f->alias_offset = (hwaddr)off;
-    if (chance(50)) {
-        bool nv = chance(50);
+    if (ts_chance(50)) {
+        bool nv = ts_chance(50);
         rc = nv ? memory_region_set_nonvolatile(&f->mr, true)
                 : memory_region_set_readonly(&f->mr, true);
-        note_op("set_%s('%s', 1) = %d", nv ? "nonvolatile" : "readonly", f->name, rc);
+        ts_trail_note("set_%s('%s', 1) = %d", nv ? "nonvolatile" : "readonly", f->name, rc);
         check_rc(rc, X_OK, NULL, "set_readonly/nonvolatile");
         if (rc == 0 && nv)
             f->nonvolatile = true;
@@ -1444,9 +1362,9 @@ static void create_continuation(Slot *f, Slot *a)
     hwaddr at = (hwaddr)(a->addr + a->size);
     Slot *parent = &slots[a->parent];
     rc = memory_region_add_subregion_overlap(&parent->mr, at, &f->mr, a->prio);
-    ops_seed++;
-    note_op("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d", parent->name, at,
-            f->name, a->prio, rc);
+    ts_trail.op++;
+    ts_trail_note("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d", parent->name,
+                  at, f->name, a->prio, rc);
     bool closes = reaches(f->idx, parent->idx);
     unsigned allowed = X_OK;
     if (closes) {
@@ -1473,19 +1391,19 @@ static void create_continuation(Slot *f, Slot *a)
 /* Destroy an unused region and create a new one in its place. */
 static void op_recreate(void)
 {
-    Slot *s = chance(80) ? pick(unmapped_child_candidate) : pick(any_live);
+    Slot *s = ts_chance(80) ? pick(unmapped_child_candidate) : pick(any_live);
     if (s && s->idx >= 2) {
-        ops_seed++;
+        ts_trail.op++;
         destroy_region(s);
     }
     Slot *f = pick(free_slot);
-    Slot *a = chance(25) ? pick(mapped_alias) : NULL;
+    Slot *a = ts_chance(25) ? pick(mapped_alias) : NULL;
     if (f && a) {
-        ops_seed++;
+        ts_trail.op++;
         create_continuation(f, a);
     } else if (f) {
-        ops_seed++;
-        if (create_region(f, true) && chance(70))
+        ts_trail.op++;
+        if (create_region(f, true) && ts_chance(70))
             op_add_sub(f);
     }
 }
@@ -1495,26 +1413,26 @@ static void reroot(Slot *s);
 /* Move address space 2 or 3 onto another region. */
 static void op_reroot(void)
 {
-    Slot *s = chance(70) ? pick(attached_container) : pick(any_live);
+    Slot *s = ts_chance(70) ? pick(attached_container) : pick(any_live);
     if (s)
         reroot(s);
 }
 
 static void reroot(Slot *s)
 {
-    int k = chance(50) ? 2 : 3;
+    int k = ts_chance(50) ? 2 : 3;
     char name[8];
     snprintf(name, sizeof(name), "as%d", k);
-    ops_seed++;
+    ts_trail.op++;
     address_space_destroy(&spaces[k]);
     as_live[k] = false;
     int rc = address_space_init(&spaces[k], &s->mr, name);
-    note_op("address_space_init(%s, '%s') = %d", name, s->name, rc);
+    ts_trail_note("address_space_init(%s, '%s') = %d", name, s->name, rc);
     check_rc(rc, X_OK, NULL, "address_space_init");
     if (rc == 0) {
         as_live[k] = true;
         as_root[k] = s->idx;
-        as_unassigned[k] = chance(50) ? 0x00 : (uint8_t)rnd();
+        as_unassigned[k] = ts_chance(50) ? 0x00 : (uint8_t)ts_rnd();
         address_space_set_unassigned_value(&spaces[k], as_unassigned[k]);
     }
 }
@@ -1552,7 +1470,7 @@ static Slot *deep_container(mr_size_t size)
     for (int tries = 0; !f && tries < 8; tries++) {
         Slot *v = pick(unmapped_child_candidate);
         if (v && v->idx >= 3) {
-            ops_seed++;
+            ts_trail.op++;
             destroy_region(v);
         }
         f = pick(free_slot);
@@ -1563,8 +1481,8 @@ static Slot *deep_container(mr_size_t size)
     set_name(f);
     f->kind = SK_FREE;
     int rc = memory_region_init(&f->mr, f->name, size);
-    ops_seed++;
-    note_op("init container '%s' (deep chain) = %d", f->name, rc);
+    ts_trail.op++;
+    ts_trail_note("init container '%s' (deep chain) = %d", f->name, rc);
     check_rc(rc, X_OK, NULL, "memory_region_init");
     if (rc)
         return NULL;
@@ -1582,9 +1500,9 @@ static void deep_link(Slot *parent, hwaddr off, Slot *sub, int32_t prio)
     if (!allowed)
         allowed = X_OK;
     int rc = memory_region_add_subregion_overlap(&parent->mr, off, &sub->mr, prio);
-    ops_seed++;
-    note_op("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d (deep chain)",
-            parent->name, off, sub->name, prio, rc);
+    ts_trail.op++;
+    ts_trail_note("add_subregion_overlap('%s', 0x%" PRIx64 ", '%s', prio %d) = %d (deep chain)",
+                  parent->name, off, sub->name, prio, rc);
     check_rc(rc, allowed, NULL, "add_subregion_overlap");
     if (rc == 0) {
         sub->parent = parent->idx;
@@ -1596,8 +1514,8 @@ static void deep_link(Slot *parent, hwaddr off, Slot *sub, int32_t prio)
 
 static void deep_build(void)
 {
-    mr_size_t size = chance(30) ? TWO64 : 0x1000 + rnd_align(rnd_below(0x40000));
-    int depth = DEEP_MIN + (int)rnd_below(DEEP_MAX - DEEP_MIN + 1);
+    mr_size_t size = ts_chance(30) ? TWO64 : 0x1000 + rnd_align(ts_rnd_below(0x40000));
+    int depth = DEEP_MIN + (int)ts_rnd_below(DEEP_MAX - DEEP_MIN + 1);
     Slot *window = deep_container(size);
     if (!window)
         return;
@@ -1616,13 +1534,13 @@ static void deep_build(void)
     /* Picked last: making room for the levels may have destroyed unmapped regions. */
     Slot *bottom = pick(unmapped_child_candidate);
     if (bottom && bottom->idx >= 3 && !reaches(bottom->idx, above->idx))
-        deep_link(above, chance(50) ? 0 : gen_offset(above->size, bottom->size), bottom, 0);
+        deep_link(above, ts_chance(50) ? 0 : gen_offset(above->size, bottom->size), bottom, 0);
     Slot *sib = pick(unmapped_child_candidate);
     if (sib && sib->idx >= 3 && !reaches(sib->idx, window->idx)) {
         deep_link(window, gen_offset(window->size, sib->size), sib, 1);
         deep.idx[1] = sib->idx, deep.gen[1] = sib->generation;
     }
-    if (chance(75)) {
+    if (ts_chance(75)) {
         reroot(window);
     } else {
         Slot *p = pick(attached_container);
@@ -1634,28 +1552,28 @@ static void deep_build(void)
 static void op_deep_chain(void)
 {
     /* Mostly the sibling: turning it off starts the chain at the window. */
-    Slot *s = deep_slot(chance(50) ? 1 : (int)rnd_below(deep.n ? (uint64_t)deep.n : 1));
-    if (!s || chance(20)) {
+    Slot *s = deep_slot(ts_chance(50) ? 1 : (int)ts_rnd_below(deep.n ? (uint64_t)deep.n : 1));
+    if (!s || ts_chance(20)) {
         if (tx_depth == 0) /* it destroys regions and re-roots spaces */
             deep_build();
         return;
     }
-    if (chance(60) || s->parent < 0) {
-        bool en = !s->enabled || chance(30);
+    if (ts_chance(60) || s->parent < 0) {
+        bool en = !s->enabled || ts_chance(30);
         int rc = memory_region_set_enabled(&s->mr, en);
-        ops_seed++;
-        note_op("set_enabled('%s', %d) = %d (deep chain)", s->name, en, rc);
+        ts_trail.op++;
+        ts_trail_note("set_enabled('%s', %d) = %d (deep chain)", s->name, en, rc);
         check_rc(rc, X_OK, NULL, "set_enabled");
         if (rc == 0)
             s->enabled = en;
         return;
     }
     /* Off offset 0 ends the chain above it; back to 0 restores it. */
-    hwaddr addr = s->addr ? 0 : rnd_align(1 + rnd_below(0x2000));
+    hwaddr addr = s->addr ? 0 : rnd_align(1 + ts_rnd_below(0x2000));
     unsigned allowed = (mr_size_t)addr + s->size > TWO64 ? X_INVAL : X_OK;
     int rc = memory_region_set_address(&s->mr, addr);
-    ops_seed++;
-    note_op("set_address('%s', 0x%" PRIx64 ") = %d (deep chain)", s->name, addr, rc);
+    ts_trail.op++;
+    ts_trail_note("set_address('%s', 0x%" PRIx64 ") = %d (deep chain)", s->name, addr, rc);
     check_rc(rc, allowed, NULL, "set_address");
     if (rc == 0 && addr != s->addr) {
         s->addr = addr;
@@ -1674,9 +1592,9 @@ static void op_transaction(void)
                 snap_take(k, &tx_snaps[k]);
     memory_region_transaction_begin();
     tx_depth++;
-    note_op("transaction_begin (depth %d)", tx_depth);
-    int n = chance(10) ? 10 + (int)rnd_below(30) : 1 + (int)rnd_below(6);
-    for (int i = 0; i < n && seed_mismatches == 0; i++) {
+    ts_trail_note("transaction_begin (depth %d)", tx_depth);
+    int n = ts_chance(10) ? 10 + (int)ts_rnd_below(30) : 1 + (int)ts_rnd_below(6);
+    for (int i = 0; i < n && ts_trail.run_mismatches == 0; i++) {
         random_op();
         check_tree();
         for (int k = 0; k < NAS; k++)
@@ -1687,7 +1605,7 @@ static void op_transaction(void)
     }
     memory_region_transaction_commit();
     tx_depth--;
-    note_op("transaction_commit (depth %d)", tx_depth);
+    ts_trail_note("transaction_commit (depth %d)", tx_depth);
     if (tx_depth > 0) {
         for (int k = 0; k < NAS; k++)
             if (as_live[k])
@@ -1700,7 +1618,7 @@ static void op_transaction(void)
 
 static void random_op(void)
 {
-    unsigned r = (unsigned)rnd_below(1000);
+    unsigned r = (unsigned)ts_rnd_below(1000);
     if (r < 200)
         op_add();
     else if (r < 270)
@@ -1784,13 +1702,14 @@ static bool check_point(int k, FlatView *fv, const FlatRange *lib, hwaddr addr, 
     RefHit got = lib ? hit_from_range(lib, addr) : (RefHit){0};
     stats.points++;
     if (broken) {
-        mismatch("as%d: the model met a cycle at 0x%" PRIx64, k, addr);
+        ts_trail_mismatch("as%d: the model met a cycle at 0x%" PRIx64, k, addr);
         return false;
     }
     if (!refhit_equal(&want, &got)) {
         char a[160], b[160];
-        mismatch("as%d 0x%016" PRIx64 " (%s): model %s, library %s", k, addr, why,
-                 refhit_describe(&want, a, sizeof(a)), refhit_describe(&got, b, sizeof(b)));
+        ts_trail_mismatch("as%d 0x%016" PRIx64 " (%s): model %s, library %s", k, addr, why,
+                          refhit_describe(&want, a, sizeof(a)),
+                          refhit_describe(&got, b, sizeof(b)));
         return false;
     }
     (void)fv;
@@ -1807,7 +1726,7 @@ static bool mergeable(const FlatRange *a, const FlatRange *b)
 
 static hwaddr rnd_in(mr_size_t lo, mr_size_t hi) /* [lo, hi) */
 {
-    return (hwaddr)(lo + rnd_below128(hi - lo));
+    return (hwaddr)(lo + ts_rnd_below128(hi - lo));
 }
 
 static void check_view(int k)
@@ -1827,10 +1746,11 @@ static void check_view(int k)
         if (r->size == 0 || end > TWO64 || r->addr < prev_end || !s || s->kind == SK_CONTAINER ||
             s->kind == SK_ALIAS || s->kind == SK_FREE ||
             (mr_size_t)r->offset_in_region + r->size > memory_region_size(r->mr)) {
-            mismatch("as%d: range %zu is malformed: addr 0x%" PRIx64 " size %s region '%s' offset "
-                     "0x%" PRIx64 " (region size %s), previous end %s",
-                     k, i, r->addr, hex128(r->size, a), s ? s->name : "?", r->offset_in_region,
-                     hex128(r->mr ? memory_region_size(r->mr) : 0, b), hex128(prev_end, a));
+            ts_trail_mismatch(
+                "as%d: range %zu is malformed: addr 0x%" PRIx64 " size %s region '%s' offset "
+                "0x%" PRIx64 " (region size %s), previous end %s",
+                k, i, r->addr, ts_hex128(r->size, a), s ? s->name : "?", r->offset_in_region,
+                ts_hex128(r->mr ? memory_region_size(r->mr) : 0, b), ts_hex128(prev_end, a));
             flatview_unref(fv);
             return;
         }
@@ -1841,8 +1761,8 @@ static void check_view(int k)
                 stats.flag_splits++;
         }
         if (i > 0 && mergeable(flatview_range(fv, i - 1), r))
-            mismatch("as%d: ranges %zu and %zu at 0x%" PRIx64 " should have merged ('%s')", k,
-                     i - 1, i, r->addr, s->name);
+            ts_trail_mismatch("as%d: ranges %zu and %zu at 0x%" PRIx64 " should have merged ('%s')",
+                              k, i - 1, i, r->addr, s->name);
         prev_end = end;
     }
 
@@ -1850,7 +1770,7 @@ static void check_view(int k)
     RefRange *mv;
     size_t mn = refmodel_flatten(root_of(k), &mv);
     if (mn == (size_t)-1) {
-        mismatch("as%d: the model could not flatten the tree (cycle?)", k);
+        ts_trail_mismatch("as%d: the model could not flatten the tree (cycle?)", k);
     } else {
         size_t m = mn < n ? mn : n;
         size_t i = 0;
@@ -1865,20 +1785,21 @@ static void check_view(int k)
             if (i < m) {
                 const FlatRange *r = flatview_range(fv, i);
                 RefHit got = hit_from_range(r, r->addr);
-                mismatch("as%d: flat range %zu differs: model [0x%" PRIx64 ", +%s) %s; library "
-                         "[0x%" PRIx64 ", +%s) %s",
-                         k, i, mv[i].addr, hex128(mv[i].size, a),
-                         refhit_describe(&mv[i].hit, x, sizeof(x)), r->addr, hex128(r->size, b),
-                         refhit_describe(&got, y, sizeof(y)));
+                ts_trail_mismatch("as%d: flat range %zu differs: model [0x%" PRIx64
+                                  ", +%s) %s; library "
+                                  "[0x%" PRIx64 ", +%s) %s",
+                                  k, i, mv[i].addr, ts_hex128(mv[i].size, a),
+                                  refhit_describe(&mv[i].hit, x, sizeof(x)), r->addr,
+                                  ts_hex128(r->size, b), refhit_describe(&got, y, sizeof(y)));
             } else if (mn > n) {
-                mismatch(
+                ts_trail_mismatch(
                     "as%d: the model has %zu ranges, the library %zu; first extra at 0x%" PRIx64
                     " %s",
                     k, mn, n, mv[n].addr, refhit_describe(&mv[n].hit, x, sizeof(x)));
             } else {
                 const FlatRange *r = flatview_range(fv, mn);
                 RefHit got = hit_from_range(r, r->addr);
-                mismatch(
+                ts_trail_mismatch(
                     "as%d: the model has %zu ranges, the library %zu; first extra at 0x%" PRIx64
                     " %s",
                     k, mn, n, r->addr, refhit_describe(&got, y, sizeof(y)));
@@ -1889,7 +1810,7 @@ static void check_view(int k)
 
     /* 3. Point by point: first, last and a random byte of every range and every gap. */
     mr_size_t cursor = 0;
-    for (size_t i = 0; i <= n && seed_mismatches == 0; i++) {
+    for (size_t i = 0; i <= n && ts_trail.run_mismatches == 0; i++) {
         mr_size_t gap_end = i < n ? (mr_size_t)flatview_range(fv, i)->addr : TWO64;
         if (gap_end > cursor) {
             check_point(k, fv, NULL, (hwaddr)cursor, "gap start");
@@ -1901,8 +1822,9 @@ static void check_view(int k)
         const FlatRange *r = flatview_range(fv, i);
         mr_size_t end = (mr_size_t)r->addr + r->size;
         if (flatview_lookup(fv, r->addr) != r || flatview_lookup(fv, (hwaddr)(end - 1)) != r)
-            mismatch("as%d: flatview_lookup misses range %zu [0x%" PRIx64 ", +%s) at an edge", k, i,
-                     r->addr, hex128(r->size, a));
+            ts_trail_mismatch("as%d: flatview_lookup misses range %zu [0x%" PRIx64
+                              ", +%s) at an edge",
+                              k, i, r->addr, ts_hex128(r->size, a));
         check_point(k, fv, r, r->addr, "first byte of a range");
         check_point(k, fv, r, (hwaddr)(end - 1), "last byte of a range");
         check_point(k, fv, r, rnd_in(r->addr, end), "inside a range");
@@ -1910,11 +1832,11 @@ static void check_view(int k)
     }
 
     /* 4. Random addresses through every lookup path. */
-    for (int j = 0; j < 8 && seed_mismatches == 0; j++) {
+    for (int j = 0; j < 8 && ts_trail.run_mismatches == 0; j++) {
         hwaddr addr;
         if (j < 4 && n) {
             /* Around a random range: its edges and their neighbours, or inside. */
-            const FlatRange *r = flatview_range(fv, rnd_below(n));
+            const FlatRange *r = flatview_range(fv, ts_rnd_below(n));
             mr_size_t end = (mr_size_t)r->addr + r->size;
             switch (j) {
             case 0:
@@ -1928,19 +1850,19 @@ static void check_view(int k)
                 break;
             }
         } else {
-            addr = chance(50) ? rnd() : gen_offset(TWO64, 0);
+            addr = ts_chance(50) ? ts_rnd() : gen_offset(TWO64, 0);
         }
         const FlatRange *lin = scan(fv, addr);
         const FlatRange *lk = flatview_lookup(fv, addr);
         if (lk != lin)
-            mismatch("as%d 0x%" PRIx64 ": flatview_lookup gives range %p, a scan gives %p", k, addr,
-                     (const void *)lk, (const void *)lin);
+            ts_trail_mismatch("as%d 0x%" PRIx64 ": flatview_lookup gives range %p, a scan gives %p",
+                              k, addr, (const void *)lk, (const void *)lin);
         check_point(k, fv, lin, addr, "random address");
         FlatRange fr;
         bool found = address_space_find_range(&spaces[k], addr, &fr);
-        if (found != (lin != NULL) || (found && !fr_same(&fr, lin)))
-            mismatch("as%d 0x%" PRIx64 ": address_space_find_range disagrees with the view", k,
-                     addr);
+        if (found != (lin != NULL) || (found && !ts_fr_same(&fr, lin)))
+            ts_trail_mismatch(
+                "as%d 0x%" PRIx64 ": address_space_find_range disagrees with the view", k, addr);
         for (int w = 0; w < 2; w++) {
             MemoryRegionSection sec;
             MemTxResult res =
@@ -1971,11 +1893,12 @@ static void check_view(int k)
                       sec.readonly != lin->readonly || sec.host != host;
             }
             if (bad || sec.offset_within_address_space != addr)
-                mismatch("as%d 0x%" PRIx64 ": address_space_translate(%s) = %u, '%s'+0x%" PRIx64
-                         " size %s host %p ro %d does not match the view",
-                         k, addr, w ? "write" : "read", res,
-                         sec.mr ? memory_region_name(sec.mr) : "-", sec.offset_within_region,
-                         hex128(sec.size, a), (void *)sec.host, sec.readonly);
+                ts_trail_mismatch(
+                    "as%d 0x%" PRIx64 ": address_space_translate(%s) = %u, '%s'+0x%" PRIx64
+                    " size %s host %p ro %d does not match the view",
+                    k, addr, w ? "write" : "read", res, sec.mr ? memory_region_name(sec.mr) : "-",
+                    sec.offset_within_region, ts_hex128(sec.size, a), (void *)sec.host,
+                    sec.readonly);
         }
     }
     flatview_unref(fv);
@@ -2065,20 +1988,20 @@ static hwaddr pick_access_addr(int k, FlatView *fv, unsigned len)
 {
     size_t n = flatview_nr_ranges(fv);
     hwaddr addr;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (n && r < 60) {
-        const FlatRange *fr = flatview_range(fv, rnd_below(n));
+        const FlatRange *fr = flatview_range(fv, ts_rnd_below(n));
         mr_size_t end = (mr_size_t)fr->addr + fr->size;
-        if (chance(30)) /* straddle the end of the range */
-            addr = (hwaddr)(end - 1 - rnd_below(len));
-        else if (chance(20))
-            addr = fr->addr - rnd_below(len);
+        if (ts_chance(30)) /* straddle the end of the range */
+            addr = (hwaddr)(end - 1 - ts_rnd_below(len));
+        else if (ts_chance(20))
+            addr = fr->addr - ts_rnd_below(len);
         else
             addr = rnd_in(fr->addr, end);
     } else if (r < 85) {
         addr = gen_offset(TWO64, 0);
     } else {
-        addr = rnd();
+        addr = ts_rnd();
     }
     (void)k;
     if ((mr_size_t)addr + len > TWO64)
@@ -2089,13 +2012,13 @@ static hwaddr pick_access_addr(int k, FlatView *fv, unsigned len)
 static void check_accesses(int k, int count)
 {
     FlatView *fv = address_space_get_flatview(&spaces[k]);
-    for (int j = 0; j < count && seed_mismatches == 0; j++) {
-        unsigned len = 1 + (unsigned)rnd_below(16);
+    for (int j = 0; j < count && ts_trail.run_mismatches == 0; j++) {
+        unsigned len = 1 + (unsigned)ts_rnd_below(16);
         hwaddr addr = pick_access_addr(k, fv, len);
         uint8_t buf[16], want[16];
         dev_error[0] = 0;
         stats.accesses++;
-        if (chance(50)) {
+        if (ts_chance(50)) {
             MemTxResult exp = MEMTX_OK;
             for (unsigned i = 0; i < len; i++)
                 exp |= model_read_byte(k, addr + i, &want[i]);
@@ -2103,19 +2026,19 @@ static void check_accesses(int k, int count)
             MemTxResult res =
                 address_space_read(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, buf, len);
             if (res != exp)
-                mismatch("as%d: read of %u bytes at 0x%" PRIx64 " returned %u, model %u", k, len,
-                         addr, res, exp);
+                ts_trail_mismatch("as%d: read of %u bytes at 0x%" PRIx64 " returned %u, model %u",
+                                  k, len, addr, res, exp);
             for (unsigned i = 0; i < len; i++)
                 if (buf[i] != want[i]) {
                     char d[160];
                     RefHit h = refmodel_resolve(root_of(k), addr + i, NULL);
-                    mismatch("as%d: read of %u bytes at 0x%" PRIx64 ": byte %u (0x%" PRIx64
-                             ", model: %s) is 0x%02x, model 0x%02x",
-                             k, len, addr, i, addr + i, refhit_describe(&h, d, sizeof(d)), buf[i],
-                             want[i]);
+                    ts_trail_mismatch("as%d: read of %u bytes at 0x%" PRIx64 ": byte %u (0x%" PRIx64
+                                      ", model: %s) is 0x%02x, model 0x%02x",
+                                      k, len, addr, i, addr + i, refhit_describe(&h, d, sizeof(d)),
+                                      buf[i], want[i]);
                     break;
                 }
-            note_op("as%d read 0x%" PRIx64 " len %u = %u", k, addr, len, res);
+            ts_trail_note("as%d read 0x%" PRIx64 " len %u = %u", k, addr, len, res);
         } else {
             fill_random(buf, len);
             MemTxResult exp = MEMTX_OK;
@@ -2132,24 +2055,24 @@ static void check_accesses(int k, int count)
             MemTxResult res =
                 address_space_write(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, buf, len);
             if (res != exp)
-                mismatch("as%d: write of %u bytes at 0x%" PRIx64 " returned %u, model %u", k, len,
-                         addr, res, exp);
+                ts_trail_mismatch("as%d: write of %u bytes at 0x%" PRIx64 " returned %u, model %u",
+                                  k, len, addr, res, exp);
             for (unsigned i = 0; i < nr_ram_written; i++) {
                 Slot *ws = ram_written[i].s;
                 uint8_t mask = memory_region_get_dirty_log_mask(&ws->mr);
                 for (unsigned c = 0; c < DIRTY_MEMORY_NUM; c++)
                     if ((mask & (1u << c)) &&
                         !memory_region_get_dirty(&ws->mr, ram_written[i].off, 1, c)) {
-                        mismatch("as%d: write of %u bytes at 0x%" PRIx64 " left '%s'+0x%" PRIx64
-                                 " clean for dirty-log client %u",
-                                 k, len, addr, ws->name, ram_written[i].off, c);
+                        ts_trail_mismatch("as%d: write of %u bytes at 0x%" PRIx64
+                                          " left '%s'+0x%" PRIx64 " clean for dirty-log client %u",
+                                          k, len, addr, ws->name, ram_written[i].off, c);
                         break;
                     }
             }
-            note_op("as%d write 0x%" PRIx64 " len %u = %u", k, addr, len, res);
+            ts_trail_note("as%d write 0x%" PRIx64 " len %u = %u", k, addr, len, res);
         }
         if (dev_error[0])
-            mismatch("as%d: access at 0x%" PRIx64 ": %s", k, addr, dev_error);
+            ts_trail_mismatch("as%d: access at 0x%" PRIx64 ": %s", k, addr, dev_error);
     }
     flatview_unref(fv);
 }
@@ -2165,16 +2088,16 @@ static void check_memory(void)
                 size_t j = 0;
                 while (ram[j] == s->shadow[j])
                     j++;
-                mismatch("'%s': host memory at 0x%zx is 0x%02x, model 0x%02x", s->name, j, ram[j],
-                         s->shadow[j]);
+                ts_trail_mismatch("'%s': host memory at 0x%zx is 0x%02x, model 0x%02x", s->name, j,
+                                  ram[j], s->shadow[j]);
             }
         }
         if (s->devbuf && memcmp(s->devbuf, s->devshadow, s->devcap) != 0) {
             size_t j = 0;
             while (s->devbuf[j] == s->devshadow[j])
                 j++;
-            mismatch("'%s': device storage at 0x%zx is 0x%02x, model 0x%02x", s->name, j,
-                     s->devbuf[j], s->devshadow[j]);
+            ts_trail_mismatch("'%s': device storage at 0x%zx is 0x%02x, model 0x%02x", s->name, j,
+                              s->devbuf[j], s->devshadow[j]);
         }
     }
 }
@@ -2182,12 +2105,12 @@ static void check_memory(void)
 static void full_check(void)
 {
     check_tree();
-    for (int k = 0; k < NAS && seed_mismatches == 0; k++)
+    for (int k = 0; k < NAS && ts_trail.run_mismatches == 0; k++)
         if (as_live[k]) {
             check_view(k);
             check_accesses(k, 6);
         }
-    if (ops_seed % 16 == 0)
+    if (ts_trail.op % 16 == 0)
         check_memory();
 }
 
@@ -2195,14 +2118,10 @@ static void full_check(void)
 
 static void setup(uint64_t seed)
 {
-    rng_state = seed * 0x2545f4914f6cdd1dull + 1;
-    cur_seed = seed;
+    ts_rng_state = seed * 0x2545f4914f6cdd1dull + 1;
+    ts_trail_start(seed);
     seq_counter = 0;
     tx_depth = 0;
-    ops_seed = 0;
-    seed_mismatches = 0;
-    reports_printed = 0;
-    ring_n = 0;
     memset(slots, 0, sizeof(slots));
     deep.n = 0;
     for (int i = 0; i < NSLOTS; i++) {
@@ -2213,14 +2132,14 @@ static void setup(uint64_t seed)
     /* Two top-level roots and one container that also serves as a root. */
     static const char *const root_names[] = {"root0", "root1", "sub2"};
     root_size[0] = TWO64;
-    root_size[1] = chance(50) ? TWO64 : (mr_size_t)1 << 48;
-    root_size[2] = chance(50) ? TWO64 : 0x40000;
+    root_size[1] = ts_chance(50) ? TWO64 : (mr_size_t)1 << 48;
+    root_size[2] = ts_chance(50) ? TWO64 : 0x40000;
     for (int i = 0; i < 3; i++) {
         Slot *s = &slots[i];
         snprintf(s->name, sizeof(s->name), "%s", root_names[i]);
         int rc = memory_region_init(&s->mr, s->name, root_size[i]);
         if (rc) {
-            mismatch("memory_region_init('%s') = %d", s->name, rc);
+            ts_trail_mismatch("memory_region_init('%s') = %d", s->name, rc);
             return;
         }
         record_fresh(s, SK_CONTAINER, root_size[i]);
@@ -2233,11 +2152,11 @@ static void setup(uint64_t seed)
         as_root[k] = k < 3 ? k : 0; /* as3 shares root0 with as0 */
         int rc = address_space_init(&spaces[k], &slots[as_root[k]].mr, name);
         if (rc) {
-            mismatch("address_space_init(as%d) = %d", k, rc);
+            ts_trail_mismatch("address_space_init(as%d) = %d", k, rc);
             return;
         }
         as_live[k] = true;
-        as_unassigned[k] = k == 0 ? 0x00 : k == 1 ? 0xff : (uint8_t)rnd();
+        as_unassigned[k] = k == 0 ? 0x00 : k == 1 ? 0xff : (uint8_t)ts_rnd();
         address_space_set_unassigned_value(&spaces[k], as_unassigned[k]);
     }
     /* sub2 lives inside root0; most other regions are mapped somewhere. */
@@ -2252,7 +2171,7 @@ static void setup(uint64_t seed)
         op_add();
     memory_region_transaction_commit();
     tx_depth--;
-    ops_seed = 0;
+    ts_trail.op = 0;
 }
 
 static void teardown(void)
@@ -2277,7 +2196,7 @@ static void teardown(void)
         if (is_live(&slots[i]) && slots[i].parent >= 0) {
             int rc = memory_region_del_subregion(&slots[slots[i].parent].mr, &slots[i].mr);
             if (rc)
-                mismatch("teardown: del_subregion('%s') = %d", slots[i].name, rc);
+                ts_trail_mismatch("teardown: del_subregion('%s') = %d", slots[i].name, rc);
             slots[i].parent = -1;
         }
     /* Aliases go before their targets. */
@@ -2289,7 +2208,8 @@ static void teardown(void)
                 continue;
             int rc = memory_region_destroy(&s->mr);
             if (rc)
-                mismatch("teardown: destroy('%s') = %d (%s)", s->name, rc, memregion_last_error());
+                ts_trail_mismatch("teardown: destroy('%s') = %d (%s)", s->name, rc,
+                                  memregion_last_error());
             free_memory(s);
             s->kind = SK_FREE;
             any = true;
@@ -2304,24 +2224,24 @@ static uint64_t ops_per_seed;
 static void run_one_seed(uint64_t seed)
 {
     setup(seed);
-    if (seed_mismatches == 0)
+    if (ts_trail.run_mismatches == 0)
         full_check();
-    while (ops_seed < ops_per_seed && seed_mismatches == 0) {
-        uint64_t before = ops_seed;
+    while (ts_trail.op < ops_per_seed && ts_trail.run_mismatches == 0) {
+        uint64_t before = ts_trail.op;
         random_op();
         unsigned on_loops = aliases_on_loops();
         if (on_loops)
-            loops.ops_in_mix += ops_seed - before;
+            loops.ops_in_mix += ts_trail.op - before;
         if (on_loops > loops.max_aliases)
             loops.max_aliases = on_loops;
-        if (seed_mismatches == 0)
+        if (ts_trail.run_mismatches == 0)
             full_check();
     }
-    if (seed_mismatches == 0)
+    if (ts_trail.run_mismatches == 0)
         check_memory();
-    if (seed_mismatches || verbose)
+    if (ts_trail.run_mismatches || ts_trail.verbose)
         print_context();
-    ops_total += ops_seed;
+    ops_total += ts_trail.op;
     teardown();
 }
 
@@ -2329,34 +2249,20 @@ static void run_one_seed(uint64_t seed)
 static void run_seeds(void **state)
 {
     const uint64_t *range = *state;
-    uint64_t before = mismatches;
+    uint64_t before = ts_trail.mismatches;
     for (uint64_t seed = range[0];; seed++) {
         run_one_seed(seed);
         if (seed == range[1])
             break;
     }
-    assert_int_equal(mismatches - before, 0);
-}
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (*end) {
-        fprintf(stderr, "%s: not a number: %s\n", name, v);
-        exit(2);
-    }
-    return x;
+    assert_int_equal(ts_trail.mismatches - before, 0);
 }
 
 int main(void)
 {
     refmodel_set_nonvolatile_fn(slot_nonvolatile, NULL);
-    ops_per_seed = env_u64("MEMREGION_DIFF_OPS", DEFAULT_OPS_PER_SEED);
-    verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
+    ops_per_seed = ts_env_u64("MEMREGION_DIFF_OPS", DEFAULT_OPS_PER_SEED);
+    ts_trail.verbose = ts_env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
 
     /* One cmocka test per seed of the fixed list, or one for the seeds asked for. */
     static uint64_t seeds[8][2] = {{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}};
@@ -2401,7 +2307,7 @@ int main(void)
            loops.ops_in_mix, loops.max_aliases, loops.created, loops.refused, loops.judged,
            loops.open);
     printf("differential: %" PRIu64 " random operations, %" PRIu64 " mismatches\n", ops_total,
-           mismatches);
+           ts_trail.mismatches);
     fflush(stdout);
-    return failed || mismatches ? 1 : 0;
+    return failed || ts_trail.mismatches ? 1 : 0;
 }

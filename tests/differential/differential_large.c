@@ -76,47 +76,19 @@
 
 #include "refmodel.h"
 #include "../support/rng.h"
+#include "../support/trail.h"
+#include "../support/devices.h"
 
 typedef __int128 i128;
 
-#define TWO64       MR_SIZE_2_64
-#define BUS_SIZE    ((mr_size_t)1 << 40)
-#define HIWIN_BASE  ((hwaddr)1 << 44)
-#define TOP_SIZE    0x1000
-#define POOL_SIZE   (1u << 20)
-#define MAX_REAL    300 /* regions with library-allocated memory (each an mmap) */
-#define NAS         5
-#define RING        24
-#define MAX_REPORTS 12
-#define MAX_WIN     256 /* windows per address space before a whole-view check */
-
-/* ---- random numbers (splitmix64) ------------------------------------------- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    return ts_rng_next(&rng_state);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-    return n ? rnd() % n : 0;
-}
-
-static bool chance(unsigned pct)
-{
-    return rnd_below(100) < pct;
-}
-
-static mr_size_t rnd_below128(mr_size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (n >= TWO64)
-        return rnd();
-    return rnd_below((uint64_t)n);
-}
+#define TWO64      MR_SIZE_2_64
+#define BUS_SIZE   ((mr_size_t)1 << 40)
+#define HIWIN_BASE ((hwaddr)1 << 44)
+#define TOP_SIZE   0x1000
+#define POOL_SIZE  (1u << 20)
+#define MAX_REAL   300 /* regions with library-allocated memory (each an mmap) */
+#define NAS        5
+#define MAX_WIN    256 /* windows per address space before a whole-view check */
 
 /* ---- the harness's record of every region ------------------------------------ */
 
@@ -196,13 +168,9 @@ static const char *const as_names[NAS] = {"sys", "sys2", "bus", "dev", "wrap"};
 
 /* ---- run state and statistics ----------------------------------------------- */
 
-static uint64_t cur_seed, seq_counter, ops_run, ops_total, mismatches, run_mismatches;
-static unsigned reports_printed;
+static uint64_t seq_counter, ops_total;
 static int tx_depth;
-static bool verbose;
 static uint64_t full_every;
-static char ring[RING][200];
-static uint64_t ring_n;
 static size_t max_ranges;
 
 static struct {
@@ -215,43 +183,6 @@ static struct {
     uint64_t model_checks;              /* model vs refmodel comparisons */
     uint64_t edge_merges; /* deletions at an aimed chunk edge that merged neighbours */
 } st;
-
-static void note_op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note_op(const char *fmt, ...)
-{
-    char *line = ring[ring_n++ % RING];
-    int n = snprintf(line, sizeof(ring[0]), "op %" PRIu64 ": ", ops_run);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(ring[0]) - (size_t)n, fmt, ap);
-    va_end(ap);
-    if (verbose)
-        printf("  %s\n", line);
-}
-
-static void mismatch(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void mismatch(const char *fmt, ...)
-{
-    mismatches++;
-    run_mismatches++;
-    if (reports_printed++ >= MAX_REPORTS)
-        return;
-    printf("MISMATCH seed=%" PRIu64 " op=%" PRIu64 ": ", cur_seed, ops_run);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static const char *hex128(mr_size_t v, char *buf)
-{
-    if (v >> 64)
-        sprintf(buf, "0x1%016" PRIx64, (uint64_t)v);
-    else
-        sprintf(buf, "0x%" PRIx64, (uint64_t)v);
-    return buf;
-}
 
 static Node *node_of(const MemoryRegion *mr)
 {
@@ -286,14 +217,9 @@ static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
     return v;
 }
 
-static void dev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
-{
-    (void)opaque, (void)addr, (void)data, (void)size;
-}
-
 static const MemoryRegionOps dev_ops = {
     .read = dev_read,
-    .write = dev_write,
+    .write = ts_write_ignore,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid = {.min_access_size = 1, .max_access_size = 8, .unaligned = true},
     .impl = {.min_access_size = 1, .max_access_size = 8, .unaligned = true},
@@ -511,14 +437,6 @@ static bool fr_mergeable(const FlatRange *a, const FlatRange *b)
            a->romd_mode == b->romd_mode && a->dirty_log_mask == b->dirty_log_mask;
 }
 
-static bool fr_same(const FlatRange *a, const FlatRange *b)
-{
-    return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
-           a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
-           a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
-           a->dirty_log_mask == b->dirty_log_mask;
-}
-
 /* The model's ranges of the view rendered from node @root in [lo, hi). *out is malloc()ed. */
 static size_t model_render(int root, mr_size_t lo, mr_size_t hi, FlatRange **out)
 {
@@ -587,7 +505,7 @@ static void describe(const FlatRange *r, char *buf, size_t len)
         snprintf(buf, len, "(none)");
         return;
     }
-    snprintf(buf, len, "[0x%" PRIx64 " +%s) '%s'+0x%" PRIx64 "%s%s", r->addr, hex128(r->size, a),
+    snprintf(buf, len, "[0x%" PRIx64 " +%s) '%s'+0x%" PRIx64 "%s%s", r->addr, ts_hex128(r->size, a),
              memory_region_name(r->mr), r->offset_in_region, r->readonly ? " ro" : "",
              r->romd_mode ? " romd" : "");
 }
@@ -658,12 +576,12 @@ static void check_window(int k, FlatView *fv, mr_size_t lo, mr_size_t hi, const 
             if ((mr_size_t)lib.addr + lib.size > whi)
                 lib.size = whi - lib.addr;
         }
-        if (!have || i >= mn || !fr_same(&lib, &m[i])) {
+        if (!have || i >= mn || !ts_fr_same(&lib, &m[i])) {
             char x[160], y[160], a1[40], a2[40];
             describe(have ? &lib : NULL, x, sizeof(x));
             describe(i < mn ? &m[i] : NULL, y, sizeof(y));
-            mismatch("%s (as %s, window [%s, %s)): range %zu: library %s, model %s", why,
-                     as_names[k], hex128(wlo, a1), hex128(whi, a2), j, x, y);
+            ts_trail_mismatch("%s (as %s, window [%s, %s)): range %zu: library %s, model %s", why,
+                              as_names[k], ts_hex128(wlo, a1), ts_hex128(whi, a2), j, x, y);
             break;
         }
     }
@@ -673,7 +591,8 @@ static void check_window(int k, FlatView *fv, mr_size_t lo, mr_size_t hi, const 
         if (fr_mergeable(flatview_range(fv, j - 1), flatview_range(fv, j))) {
             char x[160];
             describe(flatview_range(fv, j), x, sizeof(x));
-            mismatch("as %s: ranges %zu and %zu should have merged: %s", as_names[k], j - 1, j, x);
+            ts_trail_mismatch("as %s: ranges %zu and %zu should have merged: %s", as_names[k],
+                              j - 1, j, x);
             break;
         }
     free(m);
@@ -691,18 +610,20 @@ static void check_full(int k)
         max_ranges = n;
     size_t i = 0;
     for (; i < n && i < mn; i++)
-        if (!fr_same(flatview_range(fv, i), &m[i]))
+        if (!ts_fr_same(flatview_range(fv, i), &m[i]))
             break;
     if (i < n || i < mn) {
         char x[160], y[160];
         describe(i < n ? flatview_range(fv, i) : NULL, x, sizeof(x));
         describe(i < mn ? &m[i] : NULL, y, sizeof(y));
-        mismatch("as %s, whole view (%zu ranges, model %zu): range %zu: library %s, model %s",
-                 as_names[k], n, mn, i, x, y);
+        ts_trail_mismatch(
+            "as %s, whole view (%zu ranges, model %zu): range %zu: library %s, model %s",
+            as_names[k], n, mn, i, x, y);
     }
     for (size_t j = 1; j < n; j++)
         if (fr_mergeable(flatview_range(fv, j - 1), flatview_range(fv, j))) {
-            mismatch("as %s: ranges %zu and %zu should have merged", as_names[k], j - 1, j);
+            ts_trail_mismatch("as %s: ranges %zu and %zu should have merged", as_names[k], j - 1,
+                              j);
             break;
         }
     free(m);
@@ -729,16 +650,16 @@ static void check_point(int k, FlatView *fv, hwaddr addr)
         char x[160], y[160];
         describe(lib, x, sizeof(x));
         describe(mn ? &m[0] : NULL, y, sizeof(y));
-        mismatch("as %s 0x%" PRIx64 ": flatview_lookup gives %s, model %s", as_names[k], addr, x,
-                 y);
+        ts_trail_mismatch("as %s 0x%" PRIx64 ": flatview_lookup gives %s, model %s", as_names[k],
+                          addr, x, y);
         free(m);
         return;
     }
     FlatRange fr;
     bool found = address_space_find_range(&spaces[k], addr, &fr);
-    if (found != (lib != NULL) || (found && !fr_same(&fr, lib)))
-        mismatch("as %s 0x%" PRIx64 ": address_space_find_range disagrees with the view",
-                 as_names[k], addr);
+    if (found != (lib != NULL) || (found && !ts_fr_same(&fr, lib)))
+        ts_trail_mismatch("as %s 0x%" PRIx64 ": address_space_find_range disagrees with the view",
+                          as_names[k], addr);
     MemoryRegionSection sec;
     MemTxResult res =
         address_space_translate(&spaces[k], addr, false, MEMTXATTRS_UNSPECIFIED, &sec);
@@ -747,9 +668,9 @@ static void check_point(int k, FlatView *fv, hwaddr addr)
         mr_size_t hole_end =
             nx < flatview_nr_ranges(fv) ? (mr_size_t)flatview_range(fv, nx)->addr : TWO64;
         if (res != MEMTX_DECODE_ERROR || sec.mr || sec.size != hole_end - addr)
-            mismatch("as %s 0x%" PRIx64
-                     ": translate of a hole: result %u, size wrong or region set",
-                     as_names[k], addr, res);
+            ts_trail_mismatch("as %s 0x%" PRIx64
+                              ": translate of a hole: result %u, size wrong or region set",
+                              as_names[k], addr, res);
     } else {
         Node *t = node_of(lib->mr);
         hwaddr off = lib->offset_in_region + (addr - lib->addr);
@@ -759,11 +680,12 @@ static void check_point(int k, FlatView *fv, hwaddr addr)
             host = t->mem + off;
         if (res != MEMTX_OK || sec.mr != lib->mr || sec.offset_within_region != off ||
             sec.size != (mr_size_t)lib->addr + lib->size - addr || sec.host != host)
-            mismatch("as %s 0x%" PRIx64 ": address_space_translate does not match the view",
-                     as_names[k], addr);
+            ts_trail_mismatch("as %s 0x%" PRIx64
+                              ": address_space_translate does not match the view",
+                              as_names[k], addr);
     }
     free(m);
-    if (chance(10)) {
+    if (ts_chance(10)) {
         /* The reference model of tests/refmodel agrees too (it is slow on big containers). */
         bool broken;
         RefHit h = refmodel_resolve(&nodes[as_root[k]].mr, addr, &broken);
@@ -777,8 +699,9 @@ static void check_point(int k, FlatView *fv, hwaddr addr)
                            .romd_mode = lib->romd_mode};
         if (broken || !refhit_equal(&h, &got)) {
             char x[160], y[160];
-            mismatch("as %s 0x%" PRIx64 ": refmodel %s, library %s", as_names[k], addr,
-                     refhit_describe(&h, x, sizeof(x)), refhit_describe(&got, y, sizeof(y)));
+            ts_trail_mismatch("as %s 0x%" PRIx64 ": refmodel %s, library %s", as_names[k], addr,
+                              refhit_describe(&h, x, sizeof(x)),
+                              refhit_describe(&got, y, sizeof(y)));
         }
     }
 }
@@ -826,8 +749,8 @@ static void check_read(int k, hwaddr addr, unsigned len)
     MemTxResult res = address_space_read(&spaces[k], addr, MEMTXATTRS_UNSPECIFIED, got, len);
     st.reads++;
     if (res != exp || memcmp(got, want, len) != 0)
-        mismatch("as %s: read of %u bytes at 0x%" PRIx64 " = %u, model %u%s", as_names[k], len,
-                 addr, res, exp, memcmp(got, want, len) ? " (bytes differ)" : "");
+        ts_trail_mismatch("as %s: read of %u bytes at 0x%" PRIx64 " = %u, model %u%s", as_names[k],
+                          len, addr, res, exp, memcmp(got, want, len) ? " (bytes differ)" : "");
     free(m);
 }
 
@@ -842,24 +765,24 @@ static size_t pick_index(FlatView *fv)
     size_t n = flatview_nr_ranges(fv);
     if (!n)
         return 0;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     size_t i;
     if (r < 40) {
         st.chunk_edges++;
         aimed_at_edge = true;
-        size_t q = rnd_below(n / 128 + 1) * 128;
-        i = q + rnd_below(5);
+        size_t q = ts_rnd_below(n / 128 + 1) * 128;
+        i = q + ts_rnd_below(5);
         i = i >= 2 ? i - 2 : 0;
     } else if (r < 50) {
         st.first_last++;
-        i = rnd_below(3);
+        i = ts_rnd_below(3);
     } else if (r < 60) {
         st.first_last++;
-        i = n - 1 - rnd_below(3 < n ? 3 : n);
+        i = n - 1 - ts_rnd_below(3 < n ? 3 : n);
     } else if (r < 70) {
-        i = rnd_below(n / 64 + 1) * 64 + rnd_below(3);
+        i = ts_rnd_below(n / 64 + 1) * 64 + ts_rnd_below(3);
     } else {
-        i = rnd_below(n);
+        i = ts_rnd_below(n);
     }
     return i < n ? i : n - 1;
 }
@@ -867,13 +790,13 @@ static size_t pick_index(FlatView *fv)
 /* A bus address next to, inside or over range @i of the system view, for @size bytes. */
 static bool place_at_range(mr_size_t size, hwaddr *out)
 {
-    FlatView *fv = address_space_get_flatview(&spaces[chance(80) ? 0 : 2]);
+    FlatView *fv = address_space_get_flatview(&spaces[ts_chance(80) ? 0 : 2]);
     size_t n = flatview_nr_ranges(fv);
     bool ok = false;
     if (n) {
         const FlatRange *r = flatview_range(fv, pick_index(fv));
         mr_size_t end = (mr_size_t)r->addr + r->size, a;
-        switch (rnd_below(4)) {
+        switch (ts_rnd_below(4)) {
         case 0:
             a = r->addr;
             break;
@@ -884,7 +807,7 @@ static bool place_at_range(mr_size_t size, hwaddr *out)
             a = (mr_size_t)r->addr >= size ? r->addr - size : 0;
             break;
         default:
-            a = r->addr + rnd_below128(r->size);
+            a = r->addr + ts_rnd_below128(r->size);
             break;
         }
         if (a + size <= BUS_SIZE) {
@@ -899,28 +822,28 @@ static bool place_at_range(mr_size_t size, hwaddr *out)
 static hwaddr gen_bus_addr(mr_size_t size)
 {
     hwaddr a;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     if (r < 45 && place_at_range(size, &a))
         return a;
     if (r < 50)
-        return rnd_below(4) * 0x1000; /* the very start of the bus */
+        return ts_rnd_below(4) * 0x1000; /* the very start of the bus */
     if (r < 53)
-        return (hwaddr)(span - rnd_below(4) * 0x1000);
-    a = rnd_below((uint64_t)span);
-    return chance(85) ? a & ~(hwaddr)0xfff : a;
+        return (hwaddr)(span - ts_rnd_below(4) * 0x1000);
+    a = ts_rnd_below((uint64_t)span);
+    return ts_chance(85) ? a & ~(hwaddr)0xfff : a;
 }
 
 static mr_size_t gen_leaf_size(void)
 {
-    if (chance(8))
-        return 1 + rnd_below(0x100);
-    return 0x1000 * (1 + rnd_below(8));
+    if (ts_chance(8))
+        return 1 + ts_rnd_below(0x100);
+    return 0x1000 * (1 + ts_rnd_below(8));
 }
 
 static int32_t gen_prio(void)
 {
-    unsigned r = (unsigned)rnd_below(100);
-    return r < 80 ? 0 : r < 90 ? 1 : r < 97 ? -1 : (int32_t)rnd_below(7) - 3;
+    unsigned r = (unsigned)ts_rnd_below(100);
+    return r < 80 ? 0 : r < 90 ? 1 : r < 97 ? -1 : (int32_t)ts_rnd_below(7) - 3;
 }
 
 /* ---- creating and destroying regions ------------------------------------------------ */
@@ -949,7 +872,8 @@ static void node_release(Node *s)
 static void check_rc(int rc, int want, const char *what)
 {
     if (rc != want)
-        mismatch("%s returned %d (%s), expected %d", what, rc, memregion_last_error(), want);
+        ts_trail_mismatch("%s returned %d (%s), expected %d", what, rc, memregion_last_error(),
+                          want);
     else if (rc)
         st.refused++;
 }
@@ -960,7 +884,7 @@ static Node *create_leaf(void)
     Node *s = node_alloc();
     if (!s)
         return NULL;
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     NodeKind kind = r < 45   ? NK_RAM_PTR
                     : r < 80 ? NK_MMIO
                     : r < 88 ? NK_MMIO_NULL
@@ -968,14 +892,14 @@ static Node *create_leaf(void)
                              : NK_ROMD;
     if (kind == NK_ROMD && nr_real >= MAX_REAL)
         kind = NK_RAM_PTR;
-    if (kind == NK_ROMD && chance(50))
-        kind = chance(50) ? NK_RAM : NK_ROM;
+    if (kind == NK_ROMD && ts_chance(50))
+        kind = ts_chance(50) ? NK_RAM : NK_ROM;
     mr_size_t size = gen_leaf_size();
     snprintf(s->name, sizeof(s->name), "%s%d", kind_names[kind], s->idx);
     int rc;
     switch (kind) {
     case NK_RAM_PTR: {
-        size_t at = (size_t)rnd_below(POOL_SIZE - (uint64_t)size);
+        size_t at = (size_t)ts_rnd_below(POOL_SIZE - (uint64_t)size);
         s->mem = pool + at;
         rc = memory_region_init_ram_ptr(&s->mr, s->name, size, s->mem);
         break;
@@ -997,16 +921,16 @@ static Node *create_leaf(void)
         break;
     default: {
         /* An alias onto a piece of a RAM-like leaf, of the hidden RAM, or of the ROM. */
-        Node *t = chance(25) ? &nodes[N_HIDDEN] : NULL;
+        Node *t = ts_chance(25) ? &nodes[N_HIDDEN] : NULL;
         for (int tries = 0; tries < 20 && !t; tries++) {
-            Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
+            Node *c = nr_live ? &nodes[live[ts_rnd_below(nr_live)]] : NULL;
             if (c && ramlike(c))
                 t = c;
         }
         if (!t)
             t = &nodes[N_ROMBG];
-        hwaddr off = (hwaddr)rnd_below128(t->size);
-        size = 1 + rnd_below128(t->size - off < 0x10000 ? t->size - off : 0x10000);
+        hwaddr off = (hwaddr)ts_rnd_below128(t->size);
+        size = 1 + ts_rnd_below128(t->size - off < 0x10000 ? t->size - off : 0x10000);
         rc = memory_region_init_alias(&s->mr, s->name, &t->mr, off, size);
         if (rc == 0) {
             s->target = t->idx;
@@ -1031,7 +955,7 @@ static Node *create_leaf(void)
         nr_real++;
         s->mem = memory_region_get_ram_ptr(&s->mr);
         for (size_t i = 0; i < (size_t)size; i++)
-            s->mem[i] = (uint8_t)rnd();
+            s->mem[i] = (uint8_t)ts_rnd();
     }
     live_add(s);
     return s;
@@ -1057,11 +981,11 @@ static Node *create_container(mr_size_t size)
 
 static int add_sub(Node *p, Node *s, hwaddr addr, int32_t prio)
 {
-    int rc = prio == 0 && chance(30)
+    int rc = prio == 0 && ts_chance(30)
                  ? memory_region_add_subregion(&p->mr, addr, &s->mr)
                  : memory_region_add_subregion_overlap(&p->mr, addr, &s->mr, prio);
-    note_op("add '%s' size 0x%" PRIx64 " to '%s' at 0x%" PRIx64 " prio %d = %d", s->name,
-            (uint64_t)s->size, p->name, addr, prio, rc);
+    ts_trail_note("add '%s' size 0x%" PRIx64 " to '%s' at 0x%" PRIx64 " prio %d = %d", s->name,
+                  (uint64_t)s->size, p->name, addr, prio, rc);
     check_rc(rc, 0, "add_subregion");
     if (rc == 0) {
         rec_link(s, p, addr, prio);
@@ -1076,7 +1000,7 @@ static bool destroy_node(Node *s)
     if (s->fixed || s->parent >= 0 || s->nusers || is_as_root(s) || s->kind == NK_CONTAINER)
         return false;
     int rc = memory_region_destroy(&s->mr);
-    note_op("destroy '%s' = %d", s->name, rc);
+    ts_trail_note("destroy '%s' = %d", s->name, rc);
     check_rc(rc, tx_depth ? rc : 0, "memory_region_destroy");
     if (rc)
         return false;
@@ -1098,14 +1022,14 @@ static bool destroy_node(Node *s)
 /* A live, non-fixed node (mapped if asked); @aim_pct percent: the one at an aimed range. */
 static Node *pick_node_aimed(bool mapped_only, unsigned aim_pct)
 {
-    if (chance(aim_pct)) {
-        FlatView *fv = address_space_get_flatview(&spaces[chance(80) ? 0 : 2]);
+    if (ts_chance(aim_pct)) {
+        FlatView *fv = address_space_get_flatview(&spaces[ts_chance(80) ? 0 : 2]);
         Node *s = NULL;
         if (flatview_nr_ranges(fv)) {
             s = node_of(flatview_range(fv, pick_index(fv))->mr);
             /* The region seen there may be the target of an alias: take the alias sometimes. */
-            if (s && s->nusers && chance(50))
-                s = &nodes[s->users[rnd_below(s->nusers)]];
+            if (s && s->nusers && ts_chance(50))
+                s = &nodes[s->users[ts_rnd_below(s->nusers)]];
             if (s && (s->idx < N_FIXED || (mapped_only && s->parent < 0)))
                 s = NULL;
         }
@@ -1114,7 +1038,7 @@ static Node *pick_node_aimed(bool mapped_only, unsigned aim_pct)
             return s;
     }
     for (int tries = 0; tries < 30 && nr_live; tries++) {
-        Node *s = &nodes[live[rnd_below(nr_live)]];
+        Node *s = &nodes[live[ts_rnd_below(nr_live)]];
         if (!mapped_only || s->parent >= 0)
             return s;
     }
@@ -1129,9 +1053,9 @@ static Node *pick_node(bool mapped_only)
 static void op_add(void)
 {
     Node *s = NULL;
-    if (chance(30))
+    if (ts_chance(30))
         for (int tries = 0; tries < 10 && !s; tries++) {
-            Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
+            Node *c = nr_live ? &nodes[live[ts_rnd_below(nr_live)]] : NULL;
             if (c && c->parent < 0 && !is_as_root(c))
                 s = c;
         }
@@ -1139,9 +1063,9 @@ static void op_add(void)
         s = create_leaf();
     if (!s)
         return;
-    if (s->kind != NK_CONTAINER && nr_devs && chance(15)) {
-        Node *d = &nodes[devs[rnd_below(nr_devs)]];
-        add_sub(d, s, rnd_below((uint64_t)d->size), gen_prio());
+    if (s->kind != NK_CONTAINER && nr_devs && ts_chance(15)) {
+        Node *d = &nodes[devs[ts_rnd_below(nr_devs)]];
+        add_sub(d, s, ts_rnd_below((uint64_t)d->size), gen_prio());
     } else {
         add_sub(&nodes[N_BUS], s, gen_bus_addr(s->size), s->kind == NK_CONTAINER ? 1 : gen_prio());
     }
@@ -1166,14 +1090,14 @@ static void op_del(void)
     touch(s);
     Node *p = &nodes[s->parent];
     int rc = memory_region_del_subregion(&p->mr, &s->mr);
-    note_op("del '%s' from '%s' = %d", s->name, p->name, rc);
+    ts_trail_note("del '%s' from '%s' = %d", s->name, p->name, rc);
     check_rc(rc, 0, "del_subregion");
     if (rc)
         return;
     if (edge && nr_ranges_of(0) + 2 <= before)
         st.edge_merges++; /* the neighbours of the deleted range merged */
     rec_unlink(s);
-    if (tx_depth == 0 && chance(70))
+    if (tx_depth == 0 && ts_chance(70))
         destroy_node(s);
 }
 
@@ -1184,18 +1108,18 @@ static void op_move(void)
         return;
     Node *p = &nodes[s->parent];
     hwaddr addr;
-    if (chance(20))
-        addr = s->addr + (chance(50) ? 0x1000 : -(hwaddr)0x1000) * (1 + rnd_below(4));
+    if (ts_chance(20))
+        addr = s->addr + (ts_chance(50) ? 0x1000 : -(hwaddr)0x1000) * (1 + ts_rnd_below(4));
     else if (p->idx == N_BUS)
         addr = gen_bus_addr(s->size);
     else
-        addr = rnd_below((uint64_t)p->size);
+        addr = ts_rnd_below((uint64_t)p->size);
     if ((mr_size_t)addr + s->size > TWO64)
         addr = 0;
     touch(s);
     int rc = memory_region_set_address(&s->mr, addr);
-    note_op("move '%s' in '%s' from 0x%" PRIx64 " to 0x%" PRIx64 " = %d", s->name, p->name, s->addr,
-            addr, rc);
+    ts_trail_note("move '%s' in '%s' from 0x%" PRIx64 " to 0x%" PRIx64 " = %d", s->name, p->name,
+                  s->addr, addr, rc);
     check_rc(rc, 0, "set_address");
     if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
@@ -1206,12 +1130,12 @@ static void op_move(void)
 
 static void op_enable(void)
 {
-    Node *s = chance(3) ? &nodes[N_SHADOW + rnd_below(2)] : pick_node(false);
+    Node *s = ts_chance(3) ? &nodes[N_SHADOW + ts_rnd_below(2)] : pick_node(false);
     if (!s)
         return;
-    bool en = s->enabled ? chance(30) : chance(85);
+    bool en = s->enabled ? ts_chance(30) : ts_chance(85);
     int rc = memory_region_set_enabled(&s->mr, en);
-    note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
+    ts_trail_note("set_enabled('%s', %d) = %d", s->name, en, rc);
     check_rc(rc, 0, "set_enabled");
     if (rc == 0 && en != s->enabled) {
         s->enabled = en;
@@ -1226,7 +1150,7 @@ static void op_priority(void)
         return;
     int32_t prio = gen_prio();
     int rc = memory_region_set_priority(&s->mr, prio);
-    note_op("set_priority('%s', %d) = %d", s->name, prio, rc);
+    ts_trail_note("set_priority('%s', %d) = %d", s->name, prio, rc);
     check_rc(rc, 0, "set_priority");
     if (rc == 0 && prio != s->prio) {
         s->prio = prio;
@@ -1243,16 +1167,18 @@ static void op_resize(void)
     mr_size_t size;
     int want = 0;
     if (ramlike(s)) {
-        size = chance(15) ? s->alloc + 1 : chance(40) ? s->alloc : 1 + rnd_below128(s->alloc);
+        size = ts_chance(15)   ? s->alloc + 1
+               : ts_chance(40) ? s->alloc
+                               : 1 + ts_rnd_below128(s->alloc);
         if (size > s->alloc)
             want = -EINVAL;
     } else if (s->kind == NK_ALIAS) {
         mr_size_t tsize = nodes[s->target].size;
-        size = tsize > s->alias_offset ? 1 + rnd_below128(tsize - s->alias_offset) : 0x1000;
+        size = tsize > s->alias_offset ? 1 + ts_rnd_below128(tsize - s->alias_offset) : 0x1000;
         if ((mr_size_t)s->alias_offset + size > TWO64)
             want = -EINVAL;
     } else if (s->kind == NK_CONTAINER) {
-        size = 0x10000 * (1 + rnd_below(16));
+        size = 0x10000 * (1 + ts_rnd_below(16));
     } else {
         size = gen_leaf_size();
     }
@@ -1260,7 +1186,7 @@ static void op_resize(void)
         want = -EINVAL; /* a mapped region may not pass 2^64 */
     touch(s);
     int rc = memory_region_set_size(&s->mr, size);
-    note_op("set_size('%s', 0x%" PRIx64 ") = %d", s->name, (uint64_t)size, rc);
+    ts_trail_note("set_size('%s', 0x%" PRIx64 ") = %d", s->name, (uint64_t)size, rc);
     check_rc(rc, want, "set_size");
     if (rc == 0) {
         s->size = size;
@@ -1271,12 +1197,12 @@ static void op_resize(void)
 static void op_alias_offset(void)
 {
     Node *s;
-    if (chance(25)) {
-        s = &nodes[chance(50) ? N_HIWIN : N_SHADOW];
+    if (ts_chance(25)) {
+        s = &nodes[ts_chance(50) ? N_HIWIN : N_SHADOW];
     } else {
         s = NULL;
         for (int tries = 0; tries < 30 && !s; tries++) {
-            Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
+            Node *c = nr_live ? &nodes[live[ts_rnd_below(nr_live)]] : NULL;
             if (c && c->kind == NK_ALIAS)
                 s = c;
         }
@@ -1285,15 +1211,15 @@ static void op_alias_offset(void)
     }
     mr_size_t tsize = s->target == N_BUS ? span : nodes[s->target].size;
     hwaddr off;
-    if (chance(50))
-        off = s->alias_offset + (chance(50) ? 1 : -1) * (hwaddr)(0x1000 * (1 + rnd_below(3)));
+    if (ts_chance(50))
+        off = s->alias_offset + (ts_chance(50) ? 1 : -1) * (hwaddr)(0x1000 * (1 + ts_rnd_below(3)));
     else
-        off = (hwaddr)rnd_below128(tsize);
+        off = (hwaddr)ts_rnd_below128(tsize);
     if ((mr_size_t)off + s->size > TWO64)
         off = 0;
     touch(s);
     int rc = memory_region_set_alias_offset(&s->mr, off);
-    note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
+    ts_trail_note("set_alias_offset('%s', 0x%" PRIx64 ") = %d", s->name, off, rc);
     check_rc(rc, 0, "set_alias_offset");
     if (rc == 0) {
         s->alias_offset = off;
@@ -1303,12 +1229,12 @@ static void op_alias_offset(void)
 
 static void op_readonly(void)
 {
-    Node *s = chance(5) ? &nodes[N_SHADOW] : pick_node(false);
+    Node *s = ts_chance(5) ? &nodes[N_SHADOW] : pick_node(false);
     if (!s)
         return;
     bool ro = !s->readonly;
     int rc = memory_region_set_readonly(&s->mr, ro);
-    note_op("set_readonly('%s', %d) = %d", s->name, ro, rc);
+    ts_trail_note("set_readonly('%s', %d) = %d", s->name, ro, rc);
     check_rc(rc, 0, "set_readonly");
     if (rc == 0) {
         s->readonly = ro;
@@ -1320,7 +1246,7 @@ static void op_romd(void)
 {
     Node *s = NULL;
     for (int tries = 0; tries < 40 && !s; tries++) {
-        Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
+        Node *c = nr_live ? &nodes[live[ts_rnd_below(nr_live)]] : NULL;
         if (c && c->kind == NK_ROMD)
             s = c;
     }
@@ -1328,7 +1254,7 @@ static void op_romd(void)
         return;
     bool on = !s->romd;
     int rc = memory_region_rom_device_set_romd(&s->mr, on);
-    note_op("set_romd('%s', %d) = %d", s->name, on, rc);
+    ts_trail_note("set_romd('%s', %d) = %d", s->name, on, rc);
     check_rc(rc, 0, "rom_device_set_romd");
     if (rc == 0) {
         s->romd = on;
@@ -1345,7 +1271,7 @@ static void op_continuation(void)
 {
     Node *a = NULL;
     for (int tries = 0; tries < 40 && !a; tries++) {
-        Node *c = nr_live ? &nodes[live[rnd_below(nr_live)]] : NULL;
+        Node *c = nr_live ? &nodes[live[ts_rnd_below(nr_live)]] : NULL;
         if (c && c->kind == NK_ALIAS && c->parent >= 0)
             a = c;
     }
@@ -1358,7 +1284,7 @@ static void op_continuation(void)
     Node *f = node_alloc();
     if (!f)
         return;
-    mr_size_t size = 1 + rnd_below128(t->size - off);
+    mr_size_t size = 1 + ts_rnd_below128(t->size - off);
     snprintf(f->name, sizeof(f->name), "alias%d", f->idx);
     int rc = memory_region_init_alias(&f->mr, f->name, &t->mr, (hwaddr)off, size);
     check_rc(rc, 0, "memory_region_init_alias");
@@ -1373,8 +1299,8 @@ static void op_continuation(void)
     f->upos = t->nusers;
     vec_push(&t->users, &t->nusers, &t->capusers, f->idx);
     live_add(f);
-    note_op("alias '%s' continues '%s' (target '%s' offset 0x%" PRIx64 ")", f->name, a->name,
-            t->name, (hwaddr)off);
+    ts_trail_note("alias '%s' continues '%s' (target '%s' offset 0x%" PRIx64 ")", f->name, a->name,
+                  t->name, (hwaddr)off);
     Node *p = &nodes[a->parent];
     mr_size_t at = (mr_size_t)a->addr + a->size;
     if (at + size <= p->size)
@@ -1390,11 +1316,11 @@ static void op_continuation(void)
  */
 static void loop_params(mr_size_t *size, hwaddr *at, hwaddr *off)
 {
-    *size = (mr_size_t)(0x10000 * (1 + rnd_below(64)));
-    mr_size_t d = *size / (1 + rnd_below(8));
+    *size = (mr_size_t)(0x10000 * (1 + ts_rnd_below(64)));
+    mr_size_t d = *size / (1 + ts_rnd_below(8));
     d = (d + 0xfff) & ~(mr_size_t)0xfff;
-    *at = (hwaddr)(rnd_below128(span) & ~(mr_size_t)0xfff) + (hwaddr)d;
-    *off = chance(70) ? *at - (hwaddr)d : *at + (hwaddr)d;
+    *at = (hwaddr)(ts_rnd_below128(span) & ~(mr_size_t)0xfff) + (hwaddr)d;
+    *off = ts_chance(70) ? *at - (hwaddr)d : *at + (hwaddr)d;
 }
 
 static uint64_t loop_ops; /* changes made to the self-referential alias */
@@ -1407,24 +1333,24 @@ static void op_loop(void)
     loop_params(&size, &at, &off);
     int rc;
     touch(s);
-    unsigned r = (unsigned)rnd_below(100);
+    unsigned r = (unsigned)ts_rnd_below(100);
     loop_ops++;
     if (r < 20) {
         bool en = !s->enabled;
         rc = memory_region_set_enabled(&s->mr, en);
-        note_op("set_enabled('%s', %d) = %d", s->name, en, rc);
+        ts_trail_note("set_enabled('%s', %d) = %d", s->name, en, rc);
         check_rc(rc, 0, "set_enabled(loop)");
         if (rc == 0)
             s->enabled = en;
     } else if (r < 50) {
         /* Move it; the new displacement must stay within loop_params' rule. */
-        hwaddr to = s->addr + (hwaddr)(rnd_below(16) * 0x1000) - 0x8000;
+        hwaddr to = s->addr + (hwaddr)(ts_rnd_below(16) * 0x1000) - 0x8000;
         i128 d = (i128)to - (i128)s->alias_offset;
         mr_size_t ad = (mr_size_t)(d < 0 ? -d : d);
         if ((mr_size_t)to + s->size > BUS_SIZE || ad == 0 || ad * 8 < s->size)
             return;
         rc = memory_region_set_address(&s->mr, to);
-        note_op("move '%s' to 0x%" PRIx64 " = %d", s->name, to, rc);
+        ts_trail_note("move '%s' to 0x%" PRIx64 " = %d", s->name, to, rc);
         check_rc(rc, 0, "set_address(loop)");
         if (rc == 0) {
             s->addr = to;
@@ -1441,9 +1367,9 @@ static void op_loop(void)
         rcs[3] = memory_region_set_size(&s->mr, size);
         rcs[4] = memory_region_set_enabled(&s->mr, s->enabled);
         memory_region_transaction_commit();
-        note_op("loop '%s' now 0x%" PRIx64 " bytes at 0x%" PRIx64 " offset 0x%" PRIx64
-                " = %d %d %d %d %d",
-                s->name, (uint64_t)size, at, off, rcs[0], rcs[1], rcs[2], rcs[3], rcs[4]);
+        ts_trail_note("loop '%s' now 0x%" PRIx64 " bytes at 0x%" PRIx64 " offset 0x%" PRIx64
+                      " = %d %d %d %d %d",
+                      s->name, (uint64_t)size, at, off, rcs[0], rcs[1], rcs[2], rcs[3], rcs[4]);
         for (int i = 0; i < 5; i++)
             check_rc(rcs[i], 0, "changing the loop alias");
         if (rcs[1] == 0)
@@ -1462,11 +1388,11 @@ static void op_loop(void)
 static void op_top(void)
 {
     Node *s = &nodes[N_TOP];
-    hwaddr addr = chance(50) ? (hwaddr)(TWO64 - TOP_SIZE)
-                             : (hwaddr)(TWO64 - TOP_SIZE) - 0x1000 * rnd_below(3);
+    hwaddr addr = ts_chance(50) ? (hwaddr)(TWO64 - TOP_SIZE)
+                                : (hwaddr)(TWO64 - TOP_SIZE) - 0x1000 * ts_rnd_below(3);
     touch(s);
     int rc = memory_region_set_address(&s->mr, addr);
-    note_op("move top to 0x%" PRIx64 " = %d", addr, rc);
+    ts_trail_note("move top to 0x%" PRIx64 " = %d", addr, rc);
     check_rc(rc, 0, "set_address(top)");
     if (rc == 0 && addr != s->addr) { /* the address it has: no re-add (QEMU) */
         s->addr = addr;
@@ -1485,10 +1411,10 @@ static void op_wrap(void)
 {
     Node *w = &nodes[N_WRAP], *a = &nodes[N_WRAPALIAS], *x = &nodes[N_WRAPEXTRA];
     int rc;
-    switch (rnd_below(6)) {
+    switch (ts_rnd_below(6)) {
     case 0:
         rc = memory_region_set_enabled(&a->mr, !a->enabled);
-        note_op("set_enabled('%s', %d) = %d", a->name, !a->enabled, rc);
+        ts_trail_note("set_enabled('%s', %d) = %d", a->name, !a->enabled, rc);
         check_rc(rc, 0, "set_enabled(wrapper-alias)");
         if (rc == 0)
             a->enabled = !a->enabled;
@@ -1496,7 +1422,7 @@ static void op_wrap(void)
         break;
     case 1:
         rc = memory_region_set_readonly(&w->mr, !w->readonly);
-        note_op("set_readonly('%s', %d) = %d", w->name, !w->readonly, rc);
+        ts_trail_note("set_readonly('%s', %d) = %d", w->name, !w->readonly, rc);
         check_rc(rc, 0, "set_readonly(wrapper)");
         if (rc == 0)
             w->readonly = !w->readonly;
@@ -1506,21 +1432,21 @@ static void op_wrap(void)
         if (x->parent >= 0) {
             touch(x);
             rc = memory_region_del_subregion(&w->mr, &x->mr);
-            note_op("del '%s' = %d", x->name, rc);
+            ts_trail_note("del '%s' = %d", x->name, rc);
             check_rc(rc, 0, "del_subregion(wrapper-extra)");
             if (rc == 0)
                 rec_unlink(x);
         } else {
-            hwaddr at = chance(50) ? 0 : gen_bus_addr(x->size);
-            add_sub(w, x, at, (int32_t)rnd_below(3) - 1);
+            hwaddr at = ts_chance(50) ? 0 : gen_bus_addr(x->size);
+            add_sub(w, x, at, (int32_t)ts_rnd_below(3) - 1);
         }
         break;
     case 3:
     case 4: {
-        hwaddr off = a->alias_offset ? 0 : 0x1000 * (1 + rnd_below(4));
+        hwaddr off = a->alias_offset ? 0 : 0x1000 * (1 + ts_rnd_below(4));
         touch(a);
         rc = memory_region_set_alias_offset(&a->mr, off);
-        note_op("set_alias_offset('%s', 0x%" PRIx64 ") = %d", a->name, off, rc);
+        ts_trail_note("set_alias_offset('%s', 0x%" PRIx64 ") = %d", a->name, off, rc);
         check_rc(rc, 0, "set_alias_offset(wrapper-alias)");
         if (rc == 0)
             a->alias_offset = off;
@@ -1531,7 +1457,7 @@ static void op_wrap(void)
         mr_size_t size = a->size == BUS_SIZE ? span / 2 : BUS_SIZE;
         touch(a);
         rc = memory_region_set_size(&a->mr, size);
-        note_op("set_size('%s', 0x%" PRIx64 ") = %d", a->name, (uint64_t)size, rc);
+        ts_trail_note("set_size('%s', 0x%" PRIx64 ") = %d", a->name, (uint64_t)size, rc);
         check_rc(rc, 0, "set_size(wrapper-alias)");
         if (rc == 0)
             a->size = size;
@@ -1549,12 +1475,12 @@ static void op_hidden(void)
 {
     Node *h = &nodes[N_HIDDEN], *box = &nodes[N_HBOX];
     int rc;
-    switch (rnd_below(5)) {
+    switch (ts_rnd_below(5)) {
     case 0: {
-        mr_size_t size = h->size == h->alloc ? 0x1000 * (1 + rnd_below(255)) : h->alloc;
+        mr_size_t size = h->size == h->alloc ? 0x1000 * (1 + ts_rnd_below(255)) : h->alloc;
         touch(h);
         rc = memory_region_set_size(&h->mr, size);
-        note_op("set_size('%s', 0x%" PRIx64 ") = %d", h->name, (uint64_t)size, rc);
+        ts_trail_note("set_size('%s', 0x%" PRIx64 ") = %d", h->name, (uint64_t)size, rc);
         check_rc(rc, 0, "set_size(hidden)");
         if (rc == 0)
             h->size = size;
@@ -1563,7 +1489,7 @@ static void op_hidden(void)
     }
     case 1:
         rc = memory_region_set_readonly(&h->mr, !h->readonly);
-        note_op("set_readonly('%s', %d) = %d", h->name, !h->readonly, rc);
+        ts_trail_note("set_readonly('%s', %d) = %d", h->name, !h->readonly, rc);
         check_rc(rc, 0, "set_readonly(hidden)");
         if (rc == 0)
             h->readonly = !h->readonly;
@@ -1571,7 +1497,7 @@ static void op_hidden(void)
         break;
     case 2:
         rc = memory_region_set_enabled(&h->mr, !h->enabled);
-        note_op("set_enabled('%s', %d) = %d", h->name, !h->enabled, rc);
+        ts_trail_note("set_enabled('%s', %d) = %d", h->name, !h->enabled, rc);
         check_rc(rc, 0, "set_enabled(hidden)");
         if (rc == 0)
             h->enabled = !h->enabled;
@@ -1579,29 +1505,29 @@ static void op_hidden(void)
         break;
     default: {
         /* Add to, move or delete within the hidden container. */
-        Node *k = box->nkids ? &nodes[box->kids[rnd_below(box->nkids)]] : NULL;
-        if (k && chance(50)) {
-            hwaddr to = rnd_below((uint64_t)box->size);
+        Node *k = box->nkids ? &nodes[box->kids[ts_rnd_below(box->nkids)]] : NULL;
+        if (k && ts_chance(50)) {
+            hwaddr to = ts_rnd_below((uint64_t)box->size);
             touch(k);
             rc = memory_region_set_address(&k->mr, to);
-            note_op("move '%s' in '%s' to 0x%" PRIx64 " = %d", k->name, box->name, to, rc);
+            ts_trail_note("move '%s' in '%s' to 0x%" PRIx64 " = %d", k->name, box->name, to, rc);
             check_rc(rc, 0, "set_address(in hidden box)");
             if (rc == 0) {
                 k->addr = to;
                 k->seq = ++seq_counter;
             }
             touch(k);
-        } else if (k && chance(40)) {
+        } else if (k && ts_chance(40)) {
             touch(k);
             rc = memory_region_del_subregion(&box->mr, &k->mr);
-            note_op("del '%s' from '%s' = %d", k->name, box->name, rc);
+            ts_trail_note("del '%s' from '%s' = %d", k->name, box->name, rc);
             check_rc(rc, 0, "del_subregion(in hidden box)");
             if (rc == 0)
                 rec_unlink(k);
         } else {
             Node *n = create_leaf();
             if (n)
-                add_sub(box, n, rnd_below((uint64_t)box->size), gen_prio());
+                add_sub(box, n, ts_rnd_below((uint64_t)box->size), gen_prio());
         }
         break;
     }
@@ -1610,7 +1536,7 @@ static void op_hidden(void)
 
 static void random_change(void)
 {
-    unsigned r = (unsigned)rnd_below(1000);
+    unsigned r = (unsigned)ts_rnd_below(1000);
     if (r < 200)
         op_add();
     else if (r < 380)
@@ -1654,7 +1580,7 @@ static void check_after_commit(bool full)
     FlatView *fv0 = address_space_get_flatview(&spaces[0]);
     FlatView *fv1 = address_space_get_flatview(&spaces[1]);
     if (fv0 != fv1)
-        mismatch("the two address spaces on the root hold different FlatViews");
+        ts_trail_mismatch("the two address spaces on the root hold different FlatViews");
     flatview_unref(fv1);
     flatview_unref(fv0);
     /* While the wrapper obeys the sharing rule, it holds the bus's FlatView. */
@@ -1664,11 +1590,11 @@ static void check_after_commit(bool full)
         FlatView *fvb = address_space_get_flatview(&spaces[2]);
         FlatView *fvw = address_space_get_flatview(&spaces[4]);
         if (fvb != fvw)
-            mismatch("the wrapper renders like the bus but does not share its FlatView");
+            ts_trail_mismatch("the wrapper renders like the bus but does not share its FlatView");
         flatview_unref(fvb);
         flatview_unref(fvw);
     }
-    for (int k = 0; k < NAS && run_mismatches == 0; k++) {
+    for (int k = 0; k < NAS && ts_trail.run_mismatches == 0; k++) {
         if (k == 1)
             continue; /* same view as sys */
         if (full || want_full[k] || k == 3) {
@@ -1680,7 +1606,7 @@ static void check_after_commit(bool full)
         if (n > max_ranges)
             max_ranges = n;
         qsort(wins[k], nr_wins[k], sizeof(Win), cmp_win);
-        for (size_t w = 0; w < nr_wins[k] && run_mismatches == 0;) {
+        for (size_t w = 0; w < nr_wins[k] && ts_trail.run_mismatches == 0;) {
             /* Overlapping windows are checked together. */
             mr_size_t lo = wins[k][w].lo, hi = wins[k][w].hi;
             for (w++; w < nr_wins[k] && wins[k][w].lo <= hi; w++)
@@ -1688,26 +1614,26 @@ static void check_after_commit(bool full)
                     hi = wins[k][w].hi;
             check_window(k, fv, lo, hi, "around a change");
         }
-        for (int j = 0; j < 3 && n && run_mismatches == 0; j++) {
+        for (int j = 0; j < 3 && n && ts_trail.run_mismatches == 0; j++) {
             const FlatRange *r = flatview_range(fv, pick_index(fv));
             check_window(k, fv, r->addr, (mr_size_t)r->addr + 1, "at an aimed index");
             /* The bytes just outside it: holes after the last range of a chunk, say. */
             check_point(k, fv, r->addr - 1);
             check_point(k, fv, (hwaddr)(r->addr + r->size));
         }
-        for (int j = 0; j < 8 && run_mismatches == 0; j++) {
+        for (int j = 0; j < 8 && ts_trail.run_mismatches == 0; j++) {
             hwaddr a;
-            if (n && chance(60)) {
-                const FlatRange *r = flatview_range(fv, rnd_below(n));
-                a = chance(30)   ? r->addr - 1
-                    : chance(30) ? (hwaddr)(r->addr + r->size)
-                                 : (hwaddr)(r->addr + rnd_below128(r->size));
+            if (n && ts_chance(60)) {
+                const FlatRange *r = flatview_range(fv, ts_rnd_below(n));
+                a = ts_chance(30)   ? r->addr - 1
+                    : ts_chance(30) ? (hwaddr)(r->addr + r->size)
+                                    : (hwaddr)(r->addr + ts_rnd_below128(r->size));
             } else {
-                a = chance(70) ? (hwaddr)rnd_below128(span) : rnd();
+                a = ts_chance(70) ? (hwaddr)ts_rnd_below128(span) : ts_rnd();
             }
             check_point(k, fv, a);
             if (j < 3)
-                check_read(k, a, 1 + (unsigned)rnd_below(8));
+                check_read(k, a, 1 + (unsigned)ts_rnd_below(8));
         }
         flatview_unref(fv);
     }
@@ -1720,29 +1646,29 @@ static void check_after_commit(bool full)
 /* One operation: a change committed alone, or a transaction of many. */
 static void random_op(void)
 {
-    ops_run++;
+    ts_trail.op++;
     uint64_t renders = memregion_stat_renders();
-    bool tx = chance(12);
+    bool tx = ts_chance(12);
     if (!tx) {
         random_change();
         uint64_t built = memregion_stat_renders() - renders;
         if (built > 4) /* sys (shared with sys2), bus, dev, wrap */
-            mismatch("one change built %" PRIu64 " view versions, more than the 4 view roots",
-                     built);
+            ts_trail_mismatch(
+                "one change built %" PRIu64 " view versions, more than the 4 view roots", built);
     } else {
         FlatView *before[NAS];
         for (int k = 0; k < NAS; k++)
             before[k] = address_space_get_flatview(&spaces[k]);
         unsigned n;
-        unsigned r = (unsigned)rnd_below(100);
-        n = r < 55   ? 2 + (unsigned)rnd_below(20)
-            : r < 85 ? 20 + (unsigned)rnd_below(50)
-                     : 200 + (unsigned)rnd_below(2500);
+        unsigned r = (unsigned)ts_rnd_below(100);
+        n = r < 55   ? 2 + (unsigned)ts_rnd_below(20)
+            : r < 85 ? 20 + (unsigned)ts_rnd_below(50)
+                     : 200 + (unsigned)ts_rnd_below(2500);
         memory_region_transaction_begin();
         tx_depth++;
-        note_op("transaction_begin (%u changes)", n);
-        for (unsigned i = 0; i < n && run_mismatches == 0; i++) {
-            if (chance(3)) {
+        ts_trail_note("transaction_begin (%u changes)", n);
+        for (unsigned i = 0; i < n && ts_trail.run_mismatches == 0; i++) {
+            if (ts_chance(3)) {
                 memory_region_transaction_begin(); /* nested */
                 random_change();
                 memory_region_transaction_commit();
@@ -1753,26 +1679,26 @@ static void random_op(void)
         for (int k = 0; k < NAS; k++) {
             FlatView *now = address_space_get_flatview(&spaces[k]);
             if (now != before[k])
-                mismatch("as %s: view changed inside a transaction", as_names[k]);
+                ts_trail_mismatch("as %s: view changed inside a transaction", as_names[k]);
             flatview_unref(now);
         }
         if (memregion_stat_renders() != renders)
-            mismatch("a view version was built inside a transaction");
+            ts_trail_mismatch("a view version was built inside a transaction");
         memory_region_transaction_commit();
         tx_depth--;
-        note_op("transaction_commit");
+        ts_trail_note("transaction_commit");
         uint64_t built = memregion_stat_renders() - renders;
         if (built > 4)
-            mismatch("a transaction built %" PRIu64 " view versions, more than the 4 view roots",
-                     built);
+            ts_trail_mismatch(
+                "a transaction built %" PRIu64 " view versions, more than the 4 view roots", built);
         for (int k = 0; k < NAS; k++)
             flatview_unref(before[k]);
         st.tx++;
         st.tx_changes += n;
     }
     st.commits++;
-    if (run_mismatches == 0)
-        check_after_commit(full_every && ops_run % full_every == 0);
+    if (ts_trail.run_mismatches == 0)
+        check_after_commit(full_every && ts_trail.op % full_every == 0);
 }
 
 /* ---- building and tearing down the map --------------------------------------------------- */
@@ -1781,7 +1707,7 @@ static void add_fixed(int idx, const char *name, int rc)
 {
     Node *s = &nodes[idx];
     if (rc)
-        mismatch("init '%s' = %d", name, rc);
+        ts_trail_mismatch("init '%s' = %d", name, rc);
     snprintf(s->name, sizeof(s->name), "%s", name);
     s->fixed = true;
     s->enabled = true;
@@ -1794,19 +1720,15 @@ static void link_fixed(int idx, int parent, hwaddr addr, int32_t prio)
     Node *s = &nodes[idx], *p = &nodes[parent];
     int rc = memory_region_add_subregion_overlap(&p->mr, addr, &s->mr, prio);
     if (rc)
-        mismatch("add '%s' = %d", s->name, rc);
+        ts_trail_mismatch("add '%s' = %d", s->name, rc);
     rec_link(s, p, addr, prio);
 }
 
 static void setup(uint64_t seed, size_t target_ranges)
 {
-    rng_state = seed * 0x2545f4914f6cdd1dull + 7;
-    cur_seed = seed;
+    ts_rng_state = seed * 0x2545f4914f6cdd1dull + 7;
+    ts_trail_start(seed);
     seq_counter = 0;
-    ops_run = 0;
-    run_mismatches = 0;
-    reports_printed = 0;
-    ring_n = 0;
     nr_real = 0;
     tx_depth = 0;
     nodes_cap = (int)(target_ranges + target_ranges / 4 + 20000);
@@ -1823,7 +1745,7 @@ static void setup(uint64_t seed, size_t target_ranges)
     if (!pool) {
         pool = malloc(POOL_SIZE);
         for (size_t i = 0; i < POOL_SIZE; i++)
-            pool[i] = (uint8_t)rnd();
+            pool[i] = (uint8_t)ts_rnd();
     }
     /* Leaves every 64 KiB on average: about two ranges per leaf with the background. */
     span = (mr_size_t)(target_ranges / 2 + 16) * 0x10000;
@@ -1848,15 +1770,15 @@ static void setup(uint64_t seed, size_t target_ranges)
     n->kind = NK_ROM, n->size = n->alloc = 0x100000, n->readonly = true;
     n->mem = memory_region_get_ram_ptr(&n->mr);
     for (size_t i = 0; i < 0x100000; i++)
-        n->mem[i] = (uint8_t)rnd();
+        n->mem[i] = (uint8_t)ts_rnd();
     /* A slice of the bus shown high up, and a shifted copy shadowing part of it. */
     mr_size_t win = span / 16 + 0x10000, shadow = span / 32 + 0x10000;
-    hwaddr win_off = (hwaddr)rnd_below128(span - win / 2);
+    hwaddr win_off = (hwaddr)ts_rnd_below128(span - win / 2);
     n = &nodes[N_HIWIN];
     add_fixed(N_HIWIN, "bus-window",
               memory_region_init_alias(&n->mr, "bus-window", &nodes[N_BUS].mr, win_off, win));
     n->kind = NK_ALIAS, n->size = win, n->target = N_BUS, n->alias_offset = win_off;
-    hwaddr sh_at = (hwaddr)rnd_below128(span - shadow / 2) & ~(hwaddr)0xfff;
+    hwaddr sh_at = (hwaddr)ts_rnd_below128(span - shadow / 2) & ~(hwaddr)0xfff;
     hwaddr sh_off = sh_at + 0x3000;
     n = &nodes[N_SHADOW];
     add_fixed(N_SHADOW, "bus-shadow",
@@ -1916,16 +1838,16 @@ static void setup(uint64_t seed, size_t target_ranges)
     for (int i = 0; i < 40; i++) {
         Node *s = create_leaf();
         if (s)
-            link_fixed(s->idx, N_HBOX, rnd_below(0x100000), gen_prio());
+            link_fixed(s->idx, N_HBOX, ts_rnd_below(0x100000), gen_prio());
     }
     for (int i = 0; i < 4; i++) {
         Node *a = node_alloc();
         if (!a)
             break;
         snprintf(a->name, sizeof(a->name), "box-alias%d", a->idx);
-        hwaddr off = rnd_below(0x80000) & ~(hwaddr)0xfff;
+        hwaddr off = ts_rnd_below(0x80000) & ~(hwaddr)0xfff;
         if (memory_region_init_alias(&a->mr, a->name, &nodes[N_HBOX].mr, off, 0x80000)) {
-            mismatch("init '%s' failed", a->name);
+            ts_trail_mismatch("init '%s' failed", a->name);
             node_release(a);
             break;
         }
@@ -1934,22 +1856,22 @@ static void setup(uint64_t seed, size_t target_ranges)
         a->upos = box->nusers;
         vec_push(&box->users, &box->nusers, &box->capusers, a->idx);
         live_add(a);
-        link_fixed(a->idx, N_BUS, (hwaddr)rnd_below128(span) & ~(hwaddr)0xfff, 2);
+        link_fixed(a->idx, N_BUS, (hwaddr)ts_rnd_below128(span) & ~(hwaddr)0xfff, 2);
     }
 
     /* Device containers with a few regions each. */
     size_t ndev = target_ranges / 400 + 2;
     for (size_t d = 0; d < ndev; d++) {
-        Node *c = create_container(0x10000 * (1 + rnd_below(16)));
+        Node *c = create_container(0x10000 * (1 + ts_rnd_below(16)));
         if (!c)
             break;
         devs[nr_devs++] = c->idx;
-        link_fixed(c->idx, N_BUS, (hwaddr)rnd_below128(span) & ~(hwaddr)0xfff, 1);
-        unsigned kids = 2 + (unsigned)rnd_below(20);
+        link_fixed(c->idx, N_BUS, (hwaddr)ts_rnd_below128(span) & ~(hwaddr)0xfff, 1);
+        unsigned kids = 2 + (unsigned)ts_rnd_below(20);
         for (unsigned i = 0; i < kids; i++) {
             Node *s = create_leaf();
             if (s)
-                link_fixed(s->idx, c->idx, rnd_below((uint64_t)c->size), gen_prio());
+                link_fixed(s->idx, c->idx, ts_rnd_below((uint64_t)c->size), gen_prio());
         }
     }
     memory_region_transaction_commit();
@@ -1958,7 +1880,7 @@ static void setup(uint64_t seed, size_t target_ranges)
         as_root[k] = k < 2 ? N_ROOT : k == 2 ? N_BUS : k == 3 ? devs[0] : N_WRAP;
         int rc = address_space_init(&spaces[k], &nodes[as_root[k]].mr, as_names[k]);
         if (rc)
-            mismatch("address_space_init(%s) = %d", as_names[k], rc);
+            ts_trail_mismatch("address_space_init(%s) = %d", as_names[k], rc);
     }
 
     /* Leaves in batches until the system view has the ranges asked for. */
@@ -1974,8 +1896,8 @@ static void setup(uint64_t seed, size_t target_ranges)
             Node *s = create_leaf();
             if (!s)
                 break;
-            hwaddr a = (hwaddr)rnd_below128(span);
-            a = chance(85) ? a & ~(hwaddr)0xfff : a;
+            hwaddr a = (hwaddr)ts_rnd_below128(span);
+            a = ts_chance(85) ? a & ~(hwaddr)0xfff : a;
             link_fixed(s->idx, N_BUS, a, gen_prio());
             nodes[s->idx].fixed = false;
         }
@@ -2003,7 +1925,7 @@ static void teardown(void)
         if (s->kind != NK_FREE && s->parent >= 0) {
             int rc = memory_region_del_subregion(&nodes[s->parent].mr, &s->mr);
             if (rc)
-                mismatch("teardown: del '%s' = %d", s->name, rc);
+                ts_trail_mismatch("teardown: del '%s' = %d", s->name, rc);
             s->parent = -1;
         }
     }
@@ -2016,7 +1938,8 @@ static void teardown(void)
                 continue;
             int rc = memory_region_destroy(&s->mr);
             if (rc)
-                mismatch("teardown: destroy '%s' = %d (%s)", s->name, rc, memregion_last_error());
+                ts_trail_mismatch("teardown: destroy '%s' = %d (%s)", s->name, rc,
+                                  memregion_last_error());
             s->kind = NK_FREE;
         }
     for (int i = 0; i < nodes_cap; i++) {
@@ -2033,29 +1956,7 @@ static void teardown(void)
     nr_frags = cap_frags = 0;
 }
 
-static void print_context(void)
-{
-    printf("  last operations:\n");
-    uint64_t first = ring_n > RING ? ring_n - RING : 0;
-    for (uint64_t i = first; i < ring_n; i++)
-        printf("    %s\n", ring[i % RING]);
-}
-
 /* ---- the tests ------------------------------------------------------------------------ */
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (*end) {
-        fprintf(stderr, "%s: not a number: %s\n", name, v);
-        exit(2);
-    }
-    return x;
-}
 
 typedef struct Run {
     const char *what;
@@ -2068,24 +1969,24 @@ static uint64_t seed_opt;
 static void run(void **state)
 {
     const Run *r = *state;
-    uint64_t before = mismatches;
+    uint64_t before = ts_trail.mismatches;
     setup(seed_opt, r->ranges);
-    for (int k = 0; k < NAS && run_mismatches == 0; k++)
+    for (int k = 0; k < NAS && ts_trail.run_mismatches == 0; k++)
         if (k != 1)
             check_full(k);
-    while (ops_run < r->ops && run_mismatches == 0)
+    while (ts_trail.op < r->ops && ts_trail.run_mismatches == 0)
         random_op();
-    for (int k = 0; k < NAS && run_mismatches == 0; k++)
+    for (int k = 0; k < NAS && ts_trail.run_mismatches == 0; k++)
         if (k != 1)
             check_full(k);
-    if (run_mismatches)
-        print_context();
+    if (ts_trail.run_mismatches)
+        ts_trail_print_ops();
     printf("%s: seed %" PRIu64 ", %" PRIu64 " operations, up to %zu ranges, %" PRIu64
            " mismatches\n",
-           r->what, seed_opt, ops_run, max_ranges, run_mismatches);
-    ops_total += ops_run;
+           r->what, seed_opt, ts_trail.op, max_ranges, ts_trail.run_mismatches);
+    ops_total += ts_trail.op;
     teardown();
-    assert_int_equal(mismatches - before, 0);
+    assert_int_equal(ts_trail.mismatches - before, 0);
 }
 
 /*
@@ -2095,11 +1996,11 @@ static void run(void **state)
 static void model_vs_refmodel(void **state)
 {
     (void)state;
-    uint64_t before = mismatches;
+    uint64_t before = ts_trail.mismatches;
     setup(seed_opt + 1000, 1200);
-    for (int op = 0; op < 40 && run_mismatches == 0; op++) {
+    for (int op = 0; op < 40 && ts_trail.run_mismatches == 0; op++) {
         random_op();
-        for (int k = 0; k < NAS && run_mismatches == 0; k++) {
+        for (int k = 0; k < NAS && ts_trail.run_mismatches == 0; k++) {
             if (k == 1 || (k == 2 && op % 4))
                 continue; /* sys2 is sys; the bus view is most of sys */
             FlatRange *m;
@@ -2120,27 +2021,28 @@ static void model_vs_refmodel(void **state)
                         break;
                 }
             if (rn == (size_t)-1 || i < mn || i < rn)
-                mismatch("harness model and refmodel differ for as %s at range %zu (%zu vs %zu "
-                         "ranges)",
-                         as_names[k], i, mn, rn);
+                ts_trail_mismatch(
+                    "harness model and refmodel differ for as %s at range %zu (%zu vs %zu "
+                    "ranges)",
+                    as_names[k], i, mn, rn);
             free(m);
             free(ref);
         }
     }
-    if (run_mismatches)
-        print_context();
-    ops_total += ops_run;
+    if (ts_trail.run_mismatches)
+        ts_trail_print_ops();
+    ops_total += ts_trail.op;
     teardown();
-    assert_int_equal(mismatches - before, 0);
+    assert_int_equal(ts_trail.mismatches - before, 0);
 }
 
 int main(void)
 {
-    seed_opt = env_u64("MEMREGION_SEED", 1);
-    size_t ranges = (size_t)env_u64("MEMREGION_DIFF_LARGE_RANGES", 100000);
-    uint64_t ops = env_u64("MEMREGION_DIFF_OPS", 80);
-    full_every = env_u64("MEMREGION_DIFF_LARGE_FULL_EVERY", 40);
-    verbose = env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
+    seed_opt = ts_env_u64("MEMREGION_SEED", 1);
+    size_t ranges = (size_t)ts_env_u64("MEMREGION_DIFF_LARGE_RANGES", 100000);
+    uint64_t ops = ts_env_u64("MEMREGION_DIFF_OPS", 80);
+    full_every = ts_env_u64("MEMREGION_DIFF_LARGE_FULL_EVERY", 40);
+    ts_trail.verbose = ts_env_u64("MEMREGION_DIFF_VERBOSE", 0) != 0;
     if (ranges < 1000)
         ranges = 1000;
 
@@ -2169,7 +2071,7 @@ int main(void)
            loop_ops);
     printf("differential-large: %" PRIu64
            " random operations on views of up to %zu ranges, %" PRIu64 " mismatches\n",
-           ops_total, max_ranges, mismatches);
+           ops_total, max_ranges, ts_trail.mismatches);
     fflush(stdout);
-    return failed || mismatches ? 1 : 0;
+    return failed || ts_trail.mismatches ? 1 : 0;
 }

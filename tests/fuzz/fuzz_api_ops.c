@@ -23,6 +23,7 @@
 #include "fuzz.h"
 #include "mirror.h"
 #include "refmodel.h"
+#include "../support/devices.h"
 
 #define NSLOTS 10
 #define NAS    3
@@ -48,20 +49,15 @@ static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
     return addr * 0x0101010101010101ull + size;
 }
 
-static void dev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
-{
-    (void)opaque, (void)addr, (void)data, (void)size;
-}
-
 static const MemoryRegionOps dev_ops = {
     .read = dev_read,
-    .write = dev_write,
+    .write = ts_write_ignore,
     .endianness = DEVICE_LITTLE_ENDIAN,
 };
 
 static const MemoryRegionOps dev_ops_narrow = {
     .read = dev_read,
-    .write = dev_write,
+    .write = ts_write_ignore,
     .endianness = DEVICE_BIG_ENDIAN,
     .valid.min_access_size = 2,
     .valid.max_access_size = 4,

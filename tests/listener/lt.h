@@ -43,8 +43,7 @@ Mirror *lt_mirror_new(const char *name, int priority);
 int lt_teardown(void **state);
 #define LT_TEST(f) cmocka_unit_test_teardown(f, lt_teardown)
 
-#define lt_add(parent, off, sub, prio)                                                             \
-    assert_int_equal(memory_region_add_subregion_overlap((parent), (off), (sub), (prio)), 0)
+#define lt_add ts_add
 
 /** Assert: no protocol error in @m and @m equals @as's view. */
 void lt_check_mirror(Mirror *m, AddressSpace *as, const char *file, int line);

@@ -47,6 +47,16 @@ void ts_close_transactions(void);
  */
 size_t ts_teardown_objects(void);
 
+/** Add @sub to @parent at @off with @prio, asserting success. */
+#define ts_add(parent, off, sub, prio)                                                             \
+    assert_int_equal(memory_region_add_subregion_overlap((parent), (off), (sub), (prio)), 0)
+
+/** The host memory of RAM-backed region @mr, as bytes. */
+static inline uint8_t *ts_ram_ptr(MemoryRegion *mr)
+{
+    return memory_region_get_ram_ptr(mr);
+}
+
 /** Assert that a memregion call failed with @err and left a message. */
 #define assert_error(call, err)                                                                    \
     do {                                                                                           \

@@ -43,8 +43,7 @@ int h_teardown(void **state);
 #define H_TEST(f) cmocka_unit_test_teardown(f, h_teardown)
 
 /* Add @sub to @parent at @off with @prio, asserting success. */
-#define h_add(parent, off, sub, prio)                                                              \
-    assert_int_equal(memory_region_add_subregion_overlap((parent), (off), (sub), (prio)), 0)
+#define h_add ts_add
 
 /* ---- 128-bit sizes ---------------------------------------------------------- */
 

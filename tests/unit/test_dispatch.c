@@ -47,11 +47,6 @@ static void build(void)
     as = h_as(root, "as");
 }
 
-static uint8_t *ramp(MemoryRegion *mr)
-{
-    return memory_region_get_ram_ptr(mr);
-}
-
 static void test_rw_across_ram_and_mmio(void **state)
 {
     (void)state;
@@ -61,7 +56,7 @@ static void test_rw_across_ram_and_mmio(void **state)
         buf[i] = (uint8_t)(i + 1);
     /* 16 bytes into RAM, 16 into dev: two aligned 8-byte device writes. */
     assert_int_equal(address_space_write(as, 0xff0, ATTRS_NONE, buf, sizeof(buf)), MEMTX_OK);
-    assert_memory_equal(ramp(ram) + 0xff0, buf, 16);
+    assert_memory_equal(ts_ram_ptr(ram) + 0xff0, buf, 16);
     assert_nlog(&dev, 2);
     assert_access(&dev, 0, true, 0, 8, 0x1817161514131211ull);
     assert_access(&dev, 1, true, 8, 8, 0x201f1e1d1c1b1a19ull);
@@ -78,7 +73,7 @@ static void test_rw_across_ram_and_mmio(void **state)
     /* address_space_rw picks the direction. */
     uint8_t one = 0xee;
     assert_int_equal(address_space_rw(as, 0x10, ATTRS_NONE, &one, 1, true), MEMTX_OK);
-    assert_int_equal(ramp(ram)[0x10], 0xee);
+    assert_int_equal(ts_ram_ptr(ram)[0x10], 0xee);
     one = 0;
     assert_int_equal(address_space_rw(as, 0xff0, ATTRS_NONE, &one, 1, false), MEMTX_OK);
     assert_int_equal(one, 1);
@@ -119,8 +114,8 @@ static void test_write_across_hole(void **state)
     assert_int_equal(address_space_write(as, 0x1ff8, ATTRS_NONE, buf, sizeof(buf)),
                      MEMTX_DECODE_ERROR);
     for (int i = 0; i < 8; i++)
-        assert_int_equal(ramp(ram2)[i], 0xaa);
-    assert_int_equal(ramp(ram2)[8], 0);
+        assert_int_equal(ts_ram_ptr(ram2)[i], 0xaa);
+    assert_int_equal(ts_ram_ptr(ram2)[8], 0);
     /* Nothing before the hole was touched either. */
     assert_nlog(&dev, 0);
 }
@@ -129,7 +124,7 @@ static void test_typed_ram(void **state)
 {
     (void)state;
     build();
-    uint8_t *p = ramp(ram);
+    uint8_t *p = ts_ram_ptr(ram);
     MemTxResult res = 0xdead;
     address_space_stl_le(as, 0x100, 0x11223344, ATTRS_NONE, &res);
     assert_int_equal(res, MEMTX_OK);
@@ -260,10 +255,10 @@ static void test_translate(void **state)
     assert_int_equal(s.offset_within_region, 0x10);
     assert_int_equal(s.offset_within_address_space, 0x10);
     assert_size_equal(s.size, 0xff0);
-    assert_ptr_equal(s.host, ramp(ram) + 0x10);
+    assert_ptr_equal(s.host, ts_ram_ptr(ram) + 0x10);
     assert_false(s.readonly);
     assert_int_equal(address_space_translate(as, 0x10, true, ATTRS_NONE, &s), MEMTX_OK);
-    assert_ptr_equal(s.host, ramp(ram) + 0x10);
+    assert_ptr_equal(s.host, ts_ram_ptr(ram) + 0x10);
 
     memset(&s, 0xa5, sizeof(s));
     assert_int_equal(address_space_translate(as, 0x1010, false, ATTRS_NONE, &s), MEMTX_OK);
@@ -289,7 +284,7 @@ static void test_translate(void **state)
     memset(&s, 0xa5, sizeof(s));
     assert_int_equal(address_space_translate(as, 0x4010, false, ATTRS_NONE, &s), MEMTX_OK);
     assert_ptr_equal(s.mr, rom);
-    assert_ptr_equal(s.host, ramp(rom) + 0x10);
+    assert_ptr_equal(s.host, ts_ram_ptr(rom) + 0x10);
     assert_true(s.readonly);
     memset(&s, 0xa5, sizeof(s));
     assert_int_equal(address_space_translate(as, 0x4010, true, ATTRS_NONE, &s), MEMTX_OK);
@@ -301,7 +296,7 @@ static void test_translate(void **state)
     memset(&s, 0xa5, sizeof(s));
     assert_int_equal(address_space_translate(as, 0x5020, false, ATTRS_NONE, &s), MEMTX_OK);
     assert_ptr_equal(s.mr, romd);
-    assert_ptr_equal(s.host, ramp(romd) + 0x20);
+    assert_ptr_equal(s.host, ts_ram_ptr(romd) + 0x20);
     memset(&s, 0xa5, sizeof(s));
     assert_int_equal(address_space_translate(as, 0x5020, true, ATTRS_NONE, &s), MEMTX_OK);
     assert_null(s.host);
@@ -379,7 +374,7 @@ static void test_rom_write_dropped(void **state)
 {
     (void)state;
     build();
-    uint8_t *p = ramp(rom);
+    uint8_t *p = ts_ram_ptr(rom);
     for (int i = 0; i < 16; i++)
         p[i] = (uint8_t)(0x10 + i);
     uint8_t junk[4] = {0xde, 0xad, 0xbe, 0xef};
@@ -409,7 +404,7 @@ static void test_rom_device(void **state)
 {
     (void)state;
     build();
-    uint8_t *p = ramp(romd);
+    uint8_t *p = ts_ram_ptr(romd);
     for (int i = 0; i < 0x40; i++)
         p[i] = (uint8_t)(0x80 + i);
     td_fill(&romdev, 0x00);
@@ -522,10 +517,10 @@ static void test_dispatch_through_alias(void **state)
     assert_size_equal(s.size, 0x18);
 
     /* ROM device through an alias: direct reads at the alias offset, writes to ops. */
-    ramp(romd)[0x84] = 0x6b;
+    ts_ram_ptr(romd)[0x84] = 0x6b;
     assert_int_equal(address_space_ldub(as, 0x9104, ATTRS_NONE, NULL), 0x6b);
     assert_int_equal(address_space_translate(as, 0x9104, false, ATTRS_NONE, &s), MEMTX_OK);
-    assert_ptr_equal(s.host, ramp(romd) + 0x84);
+    assert_ptr_equal(s.host, ts_ram_ptr(romd) + 0x84);
     address_space_stb(as, 0x9105, 0x1, ATTRS_NONE, NULL);
     assert_nlog(&romdev, 1);
     assert_access(&romdev, 0, true, 0x85, 1, 0x1);

@@ -29,37 +29,32 @@ static void build(void)
     as = h_as(sys, "sys");
 }
 
-static uint8_t *ramp(MemoryRegion *mr)
-{
-    return memory_region_get_ram_ptr(mr);
-}
-
 static void test_map_direct(void **state)
 {
     (void)state;
     build();
     hwaddr len = 0x100;
     uint8_t *p = address_space_map(as, 0x10010, &len, true, ATTRS_NONE);
-    assert_ptr_equal(p, ramp(ram) + 0x10);
+    assert_ptr_equal(p, ts_ram_ptr(ram) + 0x10);
     assert_int_equal(len, 0x100);
     p[0] = 0x77;
     address_space_unmap(as, p, len, true, 1);
-    assert_int_equal(ramp(ram)[0x10], 0x77);
+    assert_int_equal(ts_ram_ptr(ram)[0x10], 0x77);
     /* Shortened at the end of the region (ram2 follows but is another region). */
     len = 0x2000;
     p = address_space_map(as, 0x1f000, &len, false, ATTRS_NONE);
-    assert_ptr_equal(p, ramp(ram) + 0xf000);
+    assert_ptr_equal(p, ts_ram_ptr(ram) + 0xf000);
     assert_int_equal(len, 0x1000);
     address_space_unmap(as, p, len, false, 0);
     /* A ROM maps directly for reading only; for writing it is bounced. */
     len = 0x10;
     p = address_space_map(as, 0x50000, &len, false, ATTRS_NONE);
-    assert_ptr_equal(p, ramp(rom));
+    assert_ptr_equal(p, ts_ram_ptr(rom));
     address_space_unmap(as, p, len, false, 0);
     len = 0x10;
     p = address_space_map(as, 0x50000, &len, true, ATTRS_NONE);
     assert_non_null(p);
-    assert_ptr_not_equal(p, ramp(rom));
+    assert_ptr_not_equal(p, ts_ram_ptr(rom));
     assert_int_equal(address_space_bounce_buffer_size(as), 0x10);
     address_space_unmap(as, p, len, true, 0x10);
     assert_int_equal(address_space_bounce_buffer_size(as), 0);
@@ -242,7 +237,7 @@ static void test_cache_ram_and_revalidation(void **state)
     MemTxResult r;
     address_space_stl_le_cached(&c, 4, 0xdeadbeef, ATTRS_NONE, &r);
     assert_int_equal(r, MEMTX_OK);
-    assert_int_equal(ramp(ram)[0x104], 0xef);
+    assert_int_equal(ts_ram_ptr(ram)[0x104], 0xef);
     assert_int_equal(address_space_lduw_be_cached(&c, 4, ATTRS_NONE, NULL), 0xefbe);
     assert_int_equal(address_space_ldq_le_cached(&c, 0, ATTRS_NONE, NULL), 0xdeadbeef00000000ull);
     /* Out of the cached range: nothing accessed. */
@@ -250,13 +245,13 @@ static void test_cache_ram_and_revalidation(void **state)
     assert_int_equal(r, MEMTX_DECODE_ERROR);
 
     /* The map changes underneath: ram2 now shows at 0x10000. The cache follows. */
-    ramp(ram2)[0x104] = 0x55;
+    ts_ram_ptr(ram2)[0x104] = 0x55;
     assert_int_equal(memory_region_del_subregion(sys, ram2), 0);
     h_add(sys, 0x10000, ram2, 1);
     assert_int_equal(address_space_ldub_cached(&c, 4, ATTRS_NONE, NULL), 0x55);
     address_space_stb_cached(&c, 5, 0x66, ATTRS_NONE, NULL);
-    assert_int_equal(ramp(ram2)[0x105], 0x66);
-    assert_int_equal(ramp(ram)[0x105], 0xbe);
+    assert_int_equal(ts_ram_ptr(ram2)[0x105], 0x66);
+    assert_int_equal(ts_ram_ptr(ram)[0x105], 0xbe);
     address_space_cache_destroy(&c);
 }
 
