@@ -5,8 +5,9 @@
  * Implemented by damage.c (what the mutations call to record what changed:
  * windows of damage carried up to the view roots that show them, structure
  * changes that make address spaces re-derive their view root) and commit.c
- * (the writer lock, transaction depth, the view-root derivation, building
- * and installing new versions, and the order listeners hear them).
+ * (transaction depth, the view-root derivation, building and installing new
+ * versions, and the order listeners hear them). The writer lock they run
+ * under is base.c's (base.h).
  *
  * Invariants:
  * - change tracking runs with the writer lock held, inside a transaction
