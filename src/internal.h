@@ -257,7 +257,7 @@ void listeners_log_sync_region(MemoryRegion *mr);
  * of @mr instead of calling the device. Inside an RCU read-side section. */
 bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64_t n);
 
-/* ---- flatview.c ------------------------------------------------------------ */
+/* ---- view_build.c, view_lookup.c: view versions ------------------------------- */
 
 #define FV_CHUNK  128 /* ranges per chunk at most */
 #define FV_FANOUT 64  /* chunks per node at most */
@@ -343,7 +343,7 @@ struct FlatView {
     uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
 };
 
-/* The versions rendered from one root, oldest first (see flatview.c). */
+/* The versions rendered from one root, oldest first (see view_build.c). */
 typedef struct ViewChain {
     FlatView *oldest, *newest;
     bool detached; /* its root no longer has a slot: free once empty */

@@ -1,6 +1,7 @@
 /*
- * FlatView: an immutable, reference-counted, sorted sequence of FlatRanges
- * with its lookup index, published with RCU and read without locks.
+ * View versions, writer side: building immutable, reference-counted FlatView
+ * versions and freeing them. Readers find ranges in them with
+ * view_lookup.c, without locks.
  *
  * The ranges live in chunks of at most FV_CHUNK ranges, and the chunks in
  * nodes of at most FV_FANOUT chunks. A view is an array of node pointers
@@ -15,6 +16,8 @@
  * - ranges are sorted by address, never overlap, and no range could be
  *   merged with its left neighbour (same region, contiguous offsets, equal
  *   attributes), across chunk boundaries too;
+ * - a published version is never written again (its MRU hint aside):
+ *   everything here builds a new version beside it;
  * - the versions of one view root form a chain, oldest first; a version
  *   shares chunks and nodes only with its predecessor, and lists in
  *   `retired` and `retired_nodes` the predecessor's chunks and nodes it
@@ -34,6 +37,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "view_search.h"
 
 static FlatView empty_view = {.refcount = 1,
                               .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
@@ -234,15 +238,7 @@ static uint32_t node_chunk_nr(const FvNode *nd, uint32_t k)
 /* Index of the node holding chunk @g of the view. */
 static size_t node_of_chunk(const FlatView *fv, size_t g)
 {
-    size_t lo = 0, hi = fv->nr_nodes;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fv->node_cfirst[mid] <= g)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return (size_t)FV_BSEARCH_LE(fv->node_cfirst, fv->nr_nodes, g); /* node_cfirst[0] == 0 */
 }
 
 /* Chunk @g of the view, and the index in the view of its first range. */
@@ -578,35 +574,6 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
 
 /* ---- incremental versions ------------------------------------------------------- */
 
-/* Index of the first range of @fv whose end is above @addr (nr if none). */
-static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
-        return 0;
-    return fr_end(flatview_range(fv, (size_t)i)) > addr ? (size_t)i : (size_t)i + 1;
-}
-
-/* Index of the first range of @fv starting at or above @addr. */
-static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
-        return 0;
-    return flatview_range(fv, (size_t)i)->addr == addr ? (size_t)i : (size_t)i + 1;
-}
-
-size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
-{
-    *i1 = first_starting_at(fv, hi);
-    return first_ending_after(fv, lo);
-}
-
-/* Copy old ranges [from, to) into the builder, sharing whole chunks and nodes. */
 static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
     if (from >= to)
@@ -850,138 +817,4 @@ void flatview_unref(FlatView *fv)
     } else {
         call_rcu(&fv->rcu, flatview_release_rcu);
     }
-}
-
-/* ---- lookup ---------------------------------------------------------------------------- */
-
-/* Last index i with a[i] <= key, or -1. */
-static inline ptrdiff_t bsearch_le(const hwaddr *a, size_t n, hwaddr key)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (ptrdiff_t)lo - 1;
-}
-
-/* Last index i with a[i] <= key for a uint32_t array, or -1. */
-static inline ptrdiff_t bsearch_le32(const uint32_t *a, size_t n, uint32_t key)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (ptrdiff_t)lo - 1;
-}
-
-/* Node and chunk-in-node holding range index @i (< fv->nr). */
-static void position_of(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
-{
-    size_t lo = 0, hi = fv->nr_nodes;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fv->node_first[mid] <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    const FvNode *nd = fv->nodes[lo];
-    *node = lo;
-    *k = (uint32_t)bsearch_le32(nd->first, nd->nr, (uint32_t)(i - fv->node_first[lo]));
-}
-
-size_t flatview_chunk_of(const FlatView *fv, size_t i)
-{
-    size_t n;
-    uint32_t k;
-    position_of(fv, i, &n, &k);
-    return fv->node_cfirst[n] + k;
-}
-
-/* The range holding @addr, and the start of the next range (or 2^64); the
- * index of the last range starting at or below @addr goes to *idx (-1: none). */
-static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
-                               ptrdiff_t *idx)
-{
-    ptrdiff_t n = bsearch_le(fv->node_starts, fv->nr_nodes, addr);
-    if (n < 0) {
-        *next_start = fv->nr_nodes ? fv->node_starts[0] : MR_SIZE_2_64;
-        *idx = -1;
-        return NULL;
-    }
-    const FvNode *nd = fv->nodes[n];
-    ptrdiff_t k = bsearch_le(nd->starts, nd->nr, addr);
-    const FvChunk *ch = nd->chunks[k];
-    ptrdiff_t i = bsearch_le(ch->starts, ch->nr, addr);
-    *idx = (ptrdiff_t)(fv->node_first[n] + nd->first[k]) + i;
-    if ((uint32_t)(i + 1) < ch->nr)
-        *next_start = ch->starts[i + 1];
-    else if ((uint32_t)(k + 1) < nd->nr)
-        *next_start = nd->starts[k + 1];
-    else
-        *next_start = (size_t)n + 1 < fv->nr_nodes ? fv->node_starts[n + 1] : MR_SIZE_2_64;
-    const FlatRange *fr = &ch->ranges[i];
-    return fr_contains(fr, addr) ? fr : NULL;
-}
-
-ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    locate(fv, addr, &next, &i);
-    return i;
-}
-
-const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    return locate(fv, addr, &next, &i);
-}
-
-const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    const FlatRange *fr = locate(fv, addr, &next, &i);
-    if (fr)
-        __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
-    return fr;
-}
-
-mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    locate(fv, addr, &next, &i);
-    return next;
-}
-
-size_t flatview_nr_ranges(const FlatView *fv)
-{
-    return fv->nr;
-}
-
-const FlatRange *flatview_range(const FlatView *fv, size_t i)
-{
-    if (i >= fv->nr)
-        return NULL;
-    size_t n;
-    uint32_t k;
-    position_of(fv, i, &n, &k);
-    const FvNode *nd = fv->nodes[n];
-    return &nd->chunks[k]->ranges[i - fv->node_first[n] - nd->first[k]];
-}
-
-MemoryRegion *flatview_root(const FlatView *fv)
-{
-    return fv->root;
 }

@@ -1,0 +1,32 @@
+/*
+ * The binary search of view versions (view_build.c, view_lookup.c). Every
+ * index of a version is a sorted array: node and chunk start addresses,
+ * first range and first chunk indexes. Not installed.
+ */
+#ifndef MEMREGION_VIEW_SEARCH_H
+#define MEMREGION_VIEW_SEARCH_H
+
+#include <stddef.h>
+
+/*
+ * The last index i < @n with @a[i] <= @key, or -1 when there is none; @a is
+ * sorted ascending, of any integer type, and @key is compared as that type.
+ * One macro for all element types keeps the loop in one place without a
+ * comparison callback on the lookup path.
+ */
+#define FV_BSEARCH_LE(a, n, key)                                                                   \
+    __extension__({                                                                                \
+        const __typeof__(*(a)) *bs_a_ = (a);                                                       \
+        const __typeof__(*(a)) bs_key_ = (__typeof__(*(a)))(key);                                  \
+        size_t bs_lo_ = 0, bs_hi_ = (n);                                                           \
+        while (bs_lo_ < bs_hi_) {                                                                  \
+            size_t bs_mid_ = bs_lo_ + (bs_hi_ - bs_lo_) / 2;                                       \
+            if (bs_a_[bs_mid_] <= bs_key_)                                                         \
+                bs_lo_ = bs_mid_ + 1;                                                              \
+            else                                                                                   \
+                bs_hi_ = bs_mid_;                                                                  \
+        }                                                                                          \
+        (ptrdiff_t) bs_lo_ - 1;                                                                    \
+    })
+
+#endif /* MEMREGION_VIEW_SEARCH_H */
