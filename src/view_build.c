@@ -39,8 +39,8 @@
 #include "internal.h"
 #include "view_search.h"
 
-static FlatView empty_view = {.refcount = 1,
-                              .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
+static FvGenBlock empty_gens = {.gen = {[0 ... FV_TLB_BLOCK_ZONES - 1] = FV_TLB_GEN_EMPTY}};
+static FlatView empty_view = {.refcount = 1, .tlb_gen = {[0 ... FV_TLB_BLOCKS - 1] = &empty_gens}};
 
 FlatView *flatview_empty(void)
 {
@@ -91,13 +91,17 @@ uint64_t memregion_stat_index_entries(void)
  */
 #define CHUNK_POOL_MAX 512
 #define NODE_POOL_MAX  64
+#define GEN_POOL_MAX   256
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
 static FvNode *node_pool[NODE_POOL_MAX];
 static size_t node_pool_nr;
+static FvGenBlock *gen_pool[GEN_POOL_MAX];
+static size_t gen_pool_nr;
 
-/* Take an object from @objs (holding *nr) or malloc @size bytes. */
+/* Take an object from @objs (holding *nr) or allocate @size bytes, aligned
+ * to a cache line (a generation block then spans two lines, not three). */
 static void *pool_take(void **objs, size_t *nr, size_t size)
 {
     void *p = NULL;
@@ -105,7 +109,7 @@ static void *pool_take(void **objs, size_t *nr, size_t size)
     if (*nr)
         p = objs[--*nr];
     pthread_mutex_unlock(&pool_lock);
-    if (!p && !(p = malloc(size)))
+    if (!p && !(p = aligned_alloc(64, (size + 63) & ~(size_t)63)))
         mr_oom(__func__);
     return p;
 }
@@ -159,7 +163,10 @@ static void version_recycle(FlatView *fv)
     fv->retired_nodes = keep.retired_nodes;
     fv->fresh = keep.fresh;
     fv->fresh_nodes = keep.fresh_nodes;
+    fv->retired_gens = keep.retired_gens;
+    fv->fresh_gens = keep.fresh_gens;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
+    fv->retired_gens.n = fv->fresh_gens.n = 0;
     pthread_mutex_lock(&pool_lock);
     if (version_pool_nr < VERSION_POOL_MAX) {
         version_pool[version_pool_nr++] = fv;
@@ -176,6 +183,8 @@ static void version_recycle(FlatView *fv)
         free(fv->retired_nodes.v);
         free(fv->fresh.v);
         free(fv->fresh_nodes.v);
+        free(fv->retired_gens.v);
+        free(fv->fresh_gens.v);
         free(fv);
     }
 }
@@ -202,7 +211,13 @@ static void node_free_rcu(struct rcu_head *head)
               caa_container_of(head, FvNode, rcu));
 }
 
-/* No live version holds @c (or @n) any more (writer lock held). */
+static void gen_free_rcu(struct rcu_head *head)
+{
+    pool_give((void **)gen_pool, &gen_pool_nr, GEN_POOL_MAX,
+              caa_container_of(head, FvGenBlock, rcu));
+}
+
+/* No live version holds @c (or @n, or @g) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
     mr_defer_free(&c->rcu, chunk_free_rcu);
@@ -213,9 +228,37 @@ static void node_free(FvNode *n)
     mr_defer_free(&n->rcu, node_free_rcu);
 }
 
-/* Free every chunk and node of @fv (no other live version shares them). */
+static void gen_free(FvGenBlock *g)
+{
+    mr_defer_free(&g->rcu, gen_free_rcu);
+}
+
+/* A generation block of the version being built (@fv), for zones
+ * [b * FV_TLB_BLOCK_ZONES, (b + 1) * FV_TLB_BLOCK_ZONES): copied from the
+ * block it has now, which came from the predecessor, the first time, and
+ * written in place after that. */
+static FvGenBlock *gen_own(FlatView *fv, unsigned b)
+{
+    FvGenBlock *old = fv->tlb_gen[b];
+    if (old && old->born == fv->seq)
+        return old;
+    FvGenBlock *g = pool_take((void **)gen_pool, &gen_pool_nr, sizeof(FvGenBlock));
+    if (old) {
+        memcpy(g->gen, old->gen, sizeof(g->gen));
+        ptrvec_push(&fv->retired_gens, old); /* the predecessor's, no longer shared */
+    }
+    g->born = fv->seq;
+    ptrvec_push(&fv->fresh_gens, g);
+    fv->tlb_gen[b] = g;
+    return g;
+}
+
+/* Free every chunk, node and generation block of @fv (no other live
+ * version shares them). */
 static void version_free_all(FlatView *fv)
 {
+    for (unsigned b = 0; b < FV_TLB_BLOCKS; b++)
+        gen_free(fv->tlb_gen[b]);
     for (size_t n = 0; n < fv->nr_nodes; n++) {
         for (uint32_t k = 0; k < fv->nodes[n]->nr; k++)
             chunk_free(fv->nodes[n]->chunks[k]);
@@ -562,8 +605,10 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
     Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    for (unsigned z = 0; z < FV_TLB_ZONES; z++) /* every page may have changed */
-        b.fv->tlb_gen[z] = b.fv->seq;
+    memset(b.fv->tlb_gen, 0, sizeof(b.fv->tlb_gen));
+    flatview_tlb_damage(b.fv, 0, MR_SIZE_2_64); /* every page may have changed */
+    for (unsigned g = 0; prev && g < FV_TLB_BLOCKS; g++)
+        ptrvec_push(&b.fv->retired_gens, prev->tlb_gen[g]);
     for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
         for (uint32_t k = 0; k < prev->nodes[n]->nr; k++)
             retire(&b.fv->retired, prev->nodes[n]->chunks[k]);
@@ -606,13 +651,12 @@ void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
     if (hi <= lo)
         return;
     uint64_t p0 = (uint64_t)(lo >> FV_PAGE_BITS), p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
-    if (p1 - p0 >= FV_TLB_ZONES - 1) {
-        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
-            fv->tlb_gen[z] = fv->seq;
-        return;
+    if (p1 - p0 >= FV_TLB_ZONES - 1)
+        p1 = p0 + FV_TLB_ZONES - 1; /* every zone */
+    for (uint64_t p = p0; p <= p1; p++) {
+        unsigned z = fv_zone(p);
+        gen_own(fv, z / FV_TLB_BLOCK_ZONES)->gen[z % FV_TLB_BLOCK_ZONES] = fv->seq;
     }
-    for (uint64_t p = p0; p <= p1; p++)
-        fv->tlb_gen[fv_zone(p)] = fv->seq;
 }
 
 /*
@@ -630,7 +674,9 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
-    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen)); /* flatview_tlb_damage() adds */
+    /* Share the predecessor's generation blocks; flatview_tlb_damage() copies
+     * those it changes. */
+    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen));
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];
@@ -684,7 +730,7 @@ void flatview_drop_deltas(FlatView *fv)
 {
     fv->nr_deltas = 0; /* buffers stay with the version for its next life */
     fv->delta_base = NULL;
-    fv->fresh.n = fv->fresh_nodes.n = 0;
+    fv->fresh.n = fv->fresh_nodes.n = fv->fresh_gens.n = 0;
 }
 
 bool fr_identical(const FlatRange *a, const FlatRange *b)
@@ -746,7 +792,9 @@ static void flatview_release(FlatView *fv)
                 chunk_free(w->retired.v[i]);
             for (size_t i = 0; i < w->retired_nodes.n; i++)
                 node_free(w->retired_nodes.v[i]);
-            w->retired.n = w->retired_nodes.n = 0;
+            for (size_t i = 0; i < w->retired_gens.n; i++)
+                gen_free(w->retired_gens.v[i]);
+            w->retired.n = w->retired_nodes.n = w->retired_gens.n = 0;
         } else {
             version_free_all(v);
             chain->newest = NULL;
@@ -773,6 +821,8 @@ void flatview_discard(FlatView *fv)
         chunk_free(fv->fresh.v[i]); /* never published: no reader saw them */
     for (size_t i = 0; i < fv->fresh_nodes.n; i++)
         node_free(fv->fresh_nodes.v[i]);
+    for (size_t i = 0; i < fv->fresh_gens.n; i++)
+        gen_free(fv->fresh_gens.v[i]);
     flatview_free_rcu(&fv->rcu);
 }
 
