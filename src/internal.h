@@ -269,11 +269,13 @@ typedef struct RangeVec {
 } RangeVec;
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
-/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges. */
+/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges.
+ * How many of them a version holds is in its node (fv_node_chunk_nr()), so
+ * versions may hold different prefixes of one chunk. */
 typedef struct FvChunk {
     struct rcu_head rcu;
-    uint64_t born; /* seq of the version that created it */
-    uint32_t nr;
+    uint64_t born;           /* seq of the version that created it */
+    uint32_t used;           /* slots some version holds (writer side): those past it are free */
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
 } FvChunk;

@@ -193,7 +193,7 @@ static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 {
     FvChunk *c = pool_take((void **)pool, &pool_nr, sizeof(FvChunk));
     c->born = born;
-    c->nr = (uint32_t)n;
+    c->used = (uint32_t)n;
     memcpy(c->ranges, r, n * sizeof(*r));
     for (size_t i = 0; i < n; i++)
         c->starts[i] = r[i].addr;
@@ -273,11 +273,6 @@ typedef struct ChunkRef {
     uint32_t nr;
 } ChunkRef;
 
-static uint32_t node_chunk_nr(const FvNode *nd, uint32_t k)
-{
-    return (k + 1 < nd->nr ? nd->first[k + 1] : nd->nr_ranges) - nd->first[k];
-}
-
 /* Index of the node holding chunk @g of the view. */
 static size_t node_of_chunk(const FlatView *fv, size_t g)
 {
@@ -291,7 +286,7 @@ static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
     const FvNode *nd = fv->nodes[n];
     uint32_t k = (uint32_t)(g - fv->node_cfirst[n]);
     *first = fv->node_first[n] + nd->first[k];
-    return (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)};
+    return (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)};
 }
 
 /* ---- assembling a version ------------------------------------------------------ */
@@ -393,7 +388,7 @@ static void builder_flush(Builder *b, bool tail)
         size_t take = tail ? MR_MIN(FV_CHUNK, n - done) : (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
         ptrvec_push(&b->fv->fresh, c);
-        builder_add_chunk(b, (ChunkRef){c, c->starts[0], c->nr});
+        builder_add_chunk(b, (ChunkRef){c, c->starts[0], (uint32_t)take});
         done += take;
     }
     b->pending.nr = 0;
@@ -423,7 +418,7 @@ static void builder_reopen(Builder *b)
     fv->nr -= nd->nr_ranges;
     fv->nr_chunks -= nd->nr;
     for (uint32_t k = 0; k < nd->nr; k++)
-        builder_add_chunk(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+        builder_add_chunk(b, (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)});
     if (nd->born == fv->seq) {
         node_free(nd);       /* ours, never published */
         fv->fresh_nodes.n--; /* it was the last one created */
@@ -432,32 +427,50 @@ static void builder_reopen(Builder *b)
     }
 }
 
-/* The chunk built last, or NULL. */
-static FvChunk *builder_last_chunk(const Builder *b)
+/* The chunk built last and how many of its ranges this version holds, or NULL. */
+static FvChunk *builder_last_chunk(const Builder *b, uint32_t *nr)
 {
     const FlatView *fv = b->fv;
-    if (b->nr_open)
+    if (b->nr_open) {
+        *nr = b->open[b->nr_open - 1].nr;
         return b->open[b->nr_open - 1].c;
+    }
     if (!fv->nr_nodes)
         return NULL;
     const FvNode *nd = fv->nodes[fv->nr_nodes - 1];
+    *nr = fv_node_chunk_nr(nd, nd->nr - 1);
     return nd->chunks[nd->nr - 1];
 }
 
 /* Append one range; it merges with the previous one when it can. */
 static void builder_push(Builder *b, const FlatRange *fr)
 {
-    FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b);
-    if (last && can_merge(&last->ranges[last->nr - 1], fr)) {
+    FlatView *fv = b->fv;
+    uint32_t nr = 0;
+    FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b, &nr);
+    if (last && nr < FV_CHUNK && last->used == nr && !can_merge(&last->ranges[nr - 1], fr)) {
+        /* The slot after the last range is one no version holds: fill it
+         * and share the chunk. Versions that hold the chunk already never
+         * look past their own count (it is in their nodes). */
+        if (!b->nr_open)
+            builder_reopen(b);
+        MR_ASSERT(b->open[b->nr_open - 1].c == last);
+        last->ranges[nr] = *fr;
+        last->starts[nr] = fr->addr;
+        last->used = nr + 1;
+        b->open[b->nr_open - 1].nr++;
+        fv->nr++;
+        return;
+    }
+    if (last && can_merge(&last->ranges[nr - 1], fr)) {
         /* The previous range sits in a finished chunk: a merge would
          * change it, so copy that chunk's ranges back into pending. */
-        FlatView *fv = b->fv;
         if (!b->nr_open)
             builder_reopen(b);
         b->nr_open--;
-        fv->nr -= last->nr;
+        fv->nr -= nr;
         fv->nr_chunks--;
-        for (uint32_t i = 0; i < last->nr; i++)
+        for (uint32_t i = 0; i < nr; i++)
             rangevec_push(&b->pending, &last->ranges[i]);
         if (last->born == fv->seq) {
             chunk_free(last); /* ours, never published */
@@ -547,7 +560,7 @@ static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t
             continue;
         }
         for (uint32_t k = k0; k < k1; k++)
-            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)});
         retire(&b->fv->retired_nodes, nd);
         g0 += k1 - k0;
         n++;
@@ -660,6 +673,21 @@ void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
 }
 
 /*
+ * Can the first range edit @ed pushes merge with the old range before its
+ * span? Only then is that neighbour rebuilt with the edit; otherwise it
+ * stays where it is, and so may its chunk.
+ */
+static bool edit_merges_left(const FlatView *old, const ViewEdit *ed)
+{
+    const FlatRange *left = flatview_range(old, ed->i0 - 1);
+    if (ed->i0 < ed->i1 && flatview_range(old, ed->i0)->addr < ed->lo)
+        return false; /* first comes a piece of a range that did not merge with left */
+    if (ed->ranges.nr)
+        return can_merge(left, &ed->ranges.r[0]);
+    return ed->i0 < ed->i1 || ed->i1 < old->nr; /* what follows: not worth finding out */
+}
+
+/*
  * A new version of @old in which each edit's window [lo, hi) (covering old
  * ranges [i0, i1)) holds edit->ranges instead. Edits are sorted and their
  * spans widened by one neighbour on each side must not touch (the caller
@@ -680,9 +708,9 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];
-        /* Keep the edited span's neighbours in it: the new ranges may merge
-         * with them. */
-        size_t i0 = ed->i0 > pos ? ed->i0 - 1 : pos;
+        /* The new ranges may merge with the span's neighbours: the right one
+         * joins the span, and the left one when a merge is possible. */
+        size_t i0 = ed->i0 > pos ? ed->i0 - edit_merges_left(old, ed) : pos;
         size_t i1 = ed->i1 < old->nr ? ed->i1 + 1 : ed->i1;
         copy_old(&b, old, pos, i0);
         ViewDelta *d = &fv->deltas[e];

@@ -1,5 +1,5 @@
 /*
- * The binary search of view versions (view_build.c, view_lookup.c). Every
+ * The index searches of view versions (view_build.c, view_lookup.c). Every
  * index of a version is a sorted array: node and chunk start addresses,
  * first range and first chunk indexes. Not installed.
  */
@@ -7,6 +7,8 @@
 #define MEMREGION_VIEW_SEARCH_H
 
 #include <stddef.h>
+
+#include "internal.h"
 
 /*
  * The last index i < @n with @a[i] <= @key, or -1 when there is none; @a is
@@ -28,5 +30,11 @@
         }                                                                                          \
         (ptrdiff_t) bs_lo_ - 1;                                                                    \
     })
+
+/* The number of ranges of chunk @k of node @nd in the versions holding @nd. */
+static inline uint32_t fv_node_chunk_nr(const FvNode *nd, uint32_t k)
+{
+    return (k + 1 < nd->nr ? nd->first[k + 1] : nd->nr_ranges) - nd->first[k];
+}
 
 #endif /* MEMREGION_VIEW_SEARCH_H */
