@@ -408,17 +408,19 @@ static void retire(PtrVec *v, void *p)
     ptrvec_push(v, p);
 }
 
-/* The last finished node goes back to `open` (a merge must change its last chunk). */
+/* The last finished node goes back to the empty `open` list (a change to its
+ * last chunk, or a chunk joining it, needs a new node). */
 static void builder_reopen(Builder *b)
 {
     FlatView *fv = b->fv;
+    MR_ASSERT(!b->nr_open);
     FvNode *nd = fv->nodes[--fv->nr_nodes];
     b->node_ranges -= nd->nr_ranges;
     b->node_chunks -= nd->nr;
-    fv->nr -= nd->nr_ranges;
-    fv->nr_chunks -= nd->nr;
-    for (uint32_t k = 0; k < nd->nr; k++)
-        builder_add_chunk(b, (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)});
+    MR_GROW_OR_DIE(b->open, b->cap_open, nd->nr, 4 * FV_FANOUT);
+    for (uint32_t k = 0; k < nd->nr; k++) /* fv->nr and nr_chunks count them still */
+        b->open[k] = (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)};
+    b->nr_open = nd->nr;
     if (nd->born == fv->seq) {
         node_free(nd);       /* ours, never published */
         fv->fresh_nodes.n--; /* it was the last one created */
@@ -478,6 +480,10 @@ static void builder_push(Builder *b, const FlatRange *fr)
         } else {
             retire(&fv->retired, last); /* the predecessor's, no longer shared */
         }
+    } else if (last && !b->nr_open && fv->nodes[fv->nr_nodes - 1]->nr < FV_FANOUT) {
+        /* This range starts a chunk after a finished node with room: the
+         * chunk joins that node rather than starting a small one. */
+        builder_reopen(b);
     }
     rangevec_push(&b->pending, fr);
     if (b->pending.nr >= 2 * FV_CHUNK)
@@ -525,9 +531,14 @@ static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size
     memcpy(&fv->node_starts[at], &old->node_starts[n0], n * sizeof(hwaddr));
     size_t shift = b->node_ranges - old->node_first[n0];
     size_t cshift = b->node_chunks - old->node_cfirst[n0];
-    for (size_t i = 0; i < n; i++) {
-        fv->node_first[at + i] = old->node_first[n0 + i] + shift;
-        fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+    if (!shift && !cshift) { /* nodes before the first edit: copied as they are */
+        memcpy(&fv->node_first[at], &old->node_first[n0], n * sizeof(size_t));
+        memcpy(&fv->node_cfirst[at], &old->node_cfirst[n0], n * sizeof(size_t));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            fv->node_first[at + i] = old->node_first[n0 + i] + shift;
+            fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+        }
     }
     size_t rend = n1 < old->nr_nodes ? old->node_first[n1] : old->nr;
     size_t cend = n1 < old->nr_nodes ? old->node_cfirst[n1] : old->nr_chunks;
