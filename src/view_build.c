@@ -90,7 +90,7 @@ uint64_t memregion_stat_index_entries(void)
  * thread (reclaim.c), so the pools have their own lock.
  */
 #define CHUNK_POOL_MAX 512
-#define NODE_POOL_MAX  64
+#define NODE_POOL_MAX  256
 #define GEN_POOL_MAX   256
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
