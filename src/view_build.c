@@ -17,7 +17,10 @@
  *   merged with its left neighbour (same region, contiguous offsets, equal
  *   attributes), across chunk boundaries too;
  * - a published version is never written again (its MRU hint aside):
- *   everything here builds a new version beside it;
+ *   everything here builds a new version beside it. A version's count of
+ *   ranges in a chunk is in its node; the chunk's slots at and past `used`
+ *   belong to no version, and only they are filled when a range is appended
+ *   to a shared chunk;
  * - the versions of one view root form a chain, oldest first; a version
  *   shares chunks and nodes only with its predecessor, and lists in
  *   `retired` and `retired_nodes` the predecessor's chunks and nodes it
