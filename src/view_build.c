@@ -34,7 +34,6 @@
  * - chain bookkeeping happens under the writer lock; memory of a version or
  *   chunk is freed only after an RCU grace period.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +86,16 @@ uint64_t memregion_stat_index_entries(void)
 }
 
 /*
- * Freed chunks and nodes wait in small pools for reuse: commits replace a
- * chunk or two each, and recycling them avoids malloc churn and page faults. They
- * come back from the writer's reclaim batch and from liburcu's call_rcu
- * thread (reclaim.c), so the pools have their own lock.
+ * Freed chunks, nodes and generation blocks wait in small pools for reuse:
+ * every commit replaces a few, and recycling them avoids malloc churn and
+ * page faults. The pools belong to the writer (writer lock held): objects
+ * come back to them from the writer's reclaim batch, and what is freed on
+ * liburcu's call_rcu thread (reclaim.c) goes back to malloc instead, so
+ * taking and giving costs no lock of its own.
  */
 #define CHUNK_POOL_MAX 512
 #define NODE_POOL_MAX  256
 #define GEN_POOL_MAX   256
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
 static FvNode *node_pool[NODE_POOL_MAX];
@@ -107,26 +107,30 @@ static size_t gen_pool_nr;
  * to a cache line (a generation block then spans two lines, not three). */
 static void *pool_take(void **objs, size_t *nr, size_t size)
 {
-    void *p = NULL;
-    pthread_mutex_lock(&pool_lock);
+    MR_ASSERT_WRITER();
     if (*nr)
-        p = objs[--*nr];
-    pthread_mutex_unlock(&pool_lock);
-    if (!p && !(p = aligned_alloc(64, (size + 63) & ~(size_t)63)))
+        return objs[--*nr];
+    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    if (!p)
         mr_oom(__func__);
     return p;
 }
 
-/* Return @p to @objs (holding *nr, at most @max) or free it. */
+/* Keep @p in @objs (holding *nr, at most @max): true, or false when the
+ * pool is full or the caller is not the writer. */
+static bool pool_keep(void **objs, size_t *nr, size_t max, void *p)
+{
+    if (!mr_writer_owned() || *nr >= max)
+        return false;
+    objs[(*nr)++] = p;
+    return true;
+}
+
+/* Return @p to @objs, or free it. */
 static void pool_give(void **objs, size_t *nr, size_t max, void *p)
 {
-    pthread_mutex_lock(&pool_lock);
-    if (*nr < max) {
-        objs[(*nr)++] = p;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    free(p);
+    if (!pool_keep(objs, nr, max, p))
+        free(p);
 }
 
 /* Dead versions wait in a pool too, keeping their arrays for the next one. */
@@ -136,14 +140,10 @@ static size_t version_pool_nr;
 
 static FlatView *version_alloc(void)
 {
-    FlatView *fv = NULL;
-    pthread_mutex_lock(&pool_lock);
+    MR_ASSERT_WRITER();
     if (version_pool_nr)
-        fv = version_pool[--version_pool_nr];
-    pthread_mutex_unlock(&pool_lock);
-    if (fv)
-        return fv;
-    fv = calloc(1, sizeof(*fv));
+        return version_pool[--version_pool_nr];
+    FlatView *fv = calloc(1, sizeof(*fv));
     if (!fv)
         mr_oom(__func__);
     return fv;
@@ -170,13 +170,7 @@ static void version_recycle(FlatView *fv)
     fv->fresh_gens = keep.fresh_gens;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     fv->retired_gens.n = fv->fresh_gens.n = 0;
-    pthread_mutex_lock(&pool_lock);
-    if (version_pool_nr < VERSION_POOL_MAX) {
-        version_pool[version_pool_nr++] = fv;
-        fv = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    if (fv) {
+    if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
         free(fv->nodes);
         free(fv->node_starts);
         free(fv->node_first);
