@@ -270,8 +270,9 @@ typedef struct RangeVec {
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
 /* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges.
- * How many of them a version holds is in its node (fv_node_chunk_nr()), so
- * versions may hold different prefixes of one chunk. */
+ * How many of them a version holds follows from its node and its node
+ * array (fv_node_chunk_nr()), so versions may hold different prefixes of
+ * one chunk. */
 typedef struct FvChunk {
     struct rcu_head rcu;
     uint64_t born;           /* seq of the version that created it */
@@ -281,12 +282,12 @@ typedef struct FvChunk {
 } FvChunk;
 
 /* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
- * like chunks are. */
+ * like chunks are. How many ranges it holds is the version's (node_first),
+ * so versions that differ only in the free slots of its last chunk share it. */
 typedef struct FvNode {
     struct rcu_head rcu;
     uint64_t born;             /* seq of the version that created it */
     uint32_t nr;               /* chunks */
-    uint32_t nr_ranges;        /* ranges in its chunks */
     hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
     uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
     FvChunk *chunks[FV_FANOUT];

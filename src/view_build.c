@@ -283,7 +283,7 @@ static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
     const FvNode *nd = fv->nodes[n];
     uint32_t k = (uint32_t)(g - fv->node_cfirst[n]);
     *first = fv->node_first[n] + nd->first[k];
-    return (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)};
+    return (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, fv_node_ranges(fv, n))};
 }
 
 /* ---- assembling a version ------------------------------------------------------ */
@@ -315,7 +315,7 @@ static void builder_reserve_nodes(Builder *b, size_t more)
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
-static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
+static void builder_put_node(Builder *b, FvNode *nd, hwaddr start, size_t nr_ranges)
 {
     FlatView *fv = b->fv;
     builder_reserve_nodes(b, 1);
@@ -324,7 +324,7 @@ static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
     fv->node_first[fv->nr_nodes] = b->node_ranges;
     fv->node_cfirst[fv->nr_nodes] = b->node_chunks;
     fv->nr_nodes++;
-    b->node_ranges += nd->nr_ranges;
+    b->node_ranges += nr_ranges;
     b->node_chunks += nd->nr;
     index_entries++;
 }
@@ -353,10 +353,9 @@ static void builder_flush_open(Builder *b, bool tail)
             nd->first[k] = first;
             first += e->nr;
         }
-        nd->nr_ranges = first;
         index_entries += take;
         ptrvec_push(&b->fv->fresh_nodes, nd);
-        builder_put_node(b, nd, nd->starts[0]);
+        builder_put_node(b, nd, nd->starts[0], first);
         done += take;
     }
     b->nr_open = 0;
@@ -412,11 +411,12 @@ static void builder_reopen(Builder *b)
     FlatView *fv = b->fv;
     MR_ASSERT(!b->nr_open);
     FvNode *nd = fv->nodes[--fv->nr_nodes];
-    b->node_ranges -= nd->nr_ranges;
+    size_t nr_ranges = b->node_ranges - fv->node_first[fv->nr_nodes];
+    b->node_ranges -= nr_ranges;
     b->node_chunks -= nd->nr;
     MR_GROW_OR_DIE(b->open, b->cap_open, nd->nr, 4 * FV_FANOUT);
     for (uint32_t k = 0; k < nd->nr; k++) /* fv->nr and nr_chunks count them still */
-        b->open[k] = (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)};
+        b->open[k] = (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, nr_ranges)};
     b->nr_open = nd->nr;
     if (nd->born == fv->seq) {
         node_free(nd);       /* ours, never published */
@@ -437,7 +437,7 @@ static FvChunk *builder_last_chunk(const Builder *b, uint32_t *nr)
     if (!fv->nr_nodes)
         return NULL;
     const FvNode *nd = fv->nodes[fv->nr_nodes - 1];
-    *nr = fv_node_chunk_nr(nd, nd->nr - 1);
+    *nr = fv_node_chunk_nr(nd, nd->nr - 1, b->node_ranges - fv->node_first[fv->nr_nodes - 1]);
     return nd->chunks[nd->nr - 1];
 }
 
@@ -449,15 +449,16 @@ static void builder_push(Builder *b, const FlatRange *fr)
     FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b, &nr);
     if (last && nr < FV_CHUNK && last->used == nr && !can_merge(&last->ranges[nr - 1], fr)) {
         /* The slot after the last range is one no version holds: fill it
-         * and share the chunk. Versions that hold the chunk already never
-         * look past their own count (it is in their nodes). */
-        if (!b->nr_open)
-            builder_reopen(b);
-        MR_ASSERT(b->open[b->nr_open - 1].c == last);
+         * and share the chunk, and its node when it is finished already.
+         * Versions that hold them never look past their own counts (in
+         * their node arrays). */
         last->ranges[nr] = *fr;
         last->starts[nr] = fr->addr;
         last->used = nr + 1;
-        b->open[b->nr_open - 1].nr++;
+        if (b->nr_open)
+            b->open[b->nr_open - 1].nr++;
+        else
+            b->node_ranges++;
         fv->nr++;
         return;
     }
@@ -568,7 +569,8 @@ static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t
             continue;
         }
         for (uint32_t k = k0; k < k1; k++)
-            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k)});
+            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k],
+                                        fv_node_chunk_nr(nd, k, fv_node_ranges(old, n))});
         retire(&b->fv->retired_nodes, nd);
         g0 += k1 - k0;
         n++;

@@ -77,7 +77,8 @@ static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_
     const FvNode *nd = fv->nodes[n];
     ptrdiff_t k = FV_BSEARCH_LE(nd->starts, nd->nr, addr);
     const FvChunk *ch = nd->chunks[k];
-    uint32_t nr = fv_node_chunk_nr(nd, (uint32_t)k); /* the chunk may hold more */
+    uint32_t nr = fv_node_chunk_nr(nd, (uint32_t)k,
+                                   fv_node_ranges(fv, (size_t)n)); /* the chunk may hold more */
     ptrdiff_t i = FV_BSEARCH_LE(ch->starts, nr, addr);
     *idx = (ptrdiff_t)(fv->node_first[n] + nd->first[k]) + i;
     if ((uint32_t)(i + 1) < nr)

@@ -31,10 +31,18 @@
         (ptrdiff_t) bs_lo_ - 1;                                                                    \
     })
 
-/* The number of ranges of chunk @k of node @nd in the versions holding @nd. */
-static inline uint32_t fv_node_chunk_nr(const FvNode *nd, uint32_t k)
+/* The number of ranges node @n holds in the finished version @fv (the
+ * node's last chunk may hold more in later versions). */
+static inline size_t fv_node_ranges(const FlatView *fv, size_t n)
 {
-    return (k + 1 < nd->nr ? nd->first[k + 1] : nd->nr_ranges) - nd->first[k];
+    return (n + 1 < fv->nr_nodes ? fv->node_first[n + 1] : fv->nr) - fv->node_first[n];
+}
+
+/* The number of ranges of chunk @k of node @nd in a version where @nd holds
+ * @nd_ranges ranges. */
+static inline uint32_t fv_node_chunk_nr(const FvNode *nd, uint32_t k, size_t nd_ranges)
+{
+    return (uint32_t)((k + 1 < nd->nr ? nd->first[k + 1] : nd_ranges) - nd->first[k]);
 }
 
 #endif /* MEMREGION_VIEW_SEARCH_H */
