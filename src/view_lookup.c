@@ -16,15 +16,20 @@
 
 /* ---- range search ---------------------------------------------------------------- */
 
+static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                                  ptrdiff_t *idx);
+
 /* Index of the first range of @fv whose end is above @addr (nr if none). */
 static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
 {
     if (addr >= MR_SIZE_2_64)
         return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
+    if (!fr)
         return 0;
-    return fr_end(flatview_range(fv, (size_t)i)) > addr ? (size_t)i : (size_t)i + 1;
+    return fr_end(fr) > addr ? (size_t)i : (size_t)i + 1;
 }
 
 /* Index of the first range of @fv starting at or above @addr. */
@@ -32,10 +37,12 @@ static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
 {
     if (addr >= MR_SIZE_2_64)
         return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
+    if (!fr)
         return 0;
-    return flatview_range(fv, (size_t)i)->addr == addr ? (size_t)i : (size_t)i + 1;
+    return fr->addr == addr ? (size_t)i : (size_t)i + 1;
 }
 
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
@@ -63,10 +70,10 @@ size_t flatview_chunk_of(const FlatView *fv, size_t i)
     return fv->node_cfirst[n] + k;
 }
 
-/* The range holding @addr, and the start of the next range (or 2^64); the
- * index of the last range starting at or below @addr goes to *idx (-1: none). */
-static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
-                               ptrdiff_t *idx)
+/* The last range starting at or below @addr (NULL: none) and its index in
+ * *idx (-1: none), and the start of the next range (or 2^64). */
+static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                                  ptrdiff_t *idx)
 {
     ptrdiff_t n = FV_BSEARCH_LE(fv->node_starts, fv->nr_nodes, addr);
     if (n < 0) {
@@ -87,8 +94,15 @@ static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_
         *next_start = nd->starts[k + 1];
     else
         *next_start = (size_t)n + 1 < fv->nr_nodes ? fv->node_starts[n + 1] : MR_SIZE_2_64;
-    const FlatRange *fr = &ch->ranges[i];
-    return fr_contains(fr, addr) ? fr : NULL;
+    return &ch->ranges[i];
+}
+
+/* The range holding @addr (or NULL), and as locate_le(). */
+static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                               ptrdiff_t *idx)
+{
+    const FlatRange *fr = locate_le(fv, addr, next_start, idx);
+    return fr && fr_contains(fr, addr) ? fr : NULL;
 }
 
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
