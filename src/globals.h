@@ -13,23 +13,25 @@
  *
  * What stays static in its file, and why: memory kept only so that the next
  * call need not allocate again, whose content means nothing between calls
- * (render.c's fragment and sweep buffers and its qsort context; flatview.c's
- * build scratch and its free-chunk, free-node and free-version pools, which
- * have their own pool_lock because the call_rcu thread returns memory to
- * them; child_index.c's query results stack; commit.c's edit buffers); the
- * empty view (flatview.c: an immutable object whose reference count is
- * pinned); dispatch.c's software TLB (a thread-local cache whose entries are
- * its own type and are checked against view generations on every use); the
- * mtree importer's sort context and the printers' atomic work counter, which
- * stay beside them; and libmemregion-kvm's thread-local error buffers (a
- * library of its own, which cannot share these definitions). Every one is
- * named here, file by file; scripts/check-globals (suite docs) fails on any
- * other variable of static storage duration in src/ that is not read-only.
+ * (render.c's fragment and sweep buffers and its qsort context;
+ * view_build.c's build scratch and its free-chunk, free-node,
+ * free-generation-block and free-version pools, all of them the writer's;
+ * child_index.c's query results stack; commit.c's edit buffers); the empty
+ * view and its generation block (view_build.c: immutable objects, the
+ * view's reference count pinned); dispatch.c's software TLB (a thread-local
+ * cache whose entries are its own type and are checked against view
+ * generations on every use); the mtree importer's sort context and the
+ * printers' atomic work counter, which stay beside them; and
+ * libmemregion-kvm's thread-local error buffers (a library of its own,
+ * which cannot share these definitions). Every one is named here, file by
+ * file; scripts/check-globals (suite docs) fails on any other variable of
+ * static storage duration in src/ that is not read-only.
  *
  * Stay static:
  *   render.c: sort_base order_buf heap_buf sweep_cap scratch
- *   flatview.c: empty_view pool_lock pool pool_nr node_pool node_pool_nr
- *   flatview.c: version_pool version_pool_nr scratch scratch_open scratch_open_cap
+ *   view_build.c: empty_gens empty_view pool pool_nr node_pool node_pool_nr
+ *   view_build.c: gen_pool gen_pool_nr version_pool version_pool_nr
+ *   view_build.c: scratch scratch_open scratch_open_cap
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits
  *   dispatch.c: tlb
@@ -83,7 +85,7 @@ struct MrWriterState {
     struct AsHandler *as_handlers; /* per-address-space handlers */
     size_t nr_as_handlers, cap_as_handlers;
 
-    /* flatview.c: view versions. */
+    /* view_build.c: view versions. */
     uint64_t version_seq;   /* creation order of versions, unique */
     uint64_t index_entries; /* memregion_stat_index_entries() */
 
