@@ -25,9 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
-#include "memregion/memregion.h"
-#include "memregion/mtree.h"
+#include "../grow.h"
+#include "common.h"
 
 #define MAX_TEXT           (256u << 20)
 #define MAX_LINE           65536u
@@ -258,21 +257,17 @@ static bool monitor_noise(const char *line, size_t n)
 }
 
 /*
- * The importer's one growth helper (it uses the public API only, so not the
- * library's internal MR_GROW): make room for element @n of an array of
- * capacity *@cap by doubling. False when out of memory (the array is kept);
- * callers report -ENOMEM.
+ * Make room for element @n of an array of capacity *@cap (32-bit counts:
+ * the input limits keep them far below 2^31), doubling from 8 with the
+ * library's growth helper (../grow.h). False when out of memory (the array
+ * is kept); callers report -ENOMEM.
  */
 static bool grow(void **v, uint32_t *cap, uint32_t n, size_t elem)
 {
-    if (n < *cap)
-        return true;
-    uint32_t c = *cap ? 2 * *cap : 8;
-    void *nv = realloc(*v, c * elem);
-    if (!nv)
+    size_t c = *cap;
+    if (mr_grow_array(v, &c, (size_t)n + 1, elem, 8) || c > UINT32_MAX)
         return false;
-    *v = nv;
-    *cap = c;
+    *cap = (uint32_t)c;
     return true;
 }
 
@@ -517,7 +512,7 @@ static int parse_tree(Parser *p, const char *text, size_t len)
         /* QEMU marks a line [DETECTED OVERFLOW!] exactly when its range wrapped past
          * 2^64: its END is below its START, or its START below its parent's (the
          * nearest printed ancestor: a stand-in for a missing level starts there). */
-        uint32_t up = depth >= 2 && sdepth ? MR_MIN(depth - 2, sdepth - 1) : 0;
+        uint32_t up = depth >= 2 && sdepth ? MIN128(depth - 2, sdepth - 1) : 0;
         bool wrapped =
             tmp.end < tmp.start || (depth >= 2 && sdepth && tmp.start < p->nodes[stack[up]].start);
         if (tmp.overflow && !wrapped) {
@@ -765,7 +760,7 @@ static void hash_nodes(Parser *p)
  */
 static int shape_content_cmp(const Parser *p, int32_t i, int32_t j)
 {
-    mr_mtree_step();
+    mtree_step();
     const Node *x = &p->nodes[i], *y = &p->nodes[j];
     if (x->hash != y->hash)
         return x->hash < y->hash ? -1 : 1;
@@ -883,7 +878,7 @@ static unsigned class_kind(const ClassInfo *c)
  */
 static bool can_unite(Parser *p, ClassInfo *ci, int32_t a, int32_t b, bool top)
 {
-    mr_mtree_step();
+    mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x == y)
         return true;
@@ -911,7 +906,7 @@ typedef struct Heap {
 
 static int heap_add(Heap *h, uint64_t key, int32_t cls)
 {
-    mr_mtree_step();
+    mtree_step();
     if (!grow((void **)&h->v, &h->cap, h->n, sizeof(*h->v)))
         return -ENOMEM;
     uint32_t i = h->n++;
@@ -925,7 +920,7 @@ static int heap_add(Heap *h, uint64_t key, int32_t cls)
 
 static void heap_drop(Heap *h)
 {
-    mr_mtree_step();
+    mtree_step();
     HeapEnt last = h->v[--h->n];
     uint32_t i = 0;
     for (;;) {
@@ -1031,7 +1026,7 @@ static void unite(Ident *id, int32_t a, int32_t b)
 {
     Parser *p = id->p;
     ClassInfo *ci = id->ci;
-    mr_mtree_step();
+    mtree_step();
     int32_t x = uf_find(p, a), y = uf_find(p, b);
     if (x != y) {
         ident_leave(id, x);
@@ -1095,7 +1090,7 @@ static uint32_t candidates(Ident *id, const ShapeIdx *idx, uint32_t nidx, int32_
     for (uint32_t i = lo, scanned = 0;
          i < nidx && idx[i].shape == p->shape[r] && n < max && scanned < MAX_CANDIDATE_SCAN;
          i++, scanned++) {
-        mr_mtree_step();
+        mtree_step();
         int32_t c = idx[i].node;
         const Node *cn = &p->nodes[c];
         if (c == r || uf_find(p, c) == uf_find(p, r))
@@ -1906,7 +1901,7 @@ static int build_regions(MtreeImport *imp)
         uint32_t len = 0;
         int32_t j = (int32_t)i;
         while (!p->objs[j].inited && !on_chain[j]) {
-            mr_mtree_step();
+            mtree_step();
             on_chain[j] = true;
             chain[len++] = j;
             j = p->objs[j].target; /* not initialised: an alias, so it has a target */
@@ -2549,7 +2544,7 @@ typedef struct Stack {
  * regions and i/o containers whose window holds @a. A 0-byte point region is
  * followed as if it were 1 byte, its entries marked via_virtual.
  */
-static void collect(Stack *st, MemoryRegion *mr, __int128 base, mr_size_t lo, mr_size_t hi,
+static void collect(Stack *st, MemoryRegion *mr, mtree_int128 base, mr_size_t lo, mr_size_t hi,
                     hwaddr a, bool virt)
 {
     int32_t o = obj_of(st->map, st->nmap, mr);
@@ -2562,17 +2557,15 @@ static void collect(Stack *st, MemoryRegion *mr, __int128 base, mr_size_t lo, mr
         size = 1;
         virt = true;
     }
-    __int128 wlo = base > (__int128)lo ? base : (__int128)lo;
-    __int128 whi = base + (__int128)size < (__int128)hi ? base + (__int128)size : (__int128)hi;
-    if (wlo >= whi || (__int128)a < wlo || (__int128)a >= whi)
+    mtree_int128 wlo, whi;
+    if (!mtree_window(base, size, lo, hi, &wlo, &whi) || (mtree_int128)a < wlo ||
+        (mtree_int128)a >= whi)
         return;
     st->path[st->depth++] = o;
     MemoryRegionKind k = memory_region_kind(mr);
     if (k == MR_KIND_ALIAS) {
         MemoryRegion *t = memory_region_alias_target(mr);
-        collect(st, t,
-                base - (__int128)memory_region_alias_offset(mr) - (__int128)memory_region_addr(t),
-                (mr_size_t)wlo, (mr_size_t)whi, a, virt);
+        collect(st, t, mtree_alias_base(mr, base), (mr_size_t)wlo, (mr_size_t)whi, a, virt);
     } else {
         for (MemoryRegion *c = memory_region_first_subregion(mr); c;
              c = memory_region_next_sibling(c))
@@ -2581,7 +2574,7 @@ static void collect(Stack *st, MemoryRegion *mr, __int128 base, mr_size_t lo, mr
         if ((term || st->p->nodes[ob->rep].type == T_IO) && st->n < 32) {
             Entry *e = &st->e[st->n++];
             e->obj = o;
-            e->off = (hwaddr)((__int128)a - base);
+            e->off = (hwaddr)((mtree_int128)a - base);
             e->terminates = term;
             e->via_virtual = virt;
             memcpy(e->path, st->path, st->depth * sizeof(int32_t));
