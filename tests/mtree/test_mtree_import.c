@@ -764,7 +764,7 @@ static void expect_flat(const char *tree, unsigned flags, const char *flat)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
-/* Rules found on the wide captures (tests/conformance/data-wide/). */
+/* Rules found on the wide captures (tests/mtree/data-wide/). */
 static void test_wide_rules(void **state)
 {
     (void)state;
