@@ -12,8 +12,6 @@
 
 /* ---- stage 2: identify objects ------------------------------------------------- */
 
-static const Parser *sort_parser; /* for shape_sort_cmp(): one import at a time */
-
 static uint64_t mix(uint64_t h, uint64_t v)
 {
     h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
@@ -89,10 +87,11 @@ static int shape_content_cmp(const Parser *p, int32_t i, int32_t j)
     return 0;
 }
 
-static int shape_sort_cmp(const void *a, const void *b)
+/* qsort_r() order of nodes by printed subtree, then index; @ctx is the Parser. */
+static int shape_sort_cmp(const void *a, const void *b, void *ctx)
 {
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
-    int c = shape_content_cmp(sort_parser, i, j);
+    int c = shape_content_cmp(ctx, i, j);
     return c ? c : (i > j) - (i < j);
 }
 
@@ -123,10 +122,9 @@ static int compute_shapes(Parser *p)
         order[start[height[i]]++] = (int32_t)i;
     /* start[h] is now the end of level h. */
     int32_t next_id = 0;
-    sort_parser = p;
     for (uint32_t h = 0, lo = 0; h <= MAX_DEPTH && lo < n; h++) {
         uint32_t hi = start[h];
-        qsort(order + lo, hi - lo, sizeof(int32_t), shape_sort_cmp);
+        qsort_r(order + lo, hi - lo, sizeof(int32_t), shape_sort_cmp, p);
         for (uint32_t k = lo; k < hi; k++) {
             if (k == lo || shape_content_cmp(p, order[k - 1], order[k]) != 0)
                 next_id++;
@@ -134,7 +132,6 @@ static int compute_shapes(Parser *p)
         }
         lo = hi;
     }
-    sort_parser = NULL;
     p->nshapes = (uint32_t)next_id;
     free(height);
     free(start);

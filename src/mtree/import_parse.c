@@ -455,12 +455,13 @@ int parse_tree(Parser *p, const char *text, size_t len)
     return 0;
 }
 
-static const Parser *sort_parser; /* for name_cmp(): import is writer-side, one at a time */
-
-static int block_name_cmp(const void *a, const void *b)
+/* qsort_r() order of block indices by name, then index; @ctx is the Parser
+ * (no global: two imports may run on two threads at once). */
+static int block_name_cmp(const void *a, const void *b, void *ctx)
 {
+    const Parser *p = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    int c = strcmp(sort_parser->blocks[x].names[0], sort_parser->blocks[y].names[0]);
+    int c = strcmp(p->blocks[x].names[0], p->blocks[y].names[0]);
     return c ? c : (x > y) - (x < y);
 }
 
@@ -476,9 +477,7 @@ int parse_index_names(Parser *p)
         if (!p->blocks[b].is_as)
             p->mr_sorted[p->nmr_sorted++] = (int32_t)b;
     }
-    sort_parser = p;
-    qsort(p->mr_sorted, p->nmr_sorted, sizeof(int32_t), block_name_cmp);
-    sort_parser = NULL;
+    qsort_r(p->mr_sorted, p->nmr_sorted, sizeof(int32_t), block_name_cmp, p);
     for (uint32_t i = 0; i < p->nmr_sorted; i++) {
         if (i && strcmp(p->blocks[p->mr_sorted[i]].names[0],
                         p->blocks[p->mr_sorted[i - 1]].names[0]) != 0)
