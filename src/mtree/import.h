@@ -10,6 +10,11 @@
  * total bytes: the MAX_* limits below); the work is O(n log n) in the size
  * of the dump, counted with mtree_step() (mtree_stat_steps()).
  *
+ * Thread rules: a Parser belongs to one import on one thread. The stages
+ * keep no state outside it (sort comparators get it through qsort_r()), so
+ * imports on different threads are independent; stages 5 and 6 change the
+ * map only through the public API, which serialises them with other writers.
+ *
  * 1. parse (import_parse.c)
  *    parse_tree()          in:  the tree dump's text.
  *                          out: p->nodes, one per region line, in print
@@ -36,8 +41,10 @@
  *                               places (a subtree printed under each of its
  *                               container's appearances, an address-space
  *                               root that is also an alias target).
- *                          invariant: only nodes with the same printed
- *                               subtree (p->shape) are united.
+ *                          invariants: candidates are nodes with the
+ *                               same printed subtree (p->shape); a class
+ *                               never holds two address-space roots or two
+ *                               memory-region block roots.
  * 3. alias targets (import_identify.c)
  *    identify_make_objects() out: p->objs, one Obj per class, with its
  *                               container, address, size, children in print
