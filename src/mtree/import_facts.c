@@ -451,6 +451,13 @@ static void collect(Stack *st, MemoryRegion *mr, mtree_int128 base, mr_size_t lo
     st->depth--;
 }
 
+/* The flat dump decided fact @f of @o in this round: the rules leave it alone. */
+static void fix_fact(const Parser *p, Obj *o, MtreeFact f)
+{
+    o->fixed[f] = true;
+    o->fixed_round = p->round;
+}
+
 static int log_fact(Parser *p, MtreeFact f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -530,8 +537,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
             if (o->fixed[MTREE_FACT_READONLY])
                 return 0;
             o->readonly = want_ro;
-            o->fixed[MTREE_FACT_READONLY] = true;
-            o->fixed_round = p->round;
+            fix_fact(p, o, MTREE_FACT_READONLY);
             return log_fact(p, MTREE_FACT_READONLY,
                             "readonly: alias '%s' (line %u) is %s: [%s] %016" PRIx64
                             " is '%s' in the flat dump",
@@ -553,8 +559,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
             Obj *o = &p->objs[en->obj];
             if (!en->terminates && !o->fixed[MTREE_FACT_TERMINATES]) {
                 o->terminates = true;
-                o->fixed[MTREE_FACT_TERMINATES] = true;
-                o->fixed_round = p->round;
+                fix_fact(p, o, MTREE_FACT_TERMINATES);
                 return log_fact(p, MTREE_FACT_TERMINATES,
                                 "terminates: '%s' (line %u) is a terminating I/O region: the flat "
                                 "dump shows it at [%s] %016" PRIx64,
@@ -564,8 +569,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
                 int32_t pt = point_on_path(p, en->path, en->depth, 0);
                 if (pt >= 0) {
                     p->objs[pt].size = 1;
-                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
-                    p->objs[pt].fixed_round = p->round;
+                    fix_fact(p, &p->objs[pt], MTREE_FACT_SIZE);
                     return log_fact(p, MTREE_FACT_SIZE,
                                     "size: '%s' (line %u) is 1 byte: the flat dump shows '%s' "
                                     "through it at [%s] %016" PRIx64,
@@ -600,8 +604,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
                 int32_t pt = point_on_path(p, w->path, w->depth, 1);
                 if (pt >= 0) {
                     p->objs[pt].size = 0;
-                    p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
-                    p->objs[pt].fixed_round = p->round;
+                    fix_fact(p, &p->objs[pt], MTREE_FACT_SIZE);
                     return log_fact(p, MTREE_FACT_SIZE,
                                     "size: '%s' (line %u) is 0 bytes: the flat dump shows '%s' "
                                     "at [%s] %016" PRIx64,
@@ -611,8 +614,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
                 if (p->nodes[wo->rep].type == T_IO && !p->nodes[wo->rep].is_alias &&
                     !wo->fixed[MTREE_FACT_TERMINATES]) {
                     wo->terminates = false;
-                    wo->fixed[MTREE_FACT_TERMINATES] = true;
-                    wo->fixed_round = p->round;
+                    fix_fact(p, wo, MTREE_FACT_TERMINATES);
                     return log_fact(p, MTREE_FACT_TERMINATES,
                                     "terminates: '%s' (line %u) is a container: the flat dump "
                                     "shows '%s' below it at [%s] %016" PRIx64,
@@ -630,8 +632,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
     int32_t pt = point_on_path(p, w->path, w->depth, 1);
     if (pt >= 0) {
         p->objs[pt].size = 0;
-        p->objs[pt].fixed[MTREE_FACT_SIZE] = true;
-        p->objs[pt].fixed_round = p->round;
+        fix_fact(p, &p->objs[pt], MTREE_FACT_SIZE);
         return log_fact(p, MTREE_FACT_SIZE,
                         "size: '%s' (line %u) is 0 bytes: the flat dump shows nothing at [%s] "
                         "%016" PRIx64,
@@ -640,8 +641,7 @@ static int learn(Parser *p, AddressSpace *as, const char *asname, hwaddr a, cons
     Obj *wo = &p->objs[w->obj];
     if (p->nodes[wo->rep].type == T_IO && !wo->fixed[MTREE_FACT_TERMINATES]) {
         wo->terminates = false;
-        wo->fixed[MTREE_FACT_TERMINATES] = true;
-        wo->fixed_round = p->round;
+        fix_fact(p, wo, MTREE_FACT_TERMINATES);
         return log_fact(p, MTREE_FACT_TERMINATES,
                         "terminates: '%s' (line %u) is a container: the flat dump shows nothing "
                         "at [%s] %016" PRIx64,
