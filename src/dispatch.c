@@ -58,7 +58,7 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
  * A per-thread software TLB in front of the lookup: what this thread found
  * a page to be (memory to copy, or a callback region at an offset), with
  * the generation of the page's zone in the view it was found in (see
- * fv_zone() in internal.h). A commit gives new generations only to the
+ * fv_tlb_gen() in internal.h). A commit gives new generations only to the
  * zones of the pages it changed, so an entry stays right across commits
  * that leave its page alone, and stops matching after one that touches it
  * (or another page of its zone). Generations are never reused, so an entry
@@ -108,7 +108,7 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
 {
     const TlbEntry *e = tlb_entry(addr);
     uint64_t page = addr >> TLB_PAGE_BITS;
-    if (e->gen != fv->tlb_gen[fv_zone(page)] || e->page != page)
+    if (e->gen != fv_tlb_gen(fv, page) || e->page != page)
         return false;
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
@@ -139,7 +139,7 @@ static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
         return; /* IOMMU hook: translations are cached per region (iommu.c) */
     TlbEntry *e = tlb_entry(addr);
     e->page = addr >> TLB_PAGE_BITS;
-    e->gen = fv->tlb_gen[fv_zone(e->page)];
+    e->gen = fv_tlb_gen(fv, e->page);
     tlb_fills++;
     e->mr = mr;
     e->off = fr->offset_in_region + (page - fr->addr);
