@@ -140,13 +140,4 @@ void mr_reclaim_maybe(void);
 /* Writer side: wait for readers and free everything batched. */
 void mr_reclaim_now(void);
 
-/* ---- mtree_print.c: the mtree work counter ---------------------------------- */
-
-/* Work counter of the mtree importer and printers (mtree_stat_steps()). */
-extern uint64_t mr_mtree_steps;
-static inline void mr_mtree_step(void)
-{
-    __atomic_fetch_add(&mr_mtree_steps, 1, __ATOMIC_RELAXED);
-}
-
 #endif /* MEMREGION_BASE_H */

@@ -20,8 +20,8 @@
  * view and its generation block (view_build.c: immutable objects, the
  * view's reference count pinned); dispatch.c's software TLB (a thread-local
  * cache whose entries are its own type and are checked against view
- * generations on every use); the mtree importer's sort context and the
- * printers' atomic work counter, which stay beside them; and
+ * generations on every use); the mtree layer's atomic work counter
+ * (src/mtree/ uses the public API only and keeps its own state); and
  * libmemregion-kvm's thread-local error buffers (a library of its own,
  * which cannot share these definitions). Every one is named here, file by
  * file; scripts/check-globals (suite docs) fails on any other variable of
@@ -35,8 +35,7 @@
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits
  *   dispatch.c: tlb
- *   mtree_import.c: sort_parser
- *   mtree_print.c: mr_mtree_steps
+ *   mtree/print.c: mtree_steps_taken
  *   kvm/kvm_vm.c: thread_error copy
  */
 #ifndef MEMREGION_GLOBALS_H
