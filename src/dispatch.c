@@ -231,7 +231,8 @@ static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr,
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
     IommuPageXlat x;
     if (!tlb_covers(fv, fr, page) ||
-        !iommu_page_xlat(fr->mr, fr->offset_in_region + (page - fr->addr), is_write, attrs, &x))
+        !iommu_page_xlat(fr->mr, fr->offset_in_region + (page - fr->addr),
+                         fr->offset_in_region + (addr - fr->addr), is_write, attrs, &x))
         return;
     FlatView *tfv = as_view(x.as);
     const FlatRange *tfr = flatview_lookup_fast(tfv, x.addr);

@@ -573,12 +573,14 @@ typedef struct IommuPageXlat {
     unsigned perm;           /* IOMMU_RO | IOMMU_WO as translate gave them */
 } IommuPageXlat;
 /*
- * Translate the page at IOVA @iova (page-aligned) of @mr for an access in
- * direction @is_write with @attrs, inside a read-side section. False when
- * the region's cache is off, the IOVA does not translate for the access, or
- * the page does not translate in one piece to a page-aligned target.
+ * Translate @iova of @mr for an access in direction @is_write with @attrs,
+ * inside a read-side section, as the access itself would (a miss fills the
+ * region's cache, so the walk that follows does not call translate again).
+ * True when the 4 KiB page of IOVAs at @page (holding @iova) translates in
+ * one piece to a page-aligned target; false when the region's cache is
+ * off, the IOVA does not translate for the access, or the page is split.
  */
-bool iommu_page_xlat(MemoryRegion *mr, hwaddr iova, bool is_write, MemTxAttrs attrs,
+bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, MemTxAttrs attrs,
                      IommuPageXlat *x);
 
 /* Where an address leads once every IOMMU on the way is passed. */

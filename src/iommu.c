@@ -284,20 +284,21 @@ void iommu_translate_done(void)
     iommu_depth--;
 }
 
-bool iommu_page_xlat(MemoryRegion *mr, hwaddr iova, bool is_write, MemTxAttrs attrs,
+bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, MemTxAttrs attrs,
                      IommuPageXlat *x)
 {
     MrIommu *st = mr->iommu;
     IOMMUTLBEntry t;
     uint64_t gen;
-    /* cache_on is read after the generation (set_cache bumps it after the
-     * store): a cache turned off meanwhile leaves an entry of an old one. */
-    if (iommu_lookup(mr, iova, is_write, attrs, &t, &gen) != MEMTX_OK ||
+    /* cache_on is read again after the generation (set_cache bumps it after
+     * the store): a cache turned off meanwhile leaves an entry of an old one. */
+    if (!__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED) ||
+        iommu_lookup(mr, iova, is_write, attrs, &t, &gen) != MEMTX_OK ||
         !__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED))
         return false;
-    const hwaddr page = (hwaddr)1 << FV_PAGE_BITS;
-    hwaddr step, addr = xlat_addr(&t, iova, page, &step);
-    if (step < page || (addr & (page - 1)))
+    const hwaddr size = (hwaddr)1 << FV_PAGE_BITS;
+    hwaddr base = iova & ~t.addr_mask, step, addr = xlat_addr(&t, page, size, &step);
+    if (page < base || page - base > t.addr_mask || step < size || (addr & (size - 1)))
         return false;
     *x = (IommuPageXlat){
         .gen_src = &st->gen, .gen = gen, .as = t.target_as, .addr = addr, .perm = t.perm};
