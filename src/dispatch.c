@@ -145,12 +145,13 @@ static inline bool tlb_xlat_valid(const TlbXlat *x, MemTxAttrs attrs)
 }
 
 /*
- * Perform a transfer that stays inside one cached page. Inside the
- * read-side section; returns false on a miss (section still held), true
- * when done (section ended) with the result in *r.
+ * Perform a transfer that stays inside one cached page (@one: a typed
+ * access, see callback_access). Inside the read-side section; returns false
+ * on a miss (section still held), true when done (section ended) with the
+ * result in *r.
  */
 static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwaddr len,
-                              bool is_write, MemTxAttrs attrs, MemTxResult *r)
+                              bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
 {
     unsigned i = tlb_index(addr);
     const TlbEntry *e = &tlb[i];
@@ -171,7 +172,7 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
         return true;
     }
     if (f & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL)) {
-        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs, false);
+        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs, one);
         return true;
     }
     return false;
@@ -253,6 +254,19 @@ static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr,
                                   .attrs = attrs_key(attrs)};
 }
 
+/*
+ * The access at @addr (inside one page) found IOMMU range @fr of @fv on a
+ * TLB miss: cache the page when it translates to memory and perform the
+ * access from the new entry. False (section still held) when that cannot
+ * be done; the caller walks the IOMMU.
+ */
+static bool tlb_iommu_access(FlatView *fv, const FlatRange *fr, hwaddr addr, uint8_t *buf,
+                             hwaddr len, bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
+{
+    tlb_fill_iommu(fv, fr, addr, is_write, attrs);
+    return tlb_access(fv, addr, buf, len, is_write, attrs, one, r);
+}
+
 static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
                                 hwaddr len, bool is_write)
 {
@@ -262,7 +276,7 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
         FlatView *fv = as_view(as);
         MemTxResult r;
         bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
-        if (in_page && tlb_access(fv, addr, buf, len, is_write, attrs, &r))
+        if (in_page && tlb_access(fv, addr, buf, len, is_write, attrs, false, &r))
             return result | r;
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
@@ -286,11 +300,8 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                 /* IOMMU hook: a page that translates to memory is cached and
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
-                if (in_page) {
-                    tlb_fill_iommu(fv, fr, addr, is_write, attrs);
-                    if (tlb_access(fv, addr, buf, len, is_write, attrs, &r))
-                        return result | r;
-                }
+                if (in_page && tlb_iommu_access(fv, fr, addr, buf, len, is_write, attrs, false, &r))
+                    return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
                 result |= callback_access(mr, off, buf, n, is_write, attrs, false);
@@ -341,22 +352,31 @@ static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                                 unsigned size, bool is_write)
 {
     rcu_read_lock();
-    const FlatRange *fr = flatview_lookup_fast(as_view(as), addr);
+    FlatView *fv = as_view(as);
+    MemTxResult r;
+    bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
+    if (in_page && tlb_access(fv, addr, buf, size, is_write, attrs, true, &r))
+        return r;
+    const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (fr && fr_end(fr) - addr >= size) {
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);
+        if (in_page)
+            tlb_fill(fv, fr, addr);
         if (mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr))) {
-            MemTxResult r = ram_access(fr, mr, off, buf, size, is_write, attrs);
+            r = ram_access(fr, mr, off, buf, size, is_write, attrs);
             rcu_read_unlock();
             return r;
         }
         if (mr->kind == MR_KIND_IOMMU) {
+            if (in_page && tlb_iommu_access(fv, fr, addr, buf, size, is_write, attrs, true, &r))
+                return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */
             uint64_t n = size;
             AddressSpace *tas;
             hwaddr taddr;
-            MemTxResult r = iommu_translate_one(mr, off, &n, is_write, attrs, &tas, &taddr);
+            r = iommu_translate_one(mr, off, &n, is_write, attrs, &tas, &taddr);
             if (r != MEMTX_OK || n < size) {
                 if (r == MEMTX_OK)
                     iommu_translate_done();

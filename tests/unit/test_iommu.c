@@ -494,11 +494,18 @@ static void test_tlb_repeated_dma_skips_the_iommu(void **state)
     assert_int_equal(memregion_stat_tlb_fills(), fills + 1);
     unsigned calls = toy.calls, index_calls = toy.index_calls;
     uint8_t w = 0x77;
+    MemTxResult r;
     for (unsigned i = 0; i < 100; i++) {
         assert_int_equal(dma8(0x1010), 0x5a);
         assert_int_equal(address_space_write(dmaas, 0x1800 + i, ATTRS_NONE, &w, 1), MEMTX_OK);
+        /* The typed helpers take the same entry. */
+        assert_int_equal(address_space_ldub(dmaas, 0x1010, ATTRS_NONE, &r), 0x5a);
+        assert_int_equal(r, MEMTX_OK);
+        address_space_stw_le(dmaas, 0x1900 + 2 * i, 0x1234, ATTRS_NONE, &r);
+        assert_int_equal(r, MEMTX_OK);
     }
     assert_int_equal(ramp()[0x1800 + 99], 0x77);
+    assert_int_equal(ramp()[0x1900 + 2 * 99], 0x34);
     /* Neither translate nor attrs_to_index ran: the IOMMU was not entered. */
     assert_int_equal(toy.calls, calls);
     assert_int_equal(toy.index_calls, index_calls);
@@ -516,8 +523,10 @@ static void test_tlb_notify_invalidates(void **state)
     /* The model remaps without telling: the cached page still answers (QEMU's IOTLB contract). */
     toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_RW);
     assert_int_equal(dma8(0x1000), 1);
+    assert_int_equal(address_space_ldub(dmaas, 0x1000, ATTRS_NONE, NULL), 1);
     /* Once it announces the change, the next access sees the new translation. */
     notify_unmap(0x1000);
+    assert_int_equal(address_space_ldub(dmaas, 0x1000, ATTRS_NONE, NULL), 4);
     assert_int_equal(dma8(0x1000), 4);
     uint8_t w = 0x44;
     assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_OK);
@@ -528,12 +537,14 @@ static void test_tlb_notify_invalidates(void **state)
     notify_unmap(0x1000);
     w = 0x55;
     assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_ACCESS_ERROR);
+    MemTxResult r;
+    address_space_stb(dmaas, 0x1008, w, ATTRS_NONE, &r);
+    assert_int_equal(r, MEMTX_ACCESS_ERROR);
     assert_int_equal(ramp()[0x4008], 0x44);
     assert_int_equal(dma8(0x1008), 0x44);
     /* And back: a write-only page refuses reads. */
     toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_WO);
     notify_unmap(0x1000);
-    MemTxResult r;
     assert_int_equal(dma_rd8(dmaas, 0x1008, ATTRS_NONE, &r), 0);
     assert_int_equal(r, MEMTX_ACCESS_ERROR);
     assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_OK);
