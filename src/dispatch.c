@@ -130,7 +130,8 @@ static inline uint32_t attrs_key(MemTxAttrs a)
 /*
  * Is the translation behind an XLAT entry still the IOMMU's answer, and the
  * target page still what it was? Inside the read-side section, after the
- * entry's own view matched (so the IOMMU region is alive).
+ * entry's own view matched (so the IOMMU region is alive). An access nested
+ * MR_IOMMU_MAX_DEPTH IOMMUs deep passes no further IOMMU, cached or not.
  */
 static inline bool tlb_xlat_valid(const TlbXlat *x, MemTxAttrs attrs)
 {
@@ -140,7 +141,7 @@ static inline bool tlb_xlat_valid(const TlbXlat *x, MemTxAttrs attrs)
     if (__atomic_load_n(x->iommu_gen_src, __ATOMIC_ACQUIRE) != x->iommu_gen)
         return false;
 #endif
-    return attrs_key(attrs) == x->attrs &&
+    return attrs_key(attrs) == x->attrs && iommu_depth < MR_IOMMU_MAX_DEPTH &&
            as_view(x->target)->tlb_gen[fv_zone(x->target_page)] == x->target_gen;
 }
 

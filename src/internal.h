@@ -563,6 +563,8 @@ MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n
 MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
                                 MemTxAttrs attrs, AddressSpace **as, hwaddr *addr);
 void iommu_translate_done(void);
+/* IOMMU accesses this thread is nested in (at MR_IOMMU_MAX_DEPTH no IOMMU is passed). */
+extern MR_THREAD unsigned iommu_depth;
 
 /* What one 4 KiB page of IOVAs translates to, for the software TLB. */
 typedef struct IommuPageXlat {
@@ -578,7 +580,8 @@ typedef struct IommuPageXlat {
  * region's cache, so the walk that follows does not call translate again).
  * True when the 4 KiB page of IOVAs at @page (holding @iova) translates in
  * one piece to a page-aligned target; false when the region's cache is
- * off, the IOVA does not translate for the access, or the page is split.
+ * off, the IOVA does not translate for the access, the page is split, or
+ * the thread is already MR_IOMMU_MAX_DEPTH IOMMUs deep.
  */
 bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, MemTxAttrs attrs,
                      IommuPageXlat *x);

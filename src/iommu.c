@@ -253,7 +253,7 @@ IOMMUTLBEntry memory_region_iommu_translate(MemoryRegion *mr, hwaddr addr, IOMMU
 
 /* ---- the dispatch hook ------------------------------------------------------------ */
 
-static __thread unsigned iommu_depth; /* nested IOMMU accesses on this thread */
+MR_THREAD unsigned iommu_depth; /* nested IOMMU accesses on this thread */
 
 MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool is_write,
                                 MemTxAttrs attrs, AddressSpace **as, hwaddr *addr)
@@ -292,7 +292,7 @@ bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, 
     uint64_t gen;
     /* cache_on is read again after the generation (set_cache bumps it after
      * the store): a cache turned off meanwhile leaves an entry of an old one. */
-    if (!__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED) ||
+    if (iommu_depth >= MR_IOMMU_MAX_DEPTH || !__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED) ||
         iommu_lookup(mr, iova, is_write, attrs, &t, &gen) != MEMTX_OK ||
         !__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED))
         return false;

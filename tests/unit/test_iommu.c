@@ -669,6 +669,47 @@ static void test_tlb_attrs_choose_the_index(void **state)
     }
 }
 
+/*
+ * A chain of MR_IOMMU_MAX_DEPTH + 1 IOMMUs, each mapping IOVA page 1 of its
+ * space to page 1 of the next; the innermost leads to RAM at 0x101000.
+ * space[i] has i + 1 IOMMUs on the way to the RAM.
+ */
+static void iommu_chain(AddressSpace **space)
+{
+    static Toy chain[MR_IOMMU_MAX_DEPTH + 1];
+    AddressSpace *next = sysas;
+    hwaddr xlat = 0x101000;
+    for (unsigned i = 0; i <= MR_IOMMU_MAX_DEPTH; i++) {
+        memset(&chain[i], 0, sizeof(chain[i]));
+        chain[i].target = next;
+        toy_map(&chain[i], 0, 0x1000, xlat, IOMMU_RW);
+        MemoryRegion *root = h_container("chain-root", MR_SIZE_2_64);
+        h_add(root, 0, h_iommu(&chain[i], "chain", 0x10000), 0);
+        space[i] = next = h_as(root, "chain");
+        xlat = 0x1000;
+    }
+}
+
+static void test_tlb_keeps_the_depth_limit(void **state)
+{
+    (void)state;
+    build();
+    ramp()[0x1000] = 0x66;
+    AddressSpace *space[MR_IOMMU_MAX_DEPTH + 1];
+    iommu_chain(space);
+    MemTxResult r;
+    /* Every space of the chain is read once, innermost first, so each
+     * page is in the TLB; the one past the limit still refuses. */
+    for (int round = 0; round < 2; round++)
+        for (unsigned i = 0; i <= MR_IOMMU_MAX_DEPTH; i++) {
+            bool ok = i < MR_IOMMU_MAX_DEPTH;
+            assert_int_equal(dma_rd8(space[i], 0x1000, ATTRS_NONE, &r), ok ? 0x66 : 0);
+            assert_int_equal(r, ok ? MEMTX_OK : MEMTX_DECODE_ERROR);
+            assert_int_equal(address_space_ldub(space[i], 0x1000, ATTRS_NONE, &r), ok ? 0x66 : 0);
+            assert_int_equal(r, ok ? MEMTX_OK : MEMTX_DECODE_ERROR);
+        }
+}
+
 /* An IOMMU of 2 KiB pages that swaps the halves of each 4 KiB. */
 static IOMMUTLBEntry halves_translate(MemoryRegion *mr, void *opaque, hwaddr addr,
                                       IOMMUAccessFlags flag, int idx)
@@ -852,6 +893,7 @@ int main(void)
         H_TEST(test_tlb_iommu_region_change),
         H_TEST(test_tlb_attrs_choose_the_index),
         H_TEST(test_tlb_small_iommu_pages),
+        H_TEST(test_tlb_keeps_the_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
