@@ -187,7 +187,8 @@ int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n);
 
 /**
  * The IOMMU model announces a change for index @iommu_idx: clears the
- * region's translation cache, then calls every notifier of that index
+ * region's translation cache (every index; the pages it had in any thread's
+ * software TLB miss from now on), then calls every notifier of that index
  * whose flags include @event->type and whose range overlaps the event's
  * page. Returns the number of notifiers called, or -EINVAL.
  */
@@ -217,8 +218,9 @@ int memory_region_iommu_num_indexes(MemoryRegion *mr);
 uint64_t memory_region_iommu_get_min_page_size(MemoryRegion *mr);
 
 /**
- * Turn the region's translation cache on (the default) or off. Off, every
- * access calls translate, as in QEMU. Errors: -EINVAL.
+ * Turn the region's translation cache on (the default) or off, software-TLB
+ * pages included. Off, every access calls translate, as in QEMU. Any thread.
+ * Errors: -EINVAL.
  */
 int memory_region_iommu_set_cache(MemoryRegion *mr, bool on);
 
