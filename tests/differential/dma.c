@@ -17,7 +17,8 @@
  *    bytes, a bounce buffer for callback regions, NULL for faults;
  *  - address_space_access_valid against the model;
  *  - a MemoryRegionCache made at the start of the seed, read again;
- *  - a few hot IOVAs of each IOMMU space, read twice and written after
+ *  - a few hot IOVAs of each IOMMU space, read twice (buffer and typed
+ *    helper each time) and written after
  *    every operation, so their pages sit in the thread's software TLB while
  *    the operations remap them (half of the IOMMU changes hit a hot page),
  *    move the memory behind them and toggle what the IOMMU leads to: a
@@ -253,6 +254,10 @@ static void check_hot(void)
             uint8_t b = 0x5a;
             CHECK("hot read result", as, addr, address_space_read(as, addr, a, &b, 1), d.result);
             CHECK("hot read byte", as, addr, b, model_byte(&d));
+            MemTxResult r;
+            b = address_space_ldub(as, addr, a, &r);
+            CHECK("hot ldub result", as, addr, r, d.result);
+            CHECK("hot ldub byte", as, addr, b, model_byte(&d));
         }
         RefDma dw = refmodel_dma_resolve(as, addr, true, a);
         uint8_t v = (uint8_t)rnd();
