@@ -10,7 +10,9 @@
  * (remap, permission downgrade, unmap), the target address space's map
  * changes (overlay, dirty logging), the IOMMU region itself changes, or the
  * access comes with attributes that choose another IOMMU index. A page
- * that the IOMMU splits in parts smaller than 4 KiB is never cached whole.
+ * that the IOMMU splits in parts smaller than 4 KiB is never cached whole,
+ * and a chain of IOMMUs one longer than MR_IOMMU_MAX_DEPTH is refused
+ * however much of it is cached. The typed helpers share the entries.
  * tests/unit/meson.build also runs these tests against a dispatch.c built
  * with MR_PLANT_STALE_IOMMU_TLB (no IOMMU generation check) and expects
  * them to fail.
