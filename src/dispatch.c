@@ -58,7 +58,7 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
  * A per-thread software TLB in front of the lookup: what this thread found
  * a page to be (memory to copy, or a callback region at an offset), with
  * the generation of the page's zone in the view it was found in (see
- * fv_zone() in internal.h). A commit gives new generations only to the
+ * fv_tlb_gen() in internal.h). A commit gives new generations only to the
  * zones of the pages it changed, so an entry stays right across commits
  * that leave its page alone, and stops matching after one that touches it
  * (or another page of its zone). Generations are never reused, so an entry
@@ -142,7 +142,7 @@ static inline bool tlb_xlat_valid(const TlbXlat *x, MemTxAttrs attrs)
         return false;
 #endif
     return attrs_key(attrs) == x->attrs && iommu_depth < MR_IOMMU_MAX_DEPTH &&
-           as_view(x->target)->tlb_gen[fv_zone(x->target_page)] == x->target_gen;
+           fv_tlb_gen(as_view(x->target), x->target_page) == x->target_gen;
 }
 
 /*
@@ -157,7 +157,7 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
     unsigned i = tlb_index(addr);
     const TlbEntry *e = &tlb[i];
     uint64_t page = addr >> TLB_PAGE_BITS;
-    if (e->gen != fv->tlb_gen[fv_zone(page)] || e->page != page)
+    if (e->gen != fv_tlb_gen(fv, page) || e->page != page)
         return false;
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
@@ -199,7 +199,7 @@ static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, MemoryRegion *mr, hw
 {
     TlbEntry *e = &tlb[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
-    e->gen = fv->tlb_gen[fv_zone(e->page)];
+    e->gen = fv_tlb_gen(fv, e->page);
     tlb_fills++;
     e->mr = mr;
     e->off = off;
@@ -251,7 +251,7 @@ static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr,
                                   .iommu_gen = x.gen,
                                   .target = x.as,
                                   .target_page = tpage,
-                                  .target_gen = tfv->tlb_gen[fv_zone(tpage)],
+                                  .target_gen = fv_tlb_gen(tfv, tpage),
                                   .attrs = attrs_key(attrs)};
 }
 

@@ -257,7 +257,7 @@ void listeners_log_sync_region(MemoryRegion *mr);
  * of @mr instead of calling the device. Inside an RCU read-side section. */
 bool eventfd_try_signal(MemoryRegion *mr, hwaddr off, const uint8_t *buf, uint64_t n);
 
-/* ---- flatview.c ------------------------------------------------------------ */
+/* ---- view_build.c, view_lookup.c: view versions ------------------------------- */
 
 #define FV_CHUNK  128 /* ranges per chunk at most */
 #define FV_FANOUT 64  /* chunks per node at most */
@@ -269,22 +269,25 @@ typedef struct RangeVec {
 } RangeVec;
 void rangevec_push(RangeVec *v, const FlatRange *fr);
 
-/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges. */
+/* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges.
+ * How many of them a version holds follows from its node and its node
+ * array (fv_node_chunk_nr()), so versions may hold different prefixes of
+ * one chunk. */
 typedef struct FvChunk {
     struct rcu_head rcu;
-    uint64_t born; /* seq of the version that created it */
-    uint32_t nr;
+    uint64_t born;           /* seq of the version that created it */
+    uint32_t used;           /* slots some version holds (writer side): those past it are free */
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
 } FvChunk;
 
 /* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
- * like chunks are. */
+ * like chunks are. How many ranges it holds is the version's (node_first),
+ * so versions that differ only in the free slots of its last chunk share it. */
 typedef struct FvNode {
     struct rcu_head rcu;
     uint64_t born;             /* seq of the version that created it */
     uint32_t nr;               /* chunks */
-    uint32_t nr_ranges;        /* ranges in its chunks */
     hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
     uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
     FvChunk *chunks[FV_FANOUT];
@@ -292,16 +295,31 @@ typedef struct FvNode {
 
 /*
  * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
- * zones by page number modulo the zone count. tlb_gen[z] of a version is
- * the seq of the latest version in its chain that changed a page of zone z
- * (all of them for a full render), so a TLB entry filled from any earlier
- * version stays right for as long as its zone's generation is unchanged.
- * Generations are seqs, unique across chains; the empty view's are ~0.
+ * zones by page number modulo the zone count. The generation of zone z in
+ * a version (fv_tlb_gen()) is the seq of the latest version in its chain
+ * that changed a page of zone z (all of them for a full render), so a TLB
+ * entry filled from any earlier version stays right for as long as its
+ * zone's generation is unchanged. Generations are seqs, unique across
+ * chains; the empty view's are ~0.
+ *
+ * The generations are stored in FV_TLB_BLOCKS blocks of FV_TLB_BLOCK_ZONES
+ * and shared between versions copy-on-write, like chunks: a version copies
+ * the block pointers and only the blocks whose zones it damaged, so
+ * deriving a version costs a few cache lines of generations, not the
+ * whole table. A block is immutable once its version is published.
  */
-#define FV_PAGE_BITS     12
-#define FV_TLB_ZONE_BITS 8
-#define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
-#define FV_TLB_GEN_EMPTY UINT64_MAX
+#define FV_PAGE_BITS       12
+#define FV_TLB_ZONE_BITS   8
+#define FV_TLB_ZONES       (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_BLOCK_ZONES 16 /* two cache lines of generations */
+#define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
+#define FV_TLB_GEN_EMPTY   UINT64_MAX
+
+typedef struct FvGenBlock {
+    uint64_t gen[FV_TLB_BLOCK_ZONES]; /* first: the reader touches only these */
+    uint64_t born;                    /* seq of the version that created it */
+    struct rcu_head rcu;
+} FvGenBlock;
 
 static inline unsigned fv_zone(uint64_t page)
 {
@@ -339,11 +357,19 @@ struct FlatView {
     const FlatView *delta_base;
     ViewDelta *deltas;
     size_t nr_deltas;
+    PtrVec retired_gens, fresh_gens; /* the same for generation blocks */
     /* Last: every build writes it whole, so recycling leaves it alone. */
-    uint64_t tlb_gen[FV_TLB_ZONES]; /* see fv_zone() */
+    FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
 };
 
-/* The versions rendered from one root, oldest first (see flatview.c). */
+/* The generation of @page's zone in @fv (see FvGenBlock). */
+static inline uint64_t fv_tlb_gen(const FlatView *fv, uint64_t page)
+{
+    unsigned z = fv_zone(page);
+    return fv->tlb_gen[z / FV_TLB_BLOCK_ZONES]->gen[z % FV_TLB_BLOCK_ZONES];
+}
+
+/* The versions rendered from one root, oldest first (see view_build.c). */
 typedef struct ViewChain {
     FlatView *oldest, *newest;
     bool detached; /* its root no longer has a slot: free once empty */

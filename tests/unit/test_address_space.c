@@ -84,6 +84,50 @@ static MemoryRegion *build_map(void)
     return root;
 }
 
+/*
+ * Versions share the free slots at the end of a chunk: mapping a region
+ * after the last range writes it into the chunk that the previous version
+ * holds too. The previous version must still show only its own ranges
+ * (fails if a reader takes a chunk's length from the chunk, not from its
+ * version).
+ */
+static void test_old_version_keeps_its_prefix_of_a_chunk(void **state)
+{
+    (void)state;
+    MemoryRegion *root = h_container("root", 0x100000);
+    MemoryRegion *r[6];
+    for (int i = 0; i < 6; i++) {
+        r[i] = h_ram("r", 0x1000);
+        if (i < 4)
+            h_add(root, (hwaddr)i * 0x2000, r[i], 0);
+    }
+    AddressSpace *as = h_as(root, "as");
+    FlatView *old = address_space_get_flatview(as);
+    h_add(root, 4 * 0x2000, r[4], 0); /* each in its own commit */
+    h_add(root, 5 * 0x2000, r[5], 0);
+    FlatView *now = address_space_get_flatview(as);
+    assert_int_equal(flatview_nr_ranges(now), 6);
+    assert_ptr_equal(flatview_lookup(now, 5 * 0x2000)->mr, r[5]);
+    assert_int_equal(flatview_nr_ranges(old), 4);
+    assert_null(flatview_range(old, 4));
+    assert_ptr_equal(flatview_range(old, 3)->mr, r[3]);
+    assert_null(flatview_lookup(old, 4 * 0x2000));
+    assert_null(flatview_lookup(old, 5 * 0x2000 + 0xfff));
+    flatview_unref(now);
+    /* Unmap the last one and map another there: the first view still shows six. */
+    FlatView *six = address_space_get_flatview(as);
+    assert_int_equal(memory_region_del_subregion(root, r[5]), 0);
+    h_add(root, 5 * 0x2000 + 0x1000, r[5], 0);
+    assert_ptr_equal(flatview_lookup(six, 5 * 0x2000)->mr, r[5]);
+    assert_null(flatview_lookup(six, 5 * 0x2000 + 0x1000));
+    now = address_space_get_flatview(as);
+    assert_null(flatview_lookup(now, 5 * 0x2000));
+    assert_ptr_equal(flatview_lookup(now, 5 * 0x2000 + 0x1000)->mr, r[5]);
+    flatview_unref(now);
+    flatview_unref(six);
+    flatview_unref(old);
+}
+
 static void test_flatview_iteration_and_lookup(void **state)
 {
     (void)state;
@@ -405,6 +449,7 @@ int main(void)
         H_TEST(test_flatview_root_null_when_disabled),
         H_TEST(test_init_inside_transaction),
         H_TEST(test_other_thread_sees_old_view),
+        H_TEST(test_old_version_keeps_its_prefix_of_a_chunk),
     };
     return cmocka_run_group_tests_name("address_space", tests, NULL, NULL);
 }

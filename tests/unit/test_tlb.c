@@ -10,6 +10,11 @@
  *  - A commit forgets only what it changed: a page far from the change is
  *    not filled again (memregion_stat_tlb_fills() stays put), a page that
  *    shares a zone with the change is, and both read right.
+ *  - Generations are kept in blocks of zones that versions share until
+ *    they change one: a change in a zone next to a cached page's (same
+ *    block) does not refill the page, and a commit whose new version is
+ *    dropped because nothing visible changed costs no fill either (this
+ *    fails if a block is written in place instead of copied).
  *  - A cached page of one view is never used for another view.
  */
 #include <string.h>
@@ -121,6 +126,34 @@ static void test_commit_forgets_only_what_it_changed(void **state)
     assert_int_equal(rd8(as, far), 0xbb);
 }
 
+static void test_generation_blocks_are_copied_not_shared_writes(void **state)
+{
+    (void)state;
+    build();
+    hwaddr near = 0x10000 + 7 * PAGE; /* zone 0x17 */
+    assert_int_equal(rd8(as, near), 0xa7);
+    uint64_t f0 = memregion_stat_tlb_fills();
+
+    /* Zone 0x18 shares near's generation block: near is not filled again. */
+    h_add(root, near + 257 * PAGE, over, 1);
+    assert_int_equal(rd8(as, near), 0xa7);
+    assert_int_equal(rd8(as, near + 257 * PAGE), 0xcc);
+    assert_int_equal(memregion_stat_tlb_fills() - f0, 1); /* only the new page */
+
+    /* Move the overlay under ram_a, where it is hidden, then within it
+     * (zones 0x16 and 0x17, near's own): nothing visible changes, the new
+     * versions are dropped, and near stays cached. */
+    assert_int_equal(memory_region_del_subregion(root, over), 0);
+    h_add(root, near - PAGE, over, -1);
+    assert_int_equal(rd8(as, near - PAGE), 0xa6);
+    assert_int_equal(rd8(as, near), 0xa7);
+    uint64_t f1 = memregion_stat_tlb_fills();
+    assert_int_equal(memory_region_set_address(over, near), 0);
+    assert_int_equal(rd8(as, near), 0xa7);
+    assert_int_equal(rd8(as, near - PAGE), 0xa6);
+    assert_int_equal(memregion_stat_tlb_fills() - f1, 0);
+}
+
 static void test_entries_belong_to_their_view(void **state)
 {
     (void)state;
@@ -141,6 +174,7 @@ int main(void)
         H_TEST(test_changed_page_is_looked_up_again),
         H_TEST(test_dirty_logged_writes_are_not_cached),
         H_TEST(test_commit_forgets_only_what_it_changed),
+        H_TEST(test_generation_blocks_are_copied_not_shared_writes),
         H_TEST(test_entries_belong_to_their_view),
     };
     return cmocka_run_group_tests_name("tlb", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
- * FlatView: an immutable, reference-counted, sorted sequence of FlatRanges
- * with its lookup index, published with RCU and read without locks.
+ * View versions, writer side: building immutable, reference-counted FlatView
+ * versions and freeing them. Readers find ranges in them with
+ * view_lookup.c, without locks.
  *
  * The ranges live in chunks of at most FV_CHUNK ranges, and the chunks in
  * nodes of at most FV_FANOUT chunks. A view is an array of node pointers
@@ -15,6 +16,11 @@
  * - ranges are sorted by address, never overlap, and no range could be
  *   merged with its left neighbour (same region, contiguous offsets, equal
  *   attributes), across chunk boundaries too;
+ * - a published version is never written again (its MRU hint aside):
+ *   everything here builds a new version beside it. A version's count of
+ *   ranges in a chunk is in its node; the chunk's slots at and past `used`
+ *   belong to no version, and only they are filled when a range is appended
+ *   to a shared chunk;
  * - the versions of one view root form a chain, oldest first; a version
  *   shares chunks and nodes only with its predecessor, and lists in
  *   `retired` and `retired_nodes` the predecessor's chunks and nodes it
@@ -28,15 +34,15 @@
  * - chain bookkeeping happens under the writer lock; memory of a version or
  *   chunk is freed only after an RCU grace period.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "view_search.h"
 
-static FlatView empty_view = {.refcount = 1,
-                              .tlb_gen = {[0 ... FV_TLB_ZONES - 1] = FV_TLB_GEN_EMPTY}};
+static FvGenBlock empty_gens = {.gen = {[0 ... FV_TLB_BLOCK_ZONES - 1] = FV_TLB_GEN_EMPTY}};
+static FlatView empty_view = {.refcount = 1, .tlb_gen = {[0 ... FV_TLB_BLOCKS - 1] = &empty_gens}};
 
 FlatView *flatview_empty(void)
 {
@@ -80,42 +86,51 @@ uint64_t memregion_stat_index_entries(void)
 }
 
 /*
- * Freed chunks and nodes wait in small pools for reuse: commits replace a
- * chunk or two each, and recycling them avoids malloc churn and page faults. They
- * come back from the writer's reclaim batch and from liburcu's call_rcu
- * thread (reclaim.c), so the pools have their own lock.
+ * Freed chunks, nodes and generation blocks wait in small pools for reuse:
+ * every commit replaces a few, and recycling them avoids malloc churn and
+ * page faults. The pools belong to the writer (writer lock held): objects
+ * come back to them from the writer's reclaim batch, and what is freed on
+ * liburcu's call_rcu thread (reclaim.c) goes back to malloc instead, so
+ * taking and giving costs no lock of its own.
  */
 #define CHUNK_POOL_MAX 512
-#define NODE_POOL_MAX  64
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+#define NODE_POOL_MAX  256
+#define GEN_POOL_MAX   256
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
 static FvNode *node_pool[NODE_POOL_MAX];
 static size_t node_pool_nr;
+static FvGenBlock *gen_pool[GEN_POOL_MAX];
+static size_t gen_pool_nr;
 
-/* Take an object from @objs (holding *nr) or malloc @size bytes. */
+/* Take an object from @objs (holding *nr) or allocate @size bytes, aligned
+ * to a cache line (a generation block then spans two lines, not three). */
 static void *pool_take(void **objs, size_t *nr, size_t size)
 {
-    void *p = NULL;
-    pthread_mutex_lock(&pool_lock);
+    MR_ASSERT_WRITER();
     if (*nr)
-        p = objs[--*nr];
-    pthread_mutex_unlock(&pool_lock);
-    if (!p && !(p = malloc(size)))
+        return objs[--*nr];
+    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    if (!p)
         mr_oom(__func__);
     return p;
 }
 
-/* Return @p to @objs (holding *nr, at most @max) or free it. */
+/* Keep @p in @objs (holding *nr, at most @max): true, or false when the
+ * pool is full or the caller is not the writer. */
+static bool pool_keep(void **objs, size_t *nr, size_t max, void *p)
+{
+    if (!mr_writer_owned() || *nr >= max)
+        return false;
+    objs[(*nr)++] = p;
+    return true;
+}
+
+/* Return @p to @objs, or free it. */
 static void pool_give(void **objs, size_t *nr, size_t max, void *p)
 {
-    pthread_mutex_lock(&pool_lock);
-    if (*nr < max) {
-        objs[(*nr)++] = p;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    free(p);
+    if (!pool_keep(objs, nr, max, p))
+        free(p);
 }
 
 /* Dead versions wait in a pool too, keeping their arrays for the next one. */
@@ -125,14 +140,10 @@ static size_t version_pool_nr;
 
 static FlatView *version_alloc(void)
 {
-    FlatView *fv = NULL;
-    pthread_mutex_lock(&pool_lock);
+    MR_ASSERT_WRITER();
     if (version_pool_nr)
-        fv = version_pool[--version_pool_nr];
-    pthread_mutex_unlock(&pool_lock);
-    if (fv)
-        return fv;
-    fv = calloc(1, sizeof(*fv));
+        return version_pool[--version_pool_nr];
+    FlatView *fv = calloc(1, sizeof(*fv));
     if (!fv)
         mr_oom(__func__);
     return fv;
@@ -155,14 +166,11 @@ static void version_recycle(FlatView *fv)
     fv->retired_nodes = keep.retired_nodes;
     fv->fresh = keep.fresh;
     fv->fresh_nodes = keep.fresh_nodes;
+    fv->retired_gens = keep.retired_gens;
+    fv->fresh_gens = keep.fresh_gens;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
-    pthread_mutex_lock(&pool_lock);
-    if (version_pool_nr < VERSION_POOL_MAX) {
-        version_pool[version_pool_nr++] = fv;
-        fv = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    if (fv) {
+    fv->retired_gens.n = fv->fresh_gens.n = 0;
+    if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
         free(fv->nodes);
         free(fv->node_starts);
         free(fv->node_first);
@@ -172,6 +180,8 @@ static void version_recycle(FlatView *fv)
         free(fv->retired_nodes.v);
         free(fv->fresh.v);
         free(fv->fresh_nodes.v);
+        free(fv->retired_gens.v);
+        free(fv->fresh_gens.v);
         free(fv);
     }
 }
@@ -180,7 +190,7 @@ static FvChunk *chunk_new(const FlatRange *r, size_t n, uint64_t born)
 {
     FvChunk *c = pool_take((void **)pool, &pool_nr, sizeof(FvChunk));
     c->born = born;
-    c->nr = (uint32_t)n;
+    c->used = (uint32_t)n;
     memcpy(c->ranges, r, n * sizeof(*r));
     for (size_t i = 0; i < n; i++)
         c->starts[i] = r[i].addr;
@@ -198,7 +208,13 @@ static void node_free_rcu(struct rcu_head *head)
               caa_container_of(head, FvNode, rcu));
 }
 
-/* No live version holds @c (or @n) any more (writer lock held). */
+static void gen_free_rcu(struct rcu_head *head)
+{
+    pool_give((void **)gen_pool, &gen_pool_nr, GEN_POOL_MAX,
+              caa_container_of(head, FvGenBlock, rcu));
+}
+
+/* No live version holds @c (or @n, or @g) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
     mr_defer_free(&c->rcu, chunk_free_rcu);
@@ -209,9 +225,37 @@ static void node_free(FvNode *n)
     mr_defer_free(&n->rcu, node_free_rcu);
 }
 
-/* Free every chunk and node of @fv (no other live version shares them). */
+static void gen_free(FvGenBlock *g)
+{
+    mr_defer_free(&g->rcu, gen_free_rcu);
+}
+
+/* A generation block of the version being built (@fv), for zones
+ * [b * FV_TLB_BLOCK_ZONES, (b + 1) * FV_TLB_BLOCK_ZONES): copied from the
+ * block it has now, which came from the predecessor, the first time, and
+ * written in place after that. */
+static FvGenBlock *gen_own(FlatView *fv, unsigned b)
+{
+    FvGenBlock *old = fv->tlb_gen[b];
+    if (old && old->born == fv->seq)
+        return old;
+    FvGenBlock *g = pool_take((void **)gen_pool, &gen_pool_nr, sizeof(FvGenBlock));
+    if (old) {
+        memcpy(g->gen, old->gen, sizeof(g->gen));
+        ptrvec_push(&fv->retired_gens, old); /* the predecessor's, no longer shared */
+    }
+    g->born = fv->seq;
+    ptrvec_push(&fv->fresh_gens, g);
+    fv->tlb_gen[b] = g;
+    return g;
+}
+
+/* Free every chunk, node and generation block of @fv (no other live
+ * version shares them). */
 static void version_free_all(FlatView *fv)
 {
+    for (unsigned b = 0; b < FV_TLB_BLOCKS; b++)
+        gen_free(fv->tlb_gen[b]);
     for (size_t n = 0; n < fv->nr_nodes; n++) {
         for (uint32_t k = 0; k < fv->nodes[n]->nr; k++)
             chunk_free(fv->nodes[n]->chunks[k]);
@@ -226,23 +270,10 @@ typedef struct ChunkRef {
     uint32_t nr;
 } ChunkRef;
 
-static uint32_t node_chunk_nr(const FvNode *nd, uint32_t k)
-{
-    return (k + 1 < nd->nr ? nd->first[k + 1] : nd->nr_ranges) - nd->first[k];
-}
-
 /* Index of the node holding chunk @g of the view. */
 static size_t node_of_chunk(const FlatView *fv, size_t g)
 {
-    size_t lo = 0, hi = fv->nr_nodes;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fv->node_cfirst[mid] <= g)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return (size_t)FV_BSEARCH_LE(fv->node_cfirst, fv->nr_nodes, g); /* node_cfirst[0] == 0 */
 }
 
 /* Chunk @g of the view, and the index in the view of its first range. */
@@ -252,7 +283,7 @@ static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
     const FvNode *nd = fv->nodes[n];
     uint32_t k = (uint32_t)(g - fv->node_cfirst[n]);
     *first = fv->node_first[n] + nd->first[k];
-    return (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)};
+    return (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, fv_node_ranges(fv, n))};
 }
 
 /* ---- assembling a version ------------------------------------------------------ */
@@ -284,7 +315,7 @@ static void builder_reserve_nodes(Builder *b, size_t more)
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
-static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
+static void builder_put_node(Builder *b, FvNode *nd, hwaddr start, size_t nr_ranges)
 {
     FlatView *fv = b->fv;
     builder_reserve_nodes(b, 1);
@@ -293,7 +324,7 @@ static void builder_put_node(Builder *b, FvNode *nd, hwaddr start)
     fv->node_first[fv->nr_nodes] = b->node_ranges;
     fv->node_cfirst[fv->nr_nodes] = b->node_chunks;
     fv->nr_nodes++;
-    b->node_ranges += nd->nr_ranges;
+    b->node_ranges += nr_ranges;
     b->node_chunks += nd->nr;
     index_entries++;
 }
@@ -322,10 +353,9 @@ static void builder_flush_open(Builder *b, bool tail)
             nd->first[k] = first;
             first += e->nr;
         }
-        nd->nr_ranges = first;
         index_entries += take;
         ptrvec_push(&b->fv->fresh_nodes, nd);
-        builder_put_node(b, nd, nd->starts[0]);
+        builder_put_node(b, nd, nd->starts[0], first);
         done += take;
     }
     b->nr_open = 0;
@@ -354,7 +384,7 @@ static void builder_flush(Builder *b, bool tail)
         size_t take = tail ? MR_MIN(FV_CHUNK, n - done) : (n - done) / (parts - p);
         FvChunk *c = chunk_new(&b->pending.r[done], take, b->fv->seq);
         ptrvec_push(&b->fv->fresh, c);
-        builder_add_chunk(b, (ChunkRef){c, c->starts[0], c->nr});
+        builder_add_chunk(b, (ChunkRef){c, c->starts[0], (uint32_t)take});
         done += take;
     }
     b->pending.nr = 0;
@@ -374,17 +404,20 @@ static void retire(PtrVec *v, void *p)
     ptrvec_push(v, p);
 }
 
-/* The last finished node goes back to `open` (a merge must change its last chunk). */
+/* The last finished node goes back to the empty `open` list (a change to its
+ * last chunk, or a chunk joining it, needs a new node). */
 static void builder_reopen(Builder *b)
 {
     FlatView *fv = b->fv;
+    MR_ASSERT(!b->nr_open);
     FvNode *nd = fv->nodes[--fv->nr_nodes];
-    b->node_ranges -= nd->nr_ranges;
+    size_t nr_ranges = b->node_ranges - fv->node_first[fv->nr_nodes];
+    b->node_ranges -= nr_ranges;
     b->node_chunks -= nd->nr;
-    fv->nr -= nd->nr_ranges;
-    fv->nr_chunks -= nd->nr;
-    for (uint32_t k = 0; k < nd->nr; k++)
-        builder_add_chunk(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+    MR_GROW_OR_DIE(b->open, b->cap_open, nd->nr, 4 * FV_FANOUT);
+    for (uint32_t k = 0; k < nd->nr; k++) /* fv->nr and nr_chunks count them still */
+        b->open[k] = (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, nr_ranges)};
+    b->nr_open = nd->nr;
     if (nd->born == fv->seq) {
         node_free(nd);       /* ours, never published */
         fv->fresh_nodes.n--; /* it was the last one created */
@@ -393,32 +426,51 @@ static void builder_reopen(Builder *b)
     }
 }
 
-/* The chunk built last, or NULL. */
-static FvChunk *builder_last_chunk(const Builder *b)
+/* The chunk built last and how many of its ranges this version holds, or NULL. */
+static FvChunk *builder_last_chunk(const Builder *b, uint32_t *nr)
 {
     const FlatView *fv = b->fv;
-    if (b->nr_open)
+    if (b->nr_open) {
+        *nr = b->open[b->nr_open - 1].nr;
         return b->open[b->nr_open - 1].c;
+    }
     if (!fv->nr_nodes)
         return NULL;
     const FvNode *nd = fv->nodes[fv->nr_nodes - 1];
+    *nr = fv_node_chunk_nr(nd, nd->nr - 1, b->node_ranges - fv->node_first[fv->nr_nodes - 1]);
     return nd->chunks[nd->nr - 1];
 }
 
 /* Append one range; it merges with the previous one when it can. */
 static void builder_push(Builder *b, const FlatRange *fr)
 {
-    FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b);
-    if (last && can_merge(&last->ranges[last->nr - 1], fr)) {
+    FlatView *fv = b->fv;
+    uint32_t nr = 0;
+    FvChunk *last = b->pending.nr ? NULL : builder_last_chunk(b, &nr);
+    if (last && nr < FV_CHUNK && last->used == nr && !can_merge(&last->ranges[nr - 1], fr)) {
+        /* The slot after the last range is one no version holds: fill it
+         * and share the chunk, and its node when it is finished already.
+         * Versions that hold them never look past their own counts (in
+         * their node arrays). */
+        last->ranges[nr] = *fr;
+        last->starts[nr] = fr->addr;
+        last->used = nr + 1;
+        if (b->nr_open)
+            b->open[b->nr_open - 1].nr++;
+        else
+            b->node_ranges++;
+        fv->nr++;
+        return;
+    }
+    if (last && can_merge(&last->ranges[nr - 1], fr)) {
         /* The previous range sits in a finished chunk: a merge would
          * change it, so copy that chunk's ranges back into pending. */
-        FlatView *fv = b->fv;
         if (!b->nr_open)
             builder_reopen(b);
         b->nr_open--;
-        fv->nr -= last->nr;
+        fv->nr -= nr;
         fv->nr_chunks--;
-        for (uint32_t i = 0; i < last->nr; i++)
+        for (uint32_t i = 0; i < nr; i++)
             rangevec_push(&b->pending, &last->ranges[i]);
         if (last->born == fv->seq) {
             chunk_free(last); /* ours, never published */
@@ -426,6 +478,10 @@ static void builder_push(Builder *b, const FlatRange *fr)
         } else {
             retire(&fv->retired, last); /* the predecessor's, no longer shared */
         }
+    } else if (last && !b->nr_open && fv->nodes[fv->nr_nodes - 1]->nr < FV_FANOUT) {
+        /* This range starts a chunk after a finished node with room: the
+         * chunk joins that node rather than starting a small one. */
+        builder_reopen(b);
     }
     rangevec_push(&b->pending, fr);
     if (b->pending.nr >= 2 * FV_CHUNK)
@@ -473,9 +529,14 @@ static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size
     memcpy(&fv->node_starts[at], &old->node_starts[n0], n * sizeof(hwaddr));
     size_t shift = b->node_ranges - old->node_first[n0];
     size_t cshift = b->node_chunks - old->node_cfirst[n0];
-    for (size_t i = 0; i < n; i++) {
-        fv->node_first[at + i] = old->node_first[n0 + i] + shift;
-        fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+    if (!shift && !cshift) { /* nodes before the first edit: copied as they are */
+        memcpy(&fv->node_first[at], &old->node_first[n0], n * sizeof(size_t));
+        memcpy(&fv->node_cfirst[at], &old->node_cfirst[n0], n * sizeof(size_t));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            fv->node_first[at + i] = old->node_first[n0 + i] + shift;
+            fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
+        }
     }
     size_t rend = n1 < old->nr_nodes ? old->node_first[n1] : old->nr;
     size_t cend = n1 < old->nr_nodes ? old->node_cfirst[n1] : old->nr_chunks;
@@ -508,7 +569,8 @@ static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t
             continue;
         }
         for (uint32_t k = k0; k < k1; k++)
-            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k], node_chunk_nr(nd, k)});
+            builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k],
+                                        fv_node_chunk_nr(nd, k, fv_node_ranges(old, n))});
         retire(&b->fv->retired_nodes, nd);
         g0 += k1 - k0;
         n++;
@@ -566,8 +628,10 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
     Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    for (unsigned z = 0; z < FV_TLB_ZONES; z++) /* every page may have changed */
-        b.fv->tlb_gen[z] = b.fv->seq;
+    memset(b.fv->tlb_gen, 0, sizeof(b.fv->tlb_gen));
+    flatview_tlb_damage(b.fv, 0, MR_SIZE_2_64); /* every page may have changed */
+    for (unsigned g = 0; prev && g < FV_TLB_BLOCKS; g++)
+        ptrvec_push(&b.fv->retired_gens, prev->tlb_gen[g]);
     for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
         for (uint32_t k = 0; k < prev->nodes[n]->nr; k++)
             retire(&b.fv->retired, prev->nodes[n]->chunks[k]);
@@ -578,35 +642,6 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
 
 /* ---- incremental versions ------------------------------------------------------- */
 
-/* Index of the first range of @fv whose end is above @addr (nr if none). */
-static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
-        return 0;
-    return fr_end(flatview_range(fv, (size_t)i)) > addr ? (size_t)i : (size_t)i + 1;
-}
-
-/* Index of the first range of @fv starting at or above @addr. */
-static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    ptrdiff_t i = flatview_search(fv, (hwaddr)addr);
-    if (i < 0)
-        return 0;
-    return flatview_range(fv, (size_t)i)->addr == addr ? (size_t)i : (size_t)i + 1;
-}
-
-size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
-{
-    *i1 = first_starting_at(fv, hi);
-    return first_ending_after(fv, lo);
-}
-
-/* Copy old ranges [from, to) into the builder, sharing whole chunks and nodes. */
 static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
     if (from >= to)
@@ -639,13 +674,27 @@ void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
     if (hi <= lo)
         return;
     uint64_t p0 = (uint64_t)(lo >> FV_PAGE_BITS), p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
-    if (p1 - p0 >= FV_TLB_ZONES - 1) {
-        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
-            fv->tlb_gen[z] = fv->seq;
-        return;
+    if (p1 - p0 >= FV_TLB_ZONES - 1)
+        p1 = p0 + FV_TLB_ZONES - 1; /* every zone */
+    for (uint64_t p = p0; p <= p1; p++) {
+        unsigned z = fv_zone(p);
+        gen_own(fv, z / FV_TLB_BLOCK_ZONES)->gen[z % FV_TLB_BLOCK_ZONES] = fv->seq;
     }
-    for (uint64_t p = p0; p <= p1; p++)
-        fv->tlb_gen[fv_zone(p)] = fv->seq;
+}
+
+/*
+ * Can the first range edit @ed pushes merge with the old range before its
+ * span? Only then is that neighbour rebuilt with the edit; otherwise it
+ * stays where it is, and so may its chunk.
+ */
+static bool edit_merges_left(const FlatView *old, const ViewEdit *ed)
+{
+    const FlatRange *left = flatview_range(old, ed->i0 - 1);
+    if (ed->i0 < ed->i1 && flatview_range(old, ed->i0)->addr < ed->lo)
+        return false; /* first comes a piece of a range that did not merge with left */
+    if (ed->ranges.nr)
+        return can_merge(left, &ed->ranges.r[0]);
+    return ed->i0 < ed->i1 || ed->i1 < old->nr; /* what follows: not worth finding out */
 }
 
 /*
@@ -663,13 +712,15 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
-    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen)); /* flatview_tlb_damage() adds */
+    /* Share the predecessor's generation blocks; flatview_tlb_damage() copies
+     * those it changes. */
+    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen));
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];
-        /* Keep the edited span's neighbours in it: the new ranges may merge
-         * with them. */
-        size_t i0 = ed->i0 > pos ? ed->i0 - 1 : pos;
+        /* The new ranges may merge with the span's neighbours: the right one
+         * joins the span, and the left one when a merge is possible. */
+        size_t i0 = ed->i0 > pos ? ed->i0 - edit_merges_left(old, ed) : pos;
         size_t i1 = ed->i1 < old->nr ? ed->i1 + 1 : ed->i1;
         copy_old(&b, old, pos, i0);
         ViewDelta *d = &fv->deltas[e];
@@ -717,7 +768,7 @@ void flatview_drop_deltas(FlatView *fv)
 {
     fv->nr_deltas = 0; /* buffers stay with the version for its next life */
     fv->delta_base = NULL;
-    fv->fresh.n = fv->fresh_nodes.n = 0;
+    fv->fresh.n = fv->fresh_nodes.n = fv->fresh_gens.n = 0;
 }
 
 bool fr_identical(const FlatRange *a, const FlatRange *b)
@@ -779,7 +830,9 @@ static void flatview_release(FlatView *fv)
                 chunk_free(w->retired.v[i]);
             for (size_t i = 0; i < w->retired_nodes.n; i++)
                 node_free(w->retired_nodes.v[i]);
-            w->retired.n = w->retired_nodes.n = 0;
+            for (size_t i = 0; i < w->retired_gens.n; i++)
+                gen_free(w->retired_gens.v[i]);
+            w->retired.n = w->retired_nodes.n = w->retired_gens.n = 0;
         } else {
             version_free_all(v);
             chain->newest = NULL;
@@ -806,6 +859,8 @@ void flatview_discard(FlatView *fv)
         chunk_free(fv->fresh.v[i]); /* never published: no reader saw them */
     for (size_t i = 0; i < fv->fresh_nodes.n; i++)
         node_free(fv->fresh_nodes.v[i]);
+    for (size_t i = 0; i < fv->fresh_gens.n; i++)
+        gen_free(fv->fresh_gens.v[i]);
     flatview_free_rcu(&fv->rcu);
 }
 
@@ -850,138 +905,4 @@ void flatview_unref(FlatView *fv)
     } else {
         call_rcu(&fv->rcu, flatview_release_rcu);
     }
-}
-
-/* ---- lookup ---------------------------------------------------------------------------- */
-
-/* Last index i with a[i] <= key, or -1. */
-static inline ptrdiff_t bsearch_le(const hwaddr *a, size_t n, hwaddr key)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (ptrdiff_t)lo - 1;
-}
-
-/* Last index i with a[i] <= key for a uint32_t array, or -1. */
-static inline ptrdiff_t bsearch_le32(const uint32_t *a, size_t n, uint32_t key)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (ptrdiff_t)lo - 1;
-}
-
-/* Node and chunk-in-node holding range index @i (< fv->nr). */
-static void position_of(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
-{
-    size_t lo = 0, hi = fv->nr_nodes;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fv->node_first[mid] <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    const FvNode *nd = fv->nodes[lo];
-    *node = lo;
-    *k = (uint32_t)bsearch_le32(nd->first, nd->nr, (uint32_t)(i - fv->node_first[lo]));
-}
-
-size_t flatview_chunk_of(const FlatView *fv, size_t i)
-{
-    size_t n;
-    uint32_t k;
-    position_of(fv, i, &n, &k);
-    return fv->node_cfirst[n] + k;
-}
-
-/* The range holding @addr, and the start of the next range (or 2^64); the
- * index of the last range starting at or below @addr goes to *idx (-1: none). */
-static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
-                               ptrdiff_t *idx)
-{
-    ptrdiff_t n = bsearch_le(fv->node_starts, fv->nr_nodes, addr);
-    if (n < 0) {
-        *next_start = fv->nr_nodes ? fv->node_starts[0] : MR_SIZE_2_64;
-        *idx = -1;
-        return NULL;
-    }
-    const FvNode *nd = fv->nodes[n];
-    ptrdiff_t k = bsearch_le(nd->starts, nd->nr, addr);
-    const FvChunk *ch = nd->chunks[k];
-    ptrdiff_t i = bsearch_le(ch->starts, ch->nr, addr);
-    *idx = (ptrdiff_t)(fv->node_first[n] + nd->first[k]) + i;
-    if ((uint32_t)(i + 1) < ch->nr)
-        *next_start = ch->starts[i + 1];
-    else if ((uint32_t)(k + 1) < nd->nr)
-        *next_start = nd->starts[k + 1];
-    else
-        *next_start = (size_t)n + 1 < fv->nr_nodes ? fv->node_starts[n + 1] : MR_SIZE_2_64;
-    const FlatRange *fr = &ch->ranges[i];
-    return fr_contains(fr, addr) ? fr : NULL;
-}
-
-ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    locate(fv, addr, &next, &i);
-    return i;
-}
-
-const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    return locate(fv, addr, &next, &i);
-}
-
-const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    const FlatRange *fr = locate(fv, addr, &next, &i);
-    if (fr)
-        __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
-    return fr;
-}
-
-mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr)
-{
-    mr_size_t next;
-    ptrdiff_t i;
-    locate(fv, addr, &next, &i);
-    return next;
-}
-
-size_t flatview_nr_ranges(const FlatView *fv)
-{
-    return fv->nr;
-}
-
-const FlatRange *flatview_range(const FlatView *fv, size_t i)
-{
-    if (i >= fv->nr)
-        return NULL;
-    size_t n;
-    uint32_t k;
-    position_of(fv, i, &n, &k);
-    const FvNode *nd = fv->nodes[n];
-    return &nd->chunks[k]->ranges[i - fv->node_first[n] - nd->first[k]];
-}
-
-MemoryRegion *flatview_root(const FlatView *fv)
-{
-    return fv->root;
 }

@@ -1,0 +1,160 @@
+/*
+ * View versions, reader side: finding ranges in a FlatView by address or by
+ * index. Versions are built by view_build.c.
+ *
+ * Invariant: everything here only reads a version, never writes it (the
+ * racy MRU hint of flatview_lookup_slow() aside), so it runs without locks
+ * inside an RCU read-side section, or on the writer side on versions it
+ * built. A version is found in three binary searches: the node by its
+ * first address (or first range index), the chunk in the node, the range
+ * in the chunk.
+ */
+#include <stddef.h>
+
+#include "internal.h"
+#include "view_search.h"
+
+/* ---- range search ---------------------------------------------------------------- */
+
+static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                                  ptrdiff_t *idx);
+
+/* Index of the first range of @fv whose end is above @addr (nr if none). */
+static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
+{
+    if (addr >= MR_SIZE_2_64)
+        return fv->nr;
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
+    if (!fr)
+        return 0;
+    return fr_end(fr) > addr ? (size_t)i : (size_t)i + 1;
+}
+
+/* Index of the first range of @fv starting at or above @addr. */
+static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
+{
+    if (addr >= MR_SIZE_2_64)
+        return fv->nr;
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
+    if (!fr)
+        return 0;
+    return fr->addr == addr ? (size_t)i : (size_t)i + 1;
+}
+
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
+{
+    *i1 = first_starting_at(fv, hi);
+    return first_ending_after(fv, lo);
+}
+
+/* ---- lookup ---------------------------------------------------------------------------- */
+
+/* Node and chunk-in-node holding range index @i (< fv->nr). */
+static void position_of(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
+{
+    size_t n = (size_t)FV_BSEARCH_LE(fv->node_first, fv->nr_nodes, i); /* node_first[0] == 0 */
+    const FvNode *nd = fv->nodes[n];
+    *node = n;
+    *k = (uint32_t)FV_BSEARCH_LE(nd->first, nd->nr, i - fv->node_first[n]);
+}
+
+size_t flatview_chunk_of(const FlatView *fv, size_t i)
+{
+    size_t n;
+    uint32_t k;
+    position_of(fv, i, &n, &k);
+    return fv->node_cfirst[n] + k;
+}
+
+/* The last range starting at or below @addr (NULL: none) and its index in
+ * *idx (-1: none), and the start of the next range (or 2^64). */
+static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                                  ptrdiff_t *idx)
+{
+    ptrdiff_t n = FV_BSEARCH_LE(fv->node_starts, fv->nr_nodes, addr);
+    if (n < 0) {
+        *next_start = fv->nr_nodes ? fv->node_starts[0] : MR_SIZE_2_64;
+        *idx = -1;
+        return NULL;
+    }
+    const FvNode *nd = fv->nodes[n];
+    ptrdiff_t k = FV_BSEARCH_LE(nd->starts, nd->nr, addr);
+    const FvChunk *ch = nd->chunks[k];
+    uint32_t nr = fv_node_chunk_nr(nd, (uint32_t)k,
+                                   fv_node_ranges(fv, (size_t)n)); /* the chunk may hold more */
+    ptrdiff_t i = FV_BSEARCH_LE(ch->starts, nr, addr);
+    *idx = (ptrdiff_t)(fv->node_first[n] + nd->first[k]) + i;
+    if ((uint32_t)(i + 1) < nr)
+        *next_start = ch->starts[i + 1];
+    else if ((uint32_t)(k + 1) < nd->nr)
+        *next_start = nd->starts[k + 1];
+    else
+        *next_start = (size_t)n + 1 < fv->nr_nodes ? fv->node_starts[n + 1] : MR_SIZE_2_64;
+    return &ch->ranges[i];
+}
+
+/* The range holding @addr (or NULL), and as locate_le(). */
+static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
+                               ptrdiff_t *idx)
+{
+    const FlatRange *fr = locate_le(fv, addr, next_start, idx);
+    return fr && fr_contains(fr, addr) ? fr : NULL;
+}
+
+ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
+{
+    mr_size_t next;
+    ptrdiff_t i;
+    locate(fv, addr, &next, &i);
+    return i;
+}
+
+const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
+{
+    mr_size_t next;
+    ptrdiff_t i;
+    return locate(fv, addr, &next, &i);
+}
+
+const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
+{
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate(fv, addr, &next, &i);
+    if (fr)
+        __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
+    return fr;
+}
+
+mr_size_t flatview_hole_end(const FlatView *fv, hwaddr addr)
+{
+    mr_size_t next;
+    ptrdiff_t i;
+    locate(fv, addr, &next, &i);
+    return next;
+}
+
+size_t flatview_nr_ranges(const FlatView *fv)
+{
+    return fv->nr;
+}
+
+const FlatRange *flatview_range(const FlatView *fv, size_t i)
+{
+    if (i >= fv->nr)
+        return NULL;
+    size_t n;
+    uint32_t k;
+    position_of(fv, i, &n, &k);
+    const FvNode *nd = fv->nodes[n];
+    return &nd->chunks[k]->ranges[i - fv->node_first[n] - nd->first[k]];
+}
+
+MemoryRegion *flatview_root(const FlatView *fv)
+{
+    return fv->root;
+}
