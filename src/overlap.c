@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "ptrset.h"
 
 int overlap_check_on; /* handlers installed; writer lock */
 
@@ -132,42 +133,6 @@ void overlap_check_added(MemoryRegion *sub)
 
 /* ---- listings ------------------------------------------------------------- */
 
-typedef struct PtrSet {
-    const void **v;
-    size_t cap, nr;
-} PtrSet;
-
-/* Insert @p; 1 if new, 0 if present, -1 out of memory. */
-static int set_add(PtrSet *s, const void *p)
-{
-    if (2 * (s->nr + 1) > s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        const void **v = calloc(cap, sizeof(*v));
-        if (!v)
-            return -1;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->v[i])
-                continue;
-            size_t h = ((uintptr_t)s->v[i] >> 4) & (cap - 1);
-            while (v[h])
-                h = (h + 1) & (cap - 1);
-            v[h] = s->v[i];
-        }
-        free(s->v);
-        s->v = v;
-        s->cap = cap;
-    }
-    size_t h = ((uintptr_t)p >> 4) & (s->cap - 1);
-    while (s->v[h]) {
-        if (s->v[h] == p)
-            return 0;
-        h = (h + 1) & (s->cap - 1);
-    }
-    s->v[h] = p;
-    s->nr++;
-    return 1;
-}
-
 static int by_addr(const void *x, const void *y)
 {
     const MemoryRegion *a = *(MemoryRegion *const *)x, *b = *(MemoryRegion *const *)y;
@@ -225,7 +190,7 @@ long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegio
     if (MR_GROW(stack, cap, 1, 64))
         stack = NULL;
     long total = 0;
-    if (!stack || set_add(&seen, root) < 0) {
+    if (!stack || ptrset_add(&seen, root) < 0) {
         total = -ENOMEM;
         goto out;
     }
@@ -241,7 +206,7 @@ long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegio
         MemoryRegion *next_alias = mr->kind == MR_KIND_ALIAS ? mr->alias : NULL;
         for (MemoryRegion *k = next_alias ? next_alias : mr->subregions; k;
              k = next_alias ? NULL : k->sibling_next) {
-            int added = set_add(&seen, k);
+            int added = ptrset_add(&seen, k);
             if (added < 0) {
                 total = -ENOMEM;
                 goto out;
@@ -257,7 +222,7 @@ long memory_region_find_overlaps(MemoryRegion *root, bool ties_only, MemoryRegio
     }
 out:
     free(stack);
-    free(seen.v);
+    ptrset_free(&seen);
     mr_writer_unlock();
     if (total == -ENOMEM)
         return mr_error(ENOMEM, "memory_region_find_overlaps: out of memory");

@@ -17,8 +17,10 @@
  * (MtreeImportOptions.facts_text).
  *
  * Thread rules: printing reads the region tree. It holds the library's
- * writer lock (an empty transaction) while it walks the tree, so it may run
- * on any thread, concurrently with other writers, and from callbacks.
+ * writer lock while it walks the tree, through an empty transaction
+ * (memory_region_transaction_begin() and _commit(), which change nothing),
+ * so it may run on any thread, concurrently with other writers, and from
+ * callbacks. The printers and the importer use the public API only.
  * Importing and mtree_import_free() are writer-side: they create, map and
  * destroy regions and address spaces. The MtreeImport object itself is not
  * locked: do not use one object from two threads at once.

@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "memregion/mtree.h"
+#include "../grow.h"
+#include "../ptrset.h"
+#include "common.h"
 
 /* "Inclusive size": what QEMU adds to a start to print the end. */
 static uint64_t incl_size(mr_size_t size)
@@ -22,16 +23,17 @@ static uint64_t incl_size(mr_size_t size)
     return size ? (uint64_t)(size - 1) : 0;
 }
 
-uint64_t mr_mtree_steps;
+uint64_t mtree_steps_taken;
 
 uint64_t mtree_stat_steps(void)
 {
-    return __atomic_load_n(&mr_mtree_steps, __ATOMIC_RELAXED);
+    return __atomic_load_n(&mtree_steps_taken, __ATOMIC_RELAXED);
 }
 
 const char *mtree_region_type(const MemoryRegion *mr)
 {
-    /* Where an alias chain ends is fixed when the alias is made: O(1). */
+    /* Where an alias chain ends is fixed when the alias is made: O(1)
+     * (alias_end, a read-only field of MemoryRegion). */
     if (mr && memory_region_kind(mr) == MR_KIND_ALIAS)
         mr = mr->alias_end;
     if (!mr)
@@ -45,61 +47,22 @@ const char *mtree_region_type(const MemoryRegion *mr)
     return "i/o";
 }
 
-/* ---- a growable array of pointers (PtrVec, internal.h) ------------------- */
+/* ---- a growable array of pointers ----------------------------------------- */
+
+typedef struct PtrList {
+    void **v;
+    size_t n, cap;
+} PtrList;
 
 /* Push that reports running out of memory instead of aborting. */
-static int vec_push(PtrVec *pv, void *p)
+static int list_push(PtrList *l, void *p)
 {
-    if (MR_GROW(pv->v, pv->cap, pv->n + 1, 16))
+    void *v = l->v;
+    if (mr_grow_array(&v, &l->cap, l->n + 1, sizeof(*l->v), 16))
         return -ENOMEM;
-    pv->v[pv->n++] = p;
+    l->v = v;
+    l->v[l->n++] = p;
     return 0;
-}
-
-/* A set of pointers (open addressing) for the alias-target queue. */
-typedef struct PtrSet {
-    const void **v;
-    size_t cap, n;
-} PtrSet;
-
-static size_t ptr_hash(const void *p, size_t cap)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (size_t)x & (cap - 1);
-}
-
-/* Add @p; returns 1 when added, 0 when present, -ENOMEM. */
-static int set_add(PtrSet *s, const void *p)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        const void **v = calloc(cap, sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->v[i])
-                continue;
-            size_t h = ptr_hash(s->v[i], cap);
-            while (v[h])
-                h = (h + 1) & (cap - 1);
-            v[h] = s->v[i];
-        }
-        free(s->v);
-        s->v = v;
-        s->cap = cap;
-    }
-    size_t h = ptr_hash(p, s->cap);
-    while (s->v[h]) {
-        if (s->v[h] == p)
-            return 0;
-        h = (h + 1) & (s->cap - 1);
-    }
-    s->v[h] = p;
-    s->n++;
-    return 1;
 }
 
 typedef struct KeyIdx {
@@ -141,7 +104,7 @@ static int group_by_key(const void *const *keys, size_t n, size_t *next, bool *f
 typedef struct TreePrinter {
     FILE *out;
     bool disabled; /* print disabled regions */
-    PtrVec queue;  /* alias targets to print as memory-region blocks */
+    PtrList queue; /* alias targets to print as memory-region blocks */
     PtrSet queued; /* the same, for lookups */
     int err;
 } TreePrinter;
@@ -173,7 +136,7 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
 {
     if (tp->err)
         return;
-    mr_mtree_step();
+    mtree_step();
     FILE *out = tp->out;
     hwaddr start = base + memory_region_addr(mr);
     hwaddr end = start + incl_size(memory_region_size(mr));
@@ -182,8 +145,8 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
 
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
         MemoryRegion *target = memory_region_alias_target(mr);
-        int added = set_add(&tp->queued, target);
-        if (added < 0 || (added && vec_push(&tp->queue, target))) {
+        int added = ptrset_add(&tp->queued, target);
+        if (added < 0 || (added && list_push(&tp->queue, target))) {
             tp->err = -ENOMEM;
             return;
         }
@@ -225,16 +188,16 @@ static void print_region(TreePrinter *tp, MemoryRegion *mr, unsigned level, hwad
 }
 
 /* The address spaces to print: @spaces, or all of them. */
-static int collect_spaces(AddressSpace *const *spaces, size_t nr, PtrVec *out)
+static int collect_spaces(AddressSpace *const *spaces, size_t nr, PtrList *out)
 {
     if (spaces) {
         for (size_t i = 0; i < nr; i++)
-            if (spaces[i] && vec_push(out, spaces[i]))
+            if (spaces[i] && list_push(out, spaces[i]))
                 return -ENOMEM;
         return 0;
     }
     for (AddressSpace *as = address_space_next(NULL); as; as = address_space_next(as))
-        if (vec_push(out, as))
+        if (list_push(out, as))
             return -ENOMEM;
     return 0;
 }
@@ -250,15 +213,15 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     if (!out)
         return -EINVAL;
     TreePrinter tp = {.out = out, .disabled = flags & MTREE_PRINT_DISABLED};
-    PtrVec all = {0}, keys = {0}, group = {0};
+    PtrList all = {0}, keys = {0}, group = {0};
     size_t *next = NULL;
     bool *first = NULL;
 
-    mr_writer_lock();
+    memory_region_transaction_begin(); /* the writer lock: an empty transaction */
     int err = collect_spaces(spaces, nr, &all);
     /* One block per distinct root, in order of first appearance. */
     for (size_t i = 0; !err && i < all.n; i++)
-        err = vec_push(&keys, address_space_root(all.v[i]));
+        err = list_push(&keys, address_space_root(all.v[i]));
     if (!err) {
         next = malloc((all.n ? all.n : 1) * sizeof(*next));
         first = malloc((all.n ? all.n : 1) * sizeof(*first));
@@ -270,7 +233,7 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
             continue;
         group.n = 0;
         for (size_t i = r; !err && i != SIZE_MAX; i = next[i])
-            err = vec_push(&group, all.v[i]);
+            err = list_push(&group, all.v[i]);
         if (err)
             break;
         /* QEMU sorts the names of one block with strcmp. */
@@ -289,7 +252,7 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
         fputc('\n', out);
         err = tp.err;
     }
-    mr_writer_unlock();
+    (void)memory_region_transaction_commit();
 
     free(all.v);
     free(keys.v);
@@ -297,7 +260,7 @@ int mtree_print_tree(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     free(next);
     free(first);
     free(tp.queue.v);
-    free(tp.queued.v);
+    ptrset_free(&tp.queued);
     if (!err && ferror(out))
         err = -EIO;
     return err;
@@ -341,14 +304,14 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     (void)flags;
     if (!out)
         return -EINVAL;
-    PtrVec all = {0}, views = {0};
+    PtrList all = {0}, views = {0};
 
-    mr_writer_lock();
+    memory_region_transaction_begin(); /* the writer lock: an empty transaction */
     int err = collect_spaces(spaces, nr, &all);
     /* views.v[i] is the view of all.v[i]: one reference each. */
     for (size_t i = 0; !err && i < all.n; i++) {
         FlatView *fv = address_space_get_flatview(all.v[i]);
-        err = vec_push(&views, fv);
+        err = list_push(&views, fv);
         if (err && fv)
             flatview_unref(fv);
     }
@@ -386,7 +349,7 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
     for (size_t i = 0; i < views.n; i++)
         if (views.v[i])
             flatview_unref(views.v[i]);
-    mr_writer_unlock();
+    (void)memory_region_transaction_commit();
 
     free(all.v);
     free(views.v);
@@ -406,14 +369,15 @@ int mtree_print_flat(FILE *out, AddressSpace *const *spaces, size_t nr, unsigned
  * terminating region shows itself where its children show nothing.
  * Returns the terminating region and sets *@off, or NULL.
  */
-static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_size_t hi,
+static MemoryRegion *walk(MemoryRegion *mr, mtree_int128 base, mr_size_t lo, mr_size_t hi,
                           mr_size_t addr, hwaddr *off, MtreePath *path, unsigned depth)
 {
     if (!memory_region_is_enabled(mr) || depth > 4096)
         return NULL;
-    mr_int128 wlo, whi;
-    if (!mr_clip_window(mr, &base, lo, hi, &wlo, &whi) || (mr_int128)addr < wlo ||
-        (mr_int128)addr >= whi)
+    mtree_int128 wlo, whi;
+    base += memory_region_addr(mr);
+    if (!mtree_window(base, memory_region_size(mr), lo, hi, &wlo, &whi) ||
+        (mtree_int128)addr < wlo || (mtree_int128)addr >= whi)
         return NULL;
 
     size_t saved = path->depth;
@@ -424,7 +388,7 @@ static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_siz
 
     MemoryRegion *found = NULL;
     if (memory_region_kind(mr) == MR_KIND_ALIAS) {
-        found = walk(memory_region_alias_target(mr), mr_alias_base(mr, base), (mr_size_t)wlo,
+        found = walk(memory_region_alias_target(mr), mtree_alias_base(mr, base), (mr_size_t)wlo,
                      (mr_size_t)whi, addr, off, path, depth + 1);
     } else {
         for (MemoryRegion *c = memory_region_first_subregion(mr); c && !found;
@@ -434,7 +398,7 @@ static MemoryRegion *walk(MemoryRegion *mr, mr_int128 base, mr_size_t lo, mr_siz
         if (!found &&
             (k == MR_KIND_RAM || k == MR_KIND_ROMD || k == MR_KIND_MMIO || k == MR_KIND_IOMMU)) {
             found = mr;
-            *off = (hwaddr)((mr_int128)addr - base);
+            *off = (hwaddr)((mtree_int128)addr - base);
         }
     }
     if (!found)
@@ -452,13 +416,13 @@ int mtree_resolve(AddressSpace *as, hwaddr addr, FlatRange *range, MtreePath *pa
     *range = fr;
     memset(path, 0, sizeof(*path));
 
-    mr_writer_lock();
+    memory_region_transaction_begin(); /* the writer lock: an empty transaction */
     /* The view is rendered from the AS root (or a region below it that
      * renders identically), so walking from the AS root finds the same
      * winner unless the map changed since find_range. */
     hwaddr off = 0;
     MemoryRegion *mr = walk(address_space_root(as), 0, 0, MR_SIZE_2_64, addr, &off, path, 0);
-    mr_writer_unlock();
+    (void)memory_region_transaction_commit();
 
     if (mr != fr.mr || off != fr.offset_in_region + (addr - fr.addr)) {
         path->depth = 0;

@@ -4,6 +4,7 @@
  * crash), input limits, and the rules that take the four missing facts from
  * a flat dump. Expected texts are written by hand in QEMU's format.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -764,7 +765,7 @@ static void expect_flat(const char *tree, unsigned flags, const char *flat)
     assert_int_equal(mtree_import_free(imp), 0);
 }
 
-/* Rules found on the wide captures (tests/conformance/data-wide/). */
+/* Rules found on the wide captures (tests/mtree/data-wide/). */
 static void test_wide_rules(void **state)
 {
     (void)state;
@@ -1054,6 +1055,76 @@ static void test_two_imports(void **state)
     assert_int_equal(mtree_import_free(NULL), 0);
 }
 
+/*
+ * Importing is writer-side, and writer-side functions may run on any
+ * thread (region.h): two imports at once must not share state. Two threads
+ * import dumps of different sizes; each dump has many memory-region blocks
+ * to sort by name and shape, and one alias whose target has no block, so
+ * each import fails the same known way after the sorts, with no regions
+ * built.
+ */
+typedef struct ConcurrentImport {
+    char *text;
+    size_t len;
+    int rounds;
+    int bad; /* imports that did not fail as expected */
+} ConcurrentImport;
+
+static char *sortable_dump(int blocks, size_t *len)
+{
+    size_t cap = (size_t)blocks * 160 + 400, n = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    n += (size_t)sprintf(t + n, "address-space: memory\n"
+                                "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+                                "    0000000000000000-0000000000000fff (prio 0, i/o): alias a "
+                                "@missing 0000000000000000-0000000000000fff\n\n");
+    /* Names in descending order, so that sorting moves every block. */
+    for (int i = blocks; i > 0; i--)
+        n += (size_t)sprintf(t + n,
+                             "memory-region: m%06d\n"
+                             "  0000000000000000-0000000000000fff (prio 0, i/o): m%06d\n\n",
+                             i, i);
+    assert_true(n < cap);
+    *len = n;
+    return t;
+}
+
+static void *concurrent_import(void *arg)
+{
+    ConcurrentImport *c = arg;
+    for (int r = 0; r < c->rounds; r++) {
+        MtreeError err;
+        MtreeImport *imp = mtree_import(c->text, c->len, NULL, &err);
+        if (imp) {
+            mtree_import_free(imp);
+            c->bad++;
+        } else if (!strstr(err.message, "no 'memory-region: missing' block")) {
+            c->bad++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_imports(void **state)
+{
+    (void)state;
+    ConcurrentImport c[2] = {{.rounds = 40}, {.rounds = 4000}};
+    c[0].text = sortable_dump(4000, &c[0].len);
+    c[1].text = sortable_dump(40, &c[1].len);
+    /* One import alone fails as expected. */
+    concurrent_import(&c[1]);
+    assert_int_equal(c[1].bad, 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, concurrent_import, &c[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(c[i].bad, 0);
+        free(c[i].text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1077,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_monitor_session),
         cmocka_unit_test(test_many_blocks),
         cmocka_unit_test(test_two_imports),
+        cmocka_unit_test(test_concurrent_imports),
         cmocka_unit_test(test_wide_rules),
         cmocka_unit_test(test_wide_rules_2),
     };

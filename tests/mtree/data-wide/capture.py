@@ -2,7 +2,7 @@
 
 usage: python3 capture.py OUTPREFIX RUN_SECONDS -- QEMU_BINARY ARGS...
 
-Same procedure as the shared oracle's qmpcap.py (tests/conformance/data/README.md,
+Same procedure as the shared oracle's qmpcap.py (tests/mtree/data/README.md,
 "How the dumps were taken"), keeping only the three dumps the conformance runner
 reads: starts QEMU with -S and a QMP socket in a fresh temporary directory; if
 RUN_SECONDS > 0: cont, sleep, stop; then each HMP command through QMP
