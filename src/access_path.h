@@ -90,6 +90,26 @@ MemTxResult iommu_translate_one(MemoryRegion *mr, hwaddr off, uint64_t *n, bool 
                                 MemTxAttrs attrs, AddressSpace **as, hwaddr *addr);
 void iommu_translate_done(void);
 
+/* What one 4 KiB page of IOVAs translates to, for the software TLB. */
+typedef struct IommuPageXlat {
+    const uint64_t *gen_src; /* the IOMMU's generation: an event changes it */
+    uint64_t gen;            /* its value before the translation was made */
+    AddressSpace *as;        /* target address space */
+    hwaddr addr;             /* target address of the page's first byte, page-aligned */
+    unsigned perm;           /* IOMMU_RO | IOMMU_WO as translate gave them */
+} IommuPageXlat;
+/*
+ * Translate @iova of @mr for an access in direction @is_write with @attrs,
+ * inside a read-side section, as the access itself would (a miss fills the
+ * region's cache, so the walk that follows does not call translate again).
+ * True when the 4 KiB page of IOVAs at @page (holding @iova) translates in
+ * one piece to a page-aligned target; false when the region's cache is
+ * off, the IOVA does not translate for the access, the page is split, or
+ * the thread is already MR_IOMMU_MAX_DEPTH IOMMUs deep.
+ */
+bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, MemTxAttrs attrs,
+                     IommuPageXlat *x);
+
 /* Where an address leads once every IOMMU on the way is passed. */
 typedef struct MrWalk {
     AddressSpace *as;    /* the last address space reached */

@@ -67,6 +67,15 @@ static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, u
  * (or another page of its zone). Generations are never reused, so an entry
  * of another view never matches. Writes that need the slow path (read-only
  * or dirty-logged memory) are not cached.
+ *
+ * A page of an IOMMU range is cached too when it translates, in one piece,
+ * to memory copied directly (TLB_*_XLAT, with the IOMMU's permission for
+ * each direction). Its answer also depends on the IOMMU and on the target
+ * address space, so its side entry (tlb_xlat, read only for such entries)
+ * keeps the IOMMU's generation, which every notify and set_cache changes,
+ * the generation of the target page's zone in the target's view, and the
+ * attributes it was translated with (they choose the IOMMU index). A hit
+ * checks all three; a miss walks the IOMMU as before.
  */
 #define TLB_BITS      10
 #define TLB_PAGE_BITS FV_PAGE_BITS
@@ -77,6 +86,8 @@ enum {
     TLB_WRITE_DIRECT = 2, /* writes copy to host */
     TLB_READ_CALL = 4,    /* reads go to mr's callbacks */
     TLB_WRITE_CALL = 8,   /* writes go to mr's callbacks */
+    TLB_READ_XLAT = 16,   /* reads copy from host while the side entry holds */
+    TLB_WRITE_XLAT = 32,  /* writes copy to host while the side entry holds */
 };
 
 typedef struct TlbEntry {
@@ -88,33 +99,73 @@ typedef struct TlbEntry {
     unsigned flags;
 } TlbEntry;
 
+/* What a TLB_*_XLAT entry depends on besides its own view. */
+typedef struct TlbXlat {
+    const uint64_t *iommu_gen_src; /* the IOMMU's generation counter */
+    uint64_t iommu_gen;            /* its value when translated */
+    AddressSpace *target;          /* where the IOMMU led */
+    uint64_t target_page;          /* page number there */
+    uint64_t target_gen;           /* generation of its zone in target's view */
+    uint32_t attrs;                /* attrs_key() of the access it was filled for */
+} TlbXlat;
+
 static MR_THREAD TlbEntry tlb[1u << TLB_BITS];
+static MR_THREAD TlbXlat tlb_xlat[1u << TLB_BITS];
 
 uint64_t memregion_stat_tlb_fills(void)
 {
     return mr_ts.tlb_fills;
 }
 
-static inline TlbEntry *tlb_entry(hwaddr addr)
+static inline unsigned tlb_index(hwaddr addr)
 {
-    return &tlb[(addr >> TLB_PAGE_BITS) & ((1u << TLB_BITS) - 1)];
+    return (unsigned)(addr >> TLB_PAGE_BITS) & ((1u << TLB_BITS) - 1);
+}
+
+/* Every field of @a in one word (the struct's padding bits are unspecified). */
+static inline uint32_t attrs_key(MemTxAttrs a)
+{
+    return a.unspecified | a.secure << 1 | a.user << 2 | a.debug << 3 |
+           (uint32_t)a.requester_id << 4 | (uint32_t)a.byte_enable << 20;
 }
 
 /*
- * Perform a transfer that stays inside one cached page. Inside the
- * read-side section; returns false on a miss (section still held), true
- * when done (section ended) with the result in *r.
+ * Is the translation behind an XLAT entry still the IOMMU's answer, and the
+ * target page still what it was? Inside the read-side section, after the
+ * entry's own view matched (so the IOMMU region is alive). An access nested
+ * MR_IOMMU_MAX_DEPTH IOMMUs deep passes no further IOMMU, cached or not.
+ */
+static inline bool tlb_xlat_valid(const TlbXlat *x, MemTxAttrs attrs)
+{
+    /* MR_PLANT_STALE_IOMMU_TLB is a planted fault (tests/unit/meson.build):
+     * without the generation check an invalidated translation keeps answering. */
+#ifndef MR_PLANT_STALE_IOMMU_TLB
+    if (__atomic_load_n(x->iommu_gen_src, __ATOMIC_ACQUIRE) != x->iommu_gen)
+        return false;
+#endif
+    return attrs_key(attrs) == x->attrs && mr_ts.iommu_depth < MR_IOMMU_MAX_DEPTH &&
+           fv_tlb_gen(as_view(x->target), x->target_page) == x->target_gen;
+}
+
+/*
+ * Perform a transfer that stays inside one cached page (@one: a typed
+ * access, see callback_access). Inside the read-side section; returns false
+ * on a miss (section still held), true when done (section ended) with the
+ * result in *r.
  */
 static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwaddr len,
-                              bool is_write, MemTxAttrs attrs, MemTxResult *r)
+                              bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
 {
-    const TlbEntry *e = tlb_entry(addr);
+    unsigned i = tlb_index(addr);
+    const TlbEntry *e = &tlb[i];
     uint64_t page = addr >> TLB_PAGE_BITS;
     if (e->gen != fv_tlb_gen(fv, page) || e->page != page)
         return false;
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
-    if (f & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)) {
+    if ((f & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)) ||
+        ((f & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)) &&
+         tlb_xlat_valid(&tlb_xlat[i], attrs))) {
         if (is_write)
             memcpy(e->host + in_page, buf, len);
         else
@@ -124,32 +175,99 @@ static inline bool tlb_access(const FlatView *fv, hwaddr addr, uint8_t *buf, hwa
         return true;
     }
     if (f & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL)) {
-        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs, false);
+        *r = callback_access(e->mr, e->off + in_page, buf, len, is_write, attrs, one);
         return true;
     }
     return false;
+}
+
+/* Does range @fr of @fv serve all of the page at @page? */
+static inline bool tlb_covers(const FlatView *fv, const FlatRange *fr, hwaddr page)
+{
+    return fv->seq && page >= fr->addr && (mr_size_t)page + TLB_PAGE_SIZE <= fr_end(fr);
+}
+
+/* Direct-copy flags for a page served by range @fr (0 when it needs callbacks). */
+static inline unsigned tlb_direct_flags(const FlatRange *fr)
+{
+    if (fr->mr->kind == MR_KIND_RAM)
+        return TLB_READ_DIRECT | (!fr->readonly && !fr->dirty_log_mask ? TLB_WRITE_DIRECT : 0);
+    return fr_reads_direct(fr) ? TLB_READ_DIRECT : 0;
+}
+
+/* Fill the entry of the page at @page of @fv: served by @mr from offset @off. */
+static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, MemoryRegion *mr, hwaddr off,
+                           unsigned flags)
+{
+    TlbEntry *e = &tlb[tlb_index(page)];
+    e->page = page >> TLB_PAGE_BITS;
+    e->gen = fv_tlb_gen(fv, e->page);
+    mr_ts.tlb_fills++;
+    e->mr = mr;
+    e->off = off;
+    e->host = mr->ram ? mr->ram + off : NULL;
+    e->flags = flags;
+    return e;
 }
 
 /* Remember the page of @addr when range @fr serves all of it. */
 static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
-    if (!fv->seq || page < fr->addr || (mr_size_t)page + TLB_PAGE_SIZE > fr_end(fr))
+    if (!tlb_covers(fv, fr, page) || fr->mr->kind == MR_KIND_IOMMU)
+        return; /* IOMMU pages: tlb_fill_iommu */
+    unsigned f = tlb_direct_flags(fr);
+    if (fr->mr->kind != MR_KIND_RAM)
+        f |= (f & TLB_READ_DIRECT ? 0 : TLB_READ_CALL) | TLB_WRITE_CALL;
+    tlb_claim(fv, page, fr->mr, fr->offset_in_region + (page - fr->addr), f);
+}
+
+/*
+ * Remember the page of @addr, in IOMMU range @fr of @fv, when the IOMMU
+ * translates all of it for this access to memory that is copied directly.
+ * Inside the read-side section. The IOMMU generation is read before the
+ * translation and the target's view after it, so an event or a commit
+ * that races with the fill leaves an entry that already misses.
+ */
+static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr, bool is_write,
+                           MemTxAttrs attrs)
+{
+    hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
+    IommuPageXlat x;
+    if (!tlb_covers(fv, fr, page) ||
+        !iommu_page_xlat(fr->mr, fr->offset_in_region + (page - fr->addr),
+                         fr->offset_in_region + (addr - fr->addr), is_write, attrs, &x))
         return;
-    MemoryRegion *mr = fr->mr;
-    if (mr->kind == MR_KIND_IOMMU)
-        return; /* IOMMU hook: translations are cached per region (iommu.c) */
-    TlbEntry *e = tlb_entry(addr);
-    e->page = addr >> TLB_PAGE_BITS;
-    e->gen = fv_tlb_gen(fv, e->page);
-    mr_ts.tlb_fills++;
-    e->mr = mr;
-    e->off = fr->offset_in_region + (page - fr->addr);
-    e->host = mr->ram ? mr->ram + e->off : NULL;
-    if (mr->kind == MR_KIND_RAM)
-        e->flags = TLB_READ_DIRECT | (!fr->readonly && !fr->dirty_log_mask ? TLB_WRITE_DIRECT : 0);
-    else
-        e->flags = (fr_reads_direct(fr) ? TLB_READ_DIRECT : TLB_READ_CALL) | TLB_WRITE_CALL;
+    FlatView *tfv = as_view(x.as);
+    const FlatRange *tfr = flatview_lookup_fast(tfv, x.addr);
+    if (!tfr || !tlb_covers(tfv, tfr, x.addr))
+        return;
+    unsigned f = tlb_direct_flags(tfr);
+    unsigned xf = (f & TLB_READ_DIRECT && x.perm & IOMMU_RO ? TLB_READ_XLAT : 0) |
+                  (f & TLB_WRITE_DIRECT && x.perm & IOMMU_WO ? TLB_WRITE_XLAT : 0);
+    if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
+        return; /* the access itself takes the walk; keep what the entry had */
+    TlbEntry *e = tlb_claim(fv, page, tfr->mr, tfr->offset_in_region + (x.addr - tfr->addr), xf);
+    uint64_t tpage = x.addr >> TLB_PAGE_BITS;
+    tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
+                                  .iommu_gen = x.gen,
+                                  .target = x.as,
+                                  .target_page = tpage,
+                                  .target_gen = fv_tlb_gen(tfv, tpage),
+                                  .attrs = attrs_key(attrs)};
+}
+
+/*
+ * The access at @addr (inside one page) found IOMMU range @fr of @fv on a
+ * TLB miss: cache the page when it translates to memory and perform the
+ * access from the new entry. False (section still held) when that cannot
+ * be done; the caller walks the IOMMU.
+ */
+static bool tlb_iommu_access(FlatView *fv, const FlatRange *fr, hwaddr addr, uint8_t *buf,
+                             hwaddr len, bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
+{
+    tlb_fill_iommu(fv, fr, addr, is_write, attrs);
+    return tlb_access(fv, addr, buf, len, is_write, attrs, one, r);
 }
 
 static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
@@ -160,8 +278,8 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
         rcu_read_lock();
         FlatView *fv = as_view(as);
         MemTxResult r;
-        if ((addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE &&
-            tlb_access(fv, addr, buf, len, is_write, attrs, &r))
+        bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
+        if (in_page && tlb_access(fv, addr, buf, len, is_write, attrs, false, &r))
             return result | r;
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
@@ -182,7 +300,11 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                 result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
                 rcu_read_unlock();
             } else if (mr->kind == MR_KIND_IOMMU) {
-                /* IOMMU hook: one IOMMU page through its target address space. */
+                /* IOMMU hook: a page that translates to memory is cached and
+                 * copied now; anything else goes one IOMMU page at a time
+                 * through the target address space. */
+                if (in_page && tlb_iommu_access(fv, fr, addr, buf, len, is_write, attrs, false, &r))
+                    return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
                 result |= callback_access(mr, off, buf, n, is_write, attrs, false);
@@ -233,22 +355,31 @@ static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
                                 unsigned size, bool is_write)
 {
     rcu_read_lock();
-    const FlatRange *fr = flatview_lookup_fast(as_view(as), addr);
+    FlatView *fv = as_view(as);
+    MemTxResult r;
+    bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
+    if (in_page && tlb_access(fv, addr, buf, size, is_write, attrs, true, &r))
+        return r;
+    const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (fr && fr_end(fr) - addr >= size) {
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);
+        if (in_page)
+            tlb_fill(fv, fr, addr);
         if (mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr))) {
-            MemTxResult r = ram_access(fr, mr, off, buf, size, is_write, attrs);
+            r = ram_access(fr, mr, off, buf, size, is_write, attrs);
             rcu_read_unlock();
             return r;
         }
         if (mr->kind == MR_KIND_IOMMU) {
+            if (in_page && tlb_iommu_access(fv, fr, addr, buf, size, is_write, attrs, true, &r))
+                return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */
             uint64_t n = size;
             AddressSpace *tas;
             hwaddr taddr;
-            MemTxResult r = iommu_translate_one(mr, off, &n, is_write, attrs, &tas, &taddr);
+            r = iommu_translate_one(mr, off, &n, is_write, attrs, &tas, &taddr);
             if (r != MEMTX_OK || n < size) {
                 if (r == MEMTX_OK)
                     iommu_translate_done();

@@ -18,9 +18,9 @@
  * free-generation-block and free-version pools, all of them the writer's;
  * child_index.c's query results stack; commit.c's edit buffers); the empty
  * view and its generation block (view_build.c: immutable objects, the
- * view's reference count pinned); dispatch.c's software TLB (a thread-local
- * cache whose entries are its own type and are checked against view
- * generations on every use); the mtree layer's atomic work counter
+ * view's reference count pinned); dispatch.c's software TLB and its IOMMU
+ * side entries (thread-local caches of dispatch.c's own entry types, checked
+ * against generations on every use); the mtree layer's atomic work counter
  * (src/mtree/ uses the public API only and keeps its own state); and
  * libmemregion-kvm's thread-local error buffers (a library of its own,
  * which cannot share these definitions). Every one is named here, file by
@@ -34,7 +34,7 @@
  *   view_build.c: scratch scratch_open scratch_open_cap
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits
- *   dispatch.c: tlb
+ *   dispatch.c: tlb tlb_xlat
  *   mtree/print.c: mtree_steps_taken
  *   kvm/kvm_vm.c: thread_error copy
  */

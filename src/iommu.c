@@ -284,6 +284,28 @@ void iommu_translate_done(void)
     mr_ts.iommu_depth--;
 }
 
+bool iommu_page_xlat(MemoryRegion *mr, hwaddr page, hwaddr iova, bool is_write, MemTxAttrs attrs,
+                     IommuPageXlat *x)
+{
+    MrIommu *st = mr->iommu;
+    IOMMUTLBEntry t;
+    uint64_t gen;
+    /* cache_on is read again after the generation (set_cache bumps it after
+     * the store): a cache turned off meanwhile leaves an entry of an old one. */
+    if (mr_ts.iommu_depth >= MR_IOMMU_MAX_DEPTH ||
+        !__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED) ||
+        iommu_lookup(mr, iova, is_write, attrs, &t, &gen) != MEMTX_OK ||
+        !__atomic_load_n(&st->cache_on, __ATOMIC_RELAXED))
+        return false;
+    const hwaddr size = (hwaddr)1 << FV_PAGE_BITS;
+    hwaddr base = iova & ~t.addr_mask, step, addr = xlat_addr(&t, page, size, &step);
+    if (page < base || page - base > t.addr_mask || step < size || (addr & (size - 1)))
+        return false;
+    *x = (IommuPageXlat){
+        .gen_src = &st->gen, .gen = gen, .as = t.target_as, .addr = addr, .perm = t.perm};
+    return true;
+}
+
 MemTxResult iommu_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t *n, bool is_write,
                          MemTxAttrs attrs)
 {

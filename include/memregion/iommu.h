@@ -19,18 +19,28 @@
  * Reads that fail return zero bytes; writes are dropped. Nothing allocates on
  * these paths.
  *
- * Translation cache (where we do better than QEMU): each IOMMU region keeps
- * a small cache of the entries its translate callback returned, per IOMMU
- * index. A repeated DMA through the same page then costs a hash probe, not a
- * call into the IOMMU model. The cache follows QEMU's IOTLB contract, the
- * one vhost and VFIO rely on: an entry returned by translate stays valid
- * until the model announces a change with memory_region_notify_iommu() (an
- * UNMAP event for a mapping it removes or narrows). Any event clears the
- * region's cache. A model that cannot announce its changes turns the cache
- * off with memory_region_iommu_set_cache(). "No mapping" answers are never
- * cached. Since one IOMMU region normally serves one device (QEMU's
- * intel_iommu and smmuv3 create one per device or bus), the cache is in
- * effect per device.
+ * Translation cache (where we do better than QEMU, which calls translate
+ * on every access): two levels. A 4 KiB page of IOVAs that translates in
+ * one piece to directly copied memory (RAM; ROM and romd for reads) is kept
+ * in the accessing thread's software TLB, the one plain RAM accesses use, with
+ * the permission translate gave for each direction; a repeated DMA through it
+ * (address_space_read/write/rw and the typed ld/st helpers) then costs close
+ * to a plain RAM access and does not enter the IOMMU model at all. Behind it,
+ * each IOMMU region keeps a small cache of the entries its translate callback
+ * returned, per IOMMU index (nested IOMMUs, MMIO targets, pages smaller than
+ * 4 KiB). Both follow QEMU's IOTLB contract, the one vhost and VFIO rely on:
+ * an entry returned by translate stays valid until the model announces a
+ * change with memory_region_notify_iommu() (an UNMAP event for a mapping it
+ * removes or narrows). Any event, and set_cache, makes every cached
+ * translation of the region miss on every thread before the call returns;
+ * so does a commit that changes the target page in the target address space,
+ * or the IOMMU region in its own. A model that cannot announce its changes
+ * turns the caches off with memory_region_iommu_set_cache(). "No mapping"
+ * and permission-fault answers are never cached. Since one IOMMU region
+ * normally serves one device (QEMU's intel_iommu and smmuv3 create one per
+ * device or bus), the cache is in effect per device. The target address space
+ * a translation names must outlive the translation (destroy it after the
+ * IOMMU region, or announce the change first).
  *
  * Thread rules: init and destroy are like any region's. Register,
  * unregister and notify may run on any thread; they take a recursive lock
@@ -177,7 +187,8 @@ int memory_region_unregister_iommu_notifier(MemoryRegion *mr, IOMMUNotifier *n);
 
 /**
  * The IOMMU model announces a change for index @iommu_idx: clears the
- * region's translation cache, then calls every notifier of that index
+ * region's translation cache (every index; the pages it had in any thread's
+ * software TLB miss from now on), then calls every notifier of that index
  * whose flags include @event->type and whose range overlaps the event's
  * page. Returns the number of notifiers called, or -EINVAL.
  */
@@ -207,8 +218,9 @@ int memory_region_iommu_num_indexes(MemoryRegion *mr);
 uint64_t memory_region_iommu_get_min_page_size(MemoryRegion *mr);
 
 /**
- * Turn the region's translation cache on (the default) or off. Off, every
- * access calls translate, as in QEMU. Errors: -EINVAL.
+ * Turn the region's translation cache on (the default) or off, software-TLB
+ * pages included. Off, every access calls translate, as in QEMU. Any thread.
+ * Errors: -EINVAL.
  */
 int memory_region_iommu_set_cache(MemoryRegion *mr, bool on);
 

@@ -17,6 +17,13 @@
  *    bytes, a bounce buffer for callback regions, NULL for faults;
  *  - address_space_access_valid against the model;
  *  - a MemoryRegionCache made at the start of the seed, read again;
+ *  - a few hot IOVAs of each IOMMU space, read twice (buffer and typed
+ *    helper each time) and written after
+ *    every operation, so their pages sit in the thread's software TLB while
+ *    the operations remap them (half of the IOMMU changes hit a hot page),
+ *    move the memory behind them and toggle what the IOMMU leads to: a
+ *    cached translation that outlives its notify or its target's map shows
+ *    as a wrong byte;
  *  - overlap diagnostics: the collisions reported when a region is linked
  *    without _overlap, and memory_region_find_overlaps() (all pairs, ties),
  *    against a brute-force count over the system container's children.
@@ -67,6 +74,11 @@ typedef struct Table {
     AddressSpace *target;
 } Table;
 static Table t1, t2;
+
+/* IOVAs read and written after every operation (see the header comment). */
+#define NHOT 6
+static AddressSpace *hot_as[NHOT];
+static hwaddr hot_iova[NHOT];
 
 static IOMMUTLBEntry translate(MemoryRegion *mr, void *opaque, hwaddr iova, IOMMUAccessFlags flag,
                                int idx)
@@ -223,6 +235,39 @@ static long expected_pairs(bool ties)
     return n;
 }
 
+/* The hot IOVAs: two reads (the second from the TLB when the page is
+ * cached) and a write where the model says the byte is writable RAM. */
+static void check_hot(void)
+{
+    MemTxAttrs a = MEMTXATTRS_UNSPECIFIED;
+    for (int h = 0; h < NHOT; h++) {
+        AddressSpace *as = hot_as[h];
+        hwaddr addr = hot_iova[h] + rnd() % 0x1000;
+        RefDma d = refmodel_dma_resolve(as, addr, false, a);
+        for (int i = 0; i < 2; i++) {
+            uint8_t b = 0x5a;
+            CHECK("hot read result", as, addr, address_space_read(as, addr, a, &b, 1), d.result);
+            CHECK("hot read byte", as, addr, b, model_byte(&d));
+            MemTxResult r;
+            b = address_space_ldub(as, addr, a, &r);
+            CHECK("hot ldub result", as, addr, r, d.result);
+            CHECK("hot ldub byte", as, addr, b, model_byte(&d));
+        }
+        RefDma dw = refmodel_dma_resolve(as, addr, true, a);
+        uint8_t v = (uint8_t)rnd();
+        uint8_t old = dw.result == MEMTX_OK ? model_byte(&dw) : 0;
+        MemTxResult r = address_space_write(as, addr, a, &v, 1);
+        if (dw.result != MEMTX_OK || !memory_region_is_ram(dw.hit.mr)) {
+            CHECK("hot write result", as, addr, r, dw.result);
+        } else {
+            /* ROM (read-only RAM) refuses the write and keeps its byte. */
+            uint8_t *host = (uint8_t *)memory_region_get_ram_ptr(dw.hit.mr) + dw.hit.offset;
+            CHECK("hot write result", as, addr, r, dw.hit.readonly ? MEMTX_DECODE_ERROR : MEMTX_OK);
+            CHECK("hot write byte", as, addr, *host, dw.hit.readonly ? old : v);
+        }
+    }
+}
+
 static hwaddr rand_addr(void)
 {
     return (rnd() % (SPAN / STEP)) * STEP;
@@ -275,6 +320,12 @@ static void random_op(void)
         bool outer = rnd() % 3 == 0;
         Table *t = outer ? &t2 : &t1;
         unsigned p = (unsigned)(rnd() % PAGES);
+        if (rnd() & 1) { /* a page the hot IOVAs keep cached */
+            unsigned h = (unsigned)(rnd() % NHOT);
+            outer = hot_as[h] == &dma2as;
+            t = outer ? &t2 : &t1;
+            p = (unsigned)(hot_iova[h] >> 12);
+        }
         t->perm[p] = (IOMMUAccessFlags)(rnd() % 4);
         t->xlat[p] = outer ? (rnd() % PAGES) << 12 : (rnd() % (SPAN >> 12)) << 12;
         IOMMUTLBEvent ev = {.type = IOMMU_NOTIFIER_UNMAP,
@@ -380,6 +431,10 @@ static void test_dma_differential(void **state)
         MemoryRegionCache cache;
         hwaddr caddr = (rnd() % PAGES) << 12;
         address_space_cache_init(&cache, &dmaas, caddr, 0x40, false);
+        for (int h = 0; h < NHOT; h++) {
+            hot_as[h] = h < NHOT - 2 ? &dmaas : &dma2as;
+            hot_iova[h] = (rnd() % PAGES) << 12;
+        }
         for (unsigned long op = 0; op < ops; op++, total++) {
             random_op();
             AddressSpace *spaces[3] = {&sysas, &dmaas, &dma2as};
@@ -388,6 +443,7 @@ static void test_dma_differential(void **state)
                 hwaddr addr = as == &sysas ? rnd() % SPAN : rnd() % ((PAGES + 1) << 12);
                 check_point(as, addr);
             }
+            check_hot();
             hwaddr off = rnd() % 0x40;
             uint8_t b = 0x5a;
             RefDma d = refmodel_dma_resolve(&dmaas, caddr + off, false, MEMTXATTRS_UNSPECIFIED);

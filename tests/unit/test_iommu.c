@@ -3,6 +3,19 @@
  * unmapped IOVAs, nested IOMMUs and loops, IOMMU indexes, the translation
  * cache and its invalidation by notify, notifiers with replay, listeners
  * seeing the kind, and no allocation on "no mapping".
+ *
+ * The per-thread software TLB in front of IOMMU pages (test_tlb_*): a
+ * repeated DMA read does not enter the IOMMU at all, and a cached page
+ * stops answering, on every thread, once the model notifies a change
+ * (remap, permission downgrade, unmap), the target address space's map
+ * changes (overlay, dirty logging), the IOMMU region itself changes, or the
+ * access comes with attributes that choose another IOMMU index. A page
+ * that the IOMMU splits in parts smaller than 4 KiB is never cached whole,
+ * and a chain of IOMMUs one longer than MR_IOMMU_MAX_DEPTH is refused
+ * however much of it is cached. The typed helpers share the entries.
+ * tests/unit/meson.build also runs these tests against a dispatch.c built
+ * with MR_PLANT_STALE_IOMMU_TLB (no IOMMU generation check) and expects
+ * them to fail.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +35,7 @@ typedef struct Toy {
     AddressSpace *target;
     ToyPage page[2][16];
     unsigned calls;
+    unsigned index_calls; /* attrs_to_index: made by every access that enters the IOMMU */
 } Toy;
 
 static IOMMUTLBEntry toy_translate(MemoryRegion *iommu, void *opaque, hwaddr addr,
@@ -44,7 +58,7 @@ static IOMMUTLBEntry toy_translate(MemoryRegion *iommu, void *opaque, hwaddr add
 static int toy_attrs_to_index(MemoryRegion *iommu, void *opaque, MemTxAttrs attrs)
 {
     (void)iommu;
-    (void)opaque;
+    ((Toy *)opaque)->index_calls++;
     return attrs.secure ? 1 : 0;
 }
 
@@ -446,6 +460,292 @@ static void test_notify_without_writer_lock(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* ---- the software TLB in front of IOMMU pages ----------------------------------- */
+
+static uint8_t dma_rd8(AddressSpace *space, hwaddr iova, MemTxAttrs attrs, MemTxResult *r)
+{
+    uint8_t v = 0xee;
+    *r = address_space_read(space, iova, attrs, &v, 1);
+    return v;
+}
+
+/* Read one byte through the DMA space, expecting MEMTX_OK. */
+static uint8_t dma8(hwaddr iova)
+{
+    MemTxResult r;
+    uint8_t v = dma_rd8(dmaas, iova, ATTRS_NONE, &r);
+    assert_int_equal(r, MEMTX_OK);
+    return v;
+}
+
+static void notify_unmap(hwaddr iova)
+{
+    IOMMUTLBEvent ev = {.type = IOMMU_NOTIFIER_UNMAP,
+                        .entry = {.iova = iova, .addr_mask = 0xfff, .perm = IOMMU_NONE}};
+    assert_int_equal(memory_region_notify_iommu(iommu, 0, ev), 0);
+}
+
+static void test_tlb_repeated_dma_skips_the_iommu(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x1000, 0x101000, IOMMU_RW);
+    ramp()[0x1010] = 0x5a;
+    uint64_t fills = memregion_stat_tlb_fills();
+    assert_int_equal(dma8(0x1010), 0x5a);
+    assert_int_equal(memregion_stat_tlb_fills(), fills + 1);
+    unsigned calls = toy.calls, index_calls = toy.index_calls;
+    uint8_t w = 0x77;
+    MemTxResult r;
+    for (unsigned i = 0; i < 100; i++) {
+        assert_int_equal(dma8(0x1010), 0x5a);
+        assert_int_equal(address_space_write(dmaas, 0x1800 + i, ATTRS_NONE, &w, 1), MEMTX_OK);
+        /* The typed helpers take the same entry. */
+        assert_int_equal(address_space_ldub(dmaas, 0x1010, ATTRS_NONE, &r), 0x5a);
+        assert_int_equal(r, MEMTX_OK);
+        address_space_stw_le(dmaas, 0x1900 + 2 * i, 0x1234, ATTRS_NONE, &r);
+        assert_int_equal(r, MEMTX_OK);
+    }
+    assert_int_equal(ramp()[0x1800 + 99], 0x77);
+    assert_int_equal(ramp()[0x1900 + 2 * 99], 0x34);
+    /* Neither translate nor attrs_to_index ran: the IOMMU was not entered. */
+    assert_int_equal(toy.calls, calls);
+    assert_int_equal(toy.index_calls, index_calls);
+    assert_int_equal(memregion_stat_tlb_fills(), fills + 1);
+}
+
+static void test_tlb_notify_invalidates(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x1000, 0x101000, IOMMU_RW);
+    ramp()[0x1000] = 1;
+    ramp()[0x4000] = 4;
+    assert_int_equal(dma8(0x1000), 1);
+    /* The model remaps without telling: the cached page still answers (QEMU's IOTLB contract). */
+    toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_RW);
+    assert_int_equal(dma8(0x1000), 1);
+    assert_int_equal(address_space_ldub(dmaas, 0x1000, ATTRS_NONE, NULL), 1);
+    /* Once it announces the change, the next access sees the new translation. */
+    notify_unmap(0x1000);
+    assert_int_equal(address_space_ldub(dmaas, 0x1000, ATTRS_NONE, NULL), 4);
+    assert_int_equal(dma8(0x1000), 4);
+    uint8_t w = 0x44;
+    assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_OK);
+    assert_int_equal(ramp()[0x4008], 0x44);
+
+    /* A permission downgrade: writes fault and change nothing, reads go on. */
+    toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_RO);
+    notify_unmap(0x1000);
+    w = 0x55;
+    assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_ACCESS_ERROR);
+    MemTxResult r;
+    address_space_stb(dmaas, 0x1008, w, ATTRS_NONE, &r);
+    assert_int_equal(r, MEMTX_ACCESS_ERROR);
+    assert_int_equal(ramp()[0x4008], 0x44);
+    assert_int_equal(dma8(0x1008), 0x44);
+    /* And back: a write-only page refuses reads. */
+    toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_WO);
+    notify_unmap(0x1000);
+    assert_int_equal(dma_rd8(dmaas, 0x1008, ATTRS_NONE, &r), 0);
+    assert_int_equal(r, MEMTX_ACCESS_ERROR);
+    assert_int_equal(address_space_write(dmaas, 0x1008, ATTRS_NONE, &w, 1), MEMTX_OK);
+    assert_int_equal(ramp()[0x4008], 0x55);
+    /* Unmapped: a decode error, zeros. */
+    toy.page[0][1].mapped = false;
+    notify_unmap(0x1000);
+    assert_int_equal(dma_rd8(dmaas, 0x1008, ATTRS_NONE, &r), 0);
+    assert_int_equal(r, MEMTX_DECODE_ERROR);
+
+    /* Turning the cache off forgets cached pages too: every access translates. */
+    toy_map(&toy, 0, 0x1000, 0x101000, IOMMU_RW);
+    notify_unmap(0x1000);
+    assert_int_equal(dma8(0x1000), 1);
+    assert_int_equal(memory_region_iommu_set_cache(iommu, false), 0);
+    toy_map(&toy, 0, 0x1000, 0x104000, IOMMU_RW);
+    unsigned calls = toy.calls;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dma8(0x1000), 4);
+    assert_int_equal(toy.calls, calls + 3);
+}
+
+/* Another thread caches a page, the main thread notifies, the other reads again. */
+static pthread_barrier_t tlb_step;
+static uint8_t tlb_seen[2];
+
+static void *tlb_reader(void *arg)
+{
+    (void)arg;
+    MemTxResult r;
+    tlb_seen[0] = dma_rd8(dmaas, 0x2000, ATTRS_NONE, &r);
+    dma_rd8(dmaas, 0x2000, ATTRS_NONE, &r); /* from its TLB now */
+    pthread_barrier_wait(&tlb_step);        /* cached */
+    pthread_barrier_wait(&tlb_step);        /* notified */
+    tlb_seen[1] = dma_rd8(dmaas, 0x2000, ATTRS_NONE, &r);
+    return NULL;
+}
+
+static void test_tlb_notify_reaches_every_thread(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x2000, 0x102000, IOMMU_RW);
+    ramp()[0x2000] = 2;
+    ramp()[0x5000] = 5;
+    assert_int_equal(pthread_barrier_init(&tlb_step, NULL, 2), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, tlb_reader, NULL), 0);
+    pthread_barrier_wait(&tlb_step);
+    toy_map(&toy, 0, 0x2000, 0x105000, IOMMU_RW);
+    notify_unmap(0x2000);
+    pthread_barrier_wait(&tlb_step);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&tlb_step);
+    assert_int_equal(tlb_seen[0], 2);
+    assert_int_equal(tlb_seen[1], 5);
+}
+
+static void test_tlb_target_map_change(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x3000, 0x103000, IOMMU_RW);
+    ramp()[0x3000] = 3;
+    assert_int_equal(dma8(0x3000), 3);
+    /* RAM mapped over the target page in the target space. */
+    MemoryRegion *over = h_ram("over", 0x1000);
+    memset(memory_region_get_ram_ptr(over), 0xcc, 0x1000);
+    h_add(sys, 0x103000, over, 1);
+    assert_int_equal(dma8(0x3000), 0xcc);
+    assert_int_equal(memory_region_del_subregion(sys, over), 0);
+    assert_int_equal(dma8(0x3000), 3);
+    /* Dirty logging starts on the target RAM: DMA writes mark it, every time. */
+    uint8_t w = 9;
+    assert_int_equal(address_space_write(dmaas, 0x3010, ATTRS_NONE, &w, 1), MEMTX_OK);
+    assert_int_equal(memory_region_set_log(ram, true, DIRTY_MEMORY_VGA), 0);
+    for (int round = 0; round < 3; round++) {
+        memory_region_reset_dirty(ram, 0, 0x10000, DIRTY_MEMORY_VGA);
+        assert_int_equal(address_space_write(dmaas, 0x3010, ATTRS_NONE, &w, 1), MEMTX_OK);
+        assert_true(memory_region_get_dirty(ram, 0x3000, 0x1000, DIRTY_MEMORY_VGA));
+    }
+    /* The target RAM leaves its space: the IOVA leads nowhere. */
+    assert_int_equal(memory_region_del_subregion(sys, ram), 0);
+    MemTxResult r;
+    assert_int_equal(dma_rd8(dmaas, 0x3000, ATTRS_NONE, &r), 0);
+    assert_int_equal(r, MEMTX_DECODE_ERROR);
+}
+
+static void test_tlb_iommu_region_change(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x1000, 0x101000, IOMMU_RW);
+    ramp()[0x1000] = 1;
+    assert_int_equal(dma8(0x1000), 1);
+    MemTxResult r;
+    assert_int_equal(memory_region_set_enabled(iommu, false), 0);
+    assert_int_equal(dma_rd8(dmaas, 0x1000, ATTRS_NONE, &r), 0);
+    assert_int_equal(r, MEMTX_DECODE_ERROR);
+    assert_int_equal(memory_region_set_enabled(iommu, true), 0);
+    assert_int_equal(dma8(0x1000), 1);
+    assert_int_equal(memory_region_set_address(iommu, 0x100000), 0);
+    assert_int_equal(dma_rd8(dmaas, 0x1000, ATTRS_NONE, &r), 0);
+    assert_int_equal(r, MEMTX_DECODE_ERROR);
+    assert_int_equal(dma8(0x101000), 1);
+}
+
+static void test_tlb_attrs_choose_the_index(void **state)
+{
+    (void)state;
+    build();
+    toy_map(&toy, 0, 0x3000, 0x101000, IOMMU_RW);
+    toy_map(&toy, 1, 0x3000, 0x102000, IOMMU_RW);
+    ramp()[0x1000] = 0x10;
+    ramp()[0x2000] = 0x20;
+    MemTxAttrs secure = {.secure = 1};
+    MemTxResult r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dma8(0x3000), 0x10);
+        assert_int_equal(dma_rd8(dmaas, 0x3000, secure, &r), 0x20);
+        assert_int_equal(r, MEMTX_OK);
+    }
+}
+
+/*
+ * A chain of MR_IOMMU_MAX_DEPTH + 1 IOMMUs, each mapping IOVA page 1 of its
+ * space to page 1 of the next; the innermost leads to RAM at 0x101000.
+ * space[i] has i + 1 IOMMUs on the way to the RAM.
+ */
+static void iommu_chain(AddressSpace **space)
+{
+    static Toy chain[MR_IOMMU_MAX_DEPTH + 1];
+    AddressSpace *next = sysas;
+    hwaddr xlat = 0x101000;
+    for (unsigned i = 0; i <= MR_IOMMU_MAX_DEPTH; i++) {
+        memset(&chain[i], 0, sizeof(chain[i]));
+        chain[i].target = next;
+        toy_map(&chain[i], 0, 0x1000, xlat, IOMMU_RW);
+        MemoryRegion *root = h_container("chain-root", MR_SIZE_2_64);
+        h_add(root, 0, h_iommu(&chain[i], "chain", 0x10000), 0);
+        space[i] = next = h_as(root, "chain");
+        xlat = 0x1000;
+    }
+}
+
+static void test_tlb_keeps_the_depth_limit(void **state)
+{
+    (void)state;
+    build();
+    ramp()[0x1000] = 0x66;
+    AddressSpace *space[MR_IOMMU_MAX_DEPTH + 1];
+    iommu_chain(space);
+    MemTxResult r;
+    /* Every space of the chain is read once, innermost first, so each
+     * page is in the TLB; the one past the limit still refuses. */
+    for (int round = 0; round < 2; round++)
+        for (unsigned i = 0; i <= MR_IOMMU_MAX_DEPTH; i++) {
+            bool ok = i < MR_IOMMU_MAX_DEPTH;
+            assert_int_equal(dma_rd8(space[i], 0x1000, ATTRS_NONE, &r), ok ? 0x66 : 0);
+            assert_int_equal(r, ok ? MEMTX_OK : MEMTX_DECODE_ERROR);
+            assert_int_equal(address_space_ldub(space[i], 0x1000, ATTRS_NONE, &r), ok ? 0x66 : 0);
+            assert_int_equal(r, ok ? MEMTX_OK : MEMTX_DECODE_ERROR);
+        }
+}
+
+/* An IOMMU of 2 KiB pages that swaps the halves of each 4 KiB. */
+static IOMMUTLBEntry halves_translate(MemoryRegion *mr, void *opaque, hwaddr addr,
+                                      IOMMUAccessFlags flag, int idx)
+{
+    (void)mr;
+    (void)flag;
+    (void)idx;
+    (void)opaque;
+    return (IOMMUTLBEntry){.target_as = sysas,
+                           .iova = addr & ~0x7ffull,
+                           .translated_addr = 0x100000 + ((addr & ~0x7ffull) ^ 0x800),
+                           .addr_mask = 0x7ff,
+                           .perm = IOMMU_RW};
+}
+
+static void test_tlb_small_iommu_pages(void **state)
+{
+    (void)state;
+    build();
+    static const IOMMUMemoryRegionOps halves_ops = {.translate = halves_translate};
+    MemoryRegion *halves = h_mr();
+    assert_int_equal(memory_region_init_iommu(halves, &halves_ops, NULL, "halves", 0x10000), 0);
+    MemoryRegion *root2 = h_container("halves-root", MR_SIZE_2_64);
+    h_add(root2, 0, halves, 0);
+    AddressSpace *as2 = h_as(root2, "halves-dma");
+    ramp()[0x0800] = 0xa1; /* IOVA 0x0000 */
+    ramp()[0x0000] = 0xb2; /* IOVA 0x0800 */
+    MemTxResult r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dma_rd8(as2, 0x0000, ATTRS_NONE, &r), 0xa1);
+        assert_int_equal(dma_rd8(as2, 0x0800, ATTRS_NONE, &r), 0xb2);
+    }
+}
+
 /* ---- listeners and errors ----------------------------------------------------- */
 
 static unsigned iommu_adds, iommu_dels;
@@ -588,6 +888,14 @@ int main(void)
         H_TEST(test_printed_as_io),
         H_TEST(test_destroy_releases_notifiers),
         H_TEST(test_no_allocation_when_unmapped),
+        H_TEST(test_tlb_repeated_dma_skips_the_iommu),
+        H_TEST(test_tlb_notify_invalidates),
+        H_TEST(test_tlb_notify_reaches_every_thread),
+        H_TEST(test_tlb_target_map_change),
+        H_TEST(test_tlb_iommu_region_change),
+        H_TEST(test_tlb_attrs_choose_the_index),
+        H_TEST(test_tlb_small_iommu_pages),
+        H_TEST(test_tlb_keeps_the_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
