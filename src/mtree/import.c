@@ -168,9 +168,9 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
             fclose(f);
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
+    for (;;) {
         if (n == cap) {
             if (cap >= MAX_TEXT) {
                 import_error(err, 0, in_facts, "%s: larger than %u bytes", name, MAX_TEXT);
@@ -178,15 +178,12 @@ static char *read_file(const char *path, size_t *len, MtreeError *err, bool in_f
                 buf = NULL;
                 break;
             }
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
+            if (mr_grow_array((void **)&buf, &cap, n + 1, 1, 1 << 16)) {
                 err->code = -ENOMEM;
                 free(buf);
                 buf = NULL;
                 break;
             }
-            buf = b;
-            cap *= 2;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;

@@ -30,6 +30,8 @@
 
 #include <memregion/memregion.h>
 
+#include "files.h"
+
 typedef struct Text {
     char *s;
     size_t n;
@@ -42,30 +44,8 @@ typedef struct Blocks {
 
 static bool read_text(const char *path, Text *t)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    size_t cap = 1 << 16;
-    t->s = malloc(cap);
-    t->n = 0;
-    size_t got;
-    while (t->s && (got = fread(t->s + t->n, 1, cap - t->n, f)) > 0) {
-        t->n += got;
-        if (t->n == cap) {
-            cap *= 2;
-            char *s = realloc(t->s, cap);
-            if (!s) {
-                free(t->s);
-                t->s = NULL;
-            }
-            t->s = s;
-        }
-    }
-    fclose(f);
-    if (!t->s)
-        return false;
-    t->s[t->n] = 0; /* the loop leaves room: it grows the buffer when full */
-    return true;
+    t->s = ts_read_file(path, &t->n);
+    return t->s != NULL;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -156,12 +136,7 @@ static void split_blocks(const char *text, bool flat, Blocks *out)
             free(b);
             b = nb;
         }
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 16;
-            out->b = realloc(out->b, cap * sizeof(char *));
-            if (!out->b)
-                exit(2);
-        }
+        ts_grow(&out->b, &cap, out->n + 1, sizeof(char *), 16);
         out->b[out->n++] = b;
         p += len;
     }
@@ -323,13 +298,9 @@ static bool read_expect(const char *path, Expect *e)
             fprintf(stderr, "conformance: %s: '%s': expected tree, facts or fail\n", path, tab + 1);
             exit(2);
         }
-        if (e->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            e->names = realloc(e->names, cap * sizeof(char *));
-            e->level = realloc(e->level, cap * sizeof(int));
-            if (!e->names || !e->level)
-                exit(2);
-        }
+        size_t level_cap = cap;
+        ts_grow(&e->names, &cap, e->n + 1, sizeof(char *), 64);
+        ts_grow(&e->level, &level_cap, e->n + 1, sizeof(int), 64);
         e->names[e->n] = xstrdup(line);
         e->level[e->n++] = lv;
     }

@@ -24,6 +24,8 @@
 #include <memregion/memregion.h>
 #include <memregion/mtree.h>
 
+#include "files.h"
+
 static int failures;
 
 #define CHECK(cond, ...)                                                                           \
@@ -55,10 +57,7 @@ static void put(Buf *b, const char *fmt, ...)
                 return;
             }
         }
-        b->cap = b->cap ? 2 * b->cap : 1 << 16;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s)
-            abort();
+        ts_grow(&b->s, &b->cap, b->cap + 1, 1, 1 << 16);
     }
 }
 

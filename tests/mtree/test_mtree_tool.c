@@ -26,6 +26,8 @@
 
 #include <memregion/version.h>
 
+#include "files.h"
+
 extern char **environ;
 
 static const char *mtree_bin, *data_dir, *conformance_bin;
@@ -36,23 +38,7 @@ static const char *stdin_path; /* when set, run() gives the program this file as
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap + 1);
-    size_t got;
-    while (s && (got = fread(s + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            s = realloc(s, cap + 1);
-        }
-    }
-    fclose(f);
-    if (s)
-        s[n] = 0;
-    return s;
+    return ts_read_file(path, NULL);
 }
 
 /* Run @argv (NULL-terminated); capture stdout and stderr. Returns the exit status. */

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "../../src/grow.h" /* the library's growth helper: generic, no library state */
 #include "mtree_tool.h"
 
 typedef struct Pairs {
@@ -21,15 +22,9 @@ static void collect(void *opaque, const MemoryRegionOverlap *ov)
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].a == ov->a && p->v[i].b == ov->b)
             return; /* reached again through another root or alias */
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 32;
-        MemoryRegionOverlap *v = realloc(p->v, cap * sizeof(*v));
-        if (!v) {
-            p->err = -ENOMEM;
-            return;
-        }
-        p->v = v;
-        p->cap = cap;
+    if (mr_grow_array((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v), 32)) {
+        p->err = -ENOMEM;
+        return;
     }
     p->v[p->n++] = *ov;
 }
