@@ -70,12 +70,44 @@ static uint32_t next_heap(void)
     return mr_ws.treap_seed = x;
 }
 
+/*
+ * Append: @child's key is above every key in the treap, as when a board
+ * maps its devices in address order (the link order makes a new child the
+ * last among equal addresses). Such a key goes on the right spine: walk
+ * down it while the heap order keeps the spine nodes above @child (each of
+ * them gains @child's end in its subtree); what is left below becomes
+ * @child's left subtree. No split, no join, no recursion: the spine is
+ * O(log n) long, and the walk does one compare and one store per node.
+ * False, changing nothing, when some key is not below @child's.
+ */
+static bool append(MemoryRegion *parent, MemoryRegion *child)
+{
+    MemoryRegion *last = parent->ix_root;
+    while (last && last->ix_right)
+        last = last->ix_right;
+    if (last && !key_less(last, child))
+        return false;
+    mr_size_t end = child->ix_max_end;
+    MemoryRegion **link = &parent->ix_root, *t;
+    while ((t = *link) && t->ix_heap > child->ix_heap) {
+        if (t->ix_max_end < end)
+            t->ix_max_end = end;
+        link = &t->ix_right;
+    }
+    child->ix_left = t; /* every key below @child's: its left subtree */
+    update(child);
+    *link = child;
+    return true;
+}
+
 void child_index_insert(MemoryRegion *parent, MemoryRegion *child)
 {
     MR_ASSERT_WRITER();
     child->ix_left = child->ix_right = NULL;
     child->ix_heap = next_heap();
     update(child);
+    if (append(parent, child))
+        return;
     MemoryRegion *l, *r;
     split(parent->ix_root, child, &l, &r);
     parent->ix_root = join(join(l, child), r);
@@ -108,7 +140,8 @@ static size_t nr_results, cap_results;
 static void query(MemoryRegion *t, mr_size_t lo, mr_size_t hi)
 {
     while (t && t->ix_max_end > lo) {
-        query(t->ix_left, lo, hi);
+        if (t->ix_left && t->ix_left->ix_max_end > lo) /* else nothing there ends past lo */
+            query(t->ix_left, lo, hi);
         if (t->addr >= hi)
             return; /* this key and all of the right subtree start too late */
         if ((mr_size_t)t->addr + t->size > lo) {

@@ -139,7 +139,8 @@ static int by_lo(const void *a, const void *b)
 static FlatView *render_incremental(ViewSlot *s)
 {
     const FlatView *old = s->view;
-    qsort(s->win, s->nr_win, sizeof(*s->win), by_lo);
+    if (s->nr_win > 1)
+        qsort(s->win, s->nr_win, sizeof(*s->win), by_lo);
     /* Edits and their range buffers are kept between commits (writer lock). */
     static ViewEdit *edits;
     static size_t cap_edits;

@@ -160,7 +160,8 @@ static void sweep(const Render *r, RangeVec *out)
     for (size_t i = 0; i < m; i++)
         order[i] = (uint32_t)i;
     sort_base = r->frags; /* writer lock held: no concurrent render */
-    qsort(order, m, sizeof(*order), by_start);
+    if (m > 1)
+        qsort(order, m, sizeof(*order), by_start);
 
     size_t next = 0;
     mr_size_t pos = 0;
