@@ -116,6 +116,8 @@ typedef struct ViewDelta {
     size_t old_i0, old_i1, new_i0, new_i1;
 } ViewDelta;
 
+/* Versions are recycled (view_build.c's version_recycle), which resets
+ * every field but the buffers one by one: a new field is reset there too. */
 struct FlatView {
     unsigned long refcount; /* atomic; the empty view is pinned */
     struct rcu_head rcu;

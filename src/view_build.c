@@ -147,25 +147,23 @@ static FlatView *version_alloc(void)
     return fv;
 }
 
-/* Reset a dead version for reuse, or free it when the pool is full. */
+/* Reset a dead version for reuse, or free it when the pool is full. Its
+ * buffers (the node arrays, deltas and pointer lists) stay for the next
+ * life, emptied; every other field is reset here, one by one (cheaper than
+ * clearing the whole struct and putting the buffers back); tlb_gen is
+ * rewritten by every build. A field added to FlatView is reset here. */
 static void version_recycle(FlatView *fv)
 {
-    FlatView keep;
-    memcpy(&keep, fv, offsetof(FlatView, tlb_gen));
-    memset(fv, 0, offsetof(FlatView, tlb_gen)); /* tlb_gen: rewritten by every build */
-    fv->nodes = keep.nodes;
-    fv->node_starts = keep.node_starts;
-    fv->node_first = keep.node_first;
-    fv->node_cfirst = keep.node_cfirst;
-    fv->cap_nodes = keep.cap_nodes;
-    fv->deltas = keep.deltas;
-    fv->cap_deltas = keep.cap_deltas;
-    fv->retired = keep.retired;
-    fv->retired_nodes = keep.retired_nodes;
-    fv->fresh = keep.fresh;
-    fv->fresh_nodes = keep.fresh_nodes;
-    fv->retired_gens = keep.retired_gens;
-    fv->fresh_gens = keep.fresh_gens;
+    fv->refcount = 0;
+    fv->root = NULL;
+    fv->nr = fv->nr_chunks = fv->nr_nodes = 0;
+    fv->mru = NULL;
+    fv->seq = 0;
+    fv->chain = NULL;
+    fv->newer = NULL;
+    fv->released = false;
+    fv->delta_base = NULL;
+    fv->nr_deltas = 0;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     fv->retired_gens.n = fv->fresh_gens.n = 0;
     if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
@@ -644,7 +642,7 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
     if (from >= to)
         return;
-    for (size_t g = flatview_chunk_of(old, from); from < to; g++) {
+    for (size_t g = from ? flatview_chunk_of(old, from) : 0; from < to; g++) {
         size_t first;
         ChunkRef e = chunk_ref(old, g, &first);
         if (from == first && first + e.nr <= to) {

@@ -19,19 +19,6 @@
 static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
                                   ptrdiff_t *idx);
 
-/* Index of the first range of @fv whose end is above @addr (nr if none). */
-static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    mr_size_t next;
-    ptrdiff_t i;
-    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
-    if (!fr)
-        return 0;
-    return fr_end(fr) > addr ? (size_t)i : (size_t)i + 1;
-}
-
 /* Index of the first range of @fv starting at or above @addr. */
 static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
 {
@@ -47,8 +34,19 @@ static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
 
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
 {
-    *i1 = first_starting_at(fv, hi);
-    return first_ending_after(fv, lo);
+    if (lo >= MR_SIZE_2_64) {
+        *i1 = fv->nr;
+        return fv->nr;
+    }
+    mr_size_t next;
+    ptrdiff_t i;
+    const FlatRange *fr = locate_le(fv, (hwaddr)lo, &next, &i);
+    /* A window no other range starts in (a small damaged window usually):
+     * the one search for lo gives both ends. */
+    *i1 = hi <= next ? (size_t)(i + 1) : first_starting_at(fv, hi);
+    if (!fr)
+        return 0;
+    return fr_end(fr) > lo ? (size_t)i : (size_t)i + 1;
 }
 
 /* ---- lookup ---------------------------------------------------------------------------- */
