@@ -6,9 +6,9 @@
  * buffer and returns a negative errno value (mr_error). Out-of-memory and
  * broken invariants follow the policy stated in base.h.
  *
- * The writer lock is one recursive mutex that every writer holds, from
- * transaction begin to commit; each thread counts its own holds, so
- * mr_writer_owned() (MR_ASSERT_WRITER) answers without asking the mutex.
+ * The writer lock is one mutex that every writer holds, from transaction
+ * begin to commit; each thread counts its own holds, so nested holds and
+ * mr_writer_owned() (MR_ASSERT_WRITER) never ask the mutex.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -48,22 +48,26 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
 
 /* ---- the writer lock ------------------------------------------------------------ */
 
+/* Only a thread's outermost hold takes and releases the mutex: the nested
+ * ones (a mutator inside a transaction, a commit dropping a version) are
+ * the thread's own count, and cost no atomic operation. */
 void mr_writer_lock(void)
 {
-    pthread_mutex_lock(&mr_writer_mutex);
+    if (mr_ts.lock_depth == 0)
+        pthread_mutex_lock(&mr_writer_mutex);
     mr_ts.lock_depth++;
 }
 
 void mr_writer_unlock(void)
 {
     MR_ASSERT(mr_ts.lock_depth > 0);
-    mr_ts.lock_depth--;
-    pthread_mutex_unlock(&mr_writer_mutex);
+    if (--mr_ts.lock_depth == 0)
+        pthread_mutex_unlock(&mr_writer_mutex);
 }
 
 bool mr_writer_trylock(void)
 {
-    if (pthread_mutex_trylock(&mr_writer_mutex) != 0)
+    if (mr_ts.lock_depth == 0 && pthread_mutex_trylock(&mr_writer_mutex) != 0)
         return false;
     mr_ts.lock_depth++;
     return true;

@@ -147,11 +147,33 @@ static int by_start(const void *a, const void *b)
 static uint32_t *order_buf, *heap_buf;
 static size_t sweep_cap;
 
+/* Append what fragment @w shows in [pos, stop). */
+static void emit_range(const Fragment *w, mr_size_t pos, mr_size_t stop, RangeVec *out)
+{
+    FlatRange fr = {
+        .addr = (hwaddr)pos,
+        .size = stop - pos,
+        .mr = w->mr,
+        .offset_in_region = w->offset + (hwaddr)(pos - w->start),
+        .readonly = w->readonly,
+        .nonvolatile = w->nonvolatile,
+        .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
+        .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
+    };
+    if (fr.dirty_log_mask)
+        dirty_ensure_bitmaps(w->mr, fr.dirty_log_mask);
+    rangevec_push(out, &fr);
+}
+
 static void sweep(const Render *r, RangeVec *out)
 {
     size_t m = r->nr;
     if (m == 0)
-        return; /* nothing rendered; the scratch may not even exist yet */
+        return;   /* nothing rendered; the scratch may not even exist yet */
+    if (m == 1) { /* one fragment wins everywhere it is (a small window, often) */
+        emit_range(&r->frags[0], r->frags[0].start, r->frags[0].end, out);
+        return;
+    }
     size_t heap_cap = sweep_cap;
     MR_GROW_OR_DIE(order_buf, sweep_cap, m, 64);
     MR_GROW_OR_DIE(heap_buf, heap_cap, m, 64);
@@ -160,8 +182,7 @@ static void sweep(const Render *r, RangeVec *out)
     for (size_t i = 0; i < m; i++)
         order[i] = (uint32_t)i;
     sort_base = r->frags; /* writer lock held: no concurrent render */
-    if (m > 1)
-        qsort(order, m, sizeof(*order), by_start);
+    qsort(order, m, sizeof(*order), by_start);
 
     size_t next = 0;
     mr_size_t pos = 0;
@@ -178,19 +199,7 @@ static void sweep(const Render *r, RangeVec *out)
         mr_size_t stop = w->end;
         if (next < m && r->frags[order[next]].start < stop)
             stop = r->frags[order[next]].start;
-        FlatRange fr = {
-            .addr = (hwaddr)pos,
-            .size = stop - pos,
-            .mr = w->mr,
-            .offset_in_region = w->offset + (hwaddr)(pos - w->start),
-            .readonly = w->readonly,
-            .nonvolatile = w->nonvolatile,
-            .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
-            .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
-        };
-        if (fr.dirty_log_mask)
-            dirty_ensure_bitmaps(w->mr, fr.dirty_log_mask);
-        rangevec_push(out, &fr);
+        emit_range(w, pos, stop, out);
         pos = stop;
     }
 }
