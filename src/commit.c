@@ -153,18 +153,20 @@ static FlatView *render_incremental(ViewSlot *s)
     size_t n = 0, spanned = 0;
     for (size_t w = 0; w < s->nr_win; w++) {
         mr_size_t lo = s->win[w].lo, hi = s->win[w].hi;
-        size_t i1, i0 = flatview_window_span(old, lo, hi, &i1);
+        const FlatRange *before;
+        size_t i1, i0 = flatview_window_span(old, lo, hi, &i1, &before);
         ViewEdit *last = n ? &edits[n - 1] : NULL;
         if (last && (lo <= last->hi || i0 <= last->i1 + 1)) {
             /* Overlapping windows, or spans whose merges could meet: one edit. */
             last->hi = MR_MAX(last->hi, hi);
-            flatview_window_span(old, last->lo, last->hi, &last->i1);
+            flatview_window_span(old, last->lo, last->hi, &last->i1, &before); /* i0 stays */
             continue;
         }
         edits[n].lo = lo;
         edits[n].hi = hi;
         edits[n].i0 = i0;
         edits[n].i1 = i1;
+        edits[n].before = before;
         n++;
     }
     for (size_t e = 0; e < n; e++)

@@ -35,7 +35,8 @@ void damage_range(MemoryRegion *mr, mr_size_t lo, mr_size_t hi);
 /*
  * @mr's own attributes or its list of children changed: address spaces
  * whose view-root derivation passes through @mr or its container re-derive
- * it at the next commit.
+ * it at the next commit (through the container only when @mr can change
+ * how the derivation leaves it: not when two other children are enabled).
  */
 void damage_struct(MemoryRegion *mr);
 /* The whole of @mr may render differently, and its attributes changed. */

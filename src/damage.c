@@ -147,13 +147,29 @@ static void recheck_users(MemoryRegion *mr)
     }
 }
 
+/*
+ * Does the view-root derivation at @c come out the same whatever @mr's
+ * state, and whether @mr is a child of @c or not? The derivation goes on
+ * past a container only through its one enabled child, so a container with
+ * two enabled children besides @mr stops it whatever @mr does (a board
+ * mapping its thousandth device). The walk ends at the second one found.
+ */
+static bool derivation_ignores(const MemoryRegion *c, const MemoryRegion *mr)
+{
+    unsigned others = 0;
+    for (const MemoryRegion *k = c->subregions; k && others < 2; k = k->sibling_next)
+        others += k != mr && k->enabled;
+    return others >= 2;
+}
+
 void damage_struct(MemoryRegion *mr)
 {
     MR_ASSERT_WRITER();
     MR_ASSERT(mr_ws.tx_depth > 0 || mr_ws.committing);
     mr_ws.update_pending = true;
     recheck_users(mr);
-    if (mr->container)
+    const RegionExt *cext = mr->container ? mr->container->ext : NULL;
+    if (cext && cext->nr_path_users && !derivation_ignores(mr->container, mr))
         recheck_users(mr->container);
 }
 

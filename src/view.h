@@ -166,9 +166,10 @@ void view_chain_detach(ViewChain *chain);
 
 /* One window to replace when deriving a new version. */
 typedef struct ViewEdit {
-    mr_size_t lo, hi; /* absolute window */
-    size_t i0, i1;    /* old ranges that intersect it */
-    RangeVec ranges;  /* what the window holds now */
+    mr_size_t lo, hi;        /* absolute window */
+    size_t i0, i1;           /* old ranges that intersect it */
+    const FlatRange *before; /* old range i0 - 1 when the span search met it, or NULL */
+    RangeVec ranges;         /* what the window holds now */
 } ViewEdit;
 
 /* The shared view that holds no range. */
@@ -176,8 +177,10 @@ FlatView *flatview_empty(void);
 /* A new version holding @v's ranges, after @prev in @chain (both may be NULL). */
 FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
                          const RangeVec *v);
-/* Old ranges intersecting [lo, hi): returns i0, sets *i1. */
-size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1);
+/* Old ranges intersecting [lo, hi): returns i0, sets *i1, and *before to
+ * range i0 - 1 when the search met it (NULL otherwise). */
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1,
+                            const FlatRange **before);
 /* A new version of @old with the edits applied; its TLB generations are
  * @old's until flatview_tlb_damage() marks the windows that changed. */
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,

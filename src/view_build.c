@@ -685,7 +685,7 @@ void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
  */
 static bool edit_merges_left(const FlatView *old, const ViewEdit *ed)
 {
-    const FlatRange *left = flatview_range(old, ed->i0 - 1);
+    const FlatRange *left = ed->before ? ed->before : flatview_range(old, ed->i0 - 1);
     if (ed->i0 < ed->i1 && flatview_range(old, ed->i0)->addr < ed->lo)
         return false; /* first comes a piece of a range that did not merge with left */
     if (ed->ranges.nr)

@@ -32,8 +32,10 @@ static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
     return fr->addr == addr ? (size_t)i : (size_t)i + 1;
 }
 
-size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
+size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1,
+                            const FlatRange **before)
 {
+    *before = NULL;
     if (lo >= MR_SIZE_2_64) {
         *i1 = fv->nr;
         return fv->nr;
@@ -46,7 +48,10 @@ size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size
     *i1 = hi <= next ? (size_t)(i + 1) : first_starting_at(fv, hi);
     if (!fr)
         return 0;
-    return fr_end(fr) > lo ? (size_t)i : (size_t)i + 1;
+    if (fr_end(fr) > lo)
+        return (size_t)i;
+    *before = fr;
+    return (size_t)i + 1;
 }
 
 /* ---- lookup ---------------------------------------------------------------------------- */
