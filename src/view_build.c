@@ -302,6 +302,8 @@ static void builder_reserve_nodes(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
     size_t need = fv->nr_nodes + more, c1 = fv->cap_nodes, c2 = c1, c3 = c1, c4 = c1;
+    if (need <= c1)
+        return;
     /* Four parallel arrays of one capacity: each grows to the same size. */
     MR_GROW_OR_DIE(fv->nodes, c1, need, 8);
     MR_GROW_OR_DIE(fv->node_starts, c2, need, 8);
