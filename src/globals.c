@@ -13,7 +13,7 @@ struct MrWriterState mr_ws = {
 
 MR_THREAD struct MrThreadState mr_ts;
 
-pthread_mutex_t mr_writer_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+pthread_mutex_t mr_writer_mutex = PTHREAD_MUTEX_INITIALIZER; /* nesting: base.c counts it */
 
 struct MrCallRecords mr_callrecs = {
     .lock = PTHREAD_MUTEX_INITIALIZER,

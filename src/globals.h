@@ -108,7 +108,7 @@ struct MrThreadState {
 };
 extern MR_THREAD struct MrThreadState mr_ts;
 
-/* base.c: the writer lock itself, a recursive mutex. */
+/* base.c: the writer lock itself, a plain mutex: base.c counts each thread's nested holds. */
 extern pthread_mutex_t mr_writer_mutex;
 
 /* callrec.c: every call record, used by any dispatching thread. */
