@@ -53,27 +53,22 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
  * the thread's own count, and cost no atomic operation. */
 void mr_writer_lock(void)
 {
-    if (mr_ts.lock_depth == 0)
+    if (mr_writer_depth == 0)
         pthread_mutex_lock(&mr_writer_mutex);
-    mr_ts.lock_depth++;
+    mr_writer_depth++;
 }
 
 void mr_writer_unlock(void)
 {
-    MR_ASSERT(mr_ts.lock_depth > 0);
-    if (--mr_ts.lock_depth == 0)
+    MR_ASSERT(mr_writer_depth > 0);
+    if (--mr_writer_depth == 0)
         pthread_mutex_unlock(&mr_writer_mutex);
 }
 
 bool mr_writer_trylock(void)
 {
-    if (mr_ts.lock_depth == 0 && pthread_mutex_trylock(&mr_writer_mutex) != 0)
+    if (mr_writer_depth == 0 && pthread_mutex_trylock(&mr_writer_mutex) != 0)
         return false;
-    mr_ts.lock_depth++;
+    mr_writer_depth++;
     return true;
-}
-
-bool mr_writer_owned(void)
-{
-    return mr_ts.lock_depth > 0;
 }

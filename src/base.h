@@ -128,8 +128,16 @@ void mr_writer_lock(void);
 void mr_writer_unlock(void);
 /* Take the writer lock if it is free or already ours; true on success. */
 bool mr_writer_trylock(void);
+/* This thread's holds of the writer lock (globals.c; listed in globals.h).
+ * Declared here so that mr_writer_owned(), which MR_ASSERT_WRITER calls on
+ * every writer path, is one thread-local load. */
+extern MR_THREAD unsigned mr_writer_depth;
+
 /* Does the calling thread hold the writer lock? */
-bool mr_writer_owned(void);
+static inline bool mr_writer_owned(void)
+{
+    return mr_writer_depth > 0;
+}
 
 /* ---- reclaim.c: deferred frees ------------------------------------------------ */
 

@@ -13,6 +13,8 @@ struct MrWriterState mr_ws = {
 
 MR_THREAD struct MrThreadState mr_ts;
 
+MR_THREAD unsigned mr_writer_depth;
+
 pthread_mutex_t mr_writer_mutex = PTHREAD_MUTEX_INITIALIZER; /* nesting: base.c counts it */
 
 struct MrCallRecords mr_callrecs = {

@@ -6,8 +6,8 @@
  * - mr_ws, the writer's state: read and written only by the thread that
  *   holds the writer lock (MR_ASSERT_WRITER). Readers never see it: what
  *   they need is published through views with RCU.
- * - mr_ts, each thread's own state (thread-local, initial-exec TLS): nobody
- *   else reads it, so it needs no protection.
+ * - mr_ts and mr_writer_depth, each thread's own state (thread-local,
+ *   initial-exec TLS): nobody else reads it, so it needs no protection.
  * - mr_writer_mutex and mr_callrecs: the two globals with locks of their
  *   own, because threads that are not writers use them.
  *
@@ -100,13 +100,16 @@ extern struct MrWriterState mr_ws;
 
 /* The calling thread's own state. */
 struct MrThreadState {
-    unsigned lock_depth;        /* base.c: this thread's holds of the writer lock */
     char last_error[256];       /* base.c: memregion_last_error() */
     struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
     unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
     uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */
 };
 extern MR_THREAD struct MrThreadState mr_ts;
+
+/* base.c: this thread's holds of the writer lock. Thread-local like mr_ts,
+ * but declared in base.h: mr_writer_owned() reads it inline. */
+extern MR_THREAD unsigned mr_writer_depth;
 
 /* base.c: the writer lock itself, a plain mutex: base.c counts each thread's nested holds. */
 extern pthread_mutex_t mr_writer_mutex;

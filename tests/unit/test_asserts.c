@@ -63,7 +63,7 @@ int main(void)
     return 77;
 #else
     int bad = expect_abort(change_without_lock, "mr_writer_owned()");
-    bad |= expect_abort(unlock_unheld, "lock_depth > 0");
+    bad |= expect_abort(unlock_unheld, "mr_writer_depth > 0");
     return bad;
 #endif
 }
