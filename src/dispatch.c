@@ -14,6 +14,30 @@
 #include "access_path.h"
 #include "listeners.h"
 
+/* memcpy for the sizes of typed accesses as fixed-size moves (one load and
+ * one store each), any other length through memcpy. */
+static inline __attribute__((always_inline)) void copy_bytes(uint8_t *dst, const uint8_t *src,
+                                                             uint64_t n)
+{
+    switch (n) {
+    case 1:
+        *dst = *src;
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    default:
+        memcpy(dst, src, n);
+        break;
+    }
+}
+
 /* Copy RAM bytes for one range. A write to a read-only range (ROM) is
  * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
  * the result is MEMTX_DECODE_ERROR. */
@@ -41,15 +65,19 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
 static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t n,
                                    bool is_write, MemTxAttrs attrs, bool one)
 {
-    if (is_write && eventfd_try_signal(mr, off, buf, n)) {
+    if (is_write && mr->ext && eventfd_try_signal(mr, off, buf, n)) {
         rcu_read_unlock();
         return MEMTX_OK;
     }
     MemTxResult r = callrec_enter(mr);
     rcu_read_unlock();
     if (r == MEMTX_OK) {
-        r = one ? mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs)
-                : mmio_access(mr, off, buf, n, is_write, attrs);
+        if (mmio_is_straight(mr, off, n))
+            r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);
+        else if (one)
+            r = mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs);
+        else
+            r = mmio_access(mr, off, buf, n, is_write, attrs);
         callrec_leave();
     } else if (!is_write) {
         memset(buf, 0, n);
@@ -174,9 +202,9 @@ static inline __attribute__((always_inline)) bool tlb_access(const FlatView *fv,
         ((f & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)) &&
          tlb_xlat_valid(&tlb_xlat[i], attrs))) {
         if (is_write)
-            memcpy(e->host + in_page, buf, len);
+            copy_bytes(e->host + in_page, buf, len);
         else
-            memcpy(buf, e->host + in_page, len);
+            copy_bytes(buf, e->host + in_page, len);
         rcu_read_unlock();
         *r = MEMTX_OK;
         return true;
@@ -277,8 +305,8 @@ static bool tlb_iommu_access(FlatView *fv, const FlatRange *fr, hwaddr addr, uin
     return tlb_access(fv, addr, buf, len, is_write, attrs, one, r);
 }
 
-static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
-                                hwaddr len, bool is_write)
+static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                     hwaddr len, bool is_write)
 {
     MemTxResult result = MEMTX_OK;
     while (len) {
@@ -328,6 +356,27 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
         addr += n;
     }
     return result;
+}
+
+/*
+ * A transfer: a TLB hit inside one page is served here, in a function small
+ * enough to stay a leaf for RAM; anything else goes to the loop above. On
+ * a miss the section is left and the loop takes its own, which costs two
+ * thread-local stores and spares the hit the loop's register pressure.
+ */
+static inline __attribute__((always_inline)) MemTxResult access_bytes(AddressSpace *as, hwaddr addr,
+                                                                      MemTxAttrs attrs,
+                                                                      uint8_t *buf, hwaddr len,
+                                                                      bool is_write)
+{
+    if ((addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE) {
+        MemTxResult r;
+        rcu_read_lock();
+        if (tlb_access(as_view(as), addr, buf, len, is_write, attrs, false, &r))
+            return r;
+        rcu_read_unlock();
+    }
+    return access_bytes_slow(as, addr, attrs, buf, len, is_write);
 }
 
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
