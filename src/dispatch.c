@@ -586,29 +586,27 @@ static inline void section_of_range(const FlatRange *fr, hwaddr addr, bool is_wr
                                     MemTxAttrs attrs, MemoryRegionSection *out)
 {
     MemoryRegion *mr = fr->mr;
-    hwaddr off = fr->offset_in_region + (addr - fr->addr);
+    hwaddr delta = addr - fr->addr;
     out->mr = mr;
     out->offset_within_address_space = addr;
-    out->offset_within_region = off;
-    out->size = fr_end(fr) - addr;
+    out->offset_within_region = fr->offset_in_region + delta;
+    out->size = fr->size - delta;
     out->readonly = fr->readonly;
     bool direct =
         is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
-    out->host = direct ? mr->ram + off : NULL;
+    out->host = direct ? mr->ram + out->offset_within_region : NULL;
 }
 
 /* address_space_translate past its fast path: inside the read-side
- * section, in which @fv (NULL: none) is @as's view; ends the section. */
-static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, FlatView *fv,
-                                                          hwaddr addr, bool is_write,
-                                                          MemTxAttrs attrs,
+ * section; ends it. */
+static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, hwaddr addr,
+                                                          bool is_write, MemTxAttrs attrs,
                                                           MemoryRegionSection *out)
 {
     MemTxResult r = MEMTX_OK;
     out->offset_within_address_space = addr;
     out->host = NULL;
-    if (!fv)
-        fv = flatview_empty();
+    FlatView *fv = as_view(as);
     const FlatRange *fr = flatview_lookup_slow(fv, addr); /* the MRU range missed */
     if (!fr) {
         out->mr = NULL;
@@ -632,7 +630,7 @@ static __attribute__((noinline)) MemTxResult translate_first(AddressSpace *as, h
                                                              MemoryRegionSection *out)
 {
     rcu_read_lock();
-    return translate_in(as, as_view_or_null(as), addr, is_write, attrs, out);
+    return translate_in(as, addr, is_write, attrs, out);
 }
 
 /* The fast path, an address in the view's most recently used range, makes
@@ -650,5 +648,5 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         rcu_read_unlock();
         return MEMTX_OK;
     }
-    return translate_in(as, fv, addr, is_write, attrs, out);
+    return translate_in(as, addr, is_write, attrs, out);
 }
