@@ -20,7 +20,10 @@
 #ifndef MEMREGION_ACCESS_PATH_H
 #define MEMREGION_ACCESS_PATH_H
 
+#include <string.h>
+
 #include "base.h"
+#include "globals.h"
 
 /* ---- mmio.c: access adaptation for callback regions ------------------------------ */
 
@@ -37,14 +40,55 @@ MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned
 /* Decide once, when @mr's ops are set, which access sizes need no adaptation. */
 void mmio_ops_set(MemoryRegion *mr);
 
+/* Does the access of @n bytes at @off go to @mr's callbacks as it is (the
+ * straight path: a size in mr->straight, aligned)? Then mmio_access and
+ * mmio_access_one do exactly what mmio_straight_access does. */
+static inline bool mmio_is_straight(const MemoryRegion *mr, hwaddr off, uint64_t n)
+{
+    return n <= 8 && (mr->straight & (1u << n)) && !(off & (n - 1));
+}
+/* The straight path itself, for an access mmio_is_straight() accepts. */
+MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
+                                 bool is_write, MemTxAttrs attrs);
+
 /* ---- callrec.c: per-thread call records ------------------------------------------ */
+
+#define CALLREC_DEPTH_MAX 32 /* nested device-to-device dispatches per thread */
+
+/* A thread's record: the regions whose callbacks it runs, innermost last.
+ * Entries at and above depth are NULL. Only the owning thread writes it. */
+typedef struct CallRecord {
+    MemoryRegion *active[CALLREC_DEPTH_MAX];
+    unsigned depth;          /* owner thread only */
+    bool in_use;             /* owned by a live thread */
+    struct CallRecord *next; /* all records, never freed: reused by new threads */
+} CallRecord;
+
+/* callrec_enter for a thread without a record yet, or already inside a
+ * callback (the re-entrancy guard and the depth limit apply). */
+MemTxResult callrec_enter_slow(MemoryRegion *mr);
 
 /* Record that this thread is about to run @mr's callbacks; call inside the
  * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
- * (the guard) or too deep a nesting; then nothing was recorded. */
-MemTxResult callrec_enter(MemoryRegion *mr);
+ * (the guard) or too deep a nesting; then nothing was recorded. Inline:
+ * an access from outside any callback, the common case, needs no check. */
+static inline MemTxResult callrec_enter(MemoryRegion *mr)
+{
+    CallRecord *r = mr_ts.callrec;
+    if (__builtin_expect(!r || r->depth, 0))
+        return callrec_enter_slow(mr);
+    __atomic_store_n(&r->active[0], mr, __ATOMIC_RELAXED);
+    r->depth = 1;
+    return MEMTX_OK;
+}
+
 /* The callbacks entered last are done. */
-void callrec_leave(void);
+static inline void callrec_leave(void)
+{
+    CallRecord *r = mr_ts.callrec;
+    r->depth--;
+    __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
+}
 /* True while the calling thread runs inside a callback of @mr. */
 bool callrec_in_callback_of(const MemoryRegion *mr);
 /* Some thread runs a callback of @mr (after a grace period: or is about to). */
@@ -52,22 +96,77 @@ bool callrec_busy(const MemoryRegion *mr);
 /* Wait until no thread runs a callback of @mr. */
 void callrec_wait_idle(const MemoryRegion *mr);
 
-/* ---- byte order of device values (dispatch.c, map_cache.c) ---------------------- */
+/* ---- byte order of typed values (dispatch.c, map_cache.c, mmio.c) ---------------- */
 
-/* The value of @size bytes at @b, in little- (or @big_endian) byte order. */
-static inline uint64_t mr_bytes_to_value(const uint8_t *b, unsigned size, bool big_endian)
+/* The host-order value of the @n bytes at @b, and back; @n is 1, 2, 4 or 8
+ * (the sizes of typed accesses), so each is one fixed-size move. */
+static inline uint64_t mr_load_host(const uint8_t *b, unsigned n)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < size; i++)
-        v |= (uint64_t)b[i] << (8 * (big_endian ? size - 1 - i : i));
-    return v;
+    switch (n) {
+    case 1:
+        return *b;
+    case 2: {
+        uint16_t x;
+        memcpy(&x, b, 2);
+        return x;
+    }
+    case 4: {
+        uint32_t x;
+        memcpy(&x, b, 4);
+        return x;
+    }
+    default: {
+        uint64_t x;
+        memcpy(&x, b, 8);
+        return x;
+    }
+    }
 }
 
-/* Store @v as @size bytes at @b, in little- (or @big_endian) byte order. */
+static inline void mr_store_host(uint8_t *b, uint64_t v, unsigned n)
+{
+    switch (n) {
+    case 1:
+        *b = (uint8_t)v;
+        break;
+    case 2: {
+        uint16_t x = (uint16_t)v;
+        memcpy(b, &x, 2);
+        break;
+    }
+    case 4: {
+        uint32_t x = (uint32_t)v;
+        memcpy(b, &x, 4);
+        break;
+    }
+    default:
+        memcpy(b, &v, 8);
+        break;
+    }
+}
+
+/* @v, the host-order value of @n bytes, as the value those bytes have in
+ * little- (or @big_endian) byte order. Its own inverse. */
+static inline uint64_t mr_host_to_order(uint64_t v, unsigned n, bool big_endian)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    big_endian = !big_endian;
+#endif
+    return big_endian ? __builtin_bswap64(v) >> (64 - 8 * n) : v;
+}
+
+/* The value of @size (1, 2, 4 or 8) bytes at @b, in little- (or
+ * @big_endian) byte order. */
+static inline uint64_t mr_bytes_to_value(const uint8_t *b, unsigned size, bool big_endian)
+{
+    return mr_host_to_order(mr_load_host(b, size), size, big_endian);
+}
+
+/* Store @v as @size (1, 2, 4 or 8) bytes at @b, in little- (or
+ * @big_endian) byte order. */
 static inline void mr_value_to_bytes(uint64_t v, uint8_t *b, unsigned size, bool big_endian)
 {
-    for (unsigned i = 0; i < size; i++)
-        b[i] = (uint8_t)(v >> (8 * (big_endian ? size - 1 - i : i)));
+    mr_store_host(b, mr_host_to_order(v, size, big_endian), size);
 }
 
 /* ---- iommu.c: IOMMU regions and the walk through them ------------------------ */

@@ -35,6 +35,19 @@
 #include <urcu-bp.h>
 #endif
 
+/* Is the calling thread known to liburcu-bp yet (its first read-side
+ * section registers it)? A fast path that checks this first lets the
+ * compiler drop the registration call from rcu_read_lock(), and with it
+ * the stack frame the call would need. */
+static inline bool mr_rcu_registered(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return true; /* the shim's sections are calls anyway */
+#else
+    return URCU_TLS(urcu_bp_reader) != NULL;
+#endif
+}
+
 #include "memregion/memregion.h"
 
 #include "grow.h"

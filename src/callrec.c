@@ -23,15 +23,6 @@
 #include "access_path.h"
 #include "globals.h"
 
-#define CALL_DEPTH_MAX 32 /* nested device-to-device dispatches per thread */
-
-typedef struct CallRecord {
-    MemoryRegion *active[CALL_DEPTH_MAX];
-    unsigned depth;          /* owner thread only */
-    bool in_use;             /* owned by a live thread */
-    struct CallRecord *next; /* all records, never freed: reused by new threads */
-} CallRecord;
-
 static void record_release(void *p)
 {
     CallRecord *r = p;
@@ -77,23 +68,16 @@ bool callrec_in_callback_of(const MemoryRegion *mr)
     return false;
 }
 
-MemTxResult callrec_enter(MemoryRegion *mr)
+MemTxResult callrec_enter_slow(MemoryRegion *mr)
 {
     CallRecord *r = record_of_this_thread();
     if (!mr->reentrancy_guard_off && callrec_in_callback_of(mr))
         return MEMTX_ACCESS_ERROR; /* a device reaching itself: refused */
-    if (r->depth == CALL_DEPTH_MAX)
+    if (r->depth == CALLREC_DEPTH_MAX)
         return MEMTX_ACCESS_ERROR; /* devices dispatching into each other too deep */
     __atomic_store_n(&r->active[r->depth], mr, __ATOMIC_RELAXED);
     r->depth++;
     return MEMTX_OK;
-}
-
-void callrec_leave(void)
-{
-    CallRecord *r = mr_ts.callrec;
-    r->depth--;
-    __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
 }
 
 /* Does any thread's record hold @mr? */
@@ -102,7 +86,7 @@ static bool held_anywhere(const MemoryRegion *mr)
     bool held = false;
     pthread_mutex_lock(&mr_callrecs.lock);
     for (CallRecord *r = mr_callrecs.list; r && !held; r = r->next)
-        for (unsigned i = 0; i < CALL_DEPTH_MAX && !held; i++)
+        for (unsigned i = 0; i < CALLREC_DEPTH_MAX && !held; i++)
             held = __atomic_load_n(&r->active[i], __ATOMIC_ACQUIRE) == mr;
     pthread_mutex_unlock(&mr_callrecs.lock);
     return held;

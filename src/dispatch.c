@@ -14,6 +14,30 @@
 #include "access_path.h"
 #include "listeners.h"
 
+/* memcpy for the sizes of typed accesses as fixed-size moves (one load and
+ * one store each), any other length through memcpy. */
+static inline __attribute__((always_inline)) void copy_bytes(uint8_t *dst, const uint8_t *src,
+                                                             uint64_t n)
+{
+    switch (n) {
+    case 1:
+        *dst = *src;
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    default:
+        memcpy(dst, src, n);
+        break;
+    }
+}
+
 /* Copy RAM bytes for one range. A write to a read-only range (ROM) is
  * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
  * the result is MEMTX_DECODE_ERROR. */
@@ -38,18 +62,24 @@ static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off,
  * thread's call record first, so the callback runs outside the section.
  * @one: the bytes are one typed access (mmio_access_one), not a buffer.
  */
-static MemTxResult callback_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t n,
-                                   bool is_write, MemTxAttrs attrs, bool one)
+static inline __attribute__((always_inline)) MemTxResult callback_access(MemoryRegion *mr,
+                                                                         hwaddr off, uint8_t *buf,
+                                                                         uint64_t n, bool is_write,
+                                                                         MemTxAttrs attrs, bool one)
 {
-    if (is_write && eventfd_try_signal(mr, off, buf, n)) {
+    if (is_write && mr->ext && eventfd_try_signal(mr, off, buf, n)) {
         rcu_read_unlock();
         return MEMTX_OK;
     }
     MemTxResult r = callrec_enter(mr);
     rcu_read_unlock();
     if (r == MEMTX_OK) {
-        r = one ? mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs)
-                : mmio_access(mr, off, buf, n, is_write, attrs);
+        if (mmio_is_straight(mr, off, n))
+            r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);
+        else if (one)
+            r = mmio_access_one(mr, off, buf, (unsigned)n, is_write, attrs);
+        else
+            r = mmio_access(mr, off, buf, n, is_write, attrs);
         callrec_leave();
     } else if (!is_write) {
         memset(buf, 0, n);
@@ -158,25 +188,20 @@ static __attribute__((noinline)) bool tlb_xlat_valid(const TlbXlat *x, MemTxAttr
 /* Always inlined: the hit is the whole of a cached access. Called out of
  * line, as gcc chose once it had three callers, a RAM read took 174
  * instructions instead of 130 (callgrind, one 4-byte address_space_read). */
-static inline __attribute__((always_inline)) bool tlb_access(const FlatView *fv, hwaddr addr,
-                                                             uint8_t *buf, hwaddr len,
-                                                             bool is_write, MemTxAttrs attrs,
-                                                             bool one, MemTxResult *r)
+static inline __attribute__((always_inline)) bool tlb_use(const TlbEntry *e, hwaddr addr,
+                                                          uint8_t *buf, hwaddr len, bool is_write,
+                                                          MemTxAttrs attrs, bool one,
+                                                          MemTxResult *r)
 {
-    unsigned i = tlb_index(addr);
-    const TlbEntry *e = &tlb[i];
-    uint64_t page = addr >> TLB_PAGE_BITS;
-    if (e->gen != fv_tlb_gen(fv, page) || e->page != page)
-        return false;
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
     if ((f & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)) ||
         ((f & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)) &&
-         tlb_xlat_valid(&tlb_xlat[i], attrs))) {
+         tlb_xlat_valid(&tlb_xlat[e - tlb], attrs))) {
         if (is_write)
-            memcpy(e->host + in_page, buf, len);
+            copy_bytes(e->host + in_page, buf, len);
         else
-            memcpy(buf, e->host + in_page, len);
+            copy_bytes(buf, e->host + in_page, len);
         rcu_read_unlock();
         *r = MEMTX_OK;
         return true;
@@ -186,6 +211,23 @@ static inline __attribute__((always_inline)) bool tlb_access(const FlatView *fv,
         return true;
     }
     return false;
+}
+
+/* This thread's entry for the page of @addr when it is valid in @fv, else NULL. */
+static inline const TlbEntry *tlb_match(const FlatView *fv, hwaddr addr)
+{
+    const TlbEntry *e = &tlb[tlb_index(addr)];
+    uint64_t page = addr >> TLB_PAGE_BITS;
+    return e->gen == fv_tlb_gen(fv, page) && e->page == page ? e : NULL;
+}
+
+static inline __attribute__((always_inline)) bool tlb_access(const FlatView *fv, hwaddr addr,
+                                                             uint8_t *buf, hwaddr len,
+                                                             bool is_write, MemTxAttrs attrs,
+                                                             bool one, MemTxResult *r)
+{
+    const TlbEntry *e = tlb_match(fv, addr);
+    return e && tlb_use(e, addr, buf, len, is_write, attrs, one, r);
 }
 
 /* Does range @fr of @fv serve all of the page at @page? */
@@ -277,8 +319,8 @@ static bool tlb_iommu_access(FlatView *fv, const FlatRange *fr, hwaddr addr, uin
     return tlb_access(fv, addr, buf, len, is_write, attrs, one, r);
 }
 
-static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
-                                hwaddr len, bool is_write)
+static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                     hwaddr len, bool is_write)
 {
     MemTxResult result = MEMTX_OK;
     while (len) {
@@ -330,23 +372,110 @@ static MemTxResult access_bytes(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
     return result;
 }
 
+static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                     unsigned size, bool is_write);
+
+/*
+ * The rest of an access inside one page whose TLB entry matched but does
+ * not copy directly (a callback region, an IOMMU translation). Inside the
+ * read-side section the match was found in, so the entry is still valid.
+ * @one: a typed access (see callback_access).
+ */
+static inline __attribute__((always_inline)) MemTxResult access_hit(AddressSpace *as, hwaddr addr,
+                                                                    MemTxAttrs attrs, uint8_t *buf,
+                                                                    hwaddr len, bool is_write,
+                                                                    bool one)
+{
+    const TlbEntry *e = &tlb[tlb_index(addr)];
+    if (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))
+        return callback_access(e->mr, e->off + (addr & (TLB_PAGE_SIZE - 1)), buf, len, is_write,
+                               attrs, one);
+    MemTxResult r;
+    if (tlb_use(e, addr, buf, len, is_write, attrs, one, &r))
+        return r;
+    rcu_read_unlock();
+    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
+               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+}
+
+static __attribute__((noinline)) MemTxResult access_bytes_hit(AddressSpace *as, hwaddr addr,
+                                                              MemTxAttrs attrs, uint8_t *buf,
+                                                              hwaddr len, bool is_write)
+{
+    return access_hit(as, addr, attrs, buf, len, is_write, false);
+}
+
+static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, hwaddr addr,
+                                                              MemTxAttrs attrs, uint8_t *buf,
+                                                              hwaddr len, bool is_write)
+{
+    return access_hit(as, addr, attrs, buf, len, is_write, true);
+}
+
+/*
+ * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
+ * or 8 bytes of a page the TLB copies directly, makes no call but tail
+ * calls, so it needs no stack frame (a third of what a RAM read cost
+ * before). A thread not yet known to liburcu, an address space without a
+ * view, other lengths and transfers that cross a page take the slow paths.
+ */
+static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpace *as, hwaddr addr,
+                                                                     MemTxAttrs attrs, uint8_t *buf,
+                                                                     hwaddr len, bool is_write,
+                                                                     bool one)
+{
+    hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
+    bool small = len && len <= 8 && !(len & (len - 1));
+    if (!small || in_page + len > TLB_PAGE_SIZE || !mr_rcu_registered())
+        goto slow;
+    rcu_read_lock();
+    const FlatView *fv = as_view_or_null(as);
+    const TlbEntry *e = fv ? tlb_match(fv, addr) : NULL;
+    if (e && (e->flags & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT))) {
+        uint8_t *host = e->host + in_page;
+        switch (len) {
+        case 1:
+            copy_bytes(is_write ? host : buf, is_write ? buf : host, 1);
+            break;
+        case 2:
+            copy_bytes(is_write ? host : buf, is_write ? buf : host, 2);
+            break;
+        case 4:
+            copy_bytes(is_write ? host : buf, is_write ? buf : host, 4);
+            break;
+        default:
+            copy_bytes(is_write ? host : buf, is_write ? buf : host, 8);
+            break;
+        }
+        rcu_read_unlock();
+        return MEMTX_OK;
+    }
+    if (e)
+        return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
+                   : access_bytes_hit(as, addr, attrs, buf, len, is_write);
+    rcu_read_unlock();
+slow:
+    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
+               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+}
+
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
                                hwaddr len)
 {
-    return access_bytes(as, addr, attrs, buf, len, false);
+    return access_fast(as, addr, attrs, buf, len, false, false);
 }
 
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len)
 {
     /* Writes never modify the caller's buffer; the shared path is byte-generic. */
-    return access_bytes(as, addr, attrs, (uint8_t *)buf, len, true);
+    return access_fast(as, addr, attrs, (uint8_t *)buf, len, true, false);
 }
 
 MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
                              bool is_write)
 {
-    return access_bytes(as, addr, attrs, buf, len, is_write);
+    return access_fast(as, addr, attrs, buf, len, is_write, false);
 }
 
 /* ---- typed helpers ------------------------------------------------------------- */
@@ -358,8 +487,8 @@ MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, vo
  * ranges takes the buffer path (QEMU would hand the whole access to the
  * first region, past its end).
  */
-static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
-                                unsigned size, bool is_write)
+static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                     unsigned size, bool is_write)
 {
     rcu_read_lock();
     FlatView *fv = as_view(as);
@@ -390,34 +519,36 @@ static MemTxResult access_typed(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
             if (r != MEMTX_OK || n < size) {
                 if (r == MEMTX_OK)
                     iommu_translate_done();
-                return access_bytes(as, addr, attrs, buf, size, is_write);
+                return access_bytes_slow(as, addr, attrs, buf, size, is_write);
             }
-            r = access_typed(tas, taddr, attrs, buf, size, is_write);
+            r = access_typed_slow(tas, taddr, attrs, buf, size, is_write);
             iommu_translate_done();
             return r;
         }
         return callback_access(mr, off, buf, size, is_write, attrs, true);
     }
     rcu_read_unlock();
-    return access_bytes(as, addr, attrs, buf, size, is_write);
+    return access_bytes_slow(as, addr, attrs, buf, size, is_write);
 }
 
-static uint64_t load(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, MemTxResult *result,
-                     unsigned size, bool big_endian)
+static inline __attribute__((always_inline)) uint64_t load(AddressSpace *as, hwaddr addr,
+                                                           MemTxAttrs attrs, MemTxResult *result,
+                                                           unsigned size, bool big_endian)
 {
     uint8_t b[8];
-    MemTxResult r = access_typed(as, addr, attrs, b, size, false);
+    MemTxResult r = access_fast(as, addr, attrs, b, size, false, true);
     if (result)
         *result = r;
     return mr_bytes_to_value(b, size, big_endian);
 }
 
-static void store(AddressSpace *as, hwaddr addr, uint64_t v, MemTxAttrs attrs, MemTxResult *result,
-                  unsigned size, bool big_endian)
+static inline __attribute__((always_inline)) void store(AddressSpace *as, hwaddr addr, uint64_t v,
+                                                        MemTxAttrs attrs, MemTxResult *result,
+                                                        unsigned size, bool big_endian)
 {
     uint8_t b[8];
     mr_value_to_bytes(v, b, size, big_endian);
-    MemTxResult r = access_typed(as, addr, attrs, b, size, true);
+    MemTxResult r = access_fast(as, addr, attrs, b, size, true, true);
     if (result)
         *result = r;
 }
@@ -450,15 +581,33 @@ MR_STORE(address_space_stq_be, uint64_t, 8, true)
 
 /* ---- translate ------------------------------------------------------------------- */
 
-MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
-                                    MemoryRegionSection *out)
+/* @out for @addr in range @fr (not an IOMMU range), inside the section. */
+static inline void section_of_range(const FlatRange *fr, hwaddr addr, bool is_write,
+                                    MemTxAttrs attrs, MemoryRegionSection *out)
+{
+    MemoryRegion *mr = fr->mr;
+    hwaddr delta = addr - fr->addr;
+    out->mr = mr;
+    out->offset_within_address_space = addr;
+    out->offset_within_region = fr->offset_in_region + delta;
+    out->size = fr->size - delta;
+    out->readonly = fr->readonly;
+    bool direct =
+        is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
+    out->host = direct ? mr->ram + out->offset_within_region : NULL;
+}
+
+/* address_space_translate past its fast path: inside the read-side
+ * section; ends it. */
+static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, hwaddr addr,
+                                                          bool is_write, MemTxAttrs attrs,
+                                                          MemoryRegionSection *out)
 {
     MemTxResult r = MEMTX_OK;
     out->offset_within_address_space = addr;
     out->host = NULL;
-    rcu_read_lock();
     FlatView *fv = as_view(as);
-    const FlatRange *fr = flatview_lookup_fast(fv, addr);
+    const FlatRange *fr = flatview_lookup_slow(fv, addr); /* the MRU range missed */
     if (!fr) {
         out->mr = NULL;
         out->offset_within_region = 0;
@@ -469,17 +618,35 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         /* IOMMU hook: follow the translation to the region that serves it. */
         r = iommu_translate_section(as, addr, is_write, attrs, out);
     } else {
-        MemoryRegion *mr = fr->mr;
-        hwaddr off = fr->offset_in_region + (addr - fr->addr);
-        out->mr = mr;
-        out->offset_within_region = off;
-        out->size = fr_end(fr) - addr;
-        out->readonly = fr->readonly;
-        bool direct = is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug)
-                               : fr_reads_direct(fr);
-        if (direct)
-            out->host = mr->ram + off;
+        section_of_range(fr, addr, is_write, attrs, out);
     }
     rcu_read_unlock();
     return r;
+}
+
+/* The first read-side section of a thread registers it with liburcu. */
+static __attribute__((noinline)) MemTxResult translate_first(AddressSpace *as, hwaddr addr,
+                                                             bool is_write, MemTxAttrs attrs,
+                                                             MemoryRegionSection *out)
+{
+    rcu_read_lock();
+    return translate_in(as, addr, is_write, attrs, out);
+}
+
+/* The fast path, an address in the view's most recently used range, makes
+ * only tail calls, so it needs no stack frame. */
+MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
+                                    MemoryRegionSection *out)
+{
+    if (!mr_rcu_registered())
+        return translate_first(as, addr, is_write, attrs, out);
+    rcu_read_lock();
+    FlatView *fv = as_view_or_null(as);
+    const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
+    if (mru && fr_contains(mru, addr) && mru->mr->kind != MR_KIND_IOMMU) {
+        section_of_range(mru, addr, is_write, attrs, out);
+        rcu_read_unlock();
+        return MEMTX_OK;
+    }
+    return translate_in(as, addr, is_write, attrs, out);
 }

@@ -106,33 +106,6 @@ void mmio_ops_set(MemoryRegion *mr)
             mr->straight |= (uint16_t)(1u << n);
 }
 
-/* The @n bytes of @buf (address order) as an @n-byte device value, and back. */
-static inline uint64_t bytes_to_value(const uint8_t *buf, unsigned n, MemDeviceEndian e)
-{
-    uint64_t v = 0;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(&v, buf, n);
-    if (e == DEVICE_BIG_ENDIAN)
-        v = __builtin_bswap64(v) >> (64 - 8 * n);
-#else
-    for (unsigned i = 0; i < n; i++)
-        v |= byte_value(buf[i], i, n, e);
-#endif
-    return v;
-}
-
-static inline void value_to_bytes(uint64_t v, uint8_t *buf, unsigned n, MemDeviceEndian e)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (e == DEVICE_BIG_ENDIAN)
-        v = __builtin_bswap64(v) >> (64 - 8 * n);
-    memcpy(buf, &v, n);
-#else
-    for (unsigned i = 0; i < n; i++)
-        buf[i] = value_byte(v, i, n, e);
-#endif
-}
-
 /* One guest access [off, off+size) covered by device accesses (rules 3-5). */
 static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr off, uint8_t *buf,
                                  unsigned size, bool is_write, MemTxAttrs attrs)
@@ -177,18 +150,25 @@ static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr 
     return result;
 }
 
-/* One aligned access of a size in mr->straight: straight to the callbacks. */
-static MemTxResult straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
-                                   bool is_write, MemTxAttrs attrs)
+/* One aligned access of a size in mr->straight: straight to the callbacks,
+ * with nothing between the access and the callback but the byte order. */
+MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
+                                 bool is_write, MemTxAttrs attrs)
 {
     const MemoryRegionOps *ops = mr->ops;
-    uint64_t val = 0;
     if (!is_write) {
-        MemTxResult r = dev_read(mr, off, n, &val, attrs);
-        value_to_bytes(val, buf, n, ops->endianness);
+        uint64_t val = 0;
+        MemTxResult r = MEMTX_OK;
+        if (ops->read_with_attrs)
+            r = ops->read_with_attrs(mr->opaque, off, &val, n, attrs);
+        else if (ops->read)
+            val = ops->read(mr->opaque, off, n);
+        else
+            r = MEMTX_DECODE_ERROR;
+        mr_value_to_bytes(val, buf, n, ops->endianness == DEVICE_BIG_ENDIAN);
         return r;
     }
-    val = bytes_to_value(buf, n, ops->endianness);
+    uint64_t val = mr_bytes_to_value(buf, n, ops->endianness == DEVICE_BIG_ENDIAN);
     if (ops->impl.no_read_modify_write)
         attrs.byte_enable = (1u << n) - 1;
     return dev_write(mr, off, n, val, attrs);
@@ -221,8 +201,8 @@ MemTxResult mmio_access_one(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned
             memset(buf, 0, size);
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
-    if (size <= 8 && (mr->straight & (1u << size)) && !(off & (size - 1)))
-        return straight_access(mr, off, buf, size, is_write, attrs);
+    if (mmio_is_straight(mr, off, size))
+        return mmio_straight_access(mr, off, buf, size, is_write, attrs);
     AccessShape s = shape_of(mr->ops);
     return guest_access(mr, &s, off, buf, size, is_write, attrs);
 }
@@ -236,8 +216,8 @@ MemTxResult mmio_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uint64_t len
             memset(buf, 0, len);
         return MEMTX_DECODE_ERROR; /* a reservation */
     }
-    if (len <= 8 && (mr->straight & (1u << len)) && !(off & (len - 1)))
-        return straight_access(mr, off, buf, (unsigned)len, is_write, attrs);
+    if (mmio_is_straight(mr, off, len))
+        return mmio_straight_access(mr, off, buf, (unsigned)len, is_write, attrs);
     AccessShape s = shape_of(ops);
     MemTxResult result = MEMTX_OK;
     while (len) {

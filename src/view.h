@@ -213,10 +213,16 @@ bool fr_identical(const FlatRange *a, const FlatRange *b);
 bool flatview_same(const FlatView *old, const FlatView *fv);
 
 /* The view @as shows now. Inside an RCU read-side section, or writer side. */
-static inline FlatView *as_view(AddressSpace *as)
+/* @as's current view, or NULL while it has none (inside a read-side section). */
+static inline FlatView *as_view_or_null(AddressSpace *as)
 {
     ViewSlot *s = rcu_dereference(as->slot);
-    FlatView *fv = s ? rcu_dereference(s->view) : NULL;
+    return s ? rcu_dereference(s->view) : NULL;
+}
+
+static inline FlatView *as_view(AddressSpace *as)
+{
+    FlatView *fv = as_view_or_null(as);
     return fv ? fv : flatview_empty();
 }
 
