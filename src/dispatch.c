@@ -412,12 +412,25 @@ static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, 
     return access_hit(as, addr, attrs, buf, len, is_write, true);
 }
 
+/* callback_access as a function of five arguments, one per direction and
+ * kind, so that the fast path below reaches it with a tail call. */
+#define CALLBACK_CALL(name, is_write, one)                                                         \
+    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off, uint8_t *buf,  \
+                                                      uint64_t n, MemTxAttrs attrs)                \
+    {                                                                                              \
+        return callback_access(mr, off, buf, n, is_write, attrs, one);                             \
+    }
+CALLBACK_CALL(callback_bytes_read, false, false)
+CALLBACK_CALL(callback_bytes_write, true, false)
+CALLBACK_CALL(callback_typed_read, false, true)
+CALLBACK_CALL(callback_typed_write, true, true)
+
 /*
  * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
- * or 8 bytes of a page the TLB copies directly, makes no call but tail
- * calls, so it needs no stack frame (a third of what a RAM read cost
- * before). A thread not yet known to liburcu, an address space without a
- * view, other lengths and transfers that cross a page take the slow paths.
+ * or 8 bytes of a page the TLB copies directly or hands to a callback
+ * region, makes no call but tail calls, so it needs no stack frame (a
+ * third of what a RAM read cost before). A thread not yet known to liburcu, an address space
+ * without a view, other lengths and transfers that cross a page take the slow paths.
  */
 static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpace *as, hwaddr addr,
                                                                      MemTxAttrs attrs, uint8_t *buf,
@@ -449,6 +462,15 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
         }
         rcu_read_unlock();
         return MEMTX_OK;
+    }
+    if (e && (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))) {
+        MemoryRegion *mr = e->mr;
+        hwaddr off = e->off + in_page;
+        if (one)
+            return is_write ? callback_typed_write(mr, off, buf, len, attrs)
+                            : callback_typed_read(mr, off, buf, len, attrs);
+        return is_write ? callback_bytes_write(mr, off, buf, len, attrs)
+                        : callback_bytes_read(mr, off, buf, len, attrs);
     }
     if (e)
         return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)

@@ -19,7 +19,7 @@
 static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
                                   ptrdiff_t *idx);
 
-/* Index of the first range of @fv starting at or above @addr. */
+/* Index of the first range of @fv starting at or above @addr (nr if none). */
 static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
 {
     if (addr >= MR_SIZE_2_64)
