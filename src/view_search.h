@@ -38,10 +38,10 @@
             else                                                                                   \
                 bs_hi_ = bs_mid_;                                                                  \
         }                                                                                          \
-        const __typeof__(*(a)) *bs_b_ = bs_a_ + bs_lo_;                                            \
         size_t bs_len_ = bs_hi_ - bs_lo_;                                                          \
         ptrdiff_t bs_r_ = (ptrdiff_t)bs_lo_ - 1;                                                   \
-        if (bs_len_) {                                                                             \
+        if (bs_len_) { /* an empty array may be NULL: no arithmetic on it */                       \
+            const __typeof__(*(a)) *bs_b_ = bs_a_ + bs_lo_;                                        \
             while (bs_len_ > 1) {                                                                  \
                 size_t bs_half_ = bs_len_ / 2;                                                     \
                 bs_b_ = bs_b_[bs_half_] <= bs_key_ ? bs_b_ + bs_half_ : bs_b_;                     \
