@@ -92,6 +92,7 @@ def main():
         if record:
             print(f"    record: {m:15} {math.ceil(n * MARGIN):5}  {n:.1f}")
     if over:
+        sys.stdout.flush()
         print("hot-path-instructions: FAILED, a hot path got more expensive:", file=sys.stderr)
         for o in over:
             print(f"  {o}", file=sys.stderr)
