@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per operation of the hot paths, counted under callgrind.
 
-usage: run-probe.py PROBE CEILINGS [--record]
+usage: run-probe.py PROBE CEILINGS [--record | --expect-over OP[,OP...]]
 
 Runs PROBE (tests/perf/probe.c) under `valgrind --tool=callgrind` for every
 operation named in CEILINGS and for the empty loop, each at two iteration
@@ -13,6 +13,10 @@ without valgrind, 0 otherwise, after printing every count.
 
 --record prints the table's lines for the counts measured now (ceiling =
 count x 1.3, rounded up), for pasting into CEILINGS after a deliberate change.
+
+--expect-over OP,... is for a planted fault (a probe built to be slower):
+only those operations run, and the exit is 0 when every one of them is over
+its ceiling, 1 when one is not (the ceilings would miss the fault).
 """
 import math
 import os
@@ -63,15 +67,26 @@ def instructions(probe, mode, k):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--record"]
-    record = len(args) + 1 != len(sys.argv)
+    args = sys.argv[1:]
+    record = "--record" in args
+    expect_over = None
+    if record:
+        args.remove("--record")
+    elif len(args) == 4 and args[2] == "--expect-over":
+        expect_over = args.pop(3).split(",")
+        args.pop(2)
     if len(args) != 2:
-        fail("usage: run-probe.py PROBE CEILINGS [--record]")
+        fail("usage: run-probe.py PROBE CEILINGS [--record | --expect-over OP[,OP...]]")
     probe, ceilings = args
     if not shutil.which("valgrind"):
         print("hot-path-instructions: valgrind is not installed (Debian: valgrind); skipped")
         sys.exit(77)
     table = read_ceilings(ceilings)
+    if expect_over:
+        unknown = [m for m in expect_over if m not in table]
+        if unknown:
+            fail(f"--expect-over: not in {ceilings}: {', '.join(unknown)}")
+        table = {m: table[m] for m in expect_over}
     modes = ["loop"] + list(table)
     runs = [(m, k) for m in modes for k in (K1, K2)]
     # Two runs at a time: each is one process, and the counts do not depend on load.
@@ -91,7 +106,14 @@ def main():
             over.append(f"{m}: {n:.2f} instructions per operation, ceiling {ceiling}")
         if record:
             print(f"    record: {m:15} {math.ceil(n * MARGIN):5}  {n:.1f}")
-    if over:
+    if expect_over:
+        missed = len(table) - len(over)
+        if missed:
+            print(f"hot-path-instructions: the planted fault left {missed} of {len(table)} "
+                  "operations under their ceilings: the ceilings would miss it", file=sys.stderr)
+            sys.exit(1)
+        print(f"planted fault seen: all {len(table)} operations over their ceilings")
+    elif over:
         sys.stdout.flush()
         print("hot-path-instructions: FAILED, a hot path got more expensive:", file=sys.stderr)
         for o in over:
