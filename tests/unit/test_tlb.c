@@ -16,7 +16,13 @@
  *    dropped because nothing visible changed costs no fill either (this
  *    fails if a block is written in place instead of copied).
  *  - A cached page of one view is never used for another view.
+ *  - The TLB's fast path (1, 2, 4 or 8 bytes inside a cached page) and the
+ *    loop (other lengths, page-crossing transfers) agree with the bytes of
+ *    memory for every length and offset around a page boundary, for
+ *    transfers and typed helpers of both byte orders, and a thread's very
+ *    first access (before liburcu knows the thread) is served right.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -168,6 +174,98 @@ static void test_entries_belong_to_their_view(void **state)
     }
 }
 
+/* Byte i of RAM a's host memory, as build() and the tests below leave it. */
+static uint8_t *host_a(hwaddr off)
+{
+    return (uint8_t *)memory_region_get_ram_ptr(ram_a) + off;
+}
+
+static void test_fast_path_matches_memory(void **state)
+{
+    (void)state;
+    build();
+    for (unsigned i = 0; i < 16 * PAGE; i++)
+        host_a(0)[i] = (uint8_t)(i * 7 + 1);
+    const hwaddr base = 0x10000;
+    for (hwaddr off = 2 * PAGE - 10; off <= 2 * PAGE + 2; off++) {
+        for (unsigned len = 1; len <= 16; len++) {
+            uint8_t got[16], want[16];
+            for (int pass = 0; pass < 2; pass++) { /* fill, then hit */
+                memset(got, 0x55, sizeof(got));
+                assert_int_equal(
+                    address_space_read(as, base + off, MEMTXATTRS_UNSPECIFIED, got, len), MEMTX_OK);
+                assert_memory_equal(got, host_a(off), len);
+            }
+            for (unsigned k = 0; k < len; k++)
+                want[k] = (uint8_t)(0x80 + k + off);
+            assert_int_equal(address_space_write(as, base + off, MEMTXATTRS_UNSPECIFIED, want, len),
+                             MEMTX_OK);
+            assert_memory_equal(host_a(off), want, len);
+        }
+        for (unsigned size = 1; size <= 8; size *= 2) {
+            const uint8_t *b = host_a(off);
+            uint64_t le = 0, be = 0;
+            for (unsigned k = 0; k < size; k++) {
+                le |= (uint64_t)b[k] << (8 * k);
+                be = be << 8 | b[k];
+            }
+            MemTxResult r = MEMTX_DECODE_ERROR;
+            uint64_t v =
+                size == 1   ? address_space_ldub(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                : size == 2 ? address_space_lduw_be(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                : size == 4 ? address_space_ldl_be(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                            : address_space_ldq_be(as, base + off, MEMTXATTRS_UNSPECIFIED, &r);
+            assert_int_equal(r, MEMTX_OK);
+            assert_int_equal(v, be);
+            v = size == 1   ? address_space_ldub(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                : size == 2 ? address_space_lduw_le(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                : size == 4 ? address_space_ldl_le(as, base + off, MEMTXATTRS_UNSPECIFIED, &r)
+                            : address_space_ldq_le(as, base + off, MEMTXATTRS_UNSPECIFIED, &r);
+            assert_int_equal(v, le);
+            /* A store of the byte-swapped value leaves the bytes reversed. */
+            uint8_t before[8];
+            memcpy(before, b, size);
+            if (size == 2)
+                address_space_stw_le(as, base + off, (uint16_t)be, MEMTXATTRS_UNSPECIFIED, &r);
+            else if (size == 4)
+                address_space_stl_le(as, base + off, (uint32_t)be, MEMTXATTRS_UNSPECIFIED, &r);
+            else if (size == 8)
+                address_space_stq_le(as, base + off, be, MEMTXATTRS_UNSPECIFIED, &r);
+            else
+                address_space_stb(as, base + off, (uint8_t)be, MEMTXATTRS_UNSPECIFIED, &r);
+            assert_int_equal(r, MEMTX_OK);
+            for (unsigned k = 0; k < size; k++)
+                assert_int_equal(b[k], before[size - 1 - k]);
+        }
+    }
+}
+
+static void *first_access(void *arg)
+{
+    uint8_t *v = arg;
+    MemoryRegionSection s;
+    if (address_space_translate(as, 0x10000 + 2 * PAGE, false, MEMTXATTRS_UNSPECIFIED, &s) !=
+            MEMTX_OK ||
+        s.host != host_a(2 * PAGE))
+        return NULL;
+    if (address_space_read(as, 0x10000 + 4 * PAGE, MEMTXATTRS_UNSPECIFIED, v, 1) != MEMTX_OK)
+        return NULL;
+    return arg;
+}
+
+static void test_first_access_of_a_thread(void **state)
+{
+    (void)state;
+    build();
+    uint8_t v = 0;
+    void *ret = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, first_access, &v), 0);
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_ptr_equal(ret, &v);
+    assert_int_equal(v, 0xa4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +274,8 @@ int main(void)
         H_TEST(test_commit_forgets_only_what_it_changed),
         H_TEST(test_generation_blocks_are_copied_not_shared_writes),
         H_TEST(test_entries_belong_to_their_view),
+        H_TEST(test_fast_path_matches_memory),
+        H_TEST(test_first_access_of_a_thread),
     };
     return cmocka_run_group_tests_name("tlb", tests, NULL, NULL);
 }
