@@ -412,12 +412,25 @@ static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, 
     return access_hit(as, addr, attrs, buf, len, is_write, true);
 }
 
+/* callback_access as a function of five arguments, one per direction and
+ * kind, so that the fast path below reaches it with a tail call. */
+#define CALLBACK_CALL(name, is_write, one)                                                         \
+    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off, uint8_t *buf,  \
+                                                      uint64_t n, MemTxAttrs attrs)                \
+    {                                                                                              \
+        return callback_access(mr, off, buf, n, is_write, attrs, one);                             \
+    }
+CALLBACK_CALL(callback_bytes_read, false, false)
+CALLBACK_CALL(callback_bytes_write, true, false)
+CALLBACK_CALL(callback_typed_read, false, true)
+CALLBACK_CALL(callback_typed_write, true, true)
+
 /*
  * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
- * or 8 bytes of a page the TLB copies directly, makes no call but tail
- * calls, so it needs no stack frame (a third of what a RAM read cost
- * before). A thread not yet known to liburcu, an address space without a
- * view, other lengths and transfers that cross a page take the slow paths.
+ * or 8 bytes of a page the TLB copies directly or hands to a callback
+ * region, makes no call but tail calls, so it needs no stack frame (a
+ * third of what a RAM read cost before). A thread not yet known to liburcu, an address space
+ * without a view, other lengths and transfers that cross a page take the slow paths.
  */
 static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpace *as, hwaddr addr,
                                                                      MemTxAttrs attrs, uint8_t *buf,
@@ -449,6 +462,15 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
         }
         rcu_read_unlock();
         return MEMTX_OK;
+    }
+    if (e && (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))) {
+        MemoryRegion *mr = e->mr;
+        hwaddr off = e->off + in_page;
+        if (one)
+            return is_write ? callback_typed_write(mr, off, buf, len, attrs)
+                            : callback_typed_read(mr, off, buf, len, attrs);
+        return is_write ? callback_bytes_write(mr, off, buf, len, attrs)
+                        : callback_bytes_read(mr, off, buf, len, attrs);
     }
     if (e)
         return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
@@ -586,29 +608,27 @@ static inline void section_of_range(const FlatRange *fr, hwaddr addr, bool is_wr
                                     MemTxAttrs attrs, MemoryRegionSection *out)
 {
     MemoryRegion *mr = fr->mr;
-    hwaddr off = fr->offset_in_region + (addr - fr->addr);
+    hwaddr delta = addr - fr->addr;
     out->mr = mr;
     out->offset_within_address_space = addr;
-    out->offset_within_region = off;
-    out->size = fr_end(fr) - addr;
+    out->offset_within_region = fr->offset_in_region + delta;
+    out->size = fr->size - delta;
     out->readonly = fr->readonly;
     bool direct =
         is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
-    out->host = direct ? mr->ram + off : NULL;
+    out->host = direct ? mr->ram + out->offset_within_region : NULL;
 }
 
 /* address_space_translate past its fast path: inside the read-side
- * section, in which @fv (NULL: none) is @as's view; ends the section. */
-static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, FlatView *fv,
-                                                          hwaddr addr, bool is_write,
-                                                          MemTxAttrs attrs,
+ * section; ends it. */
+static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, hwaddr addr,
+                                                          bool is_write, MemTxAttrs attrs,
                                                           MemoryRegionSection *out)
 {
     MemTxResult r = MEMTX_OK;
     out->offset_within_address_space = addr;
     out->host = NULL;
-    if (!fv)
-        fv = flatview_empty();
+    FlatView *fv = as_view(as);
     const FlatRange *fr = flatview_lookup_slow(fv, addr); /* the MRU range missed */
     if (!fr) {
         out->mr = NULL;
@@ -632,7 +652,7 @@ static __attribute__((noinline)) MemTxResult translate_first(AddressSpace *as, h
                                                              MemoryRegionSection *out)
 {
     rcu_read_lock();
-    return translate_in(as, as_view_or_null(as), addr, is_write, attrs, out);
+    return translate_in(as, addr, is_write, attrs, out);
 }
 
 /* The fast path, an address in the view's most recently used range, makes
@@ -650,5 +670,5 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
         rcu_read_unlock();
         return MEMTX_OK;
     }
-    return translate_in(as, fv, addr, is_write, attrs, out);
+    return translate_in(as, addr, is_write, attrs, out);
 }

@@ -19,8 +19,9 @@
 static const FlatRange *locate_le(const FlatView *fv, hwaddr addr, mr_size_t *next_start,
                                   ptrdiff_t *idx);
 
-/* Index of the first range of @fv whose end is above @addr (nr if none). */
-static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
+/* The index of the first range of @fv that ends above @addr (@by_end) or
+ * starts at or above it (!@by_end); fv->nr when there is none. */
+static size_t first_range_from(const FlatView *fv, mr_size_t addr, bool by_end)
 {
     if (addr >= MR_SIZE_2_64)
         return fv->nr;
@@ -29,26 +30,14 @@ static size_t first_ending_after(const FlatView *fv, mr_size_t addr)
     const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
     if (!fr)
         return 0;
-    return fr_end(fr) > addr ? (size_t)i : (size_t)i + 1;
-}
-
-/* Index of the first range of @fv starting at or above @addr. */
-static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
-{
-    if (addr >= MR_SIZE_2_64)
-        return fv->nr;
-    mr_size_t next;
-    ptrdiff_t i;
-    const FlatRange *fr = locate_le(fv, (hwaddr)addr, &next, &i);
-    if (!fr)
-        return 0;
-    return fr->addr == addr ? (size_t)i : (size_t)i + 1;
+    bool holds = by_end ? fr_end(fr) > addr : fr->addr == addr;
+    return holds ? (size_t)i : (size_t)i + 1;
 }
 
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1)
 {
-    *i1 = first_starting_at(fv, hi);
-    return first_ending_after(fv, lo);
+    *i1 = first_range_from(fv, hi, false); /* the first range starting at or above hi */
+    return first_range_from(fv, lo, true); /* the first range ending above lo */
 }
 
 /* ---- lookup ---------------------------------------------------------------------------- */

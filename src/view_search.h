@@ -16,24 +16,39 @@
  * One macro for all element types keeps the loop in one place without a
  * comparison callback on the lookup path.
  *
- * Branch-free: each step halves the candidates with a conditional move, so
- * a lookup at a random address costs log2(n) loads and no mispredicted
- * branch (a branching search mispredicts about half its steps there).
- * Invariant: the answer, when there is one, lies in [bs_b_, bs_b_ + bs_len_).
+ * Two phases. While more than FV_BSEARCH_TAIL candidates remain, a
+ * branching step: on arrays larger than the cache, the CPU's guess of the
+ * branch issues the next load early, which a data dependency would not.
+ * The last few candidates (a cache line or two) are halved with a
+ * conditional move, so a lookup at a random address mispredicts no branch
+ * there. Invariants: every element below bs_lo_ is <= key, every element
+ * from bs_hi_ on is above it; then the answer lies in [bs_b_, bs_b_ +
+ * bs_len_), or is bs_lo_ - 1 when no element there is <= key.
  */
+#define FV_BSEARCH_TAIL 16
 #define FV_BSEARCH_LE(a, n, key)                                                                   \
     __extension__({                                                                                \
-        const __typeof__(*(a)) *bs_a_ = (a), *bs_b_ = bs_a_;                                       \
+        const __typeof__(*(a)) *bs_a_ = (a);                                                       \
         const __typeof__(*(a)) bs_key_ = (__typeof__(*(a)))(key);                                  \
-        size_t bs_len_ = (n);                                                                      \
-        ptrdiff_t bs_r_ = -1;                                                                      \
+        size_t bs_lo_ = 0, bs_hi_ = (n);                                                           \
+        while (bs_hi_ - bs_lo_ > FV_BSEARCH_TAIL) {                                                \
+            size_t bs_mid_ = bs_lo_ + (bs_hi_ - bs_lo_) / 2;                                       \
+            if (bs_a_[bs_mid_] <= bs_key_)                                                         \
+                bs_lo_ = bs_mid_ + 1;                                                              \
+            else                                                                                   \
+                bs_hi_ = bs_mid_;                                                                  \
+        }                                                                                          \
+        const __typeof__(*(a)) *bs_b_ = bs_a_ + bs_lo_;                                            \
+        size_t bs_len_ = bs_hi_ - bs_lo_;                                                          \
+        ptrdiff_t bs_r_ = (ptrdiff_t)bs_lo_ - 1;                                                   \
         if (bs_len_) {                                                                             \
             while (bs_len_ > 1) {                                                                  \
                 size_t bs_half_ = bs_len_ / 2;                                                     \
                 bs_b_ = bs_b_[bs_half_] <= bs_key_ ? bs_b_ + bs_half_ : bs_b_;                     \
                 bs_len_ -= bs_half_;                                                               \
             }                                                                                      \
-            bs_r_ = *bs_b_ <= bs_key_ ? bs_b_ - bs_a_ : -1;                                        \
+            if (*bs_b_ <= bs_key_)                                                                 \
+                bs_r_ = bs_b_ - bs_a_;                                                             \
         }                                                                                          \
         bs_r_;                                                                                     \
     })
