@@ -10,9 +10,10 @@
 BUILD_PACKAGES := meson ninja-build pkg-config gcc binutils liburcu-dev linux-libc-dev
 # The test suites: cmocka, the clang sanitizer build, the header and export
 # checks (binutils: nm, readelf; g++ for the C++ include check), the format
-# check, and Graphviz for `mtree dot --svg`.
+# check, Graphviz for `mtree dot --svg`, and valgrind, whose callgrind counts
+# the hot paths' instructions (suite perf).
 TEST_PACKAGES := $(BUILD_PACKAGES) libcmocka-dev clang libclang-rt-14-dev binutils g++ \
-                 python3 clang-format git graphviz
+                 python3 clang-format git graphviz valgrind
 # Benchmarks against Unicorn; the mini VMM links its guest with binutils.
 BENCH_PACKAGES := $(BUILD_PACKAGES) libunicorn-dev
 VM_PACKAGES := $(BUILD_PACKAGES) binutils

@@ -413,10 +413,11 @@ static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, 
 }
 
 /* callback_access as a function of five arguments, one per direction and
- * kind, so that the fast path below reaches it with a tail call. */
+ * kind, so that the fast path below reaches it with a tail call (its last
+ * three arguments in the registers where the fast path received them). */
 #define CALLBACK_CALL(name, is_write, one)                                                         \
-    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off, uint8_t *buf,  \
-                                                      uint64_t n, MemTxAttrs attrs)                \
+    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
+                                                      MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
     {                                                                                              \
         return callback_access(mr, off, buf, n, is_write, attrs, one);                             \
     }
@@ -467,10 +468,10 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
         MemoryRegion *mr = e->mr;
         hwaddr off = e->off + in_page;
         if (one)
-            return is_write ? callback_typed_write(mr, off, buf, len, attrs)
-                            : callback_typed_read(mr, off, buf, len, attrs);
-        return is_write ? callback_bytes_write(mr, off, buf, len, attrs)
-                        : callback_bytes_read(mr, off, buf, len, attrs);
+            return is_write ? callback_typed_write(mr, off, attrs, buf, len)
+                            : callback_typed_read(mr, off, attrs, buf, len);
+        return is_write ? callback_bytes_write(mr, off, attrs, buf, len)
+                        : callback_bytes_read(mr, off, attrs, buf, len);
     }
     if (e)
         return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
