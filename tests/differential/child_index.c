@@ -30,6 +30,8 @@
 
 #include <memregion/memregion.h>
 
+#include "../support/devices.h"
+#include "../support/rng.h"
 #include "refmodel.h"
 
 #define NR_KIDS  64
@@ -41,10 +43,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd_below(uint64_t n)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return n ? (z ^ (z >> 31)) % n : 0;
+    return n ? ts_rng_next(&rng_state) % n : 0;
 }
 
 static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
@@ -54,15 +53,7 @@ static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
     return addr;
 }
 
-static void dev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
-{
-    (void)opaque;
-    (void)addr;
-    (void)data;
-    (void)size;
-}
-
-static const MemoryRegionOps dev_ops = {.read = dev_read, .write = dev_write};
+static const MemoryRegionOps dev_ops = {.read = dev_read, .write = ts_write_ignore};
 
 /* Static: a failed assertion leaves them registered with the library. */
 static MemoryRegion root, bus, low_ram, kids[NR_KIDS];
