@@ -14,28 +14,21 @@
 #include "access_path.h"
 #include "listeners.h"
 
-/* memcpy for the sizes of typed accesses as fixed-size moves (one load and
- * one store each), any other length through memcpy. */
+/* Is @n a size of typed access (1, 2, 4 or 8)? */
+static inline bool typed_size(uint64_t n)
+{
+    return n && n <= 8 && !(n & (n - 1));
+}
+
+/* memcpy, with the sizes of typed accesses as fixed-size moves (one load
+ * and one store, see mr_load_host) rather than a call. */
 static inline __attribute__((always_inline)) void copy_bytes(uint8_t *dst, const uint8_t *src,
                                                              uint64_t n)
 {
-    switch (n) {
-    case 1:
-        *dst = *src;
-        break;
-    case 2:
-        memcpy(dst, src, 2);
-        break;
-    case 4:
-        memcpy(dst, src, 4);
-        break;
-    case 8:
-        memcpy(dst, src, 8);
-        break;
-    default:
+    if (typed_size(n))
+        mr_store_host(dst, mr_load_host(src, (unsigned)n), (unsigned)n);
+    else
         memcpy(dst, src, n);
-        break;
-    }
 }
 
 /* Copy RAM bytes for one range. A write to a read-only range (ROM) is
@@ -439,28 +432,16 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
                                                                      bool one)
 {
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
-    bool small = len && len <= 8 && !(len & (len - 1));
-    if (!small || in_page + len > TLB_PAGE_SIZE || !mr_rcu_registered())
+    if (!typed_size(len) || in_page + len > TLB_PAGE_SIZE || !mr_rcu_registered())
         goto slow;
     rcu_read_lock();
     const FlatView *fv = as_view_or_null(as);
     const TlbEntry *e = fv ? tlb_match(fv, addr) : NULL;
     if (e && (e->flags & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT))) {
         uint8_t *host = e->host + in_page;
-        switch (len) {
-        case 1:
-            copy_bytes(is_write ? host : buf, is_write ? buf : host, 1);
-            break;
-        case 2:
-            copy_bytes(is_write ? host : buf, is_write ? buf : host, 2);
-            break;
-        case 4:
-            copy_bytes(is_write ? host : buf, is_write ? buf : host, 4);
-            break;
-        default:
-            copy_bytes(is_write ? host : buf, is_write ? buf : host, 8);
-            break;
-        }
+        uint8_t *dst = is_write ? host : buf;
+        const uint8_t *src = is_write ? buf : host;
+        mr_store_host(dst, mr_load_host(src, (unsigned)len), (unsigned)len); /* len is typed */
         rcu_read_unlock();
         return MEMTX_OK;
     }
