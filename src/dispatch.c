@@ -369,22 +369,19 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                                      unsigned size, bool is_write);
 
 /*
- * The rest of an access inside one page whose TLB entry matched but does
- * not copy directly (a callback region, an IOMMU translation). Inside the
- * read-side section the match was found in, so the entry is still valid.
- * @one: a typed access (see callback_access).
+ * The rest of an access inside one page whose TLB entry matched but
+ * neither copies directly nor calls a device for this direction (access_fast
+ * handles those): an IOMMU translation, or an entry that does not serve
+ * the direction. Inside the read-side section the match was found in, so
+ * the entry is still valid. @one: a typed access (see callback_access).
  */
 static inline __attribute__((always_inline)) MemTxResult access_hit(AddressSpace *as, hwaddr addr,
                                                                     MemTxAttrs attrs, uint8_t *buf,
                                                                     hwaddr len, bool is_write,
                                                                     bool one)
 {
-    const TlbEntry *e = &tlb[tlb_index(addr)];
-    if (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))
-        return callback_access(e->mr, e->off + (addr & (TLB_PAGE_SIZE - 1)), buf, len, is_write,
-                               attrs, one);
     MemTxResult r;
-    if (tlb_use(e, addr, buf, len, is_write, attrs, one, &r))
+    if (tlb_use(&tlb[tlb_index(addr)], addr, buf, len, is_write, attrs, one, &r))
         return r;
     rcu_read_unlock();
     return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
