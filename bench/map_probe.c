@@ -21,6 +21,8 @@
 
 #include <memregion/memregion.h>
 
+#include "devices.h"
+
 #define N             2048
 #define REPS          8
 #define REGION_SIZE   0x1000ull
@@ -78,22 +80,7 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
-static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
-{
-    (void)opaque;
-    (void)size;
-    return addr;
-}
-
-static void dev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
-{
-    (void)opaque;
-    (void)addr;
-    (void)data;
-    (void)size;
-}
-
-static const MemoryRegionOps dev_ops = {.read = dev_read, .write = dev_write};
+static const MemoryRegionOps dev_ops = {.read = bench_read_offset, .write = bench_write_ignore};
 
 static MemoryRegion regs[N], root;
 static bool ram;

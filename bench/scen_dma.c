@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
+#include "devices.h"
 
 #define DMA_PAGES 256
 #define DMA_RAM   (DMA_PAGES * 0x1000ull)
@@ -40,22 +41,7 @@ static IOMMUTLBEntry identity_translate(MemoryRegion *mr, void *opaque, hwaddr i
 
 static const IOMMUMemoryRegionOps identity_ops = {.translate = identity_translate};
 
-static uint64_t mmio_read(void *opaque, hwaddr off, unsigned size)
-{
-    (void)opaque;
-    (void)size;
-    return off;
-}
-
-static void mmio_write(void *opaque, hwaddr off, uint64_t v, unsigned size)
-{
-    (void)opaque;
-    (void)off;
-    (void)v;
-    (void)size;
-}
-
-static const MemoryRegionOps mmio_ops = {.read = mmio_read, .write = mmio_write};
+static const MemoryRegionOps mmio_ops = {.read = bench_read_offset, .write = bench_write_ignore};
 
 /* Addresses: a pseudo-random page among 8 (hot in every cache), random word. */
 static inline hwaddr next_addr(DmaWorld *w)

@@ -19,6 +19,7 @@
 
 #include "baseline.h"
 #include "bench.h"
+#include "devices.h"
 
 typedef enum Kind { KIND_RAM, KIND_MMIO } Kind;
 
@@ -109,24 +110,9 @@ static void clock_stop(Clock *c, Phase *p, uint64_t done)
 
 /* ---- memregion ---------------------------------------------------------------- */
 
-static uint64_t mmio_read(void *opaque, hwaddr addr, unsigned size)
-{
-    (void)opaque;
-    (void)size;
-    return addr;
-}
-
-static void mmio_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
-{
-    (void)opaque;
-    (void)addr;
-    (void)data;
-    (void)size;
-}
-
 static const MemoryRegionOps bench_mmio_ops = {
-    .read = mmio_read,
-    .write = mmio_write,
+    .read = bench_read_offset,
+    .write = bench_write_ignore,
 };
 
 static int mr_init(MemoryRegion *mr, Kind k)
