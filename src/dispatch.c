@@ -140,9 +140,20 @@ uint64_t memregion_stat_tlb_fills(void)
     return mr_ts.tlb_fills;
 }
 
+/*
+ * The entry of @addr's page: its page number with the bits above the
+ * index folded in (xor). Indexed by the low bits alone, regions placed at
+ * a power-of-two stride (BARs, the 4 KiB-every-8 KiB layouts of device
+ * arrays) would share a fraction of the entries and evict each other
+ * while the rest stayed empty: 1,024 one-page regions at stride 2 pages
+ * used 512 entries. Folded, pages at any stride of 2^k pages spanning up
+ * to 2^(TLB_BITS + k) pages get distinct entries, and consecutive pages
+ * keep consecutive ones.
+ */
 static inline unsigned tlb_index(hwaddr addr)
 {
-    return (unsigned)(addr >> TLB_PAGE_BITS) & ((1u << TLB_BITS) - 1);
+    uint64_t page = addr >> TLB_PAGE_BITS;
+    return (unsigned)(page ^ (page >> TLB_BITS)) & ((1u << TLB_BITS) - 1);
 }
 
 /* Every field of @a in one word (the struct's padding bits are unspecified). */

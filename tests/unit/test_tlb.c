@@ -21,6 +21,11 @@
  *    memory for every length and offset around a page boundary, for
  *    transfers and typed helpers of both byte orders, and a thread's very
  *    first access (before liburcu knows the thread) is served right.
+ *  - Pages of regions placed at a power-of-two stride all stay cached:
+ *    1,024 one-page regions every 2 or 4 pages are filled once, and a second
+ *    pass over them fills nothing (this fails if the entry is chosen by the
+ *    low bits of the page number alone, which gives such layouts a half or
+ *    a quarter of the entries).
  */
 #include <pthread.h>
 #include <string.h>
@@ -266,6 +271,31 @@ static void test_first_access_of_a_thread(void **state)
     assert_int_equal(v, 0xa4);
 }
 
+static void test_strided_regions_keep_their_entries(void **state)
+{
+    (void)state;
+    enum { NR = 1024 };
+    /* One RAM region under every stride: the TLB caches pages, so reading
+     * every stride-th page is the layout of one-page regions at that stride. */
+    MemoryRegion *top = h_container("top", MR_SIZE_2_64);
+    MemoryRegion *mem = h_ram("pages", NR * 4 * PAGE);
+    uint8_t *host = memory_region_get_ram_ptr(mem);
+    for (unsigned p = 0; p < NR * 4; p++)
+        memset(host + (hwaddr)p * PAGE, (int)(p & 0xff), PAGE);
+    h_add(top, 0x100000000ull, mem, 0);
+    AddressSpace *space = h_as(top, "strided");
+    for (hwaddr stride = 1; stride <= 4; stride *= 2) {
+        for (unsigned i = 0; i < NR; i++)
+            assert_int_equal(rd8(space, 0x100000000ull + i * stride * PAGE + 5),
+                             (i * stride) & 0xff);
+        uint64_t f0 = memregion_stat_tlb_fills();
+        for (unsigned i = 0; i < NR; i++)
+            assert_int_equal(rd8(space, 0x100000000ull + i * stride * PAGE + 9),
+                             (i * stride) & 0xff);
+        assert_int_equal(memregion_stat_tlb_fills() - f0, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +306,7 @@ int main(void)
         H_TEST(test_entries_belong_to_their_view),
         H_TEST(test_fast_path_matches_memory),
         H_TEST(test_first_access_of_a_thread),
+        H_TEST(test_strided_regions_keep_their_entries),
     };
     return cmocka_run_group_tests_name("tlb", tests, NULL, NULL);
 }
