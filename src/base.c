@@ -39,6 +39,15 @@ void mr_oom(const char *where)
     abort();
 }
 
+void *mr_alloc_lines(size_t size)
+{
+    void *p =
+        aligned_alloc(MR_CACHE_LINE, (size + MR_CACHE_LINE - 1) & ~(size_t)(MR_CACHE_LINE - 1));
+    if (!p)
+        mr_oom(__func__);
+    return p;
+}
+
 void mr_assert_fail(const char *expr, const char *file, int line, const char *func)
 {
     fprintf(stderr, "memregion: internal invariant broken: %s (%s:%d, %s)\n", expr, file, line,

@@ -75,9 +75,8 @@ static ViewSlot *slot_for(MemoryRegion *root)
 {
     if (root->view_slot)
         return root->view_slot;
-    ViewSlot *s = calloc(1, sizeof(*s));
-    if (!s)
-        mr_oom(__func__);
+    ViewSlot *s = mr_alloc_lines(sizeof(*s));
+    memset(s, 0, sizeof(*s));
     s->root = root;
     s->chain = view_chain_new();
     s->full = true;
@@ -307,7 +306,9 @@ static void do_commit(void)
         damage_topology(); /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
-        mr_defer_free(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
+        mr_defer_free(&s->rcu, slot_free_rcu,
+                      sizeof(*s) +
+                          s->cap_win * sizeof(*s->win)); /* readers may still hold the pointer */
     }
     mr_ws.slots.n = kept;
 }

@@ -95,6 +95,8 @@ struct MrWriterState {
     /* reclaim.c: objects retired by the writer, freed after one grace period. */
     struct Deferred *reclaim_batch;
     size_t nr_reclaim, cap_reclaim;
+    size_t reclaim_bytes;        /* what the batch holds */
+    uint64_t stat_grace_periods; /* memregion_stat_grace_periods() */
 };
 extern struct MrWriterState mr_ws;
 

@@ -21,14 +21,20 @@
 #ifndef MEMREGION_VIEW_H
 #define MEMREGION_VIEW_H
 
+#include <stddef.h>
+
 #include "base.h"
 
 /* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
 
-/* A view root: the current version rendered from it, and pending damage. */
+/* A view root: the current version rendered from it, and pending damage.
+ * Readers follow only `view`, which has a cache line of its own: the
+ * writer writes it once per commit, while the damage bookkeeping it writes
+ * several times per commit sits on other lines, so a commit costs a reader
+ * one refetch of this line, not one per write. */
 typedef struct ViewSlot {
-    MemoryRegion *root;
-    FlatView *view;          /* current version (RCU-published); holds one reference */
+    _Alignas(MR_CACHE_LINE) FlatView *view; /* current version (RCU-published); one reference */
+    _Alignas(MR_CACHE_LINE) MemoryRegion *root;
     struct ViewChain *chain; /* every version rendered from root */
     FlatView *previous;      /* during a commit: the version it replaced */
     struct Window {
@@ -116,22 +122,35 @@ typedef struct ViewDelta {
     size_t old_i0, old_i1, new_i0, new_i1;
 } ViewDelta;
 
-/* Versions are recycled (view_build.c's version_recycle), which resets
- * every field but the buffers one by one: a new field is reset there too. */
+/*
+ * Versions are recycled (view_build.c's version_recycle), which resets
+ * every field but the buffers one by one: a new field is reset there too.
+ *
+ * Readers read only the first part: the generation block pointers (the TLB
+ * hit path; two cache lines) and what a lookup or a fill reads, all written
+ * only while the version is built (mru is a racy hint readers write). The
+ * writer's bookkeeping, which it keeps updating while the version is
+ * published (references, the chain, retired and fresh lists, deltas),
+ * starts on a cache line of its own, so those writes never take a line a
+ * reader holds.
+ */
 struct FlatView {
-    unsigned long refcount; /* atomic; the empty view is pinned */
-    struct rcu_head rcu;
-    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
-    size_t nr;          /* ranges */
-    size_t nr_chunks;   /* in all its nodes */
+    /* Every build writes it whole, so recycling leaves it alone. */
+    _Alignas(MR_CACHE_LINE) FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
+    size_t nr;                                                  /* ranges */
+    size_t nr_chunks;                                           /* in all its nodes */
     size_t nr_nodes;
     FvNode **nodes;
-    hwaddr *node_starts;     /* nodes[i]->starts[0] */
-    size_t *node_first;      /* index in the view of nodes[i]'s first range */
-    size_t *node_cfirst;     /* index in the view of nodes[i]'s first chunk */
+    hwaddr *node_starts;  /* nodes[i]->starts[0] */
+    size_t *node_first;   /* index in the view of nodes[i]'s first range */
+    size_t *node_cfirst;  /* index in the view of nodes[i]'s first chunk */
+    const FlatRange *mru; /* most recently used range, racy hint updated by readers */
+    uint64_t seq;         /* creation order, unique */
+    MemoryRegion *root;   /* flat-view root it was rendered from, or NULL */
+    /* Writer side (refcount also by readers that take references). */
+    _Alignas(MR_CACHE_LINE) unsigned long refcount; /* atomic; the empty view is pinned */
+    struct rcu_head rcu;
     size_t cap_nodes;        /* allocated length of the node arrays */
-    const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
-    uint64_t seq;            /* creation order, unique */
     struct ViewChain *chain; /* versions of the same root; NULL when standalone */
     FlatView *newer;         /* next version in the chain */
     bool released;           /* its reference count reached 0 */
@@ -144,9 +163,13 @@ struct FlatView {
     ViewDelta *deltas;
     size_t nr_deltas;
     PtrVec retired_gens, fresh_gens; /* the same for generation blocks */
-    /* Last: every build writes it whole, so recycling leaves it alone. */
-    FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
 };
+
+_Static_assert(offsetof(FlatView, refcount) % MR_CACHE_LINE == 0 &&
+                   offsetof(FlatView, root) < offsetof(FlatView, refcount),
+               "what readers read shares no cache line with what the writer updates");
+_Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
+               "a slot's view pointer has a cache line of its own");
 
 /* The generation of @page's zone in @fv (see FvGenBlock). */
 static inline uint64_t fv_tlb_gen(const FlatView *fv, uint64_t page)

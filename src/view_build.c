@@ -108,10 +108,7 @@ static void *pool_take(void **objs, size_t *nr, size_t size)
     MR_ASSERT_WRITER();
     if (*nr)
         return objs[--*nr];
-    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
-    if (!p)
-        mr_oom(__func__);
-    return p;
+    return mr_alloc_lines(size);
 }
 
 /* Keep @p in @objs (holding *nr, at most @max): true, or false when the
@@ -141,9 +138,8 @@ static FlatView *version_alloc(void)
     MR_ASSERT_WRITER();
     if (version_pool_nr)
         return version_pool[--version_pool_nr];
-    FlatView *fv = calloc(1, sizeof(*fv));
-    if (!fv)
-        mr_oom(__func__);
+    FlatView *fv = mr_alloc_lines(sizeof(*fv));
+    memset(fv, 0, sizeof(*fv));
     return fv;
 }
 
@@ -213,17 +209,17 @@ static void gen_free_rcu(struct rcu_head *head)
 /* No live version holds @c (or @n, or @g) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
-    mr_defer_free(&c->rcu, chunk_free_rcu);
+    mr_defer_free(&c->rcu, chunk_free_rcu, sizeof(*c));
 }
 
 static void node_free(FvNode *n)
 {
-    mr_defer_free(&n->rcu, node_free_rcu);
+    mr_defer_free(&n->rcu, node_free_rcu, sizeof(*n));
 }
 
 static void gen_free(FvGenBlock *g)
 {
-    mr_defer_free(&g->rcu, gen_free_rcu);
+    mr_defer_free(&g->rcu, gen_free_rcu, sizeof(*g));
 }
 
 /* A generation block of the version being built (@fv), for zones
@@ -824,7 +820,7 @@ static void flatview_release(FlatView *fv)
     MR_ASSERT(!chain || mr_writer_owned()); /* chain bookkeeping is the writer's */
     if (!chain) {
         version_free_all(fv);
-        mr_defer_free(&fv->rcu, flatview_free_rcu);
+        mr_defer_free(&fv->rcu, flatview_free_rcu, sizeof(*fv));
         return;
     }
     /* Pop released versions from the old end; what only they held dies. */
@@ -844,7 +840,7 @@ static void flatview_release(FlatView *fv)
             version_free_all(v);
             chain->newest = NULL;
         }
-        mr_defer_free(&v->rcu, flatview_free_rcu);
+        mr_defer_free(&v->rcu, flatview_free_rcu, sizeof(*v));
     }
     if (!chain->oldest && chain->detached)
         free(chain);

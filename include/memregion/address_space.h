@@ -178,6 +178,16 @@ uint64_t memregion_stat_renders(void);
  */
 uint64_t memregion_stat_index_entries(void);
 
+/**
+ * Number of grace periods the writer has waited for to free what commits
+ * retired (old view versions and the parts only they held), since the
+ * process started (for tests and benchmarks). Retired memory is freed in
+ * batches of about 2 MiB, so a busy writer waits for readers once per a few
+ * hundred small commits; each wait interrupts the CPUs that run readers.
+ * Takes the writer lock, like memregion_stat_index_entries().
+ */
+uint64_t memregion_stat_grace_periods(void);
+
 MEMREGION_API_END
 
 #endif /* MEMREGION_ADDRESS_SPACE_H */
