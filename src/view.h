@@ -137,20 +137,29 @@ typedef struct ViewDelta {
 struct FlatView {
     /* Every build writes it whole, so recycling leaves it alone. */
     _Alignas(MR_CACHE_LINE) FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
-    size_t nr;                                                  /* ranges */
-    size_t nr_chunks;                                           /* in all its nodes */
+    /* What every lookup reads: one line. */
     size_t nr_nodes;
-    FvNode **nodes;
+    FvNode **nodes;       /* these four arrays have one capacity (cap_nodes): */
     hwaddr *node_starts;  /* nodes[i]->starts[0] */
     size_t *node_first;   /* index in the view of nodes[i]'s first range */
     size_t *node_cfirst;  /* index in the view of nodes[i]'s first chunk */
+    size_t nr;            /* ranges */
     const FlatRange *mru; /* most recently used range, racy hint updated by readers */
     uint64_t seq;         /* creation order, unique */
-    MemoryRegion *root;   /* flat-view root it was rendered from, or NULL */
+    /* The next line: the four node arrays themselves when the version has
+     * one node (up to 8192 ranges), so a lookup in a new version fetches two
+     * lines here rather than four scattered arrays. */
+    size_t nr_chunks;   /* in all its nodes */
+    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
+    FvNode *node_one;
+    hwaddr node_one_start;
+    size_t node_one_first, node_one_cfirst;
     /* Writer side (refcount also by readers that take references). */
     _Alignas(MR_CACHE_LINE) unsigned long refcount; /* atomic; the empty view is pinned */
     struct rcu_head rcu;
-    size_t cap_nodes;        /* allocated length of the node arrays */
+    size_t cap_nodes;        /* capacity of the node arrays in use (1: the inline ones) */
+    void *node_block;        /* heap block of the node arrays of larger versions, kept */
+    size_t cap_block;        /* for the next life; its capacity in nodes */
     struct ViewChain *chain; /* versions of the same root; NULL when standalone */
     FlatView *newer;         /* next version in the chain */
     bool released;           /* its reference count reached 0 */
@@ -166,8 +175,13 @@ struct FlatView {
 };
 
 _Static_assert(offsetof(FlatView, refcount) % MR_CACHE_LINE == 0 &&
-                   offsetof(FlatView, root) < offsetof(FlatView, refcount),
+                   offsetof(FlatView, node_one_cfirst) < offsetof(FlatView, refcount),
                "what readers read shares no cache line with what the writer updates");
+_Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
+                       offsetof(FlatView, nr_nodes) / MR_CACHE_LINE &&
+                   offsetof(FlatView, node_one_cfirst) / MR_CACHE_LINE ==
+                       offsetof(FlatView, nr_chunks) / MR_CACHE_LINE,
+               "a lookup in a one-node version reads two cache lines of it");
 _Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
                "a slot's view pointer has a cache line of its own");
 

@@ -162,11 +162,9 @@ static void version_recycle(FlatView *fv)
     fv->nr_deltas = 0;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     fv->retired_gens.n = fv->fresh_gens.n = 0;
+    fv->cap_nodes = 0; /* the next build points the node arrays where they fit */
     if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
-        free(fv->nodes);
-        free(fv->node_starts);
-        free(fv->node_first);
-        free(fv->node_cfirst);
+        free(fv->node_block);
         free(fv->deltas);
         free(fv->retired.v);
         free(fv->retired_nodes.v);
@@ -294,18 +292,56 @@ typedef struct Builder {
     size_t node_ranges, node_chunks; /* what the finished nodes hold */
 } Builder;
 
+/* Point @fv's four node arrays at @base, which holds @cap entries of each. */
+static void version_point_nodes(FlatView *fv, void *base, size_t cap)
+{
+    _Static_assert(sizeof(FvNode *) == sizeof(hwaddr) && sizeof(hwaddr) == sizeof(size_t),
+                   "the four node arrays have entries of one size");
+    fv->nodes = base;
+    fv->node_starts = (hwaddr *)(fv->nodes + cap);
+    fv->node_first = (size_t *)(fv->node_starts + cap);
+    fv->node_cfirst = fv->node_first + cap;
+    fv->cap_nodes = cap;
+}
+
+/*
+ * Room for @more nodes. A version of one node keeps its node arrays inside
+ * itself (node_one and the three fields after it, in that order); a larger
+ * one in a heap block of four arrays of one capacity, which the version
+ * keeps across lives.
+ */
 static void builder_reserve_nodes(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    size_t need = fv->nr_nodes + more, c1 = fv->cap_nodes, c2 = c1, c3 = c1, c4 = c1;
-    if (need <= c1)
+    size_t need = fv->nr_nodes + more;
+    if (need <= fv->cap_nodes)
         return;
-    /* Four parallel arrays of one capacity: each grows to the same size. */
-    MR_GROW_OR_DIE(fv->nodes, c1, need, 8);
-    MR_GROW_OR_DIE(fv->node_starts, c2, need, 8);
-    MR_GROW_OR_DIE(fv->node_first, c3, need, 8);
-    MR_GROW_OR_DIE(fv->node_cfirst, c4, need, 8);
-    fv->cap_nodes = c1;
+    if (need == 1) {
+        version_point_nodes(fv, &fv->node_one, 1);
+        return;
+    }
+    void *old_block = NULL;
+    if (need > fv->cap_block) {
+        size_t cap = MR_MAX(8, fv->cap_block);
+        while (cap < need)
+            cap *= 2;
+        old_block = fv->node_block; /* may hold the entries: copied below */
+        fv->node_block = malloc(cap * 4 * sizeof(size_t));
+        if (!fv->node_block)
+            mr_oom(__func__);
+        fv->cap_block = cap;
+    }
+    FvNode **nodes = fv->nodes;
+    hwaddr *starts = fv->node_starts;
+    size_t *first = fv->node_first, *cfirst = fv->node_cfirst, n = fv->nr_nodes;
+    version_point_nodes(fv, fv->node_block, fv->cap_block);
+    if (n) { /* from the inline arrays or the old block */
+        memcpy(fv->nodes, nodes, n * sizeof(*nodes));
+        memcpy(fv->node_starts, starts, n * sizeof(*starts));
+        memcpy(fv->node_first, first, n * sizeof(*first));
+        memcpy(fv->node_cfirst, cfirst, n * sizeof(*cfirst));
+    }
+    free(old_block);
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
