@@ -151,9 +151,11 @@ struct FlatView {
      * lines here rather than four scattered arrays. */
     size_t nr_chunks;   /* in all its nodes */
     MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
-    FvNode *node_one;
-    hwaddr node_one_start;
-    size_t node_one_first, node_one_cfirst;
+    struct {
+        FvNode *nodes[1];
+        hwaddr starts[1];
+        size_t first[1], cfirst[1];
+    } node_one;
     /* Writer side (refcount also by readers that take references). */
     _Alignas(MR_CACHE_LINE) unsigned long refcount; /* atomic; the empty view is pinned */
     struct rcu_head rcu;
@@ -175,11 +177,13 @@ struct FlatView {
 };
 
 _Static_assert(offsetof(FlatView, refcount) % MR_CACHE_LINE == 0 &&
-                   offsetof(FlatView, node_one_cfirst) < offsetof(FlatView, refcount),
+                   offsetof(FlatView, node_one) + sizeof(((FlatView *)0)->node_one) <=
+                       offsetof(FlatView, refcount),
                "what readers read shares no cache line with what the writer updates");
 _Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
                        offsetof(FlatView, nr_nodes) / MR_CACHE_LINE &&
-                   offsetof(FlatView, node_one_cfirst) / MR_CACHE_LINE ==
+                   (offsetof(FlatView, node_one) + sizeof(((FlatView *)0)->node_one) - 1) /
+                           MR_CACHE_LINE ==
                        offsetof(FlatView, nr_chunks) / MR_CACHE_LINE,
                "a lookup in a one-node version reads two cache lines of it");
 _Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,

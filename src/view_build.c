@@ -292,23 +292,10 @@ typedef struct Builder {
     size_t node_ranges, node_chunks; /* what the finished nodes hold */
 } Builder;
 
-/* Point @fv's four node arrays at @base, which holds @cap entries of each. */
-static void version_point_nodes(FlatView *fv, void *base, size_t cap)
-{
-    _Static_assert(sizeof(FvNode *) == sizeof(hwaddr) && sizeof(hwaddr) == sizeof(size_t),
-                   "the four node arrays have entries of one size");
-    fv->nodes = base;
-    fv->node_starts = (hwaddr *)(fv->nodes + cap);
-    fv->node_first = (size_t *)(fv->node_starts + cap);
-    fv->node_cfirst = fv->node_first + cap;
-    fv->cap_nodes = cap;
-}
-
 /*
  * Room for @more nodes. A version of one node keeps its node arrays inside
- * itself (node_one and the three fields after it, in that order); a larger
- * one in a heap block of four arrays of one capacity, which the version
- * keeps across lives.
+ * itself (node_one); a larger one in a heap block of four arrays of one
+ * capacity, which the version keeps across lives.
  */
 static void builder_reserve_nodes(Builder *b, size_t more)
 {
@@ -317,7 +304,11 @@ static void builder_reserve_nodes(Builder *b, size_t more)
     if (need <= fv->cap_nodes)
         return;
     if (need == 1) {
-        version_point_nodes(fv, &fv->node_one, 1);
+        fv->nodes = fv->node_one.nodes;
+        fv->node_starts = fv->node_one.starts;
+        fv->node_first = fv->node_one.first;
+        fv->node_cfirst = fv->node_one.cfirst;
+        fv->cap_nodes = 1;
         return;
     }
     void *old_block = NULL;
@@ -326,15 +317,21 @@ static void builder_reserve_nodes(Builder *b, size_t more)
         while (cap < need)
             cap *= 2;
         old_block = fv->node_block; /* may hold the entries: copied below */
-        fv->node_block = malloc(cap * 4 * sizeof(size_t));
+        fv->node_block = malloc(cap * (sizeof(FvNode *) + sizeof(hwaddr) + 2 * sizeof(size_t)));
         if (!fv->node_block)
             mr_oom(__func__);
         fv->cap_block = cap;
     }
     FvNode **nodes = fv->nodes;
     hwaddr *starts = fv->node_starts;
-    size_t *first = fv->node_first, *cfirst = fv->node_cfirst, n = fv->nr_nodes;
-    version_point_nodes(fv, fv->node_block, fv->cap_block);
+    size_t *first = fv->node_first, *cfirst = fv->node_cfirst, n = fv->nr_nodes,
+           cap = fv->cap_block;
+    /* The four arrays one after the other (cap is a power of two: each stays aligned). */
+    fv->nodes = fv->node_block;
+    fv->node_starts = (hwaddr *)(fv->nodes + cap);
+    fv->node_first = (size_t *)(fv->node_starts + cap);
+    fv->node_cfirst = fv->node_first + cap;
+    fv->cap_nodes = cap;
     if (n) { /* from the inline arrays or the old block */
         memcpy(fv->nodes, nodes, n * sizeof(*nodes));
         memcpy(fv->node_starts, starts, n * sizeof(*starts));
