@@ -2,20 +2,23 @@
  * Reclamation of memory readers may still be using (retired view versions
  * and chunks, slots, eventfd sets, dirty bitmaps).
  *
- * On the writer side, retired objects are batched: when the batch holds
- * RECLAIM_BYTES of garbage (or RECLAIM_BATCH objects), the writer waits for
- * one grace period (synchronize_rcu) and frees the whole batch itself.
- * Garbage stays bounded by the budget however fast commits come, and freed
- * chunks return to their pool at once.
+ * On the writer side, retired objects are batched: when the batch is full,
+ * the writer waits for one grace period (synchronize_rcu) and frees the
+ * whole batch itself, so garbage stays bounded however fast commits come,
+ * and freed chunks return to their pool at once.
  *
- * The budget is counted in bytes because a grace period is dear to readers:
- * liburcu-bp's synchronize_rcu interrupts every CPU that runs a reader twice
- * (membarrier), which costs a reader about as much time as the writer spends
- * on the grace period itself, tens of microseconds on a virtual machine. A
- * busy writer retires a few objects per commit (a version, a node, a chunk,
- * a generation block), so a budget of objects made it wait for readers every
- * 64 commits, thousands of times a second; a budget of bytes lets it wait
- * once per a few hundred commits for the same bound on memory.
+ * How full is full depends on what a grace period costs. Without readers on
+ * other CPUs it costs the writer a few microseconds, and a batch of
+ * RECLAIM_BATCH objects keeps the memory the writer cycles through small
+ * (mapping regions one by one retires two small objects per commit). With
+ * readers running, liburcu-bp's synchronize_rcu interrupts their CPUs twice
+ * (membarrier) and waits for their sections: tens of microseconds for the
+ * writer and about as much for each reader. A busy writer retires a version,
+ * a node, a chunk and a generation block per commit, so a batch of objects
+ * made it wait for readers every 64 commits, thousands of times a second.
+ * So while grace periods take much longer than the quickest one seen (the
+ * mark of readers at work), the batch is bounded in bytes instead,
+ * RECLAIM_BYTES, which for such commits is one wait per ~180 of them.
  *
  * Callers that do not hold the writer lock hand objects to liburcu's
  * call_rcu thread instead.
@@ -25,24 +28,39 @@
  * callbacks run after the section that found them has ended.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "base.h"
 #include "globals.h"
 
-#define RECLAIM_BYTES (2u << 20) /* garbage retired before the writer waits for readers */
-#define RECLAIM_BATCH 4096       /* objects, however small, retired before it waits */
+#define RECLAIM_BATCH      256 /* objects retired before the writer waits, while waits are cheap */
+#define RECLAIM_BYTES      (2u << 20) /* bytes retired before it waits, while they are dear */
+#define RECLAIM_BATCH_DEAR 4096       /* objects, however small, while they are dear */
+#define RECLAIM_DEAR       4          /* dear: the recent average over 4x the quickest wait */
 
 typedef struct Deferred {
     struct rcu_head *head;
     void (*fn)(struct rcu_head *);
 } Deferred;
 
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void mr_reclaim_now(void)
 {
     if (!mr_ws.nr_reclaim)
         return;
+    uint64_t t0 = clock_ns();
     synchronize_rcu();
+    uint64_t took = clock_ns() - t0;
     mr_ws.stat_grace_periods++;
+    if (!mr_ws.gp_quickest_ns || took < mr_ws.gp_quickest_ns)
+        mr_ws.gp_quickest_ns = took ? took : 1;
+    mr_ws.gp_recent_ns = mr_ws.gp_recent_ns ? (mr_ws.gp_recent_ns + took) / 2 : took;
     /* A freeing function may retire more (a version frees its chunks). */
     while (mr_ws.nr_reclaim) {
         Deferred d = mr_ws.reclaim_batch[--mr_ws.nr_reclaim];
@@ -57,7 +75,7 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *), size_t 
         call_rcu(head, fn);
         return;
     }
-    MR_GROW_OR_DIE(mr_ws.reclaim_batch, mr_ws.cap_reclaim, mr_ws.nr_reclaim + 1, 256);
+    MR_GROW_OR_DIE(mr_ws.reclaim_batch, mr_ws.cap_reclaim, mr_ws.nr_reclaim + 1, RECLAIM_BATCH);
     mr_ws.reclaim_batch[mr_ws.nr_reclaim].head = head;
     mr_ws.reclaim_batch[mr_ws.nr_reclaim].fn = fn;
     mr_ws.nr_reclaim++;
@@ -66,7 +84,9 @@ void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *), size_t 
 
 void mr_reclaim_maybe(void)
 {
-    if (mr_ws.reclaim_bytes >= RECLAIM_BYTES || mr_ws.nr_reclaim >= RECLAIM_BATCH)
+    bool dear = mr_ws.gp_recent_ns > RECLAIM_DEAR * mr_ws.gp_quickest_ns;
+    if (dear ? mr_ws.reclaim_bytes >= RECLAIM_BYTES || mr_ws.nr_reclaim >= RECLAIM_BATCH_DEAR
+             : mr_ws.nr_reclaim >= RECLAIM_BATCH)
         mr_reclaim_now();
 }
 
