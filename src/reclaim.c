@@ -37,6 +37,7 @@
 #define RECLAIM_BYTES      (2u << 20) /* bytes retired before it waits, while they are dear */
 #define RECLAIM_BATCH_DEAR 4096       /* objects, however small, while they are dear */
 #define RECLAIM_DEAR       4          /* dear: the recent average over 4x the quickest wait */
+#define RECLAIM_DEAR_CAP   16         /* a wait counts at most 16x the quickest in the average */
 
 typedef struct Deferred {
     struct rcu_head *head;
@@ -60,7 +61,9 @@ void mr_reclaim_now(void)
     mr_ws.stat_grace_periods++;
     if (!mr_ws.gp_quickest_ns || took < mr_ws.gp_quickest_ns)
         mr_ws.gp_quickest_ns = took ? took : 1;
-    mr_ws.gp_recent_ns = mr_ws.gp_recent_ns ? (mr_ws.gp_recent_ns + took) / 2 : took;
+    /* One wait stretched by preemption must not make waits look dear for long. */
+    took = MR_MIN(took, RECLAIM_DEAR_CAP * mr_ws.gp_quickest_ns);
+    mr_ws.gp_recent_ns = mr_ws.gp_recent_ns ? (3 * mr_ws.gp_recent_ns + took) / 4 : took;
     /* A freeing function may retire more (a version frees its chunks). */
     while (mr_ws.nr_reclaim) {
         Deferred d = mr_ws.reclaim_batch[--mr_ws.nr_reclaim];
