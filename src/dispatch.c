@@ -419,14 +419,37 @@ static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, 
     return access_hit(as, addr, attrs, buf, len, is_write, true);
 }
 
-/* callback_access as a function of five arguments, one per direction and
+/* callback_access out of line, for the callback wrappers below: @how is
+ * 1 for a write, 2 for a typed access. */
+static __attribute__((noinline)) MemTxResult callback_access_any(MemoryRegion *mr, hwaddr off,
+                                                                 MemTxAttrs attrs, uint8_t *buf,
+                                                                 uint64_t n, unsigned how)
+{
+    return how == 0   ? callback_access(mr, off, buf, n, false, attrs, false)
+           : how == 1 ? callback_access(mr, off, buf, n, true, attrs, false)
+           : how == 2 ? callback_access(mr, off, buf, n, false, attrs, true)
+                      : callback_access(mr, off, buf, n, true, attrs, true);
+}
+
+/*
+ * callback_access as a function of five arguments, one per direction and
  * kind, so that the fast path below reaches it with a tail call (its last
- * three arguments in the registers where the fast path received them). */
+ * three arguments in the registers where the fast path received them). An
+ * access the device takes as it is (mmio_is_straight), from a thread in no
+ * callback, and no write an ioeventfd may take, goes on with a jump to
+ * mmio_straight_*_leave, which holds the only stack frame of the call;
+ * anything else to callback_access_any.
+ */
 #define CALLBACK_CALL(name, is_write, one)                                                         \
     static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
                                                       MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
     {                                                                                              \
-        return callback_access(mr, off, buf, n, is_write, attrs, one);                             \
+        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) && callrec_try_enter(mr)) {   \
+            rcu_read_unlock();                                                                     \
+            return (is_write) ? mmio_straight_write_leave(mr, off, attrs, buf, n)                  \
+                              : mmio_straight_read_leave(mr, off, attrs, buf, n);                  \
+        }                                                                                          \
+        return callback_access_any(mr, off, attrs, buf, n, (is_write) | (one) << 1);               \
     }
 CALLBACK_CALL(callback_bytes_read, false, false)
 CALLBACK_CALL(callback_bytes_write, true, false)
