@@ -39,12 +39,13 @@ void mr_oom(const char *where)
     abort();
 }
 
-void *mr_alloc_lines(size_t size)
+void *mr_alloc_lines(size_t size, const char *where)
 {
+    /* aligned_alloc wants a size that is a multiple of the alignment. */
     void *p =
         aligned_alloc(MR_CACHE_LINE, (size + MR_CACHE_LINE - 1) & ~(size_t)(MR_CACHE_LINE - 1));
     if (!p)
-        mr_oom(__func__);
+        mr_oom(where);
     return p;
 }
 

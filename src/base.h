@@ -86,9 +86,10 @@ __attribute__((noreturn, cold)) void mr_oom(const char *where);
  * what each side writes on lines of its own. */
 #define MR_CACHE_LINE 64
 
-/* @size bytes starting on a cache line, uninitialised (mr_oom() when out of
- * memory); free() releases them. */
-void *mr_alloc_lines(size_t size);
+/* @size bytes (uninitialised) starting a cache line, for objects that
+ * readers poll apart from what writers change; mr_oom() when there is no
+ * memory. Freed with free(). */
+void *mr_alloc_lines(size_t size, const char *where);
 
 /*
  * The one growth helper, mr_grow_array() (grow.h), used through MR_GROW

@@ -108,7 +108,7 @@ static void *pool_take(void **objs, size_t *nr, size_t size)
     MR_ASSERT_WRITER();
     if (*nr)
         return objs[--*nr];
-    return mr_alloc_lines(size);
+    return mr_alloc_lines(size, __func__);
 }
 
 /* Keep @p in @objs (holding *nr, at most @max): true, or false when the
@@ -138,7 +138,7 @@ static FlatView *version_alloc(void)
     MR_ASSERT_WRITER();
     if (version_pool_nr)
         return version_pool[--version_pool_nr];
-    FlatView *fv = mr_alloc_lines(sizeof(*fv));
+    FlatView *fv = mr_alloc_lines(sizeof(*fv), __func__);
     memset(fv, 0, sizeof(*fv));
     return fv;
 }
