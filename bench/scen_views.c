@@ -732,9 +732,10 @@ void scenario_scaling(void)
     snprintf(why, sizeof(why),
              "the reader ran %.0f%% of the time beside the writer (other threads took the rest "
              "of its CPU), and each of %.0f commits/s cost it %s of CPU (%.0f%% of its time): "
-             "TLB entries of the changed zones are refilled from the new version, whose lines "
-             "(slot, generation pointers and block, copied node and chunk) come from the "
-             "writer's cache; %.0f grace periods/s. The RCU sorted array keeps %.0f%% under its "
+             "TLB entries of the changed zones (zone = page mod 256: the BAR's zones hold 8 of "
+             "its 500 pages) are refilled from the new version, whose lines (index, copied node "
+             "and chunk) come from the writer's cache; %.0f grace periods/s. The RCU sorted "
+             "array keeps %.0f%% under its "
              "writer (%.0f copies/s); when commits touch the reader's pages memregion keeps "
              "%.0f%%",
              100 * cpu_ldl, wrate_mr, fmt_time(buf, sizeof(buf), lost_ldl),
