@@ -16,9 +16,13 @@
  * writer and about as much for each reader. A busy writer retires a version,
  * a node, a chunk and a generation block per commit, so a batch of objects
  * made it wait for readers every 64 commits, thousands of times a second.
- * So while grace periods take much longer than the quickest one seen (the
- * mark of readers at work), the batch is bounded in bytes instead,
- * RECLAIM_BYTES, which for such commits is one wait per ~180 of them.
+ * So while grace periods take much longer than the quickest one seen, the
+ * batch is bounded in bytes instead, RECLAIM_BYTES, which for such commits
+ * is one wait per ~180 of them. The writer sees only its own wait: long
+ * when a reader sits in a section it must wait out (preempted there, say)
+ * or a reader's CPU must be woken; a reader running flat out on its own CPU
+ * pays for the interruption while the writer's wait stays short, and then
+ * the batch stays at RECLAIM_BATCH objects.
  *
  * Callers that do not hold the writer lock hand objects to liburcu's
  * call_rcu thread instead.
