@@ -138,7 +138,7 @@ static int by_lo(const void *a, const void *b)
 }
 
 /* The next version of @s's view: only the damaged windows re-rendered. */
-static FlatView *render_incremental(ViewSlot *s)
+static FlatView *render_incremental(ViewSlot *s, bool *full)
 {
     const FlatView *old = s->view;
     if (s->nr_win > 1)
@@ -176,6 +176,7 @@ static FlatView *render_incremental(ViewSlot *s)
     FlatView *fv;
     if (spanned > old->nr / 2 + FV_CHUNK) {
         fv = render_full(s->chain, old, s->root); /* most of it changed anyway */
+        *full = true;
     } else {
         for (size_t e = 0; e < n; e++)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
@@ -216,38 +217,43 @@ static void check_against_full(const ViewSlot *s, const FlatView *fv)
 static void build_version(ViewSlot *s)
 {
     FlatView *old = s->view, *fv;
-    if (s->full || !old) {
+    bool full = s->full || !old;
+    if (full) {
         fv = render_full(s->chain, old, s->root);
     } else {
-        fv = render_incremental(s);
+        fv = render_incremental(s, &full);
         if (mr_ws.check_incremental)
             check_against_full(s, fv);
     }
-    s->nr_win = 0;
-    s->full = false;
     if (old && flatview_same(old, fv)) {
         /* Nothing visible changed (a hidden region moved, say): keep the old
          * version, so its address spaces and listeners hear nothing. */
         flatview_discard(fv);
-        return;
+    } else {
+        mr_ws.stat_renders++;
+        s->previous = old;
+        slot_publish(s, fv, full);
     }
-    mr_ws.stat_renders++;
-    s->previous = old;
-    slot_publish(s, fv);
+    s->nr_win = 0;
+    s->full = false;
 }
 
-void slot_publish(ViewSlot *s, FlatView *fv)
+void slot_publish(ViewSlot *s, FlatView *fv, bool full)
 {
-    const FlatView *old = s->view;
     rcu_assign_pointer(s->view, fv);
-    for (unsigned b = 0; b < FV_TLB_BLOCKS; b++) {
-        if (old && old->tlb_gen[b] == fv->tlb_gen[b])
-            continue; /* a shared block: its generations are already here */
-        for (unsigned k = 0; k < FV_TLB_BLOCK_ZONES; k++) {
-            uint64_t *g = &s->tlb_gen[b * FV_TLB_BLOCK_ZONES + k];
-            if (*g != fv->tlb_gen[b]->gen[k]) /* unchanged words stay in readers' caches */
-                __atomic_store_n(g, fv->tlb_gen[b]->gen[k], __ATOMIC_RELAXED);
-        }
+    /* Only the damaged zones' words are written: the others stay in
+     * readers' caches. They hold what the version's blocks hold. */
+    if (full) {
+        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
+            __atomic_store_n(&s->tlb_gen[z], fv_tlb_gen(fv, z), __ATOMIC_RELAXED);
+        return;
+    }
+    for (size_t w = 0; w < s->nr_win; w++) {
+        uint64_t p0, p1;
+        if (!fv_damaged_pages(s->win[w].lo, s->win[w].hi, &p0, &p1))
+            continue;
+        for (uint64_t p = p0; p <= p1; p++)
+            __atomic_store_n(&s->tlb_gen[fv_zone(p)], fv_tlb_gen(fv, p), __ATOMIC_RELAXED);
     }
 }
 

@@ -217,9 +217,25 @@ static inline uint64_t slot_tlb_gen(const ViewSlot *s, uint64_t page)
     return __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_RELAXED);
 }
 
-/* Make @fv the current version of @s: publish it, then copy the zone
- * generations that differ from the slot's (commit.c; writer lock). */
-void slot_publish(ViewSlot *s, FlatView *fv);
+/* The pages whose zones a change of [@lo, @hi) damages: *p0 to *p1
+ * inclusive, at most FV_TLB_ZONES of them (then they cover every zone).
+ * False when the window is empty. */
+static inline bool fv_damaged_pages(mr_size_t lo, mr_size_t hi, uint64_t *p0, uint64_t *p1)
+{
+    if (hi <= lo)
+        return false;
+    *p0 = (uint64_t)(lo >> FV_PAGE_BITS);
+    *p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
+    if (*p1 - *p0 >= FV_TLB_ZONES - 1)
+        *p1 = *p0 + FV_TLB_ZONES - 1; /* every zone */
+    return true;
+}
+
+/* Make @fv the current version of @s: publish it, then copy into the slot
+ * the generations of the zones it changed: all of them when @full (a full
+ * render), else those of the slot's damage windows, which the caller
+ * clears afterwards (commit.c; writer lock). */
+void slot_publish(ViewSlot *s, FlatView *fv, bool full);
 
 /* The versions rendered from one root, oldest first (see view_build.c). */
 typedef struct ViewChain {

@@ -707,11 +707,9 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 
 void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
 {
-    if (hi <= lo)
+    uint64_t p0, p1;
+    if (!fv_damaged_pages(lo, hi, &p0, &p1))
         return;
-    uint64_t p0 = (uint64_t)(lo >> FV_PAGE_BITS), p1 = (uint64_t)((hi - 1) >> FV_PAGE_BITS);
-    if (p1 - p0 >= FV_TLB_ZONES - 1)
-        p1 = p0 + FV_TLB_ZONES - 1; /* every zone */
     for (uint64_t p = p0; p <= p1; p++) {
         unsigned z = fv_zone(p);
         gen_own(fv, z / FV_TLB_BLOCK_ZONES)->gen[z % FV_TLB_BLOCK_ZONES] = fv->seq;
