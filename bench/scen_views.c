@@ -732,7 +732,7 @@ void scenario_scaling(void)
     snprintf(why, sizeof(why),
              "the reader ran %.0f%% of the time beside the writer (other threads took the rest "
              "of its CPU), and each of %.0f commits/s cost it %s of CPU (%.0f%% of its time): "
-             "TLB entries of the changed zones (zone = page mod 256: the BAR's zones hold 8 of "
+             "TLB entries of the changed zones (zone = page mod 1024: the BAR's zones hold 2 of "
              "its 500 pages) are refilled from the new version, whose lines (index, copied node "
              "and chunk) come from the writer's cache; %.0f grace periods/s. The RCU sorted "
              "array keeps %.0f%% under its "

@@ -29,7 +29,7 @@
 
 /* Pages and TLB zones (see FvGenBlock below). */
 #define FV_PAGE_BITS       12
-#define FV_TLB_ZONE_BITS   8
+#define FV_TLB_ZONE_BITS   10
 #define FV_TLB_ZONES       (1u << FV_TLB_ZONE_BITS)
 #define FV_TLB_BLOCK_ZONES 16 /* two cache lines of generations */
 #define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
