@@ -21,6 +21,8 @@
 #ifndef MEMREGION_VIEW_H
 #define MEMREGION_VIEW_H
 
+#include <stddef.h>
+
 #include "base.h"
 
 /* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
@@ -231,10 +233,42 @@ static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
     return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
 }
 
+/*
+ * FlatRange's private copies of its region's fields (address_space.h): the
+ * lookups of the access paths read the range and not the region, a cache
+ * line further away (one region each). They are functions of the region
+ * alone, whose kind and memory are fixed from init to destroy, so merging
+ * and clipping ranges keeps them right; render.c sets them (fr_set_region).
+ * The public fields keep their offsets and the struct its size.
+ */
+_Static_assert(sizeof(FlatRange) == 64 && offsetof(FlatRange, size) == 16 &&
+                   offsetof(FlatRange, mr) == 32 && offsetof(FlatRange, offset_in_region) == 40 &&
+                   offsetof(FlatRange, readonly) == 48 && offsetof(FlatRange, dirty_log_mask) == 51,
+               "FlatRange's public layout is ABI");
+
+static inline void fr_set_region(FlatRange *fr, MemoryRegion *mr)
+{
+    fr->mr = mr;
+    fr->mr_ram = mr->ram;
+    fr->mr_kind = (uint8_t)mr->kind;
+}
+
 /* Do reads of @fr come straight from memory (RAM, ROM, a ROM device in romd mode)? */
 static inline bool fr_reads_direct(const FlatRange *fr)
 {
-    return fr->mr->kind == MR_KIND_RAM || (fr->mr->kind == MR_KIND_ROMD && fr->romd_mode);
+    return fr->mr_kind == MR_KIND_RAM || (fr->mr_kind == MR_KIND_ROMD && fr->romd_mode);
+}
+
+/* Do writes to @fr go straight to memory (RAM, not read-only unless @debug)? */
+static inline bool fr_writes_direct(const FlatRange *fr, bool debug)
+{
+    return fr->mr_kind == MR_KIND_RAM && (!fr->readonly || debug);
+}
+
+/* The host byte behind @addr of @fr, or NULL when @fr's region has no memory. */
+static inline uint8_t *fr_host(const FlatRange *fr, hwaddr addr)
+{
+    return fr->mr_ram ? fr->mr_ram + fr->offset_in_region + (addr - fr->addr) : NULL;
 }
 
 /* Lookup with the most-recently-used shortcut (inline: the hot path). */
