@@ -58,25 +58,28 @@ void rangevec_push(RangeVec *v, const FlatRange *fr);
 /* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges.
  * How many of them a version holds follows from its node and its node
  * array (fv_node_chunk_nr()), so versions may hold different prefixes of
- * one chunk. */
+ * one chunk. Chunks and nodes are allocated on a cache line (view_build.c's
+ * pool_take) and what a lookup reads comes first, so that every range lies
+ * in one cache line (after a 32-byte header each one spanned two) and the
+ * searched arrays in as few lines as their length allows. */
 typedef struct FvChunk {
-    struct rcu_head rcu;
-    uint64_t born;           /* seq of the version that created it */
-    uint32_t used;           /* slots some version holds (writer side): those past it are free */
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
+    uint64_t born; /* seq of the version that created it */
+    uint32_t used; /* slots some version holds (writer side): those past it are free */
+    struct rcu_head rcu;
 } FvChunk;
 
 /* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
  * like chunks are. How many ranges it holds is the version's (node_first),
  * so versions that differ only in the free slots of its last chunk share it. */
 typedef struct FvNode {
-    struct rcu_head rcu;
-    uint64_t born;             /* seq of the version that created it */
-    uint32_t nr;               /* chunks */
-    hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
-    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    hwaddr starts[FV_FANOUT]; /* chunks[i]->starts[0] */
     FvChunk *chunks[FV_FANOUT];
+    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    uint32_t nr;               /* chunks */
+    uint64_t born;             /* seq of the version that created it */
+    struct rcu_head rcu;
 } FvNode;
 
 /*
