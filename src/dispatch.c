@@ -394,6 +394,15 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
 static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
                                      unsigned size, bool is_write);
 
+/* An access (@one: typed) on the paths that take any length and fill the
+ * TLB; outside a read-side section. */
+static inline MemTxResult access_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                      hwaddr len, bool is_write, bool one)
+{
+    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
+               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+}
+
 /*
  * The rest of an access inside one page whose TLB entry matched but
  * neither copies directly nor calls a device for this direction (access_fast
@@ -410,23 +419,24 @@ static inline __attribute__((always_inline)) MemTxResult access_hit(AddressSpace
     if (tlb_use(&tlb[tlb_index(addr)], addr, buf, len, is_write, attrs, one, &r))
         return r;
     rcu_read_unlock();
-    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
-               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
 
-static __attribute__((noinline)) MemTxResult access_bytes_hit(AddressSpace *as, hwaddr addr,
-                                                              MemTxAttrs attrs, uint8_t *buf,
-                                                              hwaddr len, bool is_write)
-{
-    return access_hit(as, addr, attrs, buf, len, is_write, false);
-}
-
-static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, hwaddr addr,
-                                                              MemTxAttrs attrs, uint8_t *buf,
-                                                              hwaddr len, bool is_write)
-{
-    return access_hit(as, addr, attrs, buf, len, is_write, true);
-}
+/* @body (access_hit, access_miss) for a transfer and for a typed access,
+ * as functions of the fast path's arguments, so that it reaches them with
+ * a tail call. */
+#define ACCESS_ENTRIES(bytes_name, typed_name, body)                                               \
+    static __attribute__((noinline)) MemTxResult bytes_name(                                       \
+        AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hwaddr len, bool is_write)  \
+    {                                                                                              \
+        return body(as, addr, attrs, buf, len, is_write, false);                                   \
+    }                                                                                              \
+    static __attribute__((noinline)) MemTxResult typed_name(                                       \
+        AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hwaddr len, bool is_write)  \
+    {                                                                                              \
+        return body(as, addr, attrs, buf, len, is_write, true);                                    \
+    }
+ACCESS_ENTRIES(access_bytes_hit, access_typed_hit, access_hit)
 
 /*
  * An access inside one page, of 1, 2, 4 or 8 bytes, that missed this
@@ -463,23 +473,9 @@ static inline __attribute__((always_inline)) MemTxResult access_miss(AddressSpac
                                attrs, one);
     }
     rcu_read_unlock();
-    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
-               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
-
-static __attribute__((noinline)) MemTxResult access_bytes_miss(AddressSpace *as, hwaddr addr,
-                                                               MemTxAttrs attrs, uint8_t *buf,
-                                                               hwaddr len, bool is_write)
-{
-    return access_miss(as, addr, attrs, buf, len, is_write, false);
-}
-
-static __attribute__((noinline)) MemTxResult access_typed_miss(AddressSpace *as, hwaddr addr,
-                                                               MemTxAttrs attrs, uint8_t *buf,
-                                                               hwaddr len, bool is_write)
-{
-    return access_miss(as, addr, attrs, buf, len, is_write, true);
-}
+ACCESS_ENTRIES(access_bytes_miss, access_typed_miss, access_miss)
 
 /* callback_access as a function of five arguments, one per direction and
  * kind, so that the fast path below reaches it with a tail call (its last
@@ -538,8 +534,7 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
                    : access_bytes_miss(as, addr, attrs, buf, len, is_write);
     rcu_read_unlock();
 slow:
-    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
-               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
 
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
