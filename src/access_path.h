@@ -50,6 +50,15 @@ static inline bool mmio_is_straight(const MemoryRegion *mr, hwaddr off, uint64_t
 /* The straight path itself, for an access mmio_is_straight() accepts. */
 MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
                                  bool is_write, MemTxAttrs attrs);
+/* The straight path of a read (write) of @n bytes whose caller entered @mr
+ * in the call record (callrec_try_enter) and ended the read-side section:
+ * performs it, leaves the record and returns the result. The arguments are
+ * in the order of dispatch.c's callback wrappers, so they reach these with
+ * a jump, and one stack frame serves the whole device call. */
+MemTxResult mmio_straight_read_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
+                                     uint64_t n);
+MemTxResult mmio_straight_write_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
+                                      uint64_t n);
 
 /* ---- callrec.c: per-thread call records ------------------------------------------ */
 
@@ -72,14 +81,22 @@ MemTxResult callrec_enter_slow(MemoryRegion *mr);
  * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
  * (the guard) or too deep a nesting; then nothing was recorded. Inline:
  * an access from outside any callback, the common case, needs no check. */
-static inline MemTxResult callrec_enter(MemoryRegion *mr)
+/* callrec_enter's common case alone: true when @mr was entered (the thread
+ * has a record and is in no callback), false when nothing was recorded and
+ * callrec_enter_slow() decides. */
+static inline bool callrec_try_enter(MemoryRegion *mr)
 {
     CallRecord *r = mr_ts.callrec;
     if (__builtin_expect(!r || r->depth, 0))
-        return callrec_enter_slow(mr);
+        return false;
     __atomic_store_n(&r->active[0], mr, __ATOMIC_RELAXED);
     r->depth = 1;
-    return MEMTX_OK;
+    return true;
+}
+
+static inline MemTxResult callrec_enter(MemoryRegion *mr)
+{
+    return callrec_try_enter(mr) ? MEMTX_OK : callrec_enter_slow(mr);
 }
 
 /* The callbacks entered last are done. */

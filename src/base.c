@@ -39,6 +39,15 @@ void mr_oom(const char *where)
     abort();
 }
 
+void *mr_alloc_lines(size_t size, const char *where)
+{
+    /* aligned_alloc wants a size that is a multiple of the alignment. */
+    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    if (!p)
+        mr_oom(where);
+    return p;
+}
+
 void mr_assert_fail(const char *expr, const char *file, int line, const char *func)
 {
     fprintf(stderr, "memregion: internal invariant broken: %s (%s:%d, %s)\n", expr, file, line,

@@ -82,6 +82,11 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
  */
 __attribute__((noreturn, cold)) void mr_oom(const char *where);
 
+/* @size bytes (uninitialised) starting a cache line, for objects that
+ * readers poll apart from what writers change; mr_oom() when there is no
+ * memory. Freed with free(). */
+void *mr_alloc_lines(size_t size, const char *where);
+
 /*
  * The one growth helper, mr_grow_array() (grow.h), used through MR_GROW
  * (reports -ENOMEM) or MR_GROW_OR_DIE (cannot report: mr_oom).

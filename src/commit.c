@@ -75,9 +75,11 @@ static ViewSlot *slot_for(MemoryRegion *root)
 {
     if (root->view_slot)
         return root->view_slot;
-    ViewSlot *s = calloc(1, sizeof(*s));
-    if (!s)
-        mr_oom(__func__);
+    /* Aligned: the zone generations readers poll start a cache line of their own. */
+    ViewSlot *s = mr_alloc_lines(sizeof(*s), __func__);
+    memset(s, 0, sizeof(*s));
+    for (unsigned z = 0; z < FV_TLB_ZONES; z++)
+        s->tlb_gen[z] = FV_TLB_GEN_EMPTY;
     s->root = root;
     s->chain = view_chain_new();
     s->full = true;
@@ -231,7 +233,22 @@ static void build_version(ViewSlot *s)
     }
     mr_ws.stat_renders++;
     s->previous = old;
+    slot_publish(s, fv);
+}
+
+void slot_publish(ViewSlot *s, FlatView *fv)
+{
+    const FlatView *old = s->view;
     rcu_assign_pointer(s->view, fv);
+    for (unsigned b = 0; b < FV_TLB_BLOCKS; b++) {
+        if (old && old->tlb_gen[b] == fv->tlb_gen[b])
+            continue; /* a shared block: its generations are already here */
+        for (unsigned k = 0; k < FV_TLB_BLOCK_ZONES; k++) {
+            uint64_t *g = &s->tlb_gen[b * FV_TLB_BLOCK_ZONES + k];
+            if (*g != fv->tlb_gen[b]->gen[k]) /* unchanged words stay in readers' caches */
+                __atomic_store_n(g, fv->tlb_gen[b]->gen[k], __ATOMIC_RELAXED);
+        }
+    }
 }
 
 static void slot_free_rcu(struct rcu_head *head)

@@ -230,20 +230,23 @@ static inline __attribute__((always_inline)) bool tlb_use(const TlbEntry *e, hwa
     return false;
 }
 
-/* This thread's entry for the page of @addr when it is valid in @fv, else NULL. */
-static inline const TlbEntry *tlb_match(const FlatView *fv, hwaddr addr)
+/* This thread's entry for the page of @addr when it is valid in the
+ * current view of @as (whose slot @s is, NULL while it has no view), else
+ * NULL. The generation comes from the slot (slot_tlb_gen()): a hit reads
+ * no version of the view. */
+static inline const TlbEntry *tlb_match(const ViewSlot *s, hwaddr addr)
 {
     const TlbEntry *e = &tlb[tlb_index(addr)];
     uint64_t page = addr >> TLB_PAGE_BITS;
-    return e->gen == fv_tlb_gen(fv, page) && e->page == page ? e : NULL;
+    return s && e->gen == slot_tlb_gen(s, page) && e->page == page ? e : NULL;
 }
 
-static inline __attribute__((always_inline)) bool tlb_access(const FlatView *fv, hwaddr addr,
+static inline __attribute__((always_inline)) bool tlb_access(const ViewSlot *s, hwaddr addr,
                                                              uint8_t *buf, hwaddr len,
                                                              bool is_write, MemTxAttrs attrs,
                                                              bool one, MemTxResult *r)
 {
-    const TlbEntry *e = tlb_match(fv, addr);
+    const TlbEntry *e = tlb_match(s, addr);
     return e && tlb_use(e, addr, buf, len, is_write, attrs, one, r);
 }
 
@@ -332,11 +335,12 @@ static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr,
  * access from the new entry. False (section still held) when that cannot
  * be done; the caller walks the IOMMU.
  */
-static bool tlb_iommu_access(FlatView *fv, const FlatRange *fr, hwaddr addr, uint8_t *buf,
-                             hwaddr len, bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
+static bool tlb_iommu_access(AddressSpace *as, FlatView *fv, const FlatRange *fr, hwaddr addr,
+                             uint8_t *buf, hwaddr len, bool is_write, MemTxAttrs attrs, bool one,
+                             MemTxResult *r)
 {
     tlb_fill_iommu(fv, fr, addr, is_write, attrs);
-    return tlb_access(fv, addr, buf, len, is_write, attrs, one, r);
+    return tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, one, r);
 }
 
 static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
@@ -348,7 +352,8 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         FlatView *fv = as_view(as);
         MemTxResult r;
         bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
-        if (in_page && tlb_access(fv, addr, buf, len, is_write, attrs, false, &r))
+        if (in_page &&
+            tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, false, &r))
             return result | r;
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
@@ -371,7 +376,8 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                 /* IOMMU hook: a page that translates to memory is cached and
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
-                if (in_page && tlb_iommu_access(fv, fr, addr, buf, len, is_write, attrs, false, &r))
+                if (in_page &&
+                    tlb_iommu_access(as, fv, fr, addr, buf, len, is_write, attrs, false, &r))
                     return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
@@ -477,14 +483,37 @@ static inline __attribute__((always_inline)) MemTxResult access_miss(AddressSpac
 }
 ACCESS_ENTRIES(access_bytes_miss, access_typed_miss, access_miss)
 
-/* callback_access as a function of five arguments, one per direction and
+/* callback_access out of line, for the callback wrappers below: @how is
+ * 1 for a write, 2 for a typed access. */
+static __attribute__((noinline)) MemTxResult callback_access_any(MemoryRegion *mr, hwaddr off,
+                                                                 MemTxAttrs attrs, uint8_t *buf,
+                                                                 uint64_t n, unsigned how)
+{
+    return how == 0   ? callback_access(mr, off, buf, n, false, attrs, false)
+           : how == 1 ? callback_access(mr, off, buf, n, true, attrs, false)
+           : how == 2 ? callback_access(mr, off, buf, n, false, attrs, true)
+                      : callback_access(mr, off, buf, n, true, attrs, true);
+}
+
+/*
+ * callback_access as a function of five arguments, one per direction and
  * kind, so that the fast path below reaches it with a tail call (its last
- * three arguments in the registers where the fast path received them). */
+ * three arguments in the registers where the fast path received them). An
+ * access the device takes as it is (mmio_is_straight), from a thread in no
+ * callback, and no write an ioeventfd may take, goes on with a jump to
+ * mmio_straight_*_leave, which holds the only stack frame of the call;
+ * anything else to callback_access_any.
+ */
 #define CALLBACK_CALL(name, is_write, one)                                                         \
     static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
                                                       MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
     {                                                                                              \
-        return callback_access(mr, off, buf, n, is_write, attrs, one);                             \
+        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) && callrec_try_enter(mr)) {   \
+            rcu_read_unlock();                                                                     \
+            return (is_write) ? mmio_straight_write_leave(mr, off, attrs, buf, n)                  \
+                              : mmio_straight_read_leave(mr, off, attrs, buf, n);                  \
+        }                                                                                          \
+        return callback_access_any(mr, off, attrs, buf, n, (is_write) | (one) << 1);               \
     }
 CALLBACK_CALL(callback_bytes_read, false, false)
 CALLBACK_CALL(callback_bytes_write, true, false)
@@ -507,8 +536,7 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
     if (!typed_size(len) || in_page + len > TLB_PAGE_SIZE || !mr_rcu_registered())
         goto slow;
     rcu_read_lock();
-    const FlatView *fv = as_view_or_null(as);
-    const TlbEntry *e = fv ? tlb_match(fv, addr) : NULL;
+    const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);
     if (e && (e->flags & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT))) {
         uint8_t *host = e->host + in_page;
         uint8_t *dst = is_write ? host : buf;
@@ -529,10 +557,9 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
     if (e)
         return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
                    : access_bytes_hit(as, addr, attrs, buf, len, is_write);
-    if (fv)
-        return one ? access_typed_miss(as, addr, attrs, buf, len, is_write)
-                   : access_bytes_miss(as, addr, attrs, buf, len, is_write);
-    rcu_read_unlock();
+    /* A miss, or no view yet (access_miss finds nothing in the empty one). */
+    return one ? access_typed_miss(as, addr, attrs, buf, len, is_write)
+               : access_bytes_miss(as, addr, attrs, buf, len, is_write);
 slow:
     return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
@@ -572,7 +599,8 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
     FlatView *fv = as_view(as);
     MemTxResult r;
     bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
-    if (in_page && tlb_access(fv, addr, buf, size, is_write, attrs, true, &r))
+    if (in_page &&
+        tlb_access(rcu_dereference(as->slot), addr, buf, size, is_write, attrs, true, &r))
         return r;
     const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (fr && fr_end(fr) - addr >= size) {
@@ -586,7 +614,7 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
             return r;
         }
         if (fr->mr_kind == MR_KIND_IOMMU) {
-            if (in_page && tlb_iommu_access(fv, fr, addr, buf, size, is_write, attrs, true, &r))
+            if (in_page && tlb_iommu_access(as, fv, fr, addr, buf, size, is_write, attrs, true, &r))
                 return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */

@@ -152,8 +152,10 @@ static MemTxResult device_access(MemoryRegion *mr, const AccessShape *s, hwaddr 
 
 /* One aligned access of a size in mr->straight: straight to the callbacks,
  * with nothing between the access and the callback but the byte order. */
-MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
-                                 bool is_write, MemTxAttrs attrs)
+static inline __attribute__((always_inline)) MemTxResult straight_access(MemoryRegion *mr,
+                                                                         hwaddr off, uint8_t *buf,
+                                                                         unsigned n, bool is_write,
+                                                                         MemTxAttrs attrs)
 {
     const MemoryRegionOps *ops = mr->ops;
     if (!is_write) {
@@ -176,6 +178,28 @@ MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uns
     if (ops->impl.no_read_modify_write)
         attrs.byte_enable = (1u << n) - 1;
     return dev_write(mr, off, n, val, attrs);
+}
+
+MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, unsigned n,
+                                 bool is_write, MemTxAttrs attrs)
+{
+    return straight_access(mr, off, buf, n, is_write, attrs);
+}
+
+MemTxResult mmio_straight_read_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
+                                     uint64_t n)
+{
+    MemTxResult r = straight_access(mr, off, buf, (unsigned)n, false, attrs);
+    callrec_leave();
+    return r;
+}
+
+MemTxResult mmio_straight_write_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
+                                      uint64_t n)
+{
+    MemTxResult r = straight_access(mr, off, buf, (unsigned)n, true, attrs);
+    callrec_leave();
+    return r;
 }
 
 /*

@@ -27,8 +27,23 @@
 
 /* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
 
+/* Pages and TLB zones (see FvGenBlock below). */
+#define FV_PAGE_BITS       12
+#define FV_TLB_ZONE_BITS   8
+#define FV_TLB_ZONES       (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_BLOCK_ZONES 16 /* two cache lines of generations */
+#define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
+#define FV_TLB_GEN_EMPTY   UINT64_MAX
+
 /* A view root: the current version rendered from it, and pending damage. */
 typedef struct ViewSlot {
+    /* The TLB zone generations of view (FV_TLB_GEN_EMPTY while there is none),
+     * kept in place so that a TLB hit reads them here (slot_tlb_gen()) and
+     * never touches the version: only the words of zones a commit damaged
+     * are written, so the others stay in readers' caches. Written after view
+     * is published. First, in lines of their own (the slot is allocated
+     * 64-byte aligned). */
+    uint64_t tlb_gen[FV_TLB_ZONES];
     MemoryRegion *root;
     FlatView *view;          /* current version (RCU-published); holds one reference */
     struct ViewChain *chain; /* every version rendered from root */
@@ -97,12 +112,6 @@ typedef struct FvNode {
  * deriving a version costs a few cache lines of generations, not the
  * whole table. A block is immutable once its version is published.
  */
-#define FV_PAGE_BITS       12
-#define FV_TLB_ZONE_BITS   8
-#define FV_TLB_ZONES       (1u << FV_TLB_ZONE_BITS)
-#define FV_TLB_BLOCK_ZONES 16 /* two cache lines of generations */
-#define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
-#define FV_TLB_GEN_EMPTY   UINT64_MAX
 
 typedef struct FvGenBlock {
     uint64_t gen[FV_TLB_BLOCK_ZONES]; /* first: the reader touches only these */
@@ -159,6 +168,20 @@ static inline uint64_t fv_tlb_gen(const FlatView *fv, uint64_t page)
     unsigned z = fv_zone(page);
     return fv->tlb_gen[z / FV_TLB_BLOCK_ZONES]->gen[z % FV_TLB_BLOCK_ZONES];
 }
+
+/* The generation of @page's zone in @s's current view: what fv_tlb_gen()
+ * gives for that view once its commit published it, read in one load. A
+ * reader inside a read-side section may see the generations of the version
+ * before, during the commit that replaces it; an entry filled from either
+ * version is right for its page while its generation matches. */
+static inline uint64_t slot_tlb_gen(const ViewSlot *s, uint64_t page)
+{
+    return __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_RELAXED);
+}
+
+/* Make @fv the current version of @s: publish it, then copy the zone
+ * generations that differ from the slot's (commit.c; writer lock). */
+void slot_publish(ViewSlot *s, FlatView *fv);
 
 /* The versions rendered from one root, oldest first (see view_build.c). */
 typedef struct ViewChain {

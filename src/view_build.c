@@ -110,10 +110,7 @@ static void *pool_take(void **objs, size_t *nr, size_t size)
     MR_ASSERT_WRITER();
     if (*nr)
         return objs[--*nr];
-    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
-    if (!p)
-        mr_oom(__func__);
-    return p;
+    return mr_alloc_lines(size, __func__);
 }
 
 /* Keep @p in @objs (holding *nr, at most @max): true, or false when the

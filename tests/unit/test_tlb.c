@@ -15,7 +15,10 @@
  *    block) does not refill the page, and a commit whose new version is
  *    dropped because nothing visible changed costs no fill either (this
  *    fails if a block is written in place instead of copied).
- *  - A cached page of one view is never used for another view.
+ *  - A cached page of one view is never used for another view, also when
+ *    an address space moves to another view root (the generations a hit
+ *    compares live in the view root's slot: a new slot's never match an
+ *    entry of the old one).
  *  - The TLB's fast path (1, 2, 4 or 8 bytes inside a cached page) and the
  *    loop (other lengths, page-crossing transfers) agree with the bytes of
  *    memory for every length and offset around a page boundary, for
@@ -179,6 +182,23 @@ static void test_entries_belong_to_their_view(void **state)
     }
 }
 
+static void test_entries_do_not_follow_a_view_root_switch(void **state)
+{
+    (void)state;
+    build();
+    /* top's only child is root, so root is the view root of top's space. */
+    MemoryRegion *top = h_container("top", 0x100000000ull);
+    h_add(top, 0, root, 0);
+    AddressSpace *space = h_as(top, "space");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rd8(space, 0x10000000), 0xbb); /* cached under root's slot */
+    /* A second child of top: the view root becomes top itself, a new slot. */
+    h_add(top, 0x10000000, over, 1);
+    assert_int_equal(rd8(space, 0x10000000), 0xcc);
+    assert_int_equal(memory_region_del_subregion(top, over), 0); /* back to root's slot */
+    assert_int_equal(rd8(space, 0x10000000), 0xbb);
+}
+
 /* Byte i of RAM a's host memory, as build() and the tests below leave it. */
 static uint8_t *host_a(hwaddr off)
 {
@@ -304,6 +324,7 @@ int main(void)
         H_TEST(test_commit_forgets_only_what_it_changed),
         H_TEST(test_generation_blocks_are_copied_not_shared_writes),
         H_TEST(test_entries_belong_to_their_view),
+        H_TEST(test_entries_do_not_follow_a_view_root_switch),
         H_TEST(test_fast_path_matches_memory),
         H_TEST(test_first_access_of_a_thread),
         H_TEST(test_strided_regions_keep_their_entries),
