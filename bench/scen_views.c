@@ -448,6 +448,7 @@ typedef struct Shared {
     uint64_t base_moves; /* the same for the baseline's array */
     uint64_t reader_ops;
     double reader_s;
+    double reader_cpu_s; /* the reader thread's CPU time (CLOCK_THREAD_CPUTIME_ID) */
     uint64_t writer_ops;
     MemoryRegion overlay; /* RD_LDL_TOUCHED: moved over the reader's pages */
     uint64_t touched_addrs[NR_TOUCHED];
@@ -471,12 +472,20 @@ static RcuArray *rcu_array_copy_move(const RcuArray *old, unsigned i)
     return n;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void *reader_thread(void *arg)
 {
     Shared *s = arg;
     Machine *m = s->m;
     uint64_t ops = 0, sum = 0;
     uint64_t t0 = now_ns();
+    double c0 = thread_cpu_s();
     while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
         for (unsigned k = 0; k < 256; k++, ops++) {
             uint64_t a = m->ram_addrs[ops & (NR_ADDRS - 1)];
@@ -502,6 +511,7 @@ static void *reader_thread(void *arg)
         }
     }
     s->reader_s = since_s(t0);
+    s->reader_cpu_s = thread_cpu_s() - c0;
     s->reader_ops = ops;
     bench_sink += sum;
     return NULL;
@@ -529,12 +539,23 @@ static void *writer_thread(void *arg)
     return NULL;
 }
 
-/* One phase: the reader alone, or with the writer. Returns reader ops/s. */
-static double phase(Shared *s, bool with_writer, double *writer_rate)
+/* What one phase measured. */
+typedef struct Phase {
+    double ops_s;     /* reader operations per second of wall time */
+    double cpu_share; /* reader CPU time / wall time */
+    double cpu_ns_op; /* reader CPU time per operation */
+    double writer_s;  /* writer commits (or baseline copies) per second */
+    double gp_s;      /* grace periods memregion's writer waited for, per second */
+} Phase;
+
+/* One phase: the reader alone, or with the writer. */
+static Phase phase(Shared *s, bool with_writer)
 {
+    Phase r = {0};
     pthread_t rd, wr;
     s->stop = 0;
     s->writer_ops = 0;
+    uint64_t gp0 = memregion_stat_grace_periods();
     if (pthread_create(&rd, NULL, reader_thread, s) ||
         (with_writer && pthread_create(&wr, NULL, writer_thread, s)))
         bench_die("pthread_create");
@@ -544,11 +565,16 @@ static double phase(Shared *s, bool with_writer, double *writer_rate)
     nanosleep(&ts, NULL);
     __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
     pthread_join(rd, NULL);
+    double wall = since_s(t0);
     if (with_writer) {
         pthread_join(wr, NULL);
-        *writer_rate = (double)s->writer_ops / since_s(t0);
+        r.writer_s = (double)s->writer_ops / wall;
     }
-    return (double)s->reader_ops / s->reader_s;
+    r.gp_s = (double)(memregion_stat_grace_periods() - gp0) / wall;
+    r.ops_s = (double)s->reader_ops / s->reader_s;
+    r.cpu_share = s->reader_cpu_s / s->reader_s;
+    r.cpu_ns_op = 1e9 * s->reader_cpu_s / (double)s->reader_ops;
+    return r;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -557,11 +583,26 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-enum { S_READER, S_ALONE, S_WITH, S_RATIO, S_WRITER, S_UC, S_NR };
+/* The median of @n values (sorts them). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    return v[n / 2];
+}
+
+enum { S_READER, S_ALONE, S_WITH, S_RATIO, S_WRITER, S_CPU, S_NSOP, S_LOST, S_GP, S_UC, S_NR };
 
 static const char *const scal_headers[S_NR] = {
-    "reader",     "reader alone (Mops/s)", "reader with busy writer (Mops/s)",
-    "with/alone", "writer commits/s",      "Unicorn",
+    "reader",
+    "reader alone (Mops/s)",
+    "reader with busy writer (Mops/s)",
+    "with/alone",
+    "writer commits/s",
+    "reader CPU share with writer",
+    "reader CPU ns/op alone -> with",
+    "reader CPU lost per commit",
+    "grace periods/s",
+    "Unicorn",
 };
 
 void scenario_scaling(void)
@@ -572,6 +613,7 @@ void scenario_scaling(void)
         table_new("Scenario 5: one reader thread, one writer thread (2 cores)", S_NR, scal_headers);
     Machine *m = machine_new();
     Shared s = {.m = m};
+    char buf[32];
     /* Baseline array: the same machine, RAM entries on memregion's host memory. */
     RcuArray *arr = calloc(1, sizeof(*arr));
     if (!arr)
@@ -604,39 +646,59 @@ void scenario_scaling(void)
         "memregion address_space_ldl_le (8 RAM pages that the writer's commits touch)",
     };
     double ratio_ldl = NAN, ratio_base = NAN, wrate_mr = 0, wrate_base = 0;
-    double with_ldl = NAN, with_base = NAN, ratio_touched = NAN;
+    double with_ldl = NAN, with_base = NAN, ratio_touched = NAN, cpu_ldl = NAN, lost_ldl = NAN;
+    double gp_ldl = NAN;
     for (int k = 0; k < 4; k++) {
         s.kind = (ReaderKind)k;
         printf("  %s\n", names[k]);
         fflush(stdout);
         enum { PHASES = 3 };
-        double alone[PHASES], with[PHASES], wrate[PHASES];
+        double alone[PHASES], with[PHASES], wrate[PHASES], share[PHASES], ns_alone[PHASES];
+        double ns_with[PHASES], lost[PHASES], gp[PHASES];
         for (int p = 0; p < PHASES; p++) {
-            double dummy;
-            alone[p] = phase(&s, false, &dummy);
-            with[p] = phase(&s, true, &wrate[p]);
+            Phase a = phase(&s, false), w = phase(&s, true);
+            alone[p] = a.ops_s;
+            with[p] = w.ops_s;
+            wrate[p] = w.writer_s;
+            share[p] = w.cpu_share;
+            ns_alone[p] = a.cpu_ns_op;
+            ns_with[p] = w.cpu_ns_op;
+            /* Reader CPU time the writer's commits cost, per commit: what
+             * each operation took more than alone, over the phase's commits. */
+            lost[p] = w.writer_s > 0 ? (w.cpu_ns_op - a.cpu_ns_op) * w.ops_s / w.writer_s : NAN;
+            gp[p] = w.gp_s;
         }
-        qsort(alone, PHASES, sizeof(double), cmp_d);
-        qsort(with, PHASES, sizeof(double), cmp_d);
-        qsort(wrate, PHASES, sizeof(double), cmp_d);
-        double r = with[PHASES / 2] / alone[PHASES / 2];
+        double a_ops = median(alone, PHASES), w_ops = median(with, PHASES);
+        double r = w_ops / a_ops;
+        double m_share = median(share, PHASES), m_lost = median(lost, PHASES);
+        double m_gp = median(gp, PHASES);
         if (k == RD_LDL) {
             ratio_ldl = r;
-            wrate_mr = wrate[PHASES / 2];
-            with_ldl = with[PHASES / 2];
+            wrate_mr = median(wrate, PHASES);
+            with_ldl = w_ops;
+            cpu_ldl = m_share;
+            lost_ldl = m_lost;
+            gp_ldl = m_gp;
         } else if (k == RD_BASELINE) {
             ratio_base = r;
-            wrate_base = wrate[PHASES / 2];
-            with_base = with[PHASES / 2];
+            wrate_base = median(wrate, PHASES);
+            with_base = w_ops;
         } else if (k == RD_LDL_TOUCHED) {
             ratio_touched = r;
         }
         table_row(t);
         table_set(t, S_READER, "%s", names[k]);
-        table_set(t, S_ALONE, "%.1f", alone[PHASES / 2] / 1e6);
-        table_set(t, S_WITH, "%.1f", with[PHASES / 2] / 1e6);
+        table_set(t, S_ALONE, "%.1f", a_ops / 1e6);
+        table_set(t, S_WITH, "%.1f", w_ops / 1e6);
         table_set(t, S_RATIO, "%.0f%%", 100 * r);
-        table_set(t, S_WRITER, "%.0f", wrate[PHASES / 2]);
+        table_set(t, S_WRITER, "%.0f", median(wrate, PHASES));
+        table_set(t, S_CPU, "%.0f%%", 100 * m_share);
+        table_set(t, S_NSOP, "%.2f -> %.2f", median(ns_alone, PHASES), median(ns_with, PHASES));
+        table_set(t, S_LOST, "%s", fmt_time(buf, sizeof(buf), m_lost));
+        if (k == RD_BASELINE)
+            table_set(t, S_GP, "n/a: call_rcu");
+        else
+            table_set(t, S_GP, "%.0f", m_gp);
         table_set(t, S_UC, "n/a");
     }
     if (memory_region_del_subregion(&m->system, &s.overlay) || memory_region_destroy(&s.overlay))
@@ -655,19 +717,30 @@ void scenario_scaling(void)
                "each number is the median of 3 phases of %.1fs; alone and with-writer "
                "phases alternate",
                opt.scaling_s);
+    table_note(t, "reader CPU share: the reader thread's CPU time (CLOCK_THREAD_CPUTIME_ID) "
+                  "over wall time while the writer runs; ns/op: its CPU time per operation, "
+                  "alone and with the writer");
+    table_note(t, "lost per commit: the extra CPU time of the reader's operations over a phase, "
+                  "divided by the writer's commits (TLB entries of the changed zones refilled, "
+                  "lines of the new version fetched, grace periods); grace periods: those "
+                  "memregion's writer waited for (memregion_stat_grace_periods())");
     table_note(t, "Unicorn: n/a, a uc_engine may not be used from two threads at once");
     table_print_free(t);
 
-    char m5[160], why[700];
+    char m5[160], why[600];
     snprintf(m5, sizeof(m5), "%.0f%% of the reader alone (address_space_ldl_le)", 100 * ratio_ldl);
     snprintf(why, sizeof(why),
-             "the writer commits %.0f times/s; each commit publishes a new view version, but "
-             "the reader's TLB entries for pages the commit did not change stay valid (zone "
-             "generations), so what is left is the machine's: on 2 cores the reader, the writer "
-             "and liburcu's call_rcu thread share 2 CPUs, and the RCU-published sorted array "
-             "keeps %.0f%% under its own writer (%.0f copies/s) in the same run; when the "
-             "commits do touch the reader's pages (last row) it keeps %.0f%%",
-             wrate_mr, 100 * ratio_base, wrate_base, 100 * ratio_touched);
+             "the reader ran %.0f%% of the time beside the writer (other threads took the rest "
+             "of its CPU), and each of %.0f commits/s cost it %s of CPU (%.0f%% of its time): "
+             "TLB entries of the changed zones (zone = page mod 256: the BAR's zones hold 8 of "
+             "its 500 pages) are refilled from the new version, whose lines (index, copied node "
+             "and chunk) come from the writer's cache; %.0f grace periods/s. The RCU sorted "
+             "array keeps %.0f%% under its "
+             "writer (%.0f copies/s); when commits touch the reader's pages memregion keeps "
+             "%.0f%%",
+             100 * cpu_ldl, wrate_mr, fmt_time(buf, sizeof(buf), lost_ldl),
+             100 * lost_ldl * 1e-9 * wrate_mr, gp_ldl, 100 * ratio_base, wrate_base,
+             100 * ratio_touched);
     target_check(5, "reader throughput with a busy writer >= 70% of reader alone", m5,
                  ratio_ldl >= 0.7 ? TARGET_MET : TARGET_MISSED, ratio_ldl >= 0.7 ? NULL : why);
     snprintf(m5, sizeof(m5), "%.2fx (%.1f against %.1f Mops/s, each under its own busy writer)",

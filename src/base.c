@@ -42,7 +42,8 @@ void mr_oom(const char *where)
 void *mr_alloc_lines(size_t size, const char *where)
 {
     /* aligned_alloc wants a size that is a multiple of the alignment. */
-    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    void *p =
+        aligned_alloc(MR_CACHE_LINE, (size + MR_CACHE_LINE - 1) & ~(size_t)(MR_CACHE_LINE - 1));
     if (!p)
         mr_oom(where);
     return p;

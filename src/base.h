@@ -82,6 +82,10 @@ int mr_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
  */
 __attribute__((noreturn, cold)) void mr_oom(const char *where);
 
+/* Bytes in a cache line: structures that readers and the writer share keep
+ * what each side writes on lines of its own. */
+#define MR_CACHE_LINE 64
+
 /* @size bytes (uninitialised) starting a cache line, for objects that
  * readers poll apart from what writers change; mr_oom() when there is no
  * memory. Freed with free(). */
@@ -159,8 +163,10 @@ static inline bool mr_writer_owned(void)
 
 /* ---- reclaim.c: deferred frees ------------------------------------------------ */
 
-/* Free @head with @fn once no reader can still see it (batched on the writer side). */
-void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *));
+/* Free @head with @fn once no reader can still see it (batched on the writer
+ * side, where @bytes, the memory @fn releases, counts against the batch's
+ * budget). */
+void mr_defer_free(struct rcu_head *head, void (*fn)(struct rcu_head *), size_t bytes);
 /* Writer side: free the batch now if it is full. */
 void mr_reclaim_maybe(void);
 /* Writer side: wait for readers and free everything batched. */

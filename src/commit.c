@@ -324,7 +324,9 @@ static void do_commit(void)
         damage_topology(); /* damage no longer reaches it */
         flatview_unref(s->view);
         view_chain_detach(s->chain);
-        mr_defer_free(&s->rcu, slot_free_rcu); /* readers may still hold the pointer */
+        mr_defer_free(&s->rcu, slot_free_rcu,
+                      sizeof(*s) +
+                          s->cap_win * sizeof(*s->win)); /* readers may still hold the pointer */
     }
     mr_ws.slots.n = kept;
 }

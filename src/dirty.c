@@ -49,6 +49,13 @@ uint8_t memory_region_get_dirty_log_mask(const MemoryRegion *mr)
     return mask;
 }
 
+/* Size of a bitmap of @pages pages, header included. */
+static size_t bitmap_bytes(uint64_t pages)
+{
+    return sizeof(MrBitmap) +
+           (size_t)((pages + BITS_PER_WORD - 1) / BITS_PER_WORD) * sizeof(unsigned long);
+}
+
 void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
 {
     MR_ASSERT_WRITER();
@@ -60,8 +67,7 @@ void dirty_ensure_bitmaps(MemoryRegion *mr, uint8_t mask)
             continue;
         uint64_t pages = (uint64_t)((mr->ram_len + (1ull << mr_ws.dirty_page_shift) - 1) >>
                                     mr_ws.dirty_page_shift);
-        size_t words = (size_t)((pages + BITS_PER_WORD - 1) / BITS_PER_WORD);
-        MrBitmap *b = calloc(1, sizeof(*b) + words * sizeof(unsigned long));
+        MrBitmap *b = calloc(1, bitmap_bytes(pages));
         if (!b)
             mr_oom(__func__);
         b->page_shift = mr_ws.dirty_page_shift;
@@ -95,7 +101,7 @@ int memory_region_set_log(MemoryRegion *mr, bool log, unsigned client)
         if (!(memory_region_get_dirty_log_mask(mr) & bit)) {
             MrBitmap *b = ext->dirty[client];
             rcu_assign_pointer(ext->dirty[client], NULL);
-            mr_defer_free(&b->rcu, bitmap_free_rcu);
+            mr_defer_free(&b->rcu, bitmap_free_rcu, bitmap_bytes(b->nr_pages));
         }
         damage_region(mr);
     }
@@ -257,7 +263,7 @@ static void reset_migration_bitmaps(bool starting)
                     __atomic_store_n(&b->bits[w], 0, __ATOMIC_RELAXED);
             } else if (!(ext->log_mask & (1u << DIRTY_MEMORY_MIGRATION))) {
                 rcu_assign_pointer(ext->dirty[DIRTY_MEMORY_MIGRATION], NULL);
-                mr_defer_free(&b->rcu, bitmap_free_rcu);
+                mr_defer_free(&b->rcu, bitmap_free_rcu, bitmap_bytes(b->nr_pages));
             }
         }
     }

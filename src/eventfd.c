@@ -45,7 +45,7 @@ static void replace_set(RegionExt *ext, const MrEventfd *add, size_t drop)
     }
     rcu_assign_pointer(ext->eventfds, set);
     if (old)
-        mr_defer_free(&old->rcu, set_free_rcu);
+        mr_defer_free(&old->rcu, set_free_rcu, sizeof(*old) + old->nr * sizeof(old->e[0]));
 }
 
 static int find_entry(const MemoryRegion *mr, const MrEventfd *e)

@@ -95,6 +95,10 @@ struct MrWriterState {
     /* reclaim.c: objects retired by the writer, freed after one grace period. */
     struct Deferred *reclaim_batch;
     size_t nr_reclaim, cap_reclaim;
+    size_t reclaim_bytes;        /* what the batch holds */
+    uint64_t stat_grace_periods; /* memregion_stat_grace_periods() */
+    uint64_t gp_quickest_ns;     /* the quickest wait for readers so far */
+    uint64_t gp_recent_ns;       /* and a running average of the recent ones */
 };
 extern struct MrWriterState mr_ws;
 

@@ -35,7 +35,12 @@
 #define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
 #define FV_TLB_GEN_EMPTY   UINT64_MAX
 
-/* A view root: the current version rendered from it, and pending damage. */
+/* A view root: the current version rendered from it, and pending damage.
+ * Readers read only tlb_gen and `view`; each starts a cache line of its
+ * own. The writer writes `view` once per commit, while the damage
+ * bookkeeping it writes several times per commit sits on other lines, so a
+ * commit costs a reader that follows `view` one refetch of its line, not
+ * one per write. */
 typedef struct ViewSlot {
     /* The TLB zone generations of view (FV_TLB_GEN_EMPTY while there is none),
      * kept in place so that a TLB hit reads them here (slot_tlb_gen()) and
@@ -43,9 +48,9 @@ typedef struct ViewSlot {
      * are written, so the others stay in readers' caches. Written after view
      * is published. First, in lines of their own (the slot is allocated
      * 64-byte aligned). */
-    uint64_t tlb_gen[FV_TLB_ZONES];
-    MemoryRegion *root;
-    FlatView *view;          /* current version (RCU-published); holds one reference */
+    _Alignas(MR_CACHE_LINE) uint64_t tlb_gen[FV_TLB_ZONES];
+    _Alignas(MR_CACHE_LINE) FlatView *view; /* current version (RCU-published); one reference */
+    _Alignas(MR_CACHE_LINE) MemoryRegion *root;
     struct ViewChain *chain; /* every version rendered from root */
     FlatView *previous;      /* during a commit: the version it replaced */
     struct Window {
@@ -130,22 +135,47 @@ typedef struct ViewDelta {
     size_t old_i0, old_i1, new_i0, new_i1;
 } ViewDelta;
 
-/* Versions are recycled (view_build.c's version_recycle), which resets
- * every field but the buffers one by one: a new field is reset there too. */
+/*
+ * Versions are recycled (view_build.c's version_recycle), which resets
+ * every field but the buffers one by one: a new field is reset there too.
+ *
+ * Readers read only the first part: the generation block pointers (two
+ * cache lines; a TLB fill reads them, a hit reads the slot's copy) and what
+ * a lookup reads, all written only while the version is built (mru is a
+ * racy hint readers write). The
+ * writer's bookkeeping, which it keeps updating while the version is
+ * published (references, the chain, retired and fresh lists, deltas),
+ * starts on a cache line of its own, so those writes never take a line a
+ * reader holds.
+ */
 struct FlatView {
-    unsigned long refcount; /* atomic; the empty view is pinned */
-    struct rcu_head rcu;
-    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
-    size_t nr;          /* ranges */
-    size_t nr_chunks;   /* in all its nodes */
+    /* Every build writes it whole, so recycling leaves it alone. */
+    _Alignas(MR_CACHE_LINE) FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
+    /* What every lookup reads: one line. */
     size_t nr_nodes;
-    FvNode **nodes;
-    hwaddr *node_starts;     /* nodes[i]->starts[0] */
-    size_t *node_first;      /* index in the view of nodes[i]'s first range */
-    size_t *node_cfirst;     /* index in the view of nodes[i]'s first chunk */
-    size_t cap_nodes;        /* allocated length of the node arrays */
-    const FlatRange *mru;    /* most recently used range, racy hint updated by readers */
-    uint64_t seq;            /* creation order, unique */
+    FvNode **nodes;       /* these four arrays have one capacity (cap_nodes): */
+    hwaddr *node_starts;  /* nodes[i]->starts[0] */
+    size_t *node_first;   /* index in the view of nodes[i]'s first range */
+    size_t *node_cfirst;  /* index in the view of nodes[i]'s first chunk */
+    size_t nr;            /* ranges */
+    const FlatRange *mru; /* most recently used range, racy hint updated by readers */
+    uint64_t seq;         /* creation order, unique */
+    /* The next line: the four node arrays themselves when the version has
+     * one node (up to 8192 ranges), so a lookup in a new version fetches two
+     * lines here rather than four scattered arrays. */
+    size_t nr_chunks;   /* in all its nodes */
+    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
+    struct {
+        FvNode *nodes[1];
+        hwaddr starts[1];
+        size_t first[1], cfirst[1];
+    } node_one;
+    /* Writer side (refcount also by readers that take references). */
+    _Alignas(MR_CACHE_LINE) unsigned long refcount; /* atomic; the empty view is pinned */
+    struct rcu_head rcu;
+    size_t cap_nodes;        /* capacity of the node arrays in use (1: the inline ones) */
+    void *node_block;        /* heap block of the node arrays of larger versions, kept */
+    size_t cap_block;        /* for the next life; its capacity in nodes */
     struct ViewChain *chain; /* versions of the same root; NULL when standalone */
     FlatView *newer;         /* next version in the chain */
     bool released;           /* its reference count reached 0 */
@@ -158,9 +188,20 @@ struct FlatView {
     ViewDelta *deltas;
     size_t nr_deltas;
     PtrVec retired_gens, fresh_gens; /* the same for generation blocks */
-    /* Last: every build writes it whole, so recycling leaves it alone. */
-    FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
 };
+
+_Static_assert(offsetof(FlatView, refcount) % MR_CACHE_LINE == 0 &&
+                   offsetof(FlatView, node_one) + sizeof(((FlatView *)0)->node_one) <=
+                       offsetof(FlatView, refcount),
+               "what readers read shares no cache line with what the writer updates");
+_Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
+                       offsetof(FlatView, nr_nodes) / MR_CACHE_LINE &&
+                   (offsetof(FlatView, node_one) + sizeof(((FlatView *)0)->node_one) - 1) /
+                           MR_CACHE_LINE ==
+                       offsetof(FlatView, nr_chunks) / MR_CACHE_LINE,
+               "a lookup in a one-node version reads two cache lines of it");
+_Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
+               "a slot's view pointer has a cache line of its own");
 
 /* The generation of @page's zone in @fv (see FvGenBlock). */
 static inline uint64_t fv_tlb_gen(const FlatView *fv, uint64_t page)

@@ -140,9 +140,8 @@ static FlatView *version_alloc(void)
     MR_ASSERT_WRITER();
     if (version_pool_nr)
         return version_pool[--version_pool_nr];
-    FlatView *fv = calloc(1, sizeof(*fv));
-    if (!fv)
-        mr_oom(__func__);
+    FlatView *fv = mr_alloc_lines(sizeof(*fv), __func__);
+    memset(fv, 0, sizeof(*fv));
     return fv;
 }
 
@@ -165,11 +164,9 @@ static void version_recycle(FlatView *fv)
     fv->nr_deltas = 0;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
     fv->retired_gens.n = fv->fresh_gens.n = 0;
+    fv->cap_nodes = 0; /* the next build points the node arrays where they fit */
     if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
-        free(fv->nodes);
-        free(fv->node_starts);
-        free(fv->node_first);
-        free(fv->node_cfirst);
+        free(fv->node_block);
         free(fv->deltas);
         free(fv->retired.v);
         free(fv->retired_nodes.v);
@@ -212,17 +209,17 @@ static void gen_free_rcu(struct rcu_head *head)
 /* No live version holds @c (or @n, or @g) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
-    mr_defer_free(&c->rcu, chunk_free_rcu);
+    mr_defer_free(&c->rcu, chunk_free_rcu, sizeof(*c));
 }
 
 static void node_free(FvNode *n)
 {
-    mr_defer_free(&n->rcu, node_free_rcu);
+    mr_defer_free(&n->rcu, node_free_rcu, sizeof(*n));
 }
 
 static void gen_free(FvGenBlock *g)
 {
-    mr_defer_free(&g->rcu, gen_free_rcu);
+    mr_defer_free(&g->rcu, gen_free_rcu, sizeof(*g));
 }
 
 /* A generation block of the version being built (@fv), for zones
@@ -297,18 +294,53 @@ typedef struct Builder {
     size_t node_ranges, node_chunks; /* what the finished nodes hold */
 } Builder;
 
+/*
+ * Room for @more nodes. A version of one node keeps its node arrays inside
+ * itself (node_one); a larger one in a heap block of four arrays of one
+ * capacity, which the version keeps across lives.
+ */
 static void builder_reserve_nodes(Builder *b, size_t more)
 {
     FlatView *fv = b->fv;
-    size_t need = fv->nr_nodes + more, c1 = fv->cap_nodes, c2 = c1, c3 = c1, c4 = c1;
-    if (need <= c1)
+    size_t need = fv->nr_nodes + more;
+    if (need <= fv->cap_nodes)
         return;
-    /* Four parallel arrays of one capacity: each grows to the same size. */
-    MR_GROW_OR_DIE(fv->nodes, c1, need, 8);
-    MR_GROW_OR_DIE(fv->node_starts, c2, need, 8);
-    MR_GROW_OR_DIE(fv->node_first, c3, need, 8);
-    MR_GROW_OR_DIE(fv->node_cfirst, c4, need, 8);
-    fv->cap_nodes = c1;
+    if (need == 1) {
+        fv->nodes = fv->node_one.nodes;
+        fv->node_starts = fv->node_one.starts;
+        fv->node_first = fv->node_one.first;
+        fv->node_cfirst = fv->node_one.cfirst;
+        fv->cap_nodes = 1;
+        return;
+    }
+    void *old_block = NULL;
+    if (need > fv->cap_block) {
+        size_t cap = MR_MAX(8, fv->cap_block);
+        while (cap < need)
+            cap *= 2;
+        old_block = fv->node_block; /* may hold the entries: copied below */
+        fv->node_block = malloc(cap * (sizeof(FvNode *) + sizeof(hwaddr) + 2 * sizeof(size_t)));
+        if (!fv->node_block)
+            mr_oom(__func__);
+        fv->cap_block = cap;
+    }
+    FvNode **nodes = fv->nodes;
+    hwaddr *starts = fv->node_starts;
+    size_t *first = fv->node_first, *cfirst = fv->node_cfirst, n = fv->nr_nodes,
+           cap = fv->cap_block;
+    /* The four arrays one after the other (cap is a power of two: each stays aligned). */
+    fv->nodes = fv->node_block;
+    fv->node_starts = (hwaddr *)(fv->nodes + cap);
+    fv->node_first = (size_t *)(fv->node_starts + cap);
+    fv->node_cfirst = fv->node_first + cap;
+    fv->cap_nodes = cap;
+    if (n) { /* from the inline arrays or the old block */
+        memcpy(fv->nodes, nodes, n * sizeof(*nodes));
+        memcpy(fv->node_starts, starts, n * sizeof(*starts));
+        memcpy(fv->node_first, first, n * sizeof(*first));
+        memcpy(fv->node_cfirst, cfirst, n * sizeof(*cfirst));
+    }
+    free(old_block);
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
@@ -824,7 +856,7 @@ static void flatview_release(FlatView *fv)
     MR_ASSERT(!chain || mr_writer_owned()); /* chain bookkeeping is the writer's */
     if (!chain) {
         version_free_all(fv);
-        mr_defer_free(&fv->rcu, flatview_free_rcu);
+        mr_defer_free(&fv->rcu, flatview_free_rcu, sizeof(*fv));
         return;
     }
     /* Pop released versions from the old end; what only they held dies. */
@@ -844,7 +876,7 @@ static void flatview_release(FlatView *fv)
             version_free_all(v);
             chain->newest = NULL;
         }
-        mr_defer_free(&v->rcu, flatview_free_rcu);
+        mr_defer_free(&v->rcu, flatview_free_rcu, sizeof(*v));
     }
     if (!chain->oldest && chain->detached)
         free(chain);

@@ -186,6 +186,17 @@ uint64_t memregion_stat_renders(void);
  */
 uint64_t memregion_stat_index_entries(void);
 
+/**
+ * Number of grace periods the writer has waited for to free what commits
+ * retired (old view versions and the parts only they held), since the
+ * process started (for tests and benchmarks). Retired memory is freed in
+ * batches: of 256 objects while waiting is cheap, and of about 2 MiB while
+ * readers running on other CPUs make each wait dear (it interrupts them), so
+ * that a busy writer then waits once per a few hundred small commits.
+ * Takes the writer lock, like memregion_stat_index_entries().
+ */
+uint64_t memregion_stat_grace_periods(void);
+
 MEMREGION_API_END
 
 #endif /* MEMREGION_ADDRESS_SPACE_H */
