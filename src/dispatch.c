@@ -31,18 +31,31 @@ static inline __attribute__((always_inline)) void copy_bytes(uint8_t *dst, const
         memcpy(dst, src, n);
 }
 
-/* Copy RAM bytes for one range. A write to a read-only range (ROM) is
- * refused unless debug, as QEMU's ROM ops refuse it: nothing changes and
- * the result is MEMTX_DECODE_ERROR. */
-static MemTxResult ram_access(const FlatRange *fr, MemoryRegion *mr, hwaddr off, uint8_t *buf,
-                              uint64_t n, bool is_write, MemTxAttrs attrs)
+/* Does an access of range @fr copy memory (ram_access)? Reads of RAM, ROM
+ * and ROM devices in romd mode; writes of RAM and ROM, which ram_access
+ * refuses. */
+static inline bool fr_direct(const FlatRange *fr, bool is_write)
 {
+    return is_write ? fr->mr_kind == MR_KIND_RAM : fr_reads_direct(fr);
+}
+
+/* Copy @n bytes at @addr of range @fr, whose accesses are direct
+ * (fr_direct): from the range's own copy of the region's memory, so the region
+ * is not read unless the write is dirty-logged. A write to a read-only range
+ * (ROM) is refused unless debug, as QEMU's ROM ops refuse it: nothing
+ * changes and the result is MEMTX_DECODE_ERROR. */
+static inline __attribute__((always_inline)) MemTxResult ram_access(const FlatRange *fr,
+                                                                    hwaddr addr, uint8_t *buf,
+                                                                    uint64_t n, bool is_write,
+                                                                    MemTxAttrs attrs)
+{
+    uint8_t *host = fr->mr_ram + fr->offset_in_region + (addr - fr->addr);
     if (!is_write) {
-        memcpy(buf, mr->ram + off, n);
+        copy_bytes(buf, host, n);
     } else if (!fr->readonly || attrs.debug) {
-        memcpy(mr->ram + off, buf, n);
+        copy_bytes(host, buf, n);
         if (fr->dirty_log_mask)
-            memory_region_set_dirty(mr, off, n);
+            memory_region_set_dirty(fr->mr, fr->offset_in_region + (addr - fr->addr), n);
     } else {
         return MEMTX_DECODE_ERROR;
     }
@@ -246,36 +259,39 @@ static inline bool tlb_covers(const FlatView *fv, const FlatRange *fr, hwaddr pa
 /* Direct-copy flags for a page served by range @fr (0 when it needs callbacks). */
 static inline unsigned tlb_direct_flags(const FlatRange *fr)
 {
-    if (fr->mr->kind == MR_KIND_RAM)
+    if (fr->mr_kind == MR_KIND_RAM)
         return TLB_READ_DIRECT | (!fr->readonly && !fr->dirty_log_mask ? TLB_WRITE_DIRECT : 0);
     return fr_reads_direct(fr) ? TLB_READ_DIRECT : 0;
 }
 
-/* Fill the entry of the page at @page of @fv: served by @mr from offset @off. */
-static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, MemoryRegion *mr, hwaddr off,
+/* Fill the entry of the page at @page of @fv: served by range @fr from its
+ * address @fr_addr on (@fr is of another view for an IOMMU page). */
+static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
                            unsigned flags)
 {
     TlbEntry *e = &tlb[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
     e->gen = fv_tlb_gen(fv, e->page);
     mr_ts.tlb_fills++;
-    e->mr = mr;
-    e->off = off;
-    e->host = mr->ram ? mr->ram + off : NULL;
+    e->mr = fr->mr;
+    e->off = fr->offset_in_region + (fr_addr - fr->addr);
+    e->host = fr_host(fr, fr_addr);
     e->flags = flags;
     return e;
 }
 
-/* Remember the page of @addr when range @fr serves all of it. */
-static void tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
+/* Remember the page of @addr when range @fr serves all of it; false when
+ * it does not (or is an IOMMU range: tlb_fill_iommu). */
+static inline bool tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
-    if (!tlb_covers(fv, fr, page) || fr->mr->kind == MR_KIND_IOMMU)
-        return; /* IOMMU pages: tlb_fill_iommu */
+    if (!tlb_covers(fv, fr, page) || fr->mr_kind == MR_KIND_IOMMU)
+        return false;
     unsigned f = tlb_direct_flags(fr);
-    if (fr->mr->kind != MR_KIND_RAM)
+    if (fr->mr_kind != MR_KIND_RAM)
         f |= (f & TLB_READ_DIRECT ? 0 : TLB_READ_CALL) | TLB_WRITE_CALL;
-    tlb_claim(fv, page, fr->mr, fr->offset_in_region + (page - fr->addr), f);
+    tlb_claim(fv, page, fr, page, f);
+    return true;
 }
 
 /*
@@ -303,7 +319,7 @@ static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr,
                   (f & TLB_WRITE_DIRECT && x.perm & IOMMU_WO ? TLB_WRITE_XLAT : 0);
     if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
         return; /* the access itself takes the walk; keep what the entry had */
-    TlbEntry *e = tlb_claim(fv, page, tfr->mr, tfr->offset_in_region + (x.addr - tfr->addr), xf);
+    TlbEntry *e = tlb_claim(fv, page, tfr, x.addr, xf);
     uint64_t tpage = x.addr >> TLB_PAGE_BITS;
     tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
                                   .iommu_gen = x.gen,
@@ -352,12 +368,11 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
             MemoryRegion *mr = fr->mr;
             n = (uint64_t)MR_MIN((mr_size_t)len, fr_end(fr) - addr);
             hwaddr off = fr->offset_in_region + (addr - fr->addr);
-            bool direct = mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr));
             tlb_fill(fv, fr, addr);
-            if (direct) {
-                result |= ram_access(fr, mr, off, buf, n, is_write, attrs);
+            if (fr_direct(fr, is_write)) {
+                result |= ram_access(fr, addr, buf, n, is_write, attrs);
                 rcu_read_unlock();
-            } else if (mr->kind == MR_KIND_IOMMU) {
+            } else if (fr->mr_kind == MR_KIND_IOMMU) {
                 /* IOMMU hook: a page that translates to memory is cached and
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
@@ -385,6 +400,15 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
 static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
                                      unsigned size, bool is_write);
 
+/* An access (@one: typed) on the paths that take any length and fill the
+ * TLB; outside a read-side section. */
+static inline MemTxResult access_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
+                                      hwaddr len, bool is_write, bool one)
+{
+    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
+               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+}
+
 /*
  * The rest of an access inside one page whose TLB entry matched but
  * neither copies directly nor calls a device for this direction (access_fast
@@ -401,23 +425,63 @@ static inline __attribute__((always_inline)) MemTxResult access_hit(AddressSpace
     if (tlb_use(&tlb[tlb_index(addr)], addr, buf, len, is_write, attrs, one, &r))
         return r;
     rcu_read_unlock();
-    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
-               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
 
-static __attribute__((noinline)) MemTxResult access_bytes_hit(AddressSpace *as, hwaddr addr,
-                                                              MemTxAttrs attrs, uint8_t *buf,
-                                                              hwaddr len, bool is_write)
-{
-    return access_hit(as, addr, attrs, buf, len, is_write, false);
-}
+/* @body (access_hit, access_miss) for a transfer and for a typed access,
+ * as functions of the fast path's arguments, so that it reaches them with
+ * a tail call. */
+#define ACCESS_ENTRIES(bytes_name, typed_name, body)                                               \
+    static __attribute__((noinline)) MemTxResult bytes_name(                                       \
+        AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hwaddr len, bool is_write)  \
+    {                                                                                              \
+        return body(as, addr, attrs, buf, len, is_write, false);                                   \
+    }                                                                                              \
+    static __attribute__((noinline)) MemTxResult typed_name(                                       \
+        AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hwaddr len, bool is_write)  \
+    {                                                                                              \
+        return body(as, addr, attrs, buf, len, is_write, true);                                    \
+    }
+ACCESS_ENTRIES(access_bytes_hit, access_typed_hit, access_hit)
 
-static __attribute__((noinline)) MemTxResult access_typed_hit(AddressSpace *as, hwaddr addr,
-                                                              MemTxAttrs attrs, uint8_t *buf,
-                                                              hwaddr len, bool is_write)
+/*
+ * An access inside one page, of 1, 2, 4 or 8 bytes, that missed this
+ * thread's TLB in access_fast, still inside the read-side section that
+ * found @as's view: look the range up, fill the entry, perform the access.
+ * It reads the range and, for a callback region, the region's ops: not a
+ * RAM region, whose kind and memory the range holds. What one range does
+ * not serve whole (a hole, an IOMMU range, an access across a range's end)
+ * takes the slow paths. The view's shared most-recently-used range is
+ * written only when the TLB cannot hold the page: a TLB already remembers
+ * every other range for this thread, and the line is read by every lookup.
+ */
+static inline __attribute__((always_inline)) MemTxResult access_miss(AddressSpace *as, hwaddr addr,
+                                                                     MemTxAttrs attrs, uint8_t *buf,
+                                                                     hwaddr len, bool is_write,
+                                                                     bool one)
 {
-    return access_hit(as, addr, attrs, buf, len, is_write, true);
+    FlatView *fv = as_view(as);
+    const FlatRange *fr = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
+    if (!fr || !fr_contains(fr, addr)) {
+        fr = flatview_lookup(fv, addr);
+        if (fr && !tlb_fill(fv, fr, addr))
+            __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
+    } else {
+        tlb_fill(fv, fr, addr);
+    }
+    if (fr && fr_end(fr) - addr >= len && fr->mr_kind != MR_KIND_IOMMU) {
+        if (fr_direct(fr, is_write)) {
+            MemTxResult r = ram_access(fr, addr, buf, len, is_write, attrs);
+            rcu_read_unlock();
+            return r;
+        }
+        return callback_access(fr->mr, fr->offset_in_region + (addr - fr->addr), buf, len, is_write,
+                               attrs, one);
+    }
+    rcu_read_unlock();
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
+ACCESS_ENTRIES(access_bytes_miss, access_typed_miss, access_miss)
 
 /* callback_access out of line, for the callback wrappers below: @how is
  * 1 for a write, 2 for a typed access. */
@@ -493,10 +557,11 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
     if (e)
         return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
                    : access_bytes_hit(as, addr, attrs, buf, len, is_write);
-    rcu_read_unlock();
+    /* A miss, or no view yet (access_miss finds nothing in the empty one). */
+    return one ? access_typed_miss(as, addr, attrs, buf, len, is_write)
+               : access_bytes_miss(as, addr, attrs, buf, len, is_write);
 slow:
-    return one ? access_typed_slow(as, addr, attrs, buf, (unsigned)len, is_write)
-               : access_bytes_slow(as, addr, attrs, buf, len, is_write);
+    return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
 
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
@@ -543,12 +608,12 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         hwaddr off = fr->offset_in_region + (addr - fr->addr);
         if (in_page)
             tlb_fill(fv, fr, addr);
-        if (mr->kind == MR_KIND_RAM || (!is_write && fr_reads_direct(fr))) {
-            r = ram_access(fr, mr, off, buf, size, is_write, attrs);
+        if (fr_direct(fr, is_write)) {
+            r = ram_access(fr, addr, buf, size, is_write, attrs);
             rcu_read_unlock();
             return r;
         }
-        if (mr->kind == MR_KIND_IOMMU) {
+        if (fr->mr_kind == MR_KIND_IOMMU) {
             if (in_page && tlb_iommu_access(as, fv, fr, addr, buf, size, is_write, attrs, true, &r))
                 return r;
             /* IOMMU hook: still one access, in the target address space, when
@@ -626,16 +691,14 @@ MR_STORE(address_space_stq_be, uint64_t, 8, true)
 static inline void section_of_range(const FlatRange *fr, hwaddr addr, bool is_write,
                                     MemTxAttrs attrs, MemoryRegionSection *out)
 {
-    MemoryRegion *mr = fr->mr;
     hwaddr delta = addr - fr->addr;
-    out->mr = mr;
+    out->mr = fr->mr;
     out->offset_within_address_space = addr;
     out->offset_within_region = fr->offset_in_region + delta;
     out->size = fr->size - delta;
     out->readonly = fr->readonly;
-    bool direct =
-        is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
-    out->host = direct ? mr->ram + out->offset_within_region : NULL;
+    bool direct = is_write ? fr_writes_direct(fr, attrs.debug) : fr_reads_direct(fr);
+    out->host = direct ? fr->mr_ram + out->offset_within_region : NULL;
 }
 
 /* address_space_translate past its fast path: inside the read-side
@@ -655,7 +718,7 @@ static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, hwad
         out->readonly = false;
         out->size = flatview_hole_end(fv, addr) - addr;
         r = MEMTX_DECODE_ERROR;
-    } else if (fr->mr->kind == MR_KIND_IOMMU) {
+    } else if (fr->mr_kind == MR_KIND_IOMMU) {
         /* IOMMU hook: follow the translation to the region that serves it. */
         r = iommu_translate_section(as, addr, is_write, attrs, out);
     } else {
@@ -684,7 +747,7 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
     rcu_read_lock();
     FlatView *fv = as_view_or_null(as);
     const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
-    if (mru && fr_contains(mru, addr) && mru->mr->kind != MR_KIND_IOMMU) {
+    if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
         section_of_range(mru, addr, is_write, attrs, out);
         rcu_read_unlock();
         return MEMTX_OK;

@@ -106,7 +106,7 @@ static bool rec_add(AsDma *d, void *ptr, MemoryRegion *mr, hwaddr off, hwaddr le
 
 static bool direct_for(const FlatRange *fr, bool is_write)
 {
-    return is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly : fr_reads_direct(fr);
+    return is_write ? fr_writes_direct(fr, false) : fr_reads_direct(fr);
 }
 
 /* Inside a read-side section: the bytes after @w's piece that continue it in

@@ -411,8 +411,7 @@ MemTxResult iommu_translate_section(AddressSpace *as, hwaddr addr, bool is_write
     out->mr = mr;
     out->offset_within_region = w.off;
     out->readonly = fr->readonly;
-    bool direct =
-        is_write ? mr->kind == MR_KIND_RAM && (!fr->readonly || attrs.debug) : fr_reads_direct(fr);
+    bool direct = is_write ? fr_writes_direct(fr, attrs.debug) : fr_reads_direct(fr);
     if (direct)
         out->host = mr->ram + w.off;
     return MEMTX_OK;

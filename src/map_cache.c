@@ -12,7 +12,7 @@
 
 static bool cache_direct(const MemoryRegionCache *c, const FlatRange *fr)
 {
-    return c->is_write ? fr->mr->kind == MR_KIND_RAM && !fr->readonly : fr_reads_direct(fr);
+    return c->is_write ? fr_writes_direct(fr, false) : fr_reads_direct(fr);
 }
 
 /* Add @w's stamps to @c's, each object once. False when they disagree

@@ -153,13 +153,13 @@ static void emit_range(const Fragment *w, mr_size_t pos, mr_size_t stop, RangeVe
     FlatRange fr = {
         .addr = (hwaddr)pos,
         .size = stop - pos,
-        .mr = w->mr,
         .offset_in_region = w->offset + (hwaddr)(pos - w->start),
         .readonly = w->readonly,
         .nonvolatile = w->nonvolatile,
         .romd_mode = w->mr->kind == MR_KIND_ROMD && w->mr->romd_mode,
         .dirty_log_mask = memory_region_get_dirty_log_mask(w->mr),
     };
+    fr_set_region(&fr, w->mr);
     if (fr.dirty_log_mask)
         dirty_ensure_bitmaps(w->mr, fr.dirty_log_mask);
     rangevec_push(out, &fr);

@@ -78,25 +78,28 @@ void rangevec_push(RangeVec *v, const FlatRange *fr);
 /* Leaf of a view's two-level index: up to FV_CHUNK consecutive ranges.
  * How many of them a version holds follows from its node and its node
  * array (fv_node_chunk_nr()), so versions may hold different prefixes of
- * one chunk. */
+ * one chunk. Chunks and nodes are allocated on a cache line (view_build.c's
+ * pool_take) and what a lookup reads comes first, so that every range lies
+ * in one cache line (after a 32-byte header each one spanned two) and the
+ * searched arrays in as few lines as their length allows. */
 typedef struct FvChunk {
-    struct rcu_head rcu;
-    uint64_t born;           /* seq of the version that created it */
-    uint32_t used;           /* slots some version holds (writer side): those past it are free */
     hwaddr starts[FV_CHUNK]; /* starts[i] == ranges[i].addr, for a dense search */
     FlatRange ranges[FV_CHUNK];
+    uint64_t born; /* seq of the version that created it */
+    uint32_t used; /* slots some version holds (writer side): those past it are free */
+    struct rcu_head rcu;
 } FvChunk;
 
 /* Inner level: up to FV_FANOUT consecutive chunks, shared between versions
  * like chunks are. How many ranges it holds is the version's (node_first),
  * so versions that differ only in the free slots of its last chunk share it. */
 typedef struct FvNode {
-    struct rcu_head rcu;
-    uint64_t born;             /* seq of the version that created it */
-    uint32_t nr;               /* chunks */
-    hwaddr starts[FV_FANOUT];  /* chunks[i]->starts[0] */
-    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    hwaddr starts[FV_FANOUT]; /* chunks[i]->starts[0] */
     FvChunk *chunks[FV_FANOUT];
+    uint32_t first[FV_FANOUT]; /* index of chunks[i]->ranges[0] in the node */
+    uint32_t nr;               /* chunks */
+    uint64_t born;             /* seq of the version that created it */
+    struct rcu_head rcu;
 } FvNode;
 
 /*
@@ -313,10 +316,42 @@ static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
     return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
 }
 
+/*
+ * FlatRange's private copies of its region's fields (address_space.h): the
+ * lookups of the access paths read the range and not the region, a cache
+ * line further away (one region each). They are functions of the region
+ * alone, whose kind and memory are fixed from init to destroy, so merging
+ * and clipping ranges keeps them right; render.c sets them (fr_set_region).
+ * The public fields keep their offsets and the struct its size.
+ */
+_Static_assert(sizeof(FlatRange) == 64 && offsetof(FlatRange, size) == 16 &&
+                   offsetof(FlatRange, mr) == 32 && offsetof(FlatRange, offset_in_region) == 40 &&
+                   offsetof(FlatRange, readonly) == 48 && offsetof(FlatRange, dirty_log_mask) == 51,
+               "FlatRange's public layout is ABI");
+
+static inline void fr_set_region(FlatRange *fr, MemoryRegion *mr)
+{
+    fr->mr = mr;
+    fr->mr_ram = mr->ram;
+    fr->mr_kind = (uint8_t)mr->kind;
+}
+
 /* Do reads of @fr come straight from memory (RAM, ROM, a ROM device in romd mode)? */
 static inline bool fr_reads_direct(const FlatRange *fr)
 {
-    return fr->mr->kind == MR_KIND_RAM || (fr->mr->kind == MR_KIND_ROMD && fr->romd_mode);
+    return fr->mr_kind == MR_KIND_RAM || (fr->mr_kind == MR_KIND_ROMD && fr->romd_mode);
+}
+
+/* Do writes to @fr go straight to memory (RAM, not read-only unless @debug)? */
+static inline bool fr_writes_direct(const FlatRange *fr, bool debug)
+{
+    return fr->mr_kind == MR_KIND_RAM && (!fr->readonly || debug);
+}
+
+/* The host byte behind @addr of @fr, or NULL when @fr's region has no memory. */
+static inline uint8_t *fr_host(const FlatRange *fr, hwaddr addr)
+{
+    return fr->mr_ram ? fr->mr_ram + fr->offset_in_region + (addr - fr->addr) : NULL;
 }
 
 /* Lookup with the most-recently-used shortcut (inline: the hot path). */

@@ -65,6 +65,8 @@ void rangevec_push(RangeVec *v, const FlatRange *fr)
     /* View invariant: ranges are non-empty, ascending and disjoint. */
     MR_ASSERT(fr->size > 0);
     MR_ASSERT(!v->nr || (mr_size_t)fr->addr >= fr_end(&v->r[v->nr - 1]));
+    /* The range's copies of its region's fields (fr_set_region). */
+    MR_ASSERT(fr->mr_ram == fr->mr->ram && fr->mr_kind == (uint8_t)fr->mr->kind);
     if (v->nr && can_merge(&v->r[v->nr - 1], fr)) {
         v->r[v->nr - 1].size += fr->size;
         return;
@@ -810,7 +812,8 @@ bool fr_identical(const FlatRange *a, const FlatRange *b)
     return a->addr == b->addr && a->size == b->size && a->mr == b->mr &&
            a->offset_in_region == b->offset_in_region && a->readonly == b->readonly &&
            a->nonvolatile == b->nonvolatile && a->romd_mode == b->romd_mode &&
-           a->dirty_log_mask == b->dirty_log_mask;
+           a->dirty_log_mask == b->dirty_log_mask && a->mr_ram == b->mr_ram &&
+           a->mr_kind == b->mr_kind;
 }
 
 /* Does @fv show exactly what @old shows? Only the recorded spans can differ. */

@@ -108,6 +108,23 @@ static const FlatRange *locate(const FlatView *fv, hwaddr addr, mr_size_t *next_
     return fr && fr_contains(fr, addr) ? fr : NULL;
 }
 
+/* The range holding @addr, or NULL: locate() without the index and the
+ * next start, which the access paths (a TLB miss, translate) do not need.
+ * Every range of a node and chunk starts at or after the node's and the
+ * chunk's first, so the two inner searches always find one. */
+static inline const FlatRange *find(const FlatView *fv, hwaddr addr)
+{
+    ptrdiff_t n = FV_BSEARCH_LE(fv->node_starts, fv->nr_nodes, addr);
+    if (n < 0)
+        return NULL;
+    const FvNode *nd = fv->nodes[n];
+    uint32_t k = (uint32_t)FV_BSEARCH_LE(nd->starts, nd->nr, addr);
+    const FvChunk *ch = nd->chunks[k];
+    uint32_t nr = fv_node_chunk_nr(nd, k, fv_node_ranges(fv, (size_t)n));
+    const FlatRange *fr = &ch->ranges[FV_BSEARCH_LE(ch->starts, nr, addr)];
+    return fr_contains(fr, addr) ? fr : NULL;
+}
+
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
 {
     mr_size_t next;
@@ -118,16 +135,12 @@ ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr)
 
 const FlatRange *flatview_lookup(const FlatView *fv, hwaddr addr)
 {
-    mr_size_t next;
-    ptrdiff_t i;
-    return locate(fv, addr, &next, &i);
+    return find(fv, addr);
 }
 
 const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr)
 {
-    mr_size_t next;
-    ptrdiff_t i;
-    const FlatRange *fr = locate(fv, addr, &next, &i);
+    const FlatRange *fr = find(fv, addr);
     if (fr)
         __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
     return fr;

@@ -27,9 +27,16 @@ typedef struct MemoryListener MemoryListener;
 /**
  * One range of a flat view: [addr, addr + size) is served by @mr starting at
  * @offset_in_region. Also the unit passed to listeners.
+ *
+ * The fields marked private are copies of @mr's, kept by the library so that
+ * a lookup need not read the region (a cache line apart, one per region):
+ * read @mr instead, they may change in any release. They sit in the struct's
+ * padding, so its size (64 bytes) and the offsets of the public fields are
+ * those of the releases without them.
  */
 typedef struct FlatRange {
     hwaddr addr;             /**< first address in the address space */
+    uint8_t *mr_ram;         /* private: @mr's host memory (mr->ram), or NULL */
     mr_size_t size;          /**< bytes, 1 .. 2^64 */
     MemoryRegion *mr;        /**< terminating region: RAM, ROM, ROM device or MMIO */
     hwaddr offset_in_region; /**< offset in @mr of @addr */
@@ -37,6 +44,7 @@ typedef struct FlatRange {
     bool nonvolatile;        /**< inherited like readonly */
     bool romd_mode;          /**< @mr is a ROM device in romd mode */
     uint8_t dirty_log_mask;  /**< dirty-log clients enabled on @mr */
+    uint8_t mr_kind;         /* private: @mr's MemoryRegionKind (mr->kind) */
 } FlatRange;
 
 /**

@@ -195,9 +195,15 @@ struct MemoryRegion {
     MemoryRegion *container;    /* parent, or NULL */
 
     /* ---- private ---------------------------------------------------------- */
-    bool ram_mmapped;           /* ram was mmap()ed by the library and is unmapped at destroy */
-    bool reentrancy_guard_off;  /* see memory_region_set_reentrancy_guard() */
-    bool was_visible;           /* was rendered into a view at least once */
+    /* First what an access to a callback region reads besides ops and
+     * opaque, so that it shares their cache line where the struct's
+     * alignment allows (a lookup takes the kind and memory from the flat
+     * range, not from here). */
+    bool reentrancy_guard_off; /* see memory_region_set_reentrancy_guard() */
+    uint16_t straight; /* bit n: an aligned n-byte access goes to the callbacks as it is (mmio.c) */
+    void *ext;         /* per-region extensions (dirty log, ...), owned */
+    bool ram_mmapped;  /* ram was mmap()ed by the library and is unmapped at destroy */
+    bool was_visible;  /* was rendered into a view at least once */
     MemoryRegion *subregions;   /* children, priority descending, ties newest first */
     MemoryRegion *sibling_next; /* links in container->subregions */
     MemoryRegion *sibling_prev;
@@ -214,15 +220,13 @@ struct MemoryRegion {
     uint32_t removed_gen;          /* commit generation of its last removal from a container */
     uint32_t feeds_epoch;          /* topology epoch in which `feeds` was computed */
     bool feeds;                    /* damage here can reach a view root */
-    uint16_t straight; /* bit n: an aligned n-byte access goes to the callbacks as it is (mmio.c) */
-    unsigned feeding_aliases;   /* the first this many alias_users reach a view root */
-    uint32_t walk_gen;          /* visited mark of the current tree walk */
-    uint32_t on_path;           /* times it is on the current render or damage path */
-    struct ViewSlot *view_slot; /* set while some address space's view renders from here */
-    void *ext;                  /* per-region extensions (dirty log, ...), owned */
-    bool may_overlap;           /* added with _overlap: overlapping siblings is intended */
-    struct MrIommu *iommu;      /* IOMMU: ops, notifiers, translation cache; owned */
-    unsigned long dma_maps;     /* atomic: live address_space_map() pointers into its RAM */
+    unsigned feeding_aliases;      /* the first this many alias_users reach a view root */
+    uint32_t walk_gen;             /* visited mark of the current tree walk */
+    uint32_t on_path;              /* times it is on the current render or damage path */
+    struct ViewSlot *view_slot;    /* set while some address space's view renders from here */
+    bool may_overlap;              /* added with _overlap: overlapping siblings is intended */
+    struct MrIommu *iommu;         /* IOMMU: ops, notifiers, translation cache; owned */
+    unsigned long dma_maps;        /* atomic: live address_space_map() pointers into its RAM */
 
     /* ---- reserved --------------------------------------------------------- */
     void *reserved_[4]; /* zero; for fields of later releases */

@@ -14,8 +14,13 @@
  * ADDRS entries, the same in every mode, so the loop's own work is equal.
  * Exits 0 after checking that the operations succeeded, that the device saw
  * one call per MMIO operation (a probe that skips the work must not look
- * cheap) and that no access missed the TLB after the warm-up; 1 when one of
- * these fails, 2 on bad arguments or setup.
+ * cheap) and that no access missed the TLB after the warm-up (read-miss:
+ * that every access did); 1 when one of these fails, 2 on bad arguments or
+ * setup.
+ *
+ * read-miss times the TLB's miss path: two more RAM pages whose addresses
+ * share a TLB entry, read in turn, so every read evicts the other's entry
+ * and looks its range up in the view.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,11 +42,15 @@ enum {
 
 #define RAM_BASE  0x100000000ull
 #define MMIO_BASE 0x200000000ull
+/* Page numbers p and p + 1025, with p a multiple of 2^20, share TLB entry 0
+ * (dispatch.c folds the page number's bits above the tenth onto the index). */
+#define CLASH_A 0x300000000ull
+#define CLASH_B (CLASH_A + 1025 * 0x1000ull)
 
-static MemoryRegion root, ram[NR_RAM], mmio;
+static MemoryRegion root, ram[NR_RAM], mmio, clash[2];
 static AddressSpace as;
 static uint64_t mmio_reads, mmio_writes;
-static uint64_t one_ram[ADDRS], one_mmio[ADDRS], any_ram[ADDRS];
+static uint64_t one_ram[ADDRS], one_mmio[ADDRS], any_ram[ADDRS], clashing[ADDRS];
 
 static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
 {
@@ -82,6 +91,10 @@ static void setup(void)
     if (memory_region_init_io(&mmio, &dev_ops, NULL, "mmio", REGION_SIZE) ||
         memory_region_add_subregion(&root, MMIO_BASE, &mmio))
         die("mmio");
+    for (unsigned i = 0; i < 2; i++)
+        if (memory_region_init_ram(&clash[i], "clash", REGION_SIZE) ||
+            memory_region_add_subregion(&root, i ? CLASH_B : CLASH_A, &clash[i]))
+            die("clash");
     memory_region_transaction_commit();
     if (address_space_init(&as, &root, "memory"))
         die("address space");
@@ -93,6 +106,7 @@ static void setup(void)
         one_ram[i] = RAM_BASE + off;
         one_mmio[i] = MMIO_BASE + off;
         any_ram[i] = RAM_BASE + ts_rng_next(&s) % NR_RAM * STRIDE + off;
+        clashing[i] = (i & 1 ? CLASH_B : CLASH_A) + off;
     }
 }
 
@@ -160,6 +174,7 @@ typedef struct Mode {
     const char *name;
     void (*run)(uint64_t k);
     uint64_t *mmio_count; /* callbacks each operation makes, or NULL */
+    bool misses;          /* every operation misses the TLB (else none does) */
 } Mode;
 
 static void read_ram(uint64_t k)
@@ -186,17 +201,22 @@ static void translate_any(uint64_t k)
 {
     run_translate(k, any_ram);
 }
+static void read_miss(uint64_t k)
+{
+    run_read(k, clashing);
+}
 
 static const Mode modes[] = {
-    {"loop", run_loop, NULL},
-    {"read-ram", read_ram, NULL},
-    {"read-mmio", read_mmio, &mmio_reads},
-    {"write-ram", run_write_ram, NULL},
-    {"ldl-ram", ldl_ram, NULL},
-    {"ldl-mmio", ldl_mmio, &mmio_reads},
-    {"stl-mmio", run_stl_mmio, &mmio_writes},
-    {"translate-one", translate_one, NULL},
-    {"translate-any", translate_any, NULL},
+    {"loop", run_loop, NULL, false},
+    {"read-ram", read_ram, NULL, false},
+    {"read-mmio", read_mmio, &mmio_reads, false},
+    {"write-ram", run_write_ram, NULL, false},
+    {"ldl-ram", ldl_ram, NULL, false},
+    {"ldl-mmio", ldl_mmio, &mmio_reads, false},
+    {"stl-mmio", run_stl_mmio, &mmio_writes, false},
+    {"translate-one", translate_one, NULL, false},
+    {"translate-any", translate_any, NULL, false},
+    {"read-miss", read_miss, NULL, true},
 };
 
 int main(int argc, char **argv)
@@ -218,8 +238,10 @@ int main(int argc, char **argv)
     m->run(WARMUP);
     uint64_t fills = memregion_stat_tlb_fills();
     m->run(k);
-    if (memregion_stat_tlb_fills() != fills) {
-        fprintf(stderr, "perf-probe: %s: the TLB missed after the warm-up\n", m->name);
+    if (memregion_stat_tlb_fills() - fills != (m->misses ? k : 0)) {
+        fprintf(stderr, "perf-probe: %s: %llu TLB fills for %llu operations after the warm-up\n",
+                m->name, (unsigned long long)(memregion_stat_tlb_fills() - fills),
+                (unsigned long long)(m->misses ? k : 0));
         return 1;
     }
     if (failed != MEMTX_OK) {

@@ -554,6 +554,52 @@ static void test_romd_flag_in_view(void **state)
     assert_false(fr.romd_mode);
 }
 
+/*
+ * A flat range keeps copies of its region's kind and memory, which the
+ * lookup reads instead of the region. A region struct destroyed and
+ * initialised again as another kind, at the same place in the map, is
+ * accessed as what it is now: on a page's first access (the TLB's miss
+ * path), through the TLB, and through an alias window smaller than a page,
+ * which the TLB never holds.
+ */
+static void test_region_reinitialised_as_other_kind(void **state)
+{
+    (void)state;
+    static uint8_t host[0x1000];
+    TestDev xdev;
+    build();
+    td_init(&xdev, DEVICE_LITTLE_ENDIAN);
+    td_fill(&xdev, 0x30); /* mem[0x14] = 0x44 */
+    MemoryRegion *x = h_ram("x", 0x1000);
+    MemoryRegion *win = h_alias("x-window", x, 0x10, 0x80);
+    ts_ram_ptr(x)[0x14] = 0x5c;
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind) {
+            assert_int_equal(memory_region_del_subregion(root, win), 0);
+            assert_int_equal(memory_region_del_subregion(root, x), 0);
+            assert_int_equal(memory_region_destroy(win), 0);
+            assert_int_equal(memory_region_destroy(x), 0);
+            if (kind == 1)
+                assert_int_equal(memory_region_init_io(x, &td_ops_le, &xdev, "x", 0x1000), 0);
+            else
+                assert_int_equal(memory_region_init_ram_ptr(x, "x", 0x1000, host), 0);
+            assert_int_equal(memory_region_init_alias(win, "x-window", x, 0x10, 0x80), 0);
+        }
+        h_add(root, 0xa000, x, 0);
+        h_add(root, 0xb000, win, 0);
+        uint8_t want = kind == 0 ? 0x5c : kind == 1 ? 0x44 : 0x77;
+        host[0x14] = 0x77;
+        for (int rep = 0; rep < 2; rep++) { /* a miss, then a TLB hit */
+            assert_int_equal(address_space_ldub(as, 0xa014, ATTRS_NONE, NULL), want);
+            assert_int_equal(address_space_ldub(as, 0xb004, ATTRS_NONE, NULL), want);
+        }
+        address_space_stb(as, 0xb005, 0x99, ATTRS_NONE, NULL);
+        uint8_t got = kind == 0 ? ts_ram_ptr(x)[0x15] : kind == 1 ? xdev.mem[0x15] : host[0x15];
+        assert_int_equal(got, 0x99);
+    }
+    assert_nlog(&xdev, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +619,7 @@ int main(void)
         H_TEST(test_dispatch_through_alias),
         H_TEST(test_zero_length),
         H_TEST(test_romd_flag_in_view),
+        H_TEST(test_region_reinitialised_as_other_kind),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }
