@@ -695,7 +695,7 @@ static inline void section_of_range(const FlatRange *fr, hwaddr addr, bool is_wr
     out->mr = fr->mr;
     out->offset_within_address_space = addr;
     out->offset_within_region = fr->offset_in_region + delta;
-    out->size = fr->size - delta;
+    out->size = (mr_size_t)(fr_last_offset(fr) - delta) + 1; /* delta <= last offset */
     out->readonly = fr->readonly;
     bool direct = is_write ? fr_writes_direct(fr, attrs.debug) : fr_reads_direct(fr);
     out->host = direct ? fr->mr_ram + out->offset_within_region : NULL;

@@ -311,9 +311,16 @@ static inline FlatView *as_view(AddressSpace *as)
     return fv ? fv : flatview_empty();
 }
 
+/* The offset of @fr's last byte (size - 1), in 64 bits: a range's size is
+ * 1 to 2^64, so this never wraps, and no 128-bit arithmetic is needed. */
+static inline uint64_t fr_last_offset(const FlatRange *fr)
+{
+    return (uint64_t)fr->size - 1; /* 2^64 truncates to 0: 0 - 1 is 2^64 - 1 */
+}
+
 static inline bool fr_contains(const FlatRange *fr, hwaddr addr)
 {
-    return addr >= fr->addr && (mr_size_t)(addr - fr->addr) < fr->size;
+    return addr >= fr->addr && addr - fr->addr <= fr_last_offset(fr);
 }
 
 /*
