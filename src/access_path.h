@@ -106,6 +106,16 @@ static inline void callrec_leave(void)
     r->depth--;
     __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
 }
+/* callrec_leave for a record callrec_try_enter entered: the callbacks it
+ * recorded were the thread's outermost, so its depth is back to none
+ * without reading it. */
+static inline void callrec_leave_outermost(void)
+{
+    CallRecord *r = mr_ts.callrec;
+    r->depth = 0;
+    __atomic_store_n(&r->active[0], NULL, __ATOMIC_RELEASE);
+}
+
 /* True while the calling thread runs inside a callback of @mr. */
 bool callrec_in_callback_of(const MemoryRegion *mr);
 /* Some thread runs a callback of @mr (after a grace period: or is about to). */

@@ -190,7 +190,7 @@ MemTxResult mmio_straight_read_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs at
                                      uint64_t n)
 {
     MemTxResult r = straight_access(mr, off, buf, (unsigned)n, false, attrs);
-    callrec_leave();
+    callrec_leave_outermost();
     return r;
 }
 
@@ -198,7 +198,7 @@ MemTxResult mmio_straight_write_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs a
                                       uint64_t n)
 {
     MemTxResult r = straight_access(mr, off, buf, (unsigned)n, true, attrs);
-    callrec_leave();
+    callrec_leave_outermost();
     return r;
 }
 
