@@ -77,10 +77,6 @@ typedef struct CallRecord {
  * callback (the re-entrancy guard and the depth limit apply). */
 MemTxResult callrec_enter_slow(MemoryRegion *mr);
 
-/* Record that this thread is about to run @mr's callbacks; call inside the
- * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
- * (the guard) or too deep a nesting; then nothing was recorded. Inline:
- * an access from outside any callback, the common case, needs no check. */
 /* callrec_enter's common case alone: true when @mr was entered (the thread
  * has a record and is in no callback), false when nothing was recorded and
  * callrec_enter_slow() decides. */
@@ -94,6 +90,10 @@ static inline bool callrec_try_enter(MemoryRegion *mr)
     return true;
 }
 
+/* Record that this thread is about to run @mr's callbacks; call inside the
+ * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
+ * (the guard) or too deep a nesting; then nothing was recorded. Inline:
+ * an access from outside any callback, the common case, needs no check. */
 static inline MemTxResult callrec_enter(MemoryRegion *mr)
 {
     return callrec_try_enter(mr) ? MEMTX_OK : callrec_enter_slow(mr);

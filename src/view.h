@@ -139,11 +139,11 @@ typedef struct ViewDelta {
  * Versions are recycled (view_build.c's version_recycle), which resets
  * every field but the buffers one by one: a new field is reset there too.
  *
- * Readers read only the first part: the generation block pointers (two
- * cache lines; a TLB fill reads them, a hit reads the slot's copy) and what
- * a lookup reads, all written only while the version is built (mru is a
- * racy hint readers write). The
- * writer's bookkeeping, which it keeps updating while the version is
+ * Readers read only the first part: the generation block pointers (eight
+ * cache lines, of which a TLB fill reads the one of its zone; a hit reads
+ * the slot's copy) and what a lookup reads, all written only while the
+ * version is built (mru is a racy hint readers write). The writer's
+ * bookkeeping, which it keeps updating while the version is
  * published (references, the chain, retired and fresh lists, deltas),
  * starts on a cache line of its own, so those writes never take a line a
  * reader holds.
