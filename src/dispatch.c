@@ -49,13 +49,14 @@ static inline __attribute__((always_inline)) MemTxResult ram_access(const FlatRa
                                                                     uint64_t n, bool is_write,
                                                                     MemTxAttrs attrs)
 {
-    uint8_t *host = fr->mr_ram + fr->offset_in_region + (addr - fr->addr);
+    hwaddr off = fr->offset_in_region + (addr - fr->addr);
+    uint8_t *host = fr->mr_ram + off;
     if (!is_write) {
         copy_bytes(buf, host, n);
     } else if (!fr->readonly || attrs.debug) {
         copy_bytes(host, buf, n);
         if (fr->dirty_log_mask)
-            memory_region_set_dirty(fr->mr, fr->offset_in_region + (addr - fr->addr), n);
+            memory_region_set_dirty(fr->mr, off, n);
     } else {
         return MEMTX_DECODE_ERROR;
     }
