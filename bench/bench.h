@@ -61,6 +61,9 @@ extern volatile uint64_t bench_sink;
  */
 double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs);
 
+/* The median of the @n (at least 1) values at @v, which it sorts. */
+double median(double *v, unsigned n);
+
 /* ---- random numbers (xorshift64*, deterministic) ----------------------------- */
 
 uint64_t rng_next(uint64_t *state);

@@ -577,19 +577,6 @@ static Phase phase(Shared *s, bool with_writer)
     return r;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of @n values (sorts them). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
-    return v[n / 2];
-}
-
 enum { S_READER, S_ALONE, S_WITH, S_RATIO, S_WRITER, S_CPU, S_NSOP, S_LOST, S_GP, S_UC, S_NR };
 
 static const char *const scal_headers[S_NR] = {

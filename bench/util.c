@@ -46,6 +46,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof(v[0]), cmp_double);
+    return v[n / 2];
+}
+
 double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
 {
     /* Warm-up, and calibration: grow the batch until it takes 1/8 of a run. */
@@ -71,8 +77,7 @@ double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
         body(ctx, iters);
         samples[r] = (double)(now_ns() - t0) / (double)iters;
     }
-    qsort(samples, runs, sizeof(samples[0]), cmp_double);
-    return samples[runs / 2];
+    return median(samples, runs);
 }
 
 /* ---- random numbers ----------------------------------------------------------- */
