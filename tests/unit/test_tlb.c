@@ -8,8 +8,9 @@
  *  - Writes to dirty-logged RAM are never cached: every write marks the
  *    page dirty, also the second one to a page after its bit was cleared.
  *  - A commit forgets only what it changed: a page far from the change is
- *    not filled again (memregion_stat_tlb_fills() stays put), a page that
- *    shares a zone with the change is, and both read right.
+ *    not filled again (memregion_stat_tlb_fills() stays put), nor is one
+ *    256, 512 or 768 pages from it (1024 zones), a page that shares a zone
+ *    with the change is, and both read right.
  *  - Generations are kept in blocks of zones that versions share until
  *    they change one: a change in a zone next to a cached page's (same
  *    block) does not refill the page, and a commit whose new version is
@@ -125,6 +126,16 @@ static void test_commit_forgets_only_what_it_changed(void **state)
     }
     assert_int_equal(memregion_stat_tlb_fills() - f0, 0);
     assert_int_equal(rd8(as, elsewhere + 4 * PAGE), 0xcc);
+
+    /* Changes 256, 512 and 768 pages from near: other zones (there are
+     * 1024), so near and far are not filled again. */
+    uint64_t f_other = memregion_stat_tlb_fills();
+    for (hwaddr k = 1; k <= 3; k++) {
+        assert_int_equal(memory_region_set_address(over, near + k * 256 * PAGE), 0);
+        assert_int_equal(rd8(as, near), 0xa7);
+        assert_int_equal(rd8(as, far), 0xbb);
+    }
+    assert_int_equal(memregion_stat_tlb_fills() - f_other, 0);
 
     /* A change on a page of near's zone (page number + 1024): near is filled
      * again and still reads right; far is untouched. */
