@@ -180,10 +180,9 @@ static FlatView *render_incremental(ViewSlot *s, bool *full)
     } else {
         for (size_t e = 0; e < n; e++)
             render_window(s->root, edits[e].lo, edits[e].hi, &edits[e].ranges);
+        /* Edits may span the gaps between windows; only the windows changed
+         * (slot_publish() damages their zones alone). */
         fv = flatview_splice(s->chain, old, edits, n);
-        /* Edits may span the gaps between windows; only the windows changed. */
-        for (size_t w = 0; w < s->nr_win; w++)
-            flatview_tlb_damage(fv, s->win[w].lo, s->win[w].hi);
     }
     return fv;
 }
@@ -242,10 +241,11 @@ void slot_publish(ViewSlot *s, FlatView *fv, bool full)
 {
     rcu_assign_pointer(s->view, fv);
     /* Only the damaged zones' words are written: the others stay in
-     * readers' caches. They hold what the version's blocks hold. */
+     * readers' caches. Release: a reader that sees a generation sees the
+     * version that wrote it (see ViewSlot). */
     if (full) {
         for (unsigned z = 0; z < FV_TLB_ZONES; z++)
-            __atomic_store_n(&s->tlb_gen[z], fv_tlb_gen(fv, z), __ATOMIC_RELAXED);
+            __atomic_store_n(&s->tlb_gen[z], fv->seq, __ATOMIC_RELEASE);
         return;
     }
     for (size_t w = 0; w < s->nr_win; w++) {
@@ -253,7 +253,7 @@ void slot_publish(ViewSlot *s, FlatView *fv, bool full)
         if (!fv_damaged_pages(s->win[w].lo, s->win[w].hi, &p0, &p1))
             continue;
         for (uint64_t p = p0; p <= p1; p++)
-            __atomic_store_n(&s->tlb_gen[fv_zone(p)], fv_tlb_gen(fv, p), __ATOMIC_RELAXED);
+            __atomic_store_n(&s->tlb_gen[fv_zone(p)], fv->seq, __ATOMIC_RELEASE);
     }
 }
 

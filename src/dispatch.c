@@ -97,8 +97,8 @@ static inline __attribute__((always_inline)) MemTxResult callback_access(MemoryR
 /*
  * A per-thread software TLB in front of the lookup: what this thread found
  * a page to be (memory to copy, or a callback region at an offset), with
- * the generation of the page's zone in the view it was found in (see
- * fv_tlb_gen() in view.h). A commit gives new generations only to the
+ * the generation of the page's zone when it was found (see ViewSlot in
+ * view.h). A commit gives new generations only to the
  * zones of the pages it changed, so an entry stays right across commits
  * that leave its page alone, and stops matching after one that touches it
  * (or another page of its zone). Generations are never reused, so an entry
@@ -193,8 +193,9 @@ static __attribute__((noinline)) bool tlb_xlat_valid(const TlbXlat *x, MemTxAttr
     if (__atomic_load_n(x->iommu_gen_src, __ATOMIC_ACQUIRE) != x->iommu_gen)
         return false;
 #endif
-    return attrs_key(attrs) == x->attrs && mr_ts.iommu_depth < MR_IOMMU_MAX_DEPTH &&
-           fv_tlb_gen(as_view(x->target), x->target_page) == x->target_gen;
+    const ViewSlot *ts = rcu_dereference(x->target->slot);
+    return attrs_key(attrs) == x->attrs && mr_ts.iommu_depth < MR_IOMMU_MAX_DEPTH && ts &&
+           slot_tlb_gen(ts, x->target_page) == x->target_gen;
 }
 
 /*
@@ -251,10 +252,12 @@ static inline __attribute__((always_inline)) bool tlb_access(const ViewSlot *s, 
     return e && tlb_use(e, addr, buf, len, is_write, attrs, one, r);
 }
 
-/* Does range @fr of @fv serve all of the page at @page? */
-static inline bool tlb_covers(const FlatView *fv, const FlatRange *fr, hwaddr page)
+/* May an entry of generation @gen (as_view_for_fill()) cache the page at
+ * @page, that is, does range @fr serve all of it? */
+static inline bool tlb_covers(uint64_t gen, const FlatRange *fr, hwaddr page)
 {
-    return fv->seq && page >= fr->addr && (mr_size_t)page + TLB_PAGE_SIZE <= fr_end(fr);
+    return gen != FV_TLB_GEN_EMPTY && page >= fr->addr &&
+           (mr_size_t)page + TLB_PAGE_SIZE <= fr_end(fr);
 }
 
 /* Direct-copy flags for a page served by range @fr (0 when it needs callbacks). */
@@ -265,14 +268,15 @@ static inline unsigned tlb_direct_flags(const FlatRange *fr)
     return fr_reads_direct(fr) ? TLB_READ_DIRECT : 0;
 }
 
-/* Fill the entry of the page at @page of @fv: served by range @fr from its
- * address @fr_addr on (@fr is of another view for an IOMMU page). */
-static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
+/* Fill the entry of the page at @page with generation @gen: served by
+ * range @fr from its address @fr_addr on (@fr is of another view for an
+ * IOMMU page). */
+static TlbEntry *tlb_claim(uint64_t gen, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
                            unsigned flags)
 {
     TlbEntry *e = &tlb[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
-    e->gen = fv_tlb_gen(fv, e->page);
+    e->gen = gen;
     mr_ts.tlb_fills++;
     e->mr = fr->mr;
     e->off = fr->offset_in_region + (fr_addr - fr->addr);
@@ -281,66 +285,66 @@ static TlbEntry *tlb_claim(const FlatView *fv, hwaddr page, const FlatRange *fr,
     return e;
 }
 
-/* Remember the page of @addr when range @fr serves all of it; false when
- * it does not (or is an IOMMU range: tlb_fill_iommu). */
-static inline bool tlb_fill(const FlatView *fv, const FlatRange *fr, hwaddr addr)
+/* Remember the page of @addr, with generation @gen, when range @fr serves
+ * all of it; false when it does not (or is an IOMMU range: tlb_fill_iommu). */
+static inline bool tlb_fill(uint64_t gen, const FlatRange *fr, hwaddr addr)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
-    if (!tlb_covers(fv, fr, page) || fr->mr_kind == MR_KIND_IOMMU)
+    if (!tlb_covers(gen, fr, page) || fr->mr_kind == MR_KIND_IOMMU)
         return false;
     unsigned f = tlb_direct_flags(fr);
     if (fr->mr_kind != MR_KIND_RAM)
         f |= (f & TLB_READ_DIRECT ? 0 : TLB_READ_CALL) | TLB_WRITE_CALL;
-    tlb_claim(fv, page, fr, page, f);
+    tlb_claim(gen, page, fr, page, f);
     return true;
 }
 
 /*
- * Remember the page of @addr, in IOMMU range @fr of @fv, when the IOMMU
- * translates all of it for this access to memory that is copied directly.
- * Inside the read-side section. The IOMMU generation is read before the
- * translation and the target's view after it, so an event or a commit
- * that races with the fill leaves an entry that already misses.
+ * Remember the page of @addr, in IOMMU range @fr, with generation @gen,
+ * when the IOMMU translates all of it for this access to memory that is
+ * copied directly. Inside the read-side section. The IOMMU generation is
+ * read before the translation and the target's view after it, so an event
+ * or a commit that races with the fill leaves an entry that already misses.
  */
-static void tlb_fill_iommu(const FlatView *fv, const FlatRange *fr, hwaddr addr, bool is_write,
+static void tlb_fill_iommu(uint64_t gen, const FlatRange *fr, hwaddr addr, bool is_write,
                            MemTxAttrs attrs)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
     IommuPageXlat x;
-    if (!tlb_covers(fv, fr, page) ||
+    if (!tlb_covers(gen, fr, page) ||
         !iommu_page_xlat(fr->mr, fr->offset_in_region + (page - fr->addr),
                          fr->offset_in_region + (addr - fr->addr), is_write, attrs, &x))
         return;
-    FlatView *tfv = as_view(x.as);
+    uint64_t tpage = x.addr >> TLB_PAGE_BITS, tgen;
+    FlatView *tfv = as_view_for_fill(x.as, tpage, &tgen);
     const FlatRange *tfr = flatview_lookup_fast(tfv, x.addr);
-    if (!tfr || !tlb_covers(tfv, tfr, x.addr))
+    if (!tfr || !tlb_covers(tgen, tfr, x.addr))
         return;
     unsigned f = tlb_direct_flags(tfr);
     unsigned xf = (f & TLB_READ_DIRECT && x.perm & IOMMU_RO ? TLB_READ_XLAT : 0) |
                   (f & TLB_WRITE_DIRECT && x.perm & IOMMU_WO ? TLB_WRITE_XLAT : 0);
     if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
         return; /* the access itself takes the walk; keep what the entry had */
-    TlbEntry *e = tlb_claim(fv, page, tfr, x.addr, xf);
-    uint64_t tpage = x.addr >> TLB_PAGE_BITS;
+    TlbEntry *e = tlb_claim(gen, page, tfr, x.addr, xf);
     tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
                                   .iommu_gen = x.gen,
                                   .target = x.as,
                                   .target_page = tpage,
-                                  .target_gen = fv_tlb_gen(tfv, tpage),
+                                  .target_gen = tgen,
                                   .attrs = attrs_key(attrs)};
 }
 
 /*
- * The access at @addr (inside one page) found IOMMU range @fr of @fv on a
- * TLB miss: cache the page when it translates to memory and perform the
- * access from the new entry. False (section still held) when that cannot
- * be done; the caller walks the IOMMU.
+ * The access at @addr (inside one page) found IOMMU range @fr, with
+ * generation @gen (as_view_for_fill()), on a TLB miss: cache the page when it translates to memory
+ * and perform the access from the new entry. False (section still held) when that cannot be done;
+ * the caller walks the IOMMU.
  */
-static bool tlb_iommu_access(AddressSpace *as, FlatView *fv, const FlatRange *fr, hwaddr addr,
+static bool tlb_iommu_access(AddressSpace *as, uint64_t gen, const FlatRange *fr, hwaddr addr,
                              uint8_t *buf, hwaddr len, bool is_write, MemTxAttrs attrs, bool one,
                              MemTxResult *r)
 {
-    tlb_fill_iommu(fv, fr, addr, is_write, attrs);
+    tlb_fill_iommu(gen, fr, addr, is_write, attrs);
     return tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, one, r);
 }
 
@@ -350,7 +354,8 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
     MemTxResult result = MEMTX_OK;
     while (len) {
         rcu_read_lock();
-        FlatView *fv = as_view(as);
+        uint64_t gen;
+        FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
         MemTxResult r;
         bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
         if (in_page &&
@@ -369,7 +374,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
             MemoryRegion *mr = fr->mr;
             n = (uint64_t)MR_MIN((mr_size_t)len, fr_end(fr) - addr);
             hwaddr off = fr->offset_in_region + (addr - fr->addr);
-            tlb_fill(fv, fr, addr);
+            tlb_fill(gen, fr, addr);
             if (fr_direct(fr, is_write)) {
                 result |= ram_access(fr, addr, buf, n, is_write, attrs);
                 rcu_read_unlock();
@@ -378,7 +383,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
                 if (in_page &&
-                    tlb_iommu_access(as, fv, fr, addr, buf, len, is_write, attrs, false, &r))
+                    tlb_iommu_access(as, gen, fr, addr, buf, len, is_write, attrs, false, &r))
                     return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
@@ -461,14 +466,15 @@ static inline __attribute__((always_inline)) MemTxResult access_miss(AddressSpac
                                                                      hwaddr len, bool is_write,
                                                                      bool one)
 {
-    FlatView *fv = as_view(as);
+    uint64_t gen;
+    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
     const FlatRange *fr = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
     if (!fr || !fr_contains(fr, addr)) {
         fr = flatview_lookup(fv, addr);
-        if (fr && !tlb_fill(fv, fr, addr))
+        if (fr && !tlb_fill(gen, fr, addr))
             __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
     } else {
-        tlb_fill(fv, fr, addr);
+        tlb_fill(gen, fr, addr);
     }
     if (fr && fr_end(fr) - addr >= len && fr->mr_kind != MR_KIND_IOMMU) {
         if (fr_direct(fr, is_write)) {
@@ -597,7 +603,8 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                                      unsigned size, bool is_write)
 {
     rcu_read_lock();
-    FlatView *fv = as_view(as);
+    uint64_t gen;
+    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
     MemTxResult r;
     bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
     if (in_page &&
@@ -608,14 +615,15 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);
         if (in_page)
-            tlb_fill(fv, fr, addr);
+            tlb_fill(gen, fr, addr);
         if (fr_direct(fr, is_write)) {
             r = ram_access(fr, addr, buf, size, is_write, attrs);
             rcu_read_unlock();
             return r;
         }
         if (fr->mr_kind == MR_KIND_IOMMU) {
-            if (in_page && tlb_iommu_access(as, fv, fr, addr, buf, size, is_write, attrs, true, &r))
+            if (in_page &&
+                tlb_iommu_access(as, gen, fr, addr, buf, size, is_write, attrs, true, &r))
                 return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */

@@ -14,23 +14,21 @@
  * What stays static in its file, and why: memory kept only so that the next
  * call need not allocate again, whose content means nothing between calls
  * (render.c's fragment and sweep buffers and its qsort context;
- * view_build.c's build scratch and its free-chunk, free-node,
- * free-generation-block and free-version pools, all of them the writer's;
+ * view_build.c's build scratch and its free-chunk, free-node and
+ * free-version pools, all of them the writer's;
  * child_index.c's query results stack; commit.c's edit buffers); the empty
- * view and its generation block (view_build.c: immutable objects, the
- * view's reference count pinned); dispatch.c's software TLB and its IOMMU
- * side entries (thread-local caches of dispatch.c's own entry types, checked
- * against generations on every use); the mtree layer's atomic work counter
- * (src/mtree/ uses the public API only and keeps its own state); and
- * libmemregion-kvm's thread-local error buffers (a library of its own,
- * which cannot share these definitions). Every one is named here, file by
- * file; scripts/check-globals (suite docs) fails on any other variable of
- * static storage duration in src/ that is not read-only.
+ * view (view_build.c: immutable, its reference count pinned); dispatch.c's software TLB and its
+ * IOMMU side entries (thread-local caches of dispatch.c's own entry types, checked against
+ * generations on every use); the mtree layer's atomic work counter (src/mtree/ uses the public API
+ * only and keeps its own state); and libmemregion-kvm's thread-local error buffers (a library of
+ * its own, which cannot share these definitions). Every one is named here, file by file;
+ * scripts/check-globals (suite docs) fails on any other variable of static storage duration in src/
+ * that is not read-only.
  *
  * Stay static:
  *   render.c: sort_base order_buf heap_buf sweep_cap scratch
- *   view_build.c: empty_gens empty_view pool pool_nr node_pool node_pool_nr
- *   view_build.c: gen_pool gen_pool_nr version_pool version_pool_nr
+ *   view_build.c: empty_view pool pool_nr node_pool node_pool_nr
+ *   view_build.c: version_pool version_pool_nr
  *   view_build.c: scratch scratch_open scratch_open_cap
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits

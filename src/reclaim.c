@@ -14,7 +14,7 @@
  * readers running, liburcu-bp's synchronize_rcu interrupts their CPUs twice
  * (membarrier) and waits for their sections: tens of microseconds for the
  * writer and about as much for each reader. A busy writer retires a version,
- * a node, a chunk and a generation block per commit, so a batch of objects
+ * a node and a chunk per commit, so a batch of objects
  * made it wait for readers every 64 commits, thousands of times a second.
  * So while grace periods take much longer than the quickest one seen, the
  * batch is bounded in bytes instead, RECLAIM_BYTES, which for such commits

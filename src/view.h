@@ -27,27 +27,37 @@
 
 /* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
 
-/* Pages and TLB zones (see FvGenBlock below). */
-#define FV_PAGE_BITS       12
-#define FV_TLB_ZONE_BITS   10
-#define FV_TLB_ZONES       (1u << FV_TLB_ZONE_BITS)
-#define FV_TLB_BLOCK_ZONES 16 /* two cache lines of generations */
-#define FV_TLB_BLOCKS      (FV_TLB_ZONES / FV_TLB_BLOCK_ZONES)
-#define FV_TLB_GEN_EMPTY   UINT64_MAX
+/* Pages and TLB zones (see ViewSlot's tlb_gen). */
+#define FV_PAGE_BITS     12
+#define FV_TLB_ZONE_BITS 10
+#define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
+#define FV_TLB_GEN_EMPTY UINT64_MAX
 
 /* A view root: the current version rendered from it, and pending damage.
  * Readers read only tlb_gen and `view`; each starts a cache line of its
  * own. The writer writes `view` once per commit, while the damage
  * bookkeeping it writes several times per commit sits on other lines, so a
  * commit costs a reader that follows `view` one refetch of its line, not
- * one per write. */
+ * one per write.
+ *
+ * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
+ * zones by page number modulo the zone count. The generation of zone z,
+ * tlb_gen[z], is the seq of the latest published version that changed a
+ * page of zone z (every zone for a full render), FV_TLB_GEN_EMPTY before
+ * the first. Seqs are unique across slots and grow, so a generation is
+ * never written twice. The writer publishes a version, then writes the
+ * generations of the zones it damaged (slot_publish(), release stores); a
+ * TLB fill reads the generation of its page's zone first (acquire), then
+ * `view` (as_view_for_fill()). So the version a fill caches from is the
+ * one that wrote the generation it read, or newer; a commit that changes
+ * the page after that version writes a newer generation once it has
+ * published, and the entry stops matching. A hit reads one word here and
+ * no version at all, and a commit rewrites only its damaged zones' words,
+ * which leaves every other word in readers' caches.
+ */
 typedef struct ViewSlot {
-    /* The TLB zone generations of view (FV_TLB_GEN_EMPTY while there is none),
-     * kept in place so that a TLB hit reads them here (slot_tlb_gen()) and
-     * never touches the version: only the words of zones a commit damaged
-     * are written, so the others stay in readers' caches. Written after view
-     * is published. First, in lines of their own (the slot is allocated
-     * 64-byte aligned). */
+    /* The TLB zone generations (see above). First, in lines of their own
+     * (the slot is allocated 64-byte aligned). */
     _Alignas(MR_CACHE_LINE) uint64_t tlb_gen[FV_TLB_ZONES];
     _Alignas(MR_CACHE_LINE) FlatView *view; /* current version (RCU-published); one reference */
     _Alignas(MR_CACHE_LINE) MemoryRegion *root;
@@ -102,28 +112,6 @@ typedef struct FvNode {
     struct rcu_head rcu;
 } FvNode;
 
-/*
- * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
- * zones by page number modulo the zone count. The generation of zone z in
- * a version (fv_tlb_gen()) is the seq of the latest version in its chain
- * that changed a page of zone z (all of them for a full render), so a TLB
- * entry filled from any earlier version stays right for as long as its
- * zone's generation is unchanged. Generations are seqs, unique across
- * chains; the empty view's are ~0.
- *
- * The generations are stored in FV_TLB_BLOCKS blocks of FV_TLB_BLOCK_ZONES
- * and shared between versions copy-on-write, like chunks: a version copies
- * the block pointers and only the blocks whose zones it damaged, so
- * deriving a version costs a few cache lines of generations, not the
- * whole table. A block is immutable once its version is published.
- */
-
-typedef struct FvGenBlock {
-    uint64_t gen[FV_TLB_BLOCK_ZONES]; /* first: the reader touches only these */
-    uint64_t born;                    /* seq of the version that created it */
-    struct rcu_head rcu;
-} FvGenBlock;
-
 static inline unsigned fv_zone(uint64_t page)
 {
     return (unsigned)(page & (FV_TLB_ZONES - 1));
@@ -139,20 +127,16 @@ typedef struct ViewDelta {
  * Versions are recycled (view_build.c's version_recycle), which resets
  * every field but the buffers one by one: a new field is reset there too.
  *
- * Readers read only the first part: the generation block pointers (eight
- * cache lines, of which a TLB fill reads the one of its zone; a hit reads
- * the slot's copy) and what a lookup reads, all written only while the
- * version is built (mru is a racy hint readers write). The writer's
+ * Readers read only the first part, what a lookup reads, all written only
+ * while the version is built (mru is a racy hint readers write). The writer's
  * bookkeeping, which it keeps updating while the version is
  * published (references, the chain, retired and fresh lists, deltas),
  * starts on a cache line of its own, so those writes never take a line a
  * reader holds.
  */
 struct FlatView {
-    /* Every build writes it whole, so recycling leaves it alone. */
-    _Alignas(MR_CACHE_LINE) FvGenBlock *tlb_gen[FV_TLB_BLOCKS]; /* see fv_tlb_gen() */
     /* What every lookup reads: one line. */
-    size_t nr_nodes;
+    _Alignas(MR_CACHE_LINE) size_t nr_nodes;
     FvNode **nodes;       /* these four arrays have one capacity (cap_nodes): */
     hwaddr *node_starts;  /* nodes[i]->starts[0] */
     size_t *node_first;   /* index in the view of nodes[i]'s first range */
@@ -187,7 +171,6 @@ struct FlatView {
     const FlatView *delta_base;
     ViewDelta *deltas;
     size_t nr_deltas;
-    PtrVec retired_gens, fresh_gens; /* the same for generation blocks */
 };
 
 _Static_assert(offsetof(FlatView, refcount) % MR_CACHE_LINE == 0 &&
@@ -203,18 +186,8 @@ _Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
 _Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
                "a slot's view pointer has a cache line of its own");
 
-/* The generation of @page's zone in @fv (see FvGenBlock). */
-static inline uint64_t fv_tlb_gen(const FlatView *fv, uint64_t page)
-{
-    unsigned z = fv_zone(page);
-    return fv->tlb_gen[z / FV_TLB_BLOCK_ZONES]->gen[z % FV_TLB_BLOCK_ZONES];
-}
-
-/* The generation of @page's zone in @s's current view: what fv_tlb_gen()
- * gives for that view once its commit published it, read in one load. A
- * reader inside a read-side section may see the generations of the version
- * before, during the commit that replaces it; an entry filled from either
- * version is right for its page while its generation matches. */
+/* The generation of @page's zone in @s (see ViewSlot), for a TLB hit to
+ * compare with its entry's. Inside a read-side section. */
 static inline uint64_t slot_tlb_gen(const ViewSlot *s, uint64_t page)
 {
     return __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_RELAXED);
@@ -234,10 +207,13 @@ static inline bool fv_damaged_pages(mr_size_t lo, mr_size_t hi, uint64_t *p0, ui
     return true;
 }
 
-/* Make @fv the current version of @s: publish it, then copy into the slot
- * the generations of the zones it changed: all of them when @full (a full
- * render), else those of the slot's damage windows, which the caller
- * clears afterwards (commit.c; writer lock). */
+/* Make @fv the current version of @s: publish it, then give the zones it
+ * changed its seq as generation: all of them when @full (a full render),
+ * else those of the slot's damage windows, which the caller clears
+ * afterwards (commit.c; writer lock). Outside the damaged windows a
+ * version shows what its predecessor did, page for page (ranges next to a
+ * window may merge or split, but every byte keeps its region, offset and
+ * attributes), so pages cached there stay right. */
 void slot_publish(ViewSlot *s, FlatView *fv, bool full);
 
 /* The versions rendered from one root, oldest first (see view_build.c). */
@@ -266,18 +242,9 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
  * range i0 - 1 when the search met it (NULL otherwise). */
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1,
                             const FlatRange **before);
-/* A new version of @old with the edits applied; its TLB generations are
- * @old's until flatview_tlb_damage() marks the windows that changed. */
+/* A new version of @old with the edits applied. */
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
                           size_t nr_edits);
-/*
- * The pages of [lo, hi) may show something else in @fv than in its
- * predecessor: their zones get @fv's seq as generation. Outside the damaged
- * windows a version shows what its predecessor did, page for page (ranges
- * next to a window may merge or split, but every byte keeps its region,
- * offset and attributes), so pages cached there stay right.
- */
-void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi);
 /* Drop the newest version of its chain, never published. */
 void flatview_discard(FlatView *fv);
 /* The commit that built @fv is done: drop what only that commit needed. */
@@ -308,6 +275,28 @@ static inline FlatView *as_view_or_null(AddressSpace *as)
 static inline FlatView *as_view(AddressSpace *as)
 {
     FlatView *fv = as_view_or_null(as);
+    return fv ? fv : flatview_empty();
+}
+
+/* @as's current view, for filling a TLB entry of @page: *gen receives the
+ * generation of the page's zone, read before the view (see ViewSlot), or
+ * FV_TLB_GEN_EMPTY, which no fill may cache. Inside a read-side section. */
+static inline FlatView *as_view_for_fill(AddressSpace *as, uint64_t page, uint64_t *gen)
+{
+    ViewSlot *s = rcu_dereference(as->slot);
+    if (!s) {
+        *gen = FV_TLB_GEN_EMPTY;
+        return flatview_empty();
+    }
+#ifndef MR_PLANT_VIEW_BEFORE_GEN
+    *gen = __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_ACQUIRE);
+    FlatView *fv = rcu_dereference(s->view);
+#else
+    /* A planted fault (tests/stress/meson.build): the generation read after
+     * the view may be that of a version published since. */
+    FlatView *fv = rcu_dereference(s->view);
+    *gen = __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_ACQUIRE);
+#endif
     return fv ? fv : flatview_empty();
 }
 

@@ -42,8 +42,7 @@
 #include "globals.h"
 #include "view_search.h"
 
-static FvGenBlock empty_gens = {.gen = {[0 ... FV_TLB_BLOCK_ZONES - 1] = FV_TLB_GEN_EMPTY}};
-static FlatView empty_view = {.refcount = 1, .tlb_gen = {[0 ... FV_TLB_BLOCKS - 1] = &empty_gens}};
+static FlatView empty_view = {.refcount = 1};
 
 FlatView *flatview_empty(void)
 {
@@ -86,7 +85,7 @@ uint64_t memregion_stat_index_entries(void)
 }
 
 /*
- * Freed chunks, nodes and generation blocks wait in small pools for reuse:
+ * Freed chunks and nodes wait in small pools for reuse:
  * every commit replaces a few, and recycling them avoids malloc churn and
  * page faults. The pools belong to the writer (writer lock held): objects
  * come back to them from the writer's reclaim batch, and what is freed on
@@ -95,16 +94,13 @@ uint64_t memregion_stat_index_entries(void)
  */
 #define CHUNK_POOL_MAX 512
 #define NODE_POOL_MAX  256
-#define GEN_POOL_MAX   256
 static FvChunk *pool[CHUNK_POOL_MAX];
 static size_t pool_nr;
 static FvNode *node_pool[NODE_POOL_MAX];
 static size_t node_pool_nr;
-static FvGenBlock *gen_pool[GEN_POOL_MAX];
-static size_t gen_pool_nr;
 
 /* Take an object from @objs (holding *nr) or allocate @size bytes, aligned
- * to a cache line (a generation block then spans two lines, not three). */
+ * to a cache line (chunks and nodes put what a lookup reads first). */
 static void *pool_take(void **objs, size_t *nr, size_t size)
 {
     MR_ASSERT_WRITER();
@@ -148,8 +144,8 @@ static FlatView *version_alloc(void)
 /* Reset a dead version for reuse, or free it when the pool is full. Its
  * buffers (the node arrays, deltas and pointer lists) stay for the next
  * life, emptied; every other field is reset here, one by one (cheaper than
- * clearing the whole struct and putting the buffers back); tlb_gen is
- * rewritten by every build. A field added to FlatView is reset here. */
+ * clearing the whole struct and putting the buffers back). A field added
+ * to FlatView is reset here. */
 static void version_recycle(FlatView *fv)
 {
     fv->refcount = 0;
@@ -163,7 +159,6 @@ static void version_recycle(FlatView *fv)
     fv->delta_base = NULL;
     fv->nr_deltas = 0;
     fv->retired.n = fv->retired_nodes.n = fv->fresh.n = fv->fresh_nodes.n = 0;
-    fv->retired_gens.n = fv->fresh_gens.n = 0;
     fv->cap_nodes = 0; /* the next build points the node arrays where they fit */
     if (!pool_keep((void **)version_pool, &version_pool_nr, VERSION_POOL_MAX, fv)) {
         free(fv->node_block);
@@ -172,8 +167,6 @@ static void version_recycle(FlatView *fv)
         free(fv->retired_nodes.v);
         free(fv->fresh.v);
         free(fv->fresh_nodes.v);
-        free(fv->retired_gens.v);
-        free(fv->fresh_gens.v);
         free(fv);
     }
 }
@@ -200,13 +193,7 @@ static void node_free_rcu(struct rcu_head *head)
               caa_container_of(head, FvNode, rcu));
 }
 
-static void gen_free_rcu(struct rcu_head *head)
-{
-    pool_give((void **)gen_pool, &gen_pool_nr, GEN_POOL_MAX,
-              caa_container_of(head, FvGenBlock, rcu));
-}
-
-/* No live version holds @c (or @n, or @g) any more (writer lock held). */
+/* No live version holds @c (or @n) any more (writer lock held). */
 static void chunk_free(FvChunk *c)
 {
     mr_defer_free(&c->rcu, chunk_free_rcu, sizeof(*c));
@@ -217,37 +204,9 @@ static void node_free(FvNode *n)
     mr_defer_free(&n->rcu, node_free_rcu, sizeof(*n));
 }
 
-static void gen_free(FvGenBlock *g)
-{
-    mr_defer_free(&g->rcu, gen_free_rcu, sizeof(*g));
-}
-
-/* A generation block of the version being built (@fv), for zones
- * [b * FV_TLB_BLOCK_ZONES, (b + 1) * FV_TLB_BLOCK_ZONES): copied from the
- * block it has now, which came from the predecessor, the first time, and
- * written in place after that. */
-static FvGenBlock *gen_own(FlatView *fv, unsigned b)
-{
-    FvGenBlock *old = fv->tlb_gen[b];
-    if (old && old->born == fv->seq)
-        return old;
-    FvGenBlock *g = pool_take((void **)gen_pool, &gen_pool_nr, sizeof(FvGenBlock));
-    if (old) {
-        memcpy(g->gen, old->gen, sizeof(g->gen));
-        ptrvec_push(&fv->retired_gens, old); /* the predecessor's, no longer shared */
-    }
-    g->born = fv->seq;
-    ptrvec_push(&fv->fresh_gens, g);
-    fv->tlb_gen[b] = g;
-    return g;
-}
-
-/* Free every chunk, node and generation block of @fv (no other live
- * version shares them). */
+/* Free every chunk and node of @fv (no other live version shares them). */
 static void version_free_all(FlatView *fv)
 {
-    for (unsigned b = 0; b < FV_TLB_BLOCKS; b++)
-        gen_free(fv->tlb_gen[b]);
     for (size_t n = 0; n < fv->nr_nodes; n++) {
         for (uint32_t k = 0; k < fv->nodes[n]->nr; k++)
             chunk_free(fv->nodes[n]->chunks[k]);
@@ -666,10 +625,6 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
     Builder b = builder_start(root, v->nr / FV_CHUNK);
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
-    memset(b.fv->tlb_gen, 0, sizeof(b.fv->tlb_gen));
-    flatview_tlb_damage(b.fv, 0, MR_SIZE_2_64); /* every page may have changed */
-    for (unsigned g = 0; prev && g < FV_TLB_BLOCKS; g++)
-        ptrvec_push(&b.fv->retired_gens, prev->tlb_gen[g]);
     for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
         for (uint32_t k = 0; k < prev->nodes[n]->nr; k++)
             retire(&b.fv->retired, prev->nodes[n]->chunks[k]);
@@ -707,17 +662,6 @@ static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
     }
 }
 
-void flatview_tlb_damage(FlatView *fv, mr_size_t lo, mr_size_t hi)
-{
-    uint64_t p0, p1;
-    if (!fv_damaged_pages(lo, hi, &p0, &p1))
-        return;
-    for (uint64_t p = p0; p <= p1; p++) {
-        unsigned z = fv_zone(p);
-        gen_own(fv, z / FV_TLB_BLOCK_ZONES)->gen[z % FV_TLB_BLOCK_ZONES] = fv->seq;
-    }
-}
-
 /*
  * Can the first range edit @ed pushes merge with the old range before its
  * span? Only then is that neighbour rebuilt with the edit; otherwise it
@@ -748,9 +692,6 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
     MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
     fv->delta_base = old;
-    /* Share the predecessor's generation blocks; flatview_tlb_damage() copies
-     * those it changes. */
-    memcpy(fv->tlb_gen, old->tlb_gen, sizeof(fv->tlb_gen));
     size_t pos = 0;
     for (size_t e = 0; e < nr_edits; e++) {
         const ViewEdit *ed = &edits[e];
@@ -804,7 +745,7 @@ void flatview_drop_deltas(FlatView *fv)
 {
     fv->nr_deltas = 0; /* buffers stay with the version for its next life */
     fv->delta_base = NULL;
-    fv->fresh.n = fv->fresh_nodes.n = fv->fresh_gens.n = 0;
+    fv->fresh.n = fv->fresh_nodes.n = 0;
 }
 
 bool fr_identical(const FlatRange *a, const FlatRange *b)
@@ -867,9 +808,7 @@ static void flatview_release(FlatView *fv)
                 chunk_free(w->retired.v[i]);
             for (size_t i = 0; i < w->retired_nodes.n; i++)
                 node_free(w->retired_nodes.v[i]);
-            for (size_t i = 0; i < w->retired_gens.n; i++)
-                gen_free(w->retired_gens.v[i]);
-            w->retired.n = w->retired_nodes.n = w->retired_gens.n = 0;
+            w->retired.n = w->retired_nodes.n = 0;
         } else {
             version_free_all(v);
             chain->newest = NULL;
@@ -896,8 +835,6 @@ void flatview_discard(FlatView *fv)
         chunk_free(fv->fresh.v[i]); /* never published: no reader saw them */
     for (size_t i = 0; i < fv->fresh_nodes.n; i++)
         node_free(fv->fresh_nodes.v[i]);
-    for (size_t i = 0; i < fv->fresh_gens.n; i++)
-        gen_free(fv->fresh_gens.v[i]);
     flatview_free_rcu(&fv->rcu);
 }
 

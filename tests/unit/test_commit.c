@@ -296,8 +296,8 @@ static void *long_sections(void *arg)
 /*
  * While readers make grace periods dear, retired memory is freed in batches
  * bounded in bytes, not in objects: a BAR moved 2,000 times in a view of 201
- * ranges retires about 11 KiB per move (the chunk holding the BAR, its node,
- * a generation block and the old version), so a 2 MiB batch takes one grace
+ * ranges retires about 11 KiB per move (the chunk holding the BAR, its node
+ * and the old version), so a 2 MiB batch takes one grace
  * period per ~180 moves (12 here, the first batches before the writer
  * notices the readers included). A batch of 256 objects took one per 64
  * moves (31 here); no batch at all, one per move. And the batches stay bounded: the

@@ -151,7 +151,7 @@ static void test_commit_forgets_only_what_it_changed(void **state)
     assert_int_equal(rd8(as, far), 0xbb);
 }
 
-static void test_generation_blocks_are_copied_not_shared_writes(void **state)
+static void test_a_change_in_the_next_zone_leaves_a_page_cached(void **state)
 {
     (void)state;
     build();
@@ -159,7 +159,7 @@ static void test_generation_blocks_are_copied_not_shared_writes(void **state)
     assert_int_equal(rd8(as, near), 0xa7);
     uint64_t f0 = memregion_stat_tlb_fills();
 
-    /* Zone 0x18 shares near's generation block: near is not filled again. */
+    /* A page of zone 0x18, next to near's: near is not filled again. */
     h_add(root, near + 257 * PAGE, over, 1);
     assert_int_equal(rd8(as, near), 0xa7);
     assert_int_equal(rd8(as, near + 257 * PAGE), 0xcc);
@@ -333,7 +333,7 @@ int main(void)
         H_TEST(test_changed_page_is_looked_up_again),
         H_TEST(test_dirty_logged_writes_are_not_cached),
         H_TEST(test_commit_forgets_only_what_it_changed),
-        H_TEST(test_generation_blocks_are_copied_not_shared_writes),
+        H_TEST(test_a_change_in_the_next_zone_leaves_a_page_cached),
         H_TEST(test_entries_belong_to_their_view),
         H_TEST(test_entries_do_not_follow_a_view_root_switch),
         H_TEST(test_fast_path_matches_memory),
