@@ -78,8 +78,9 @@ static ViewSlot *slot_for(MemoryRegion *root)
     /* Aligned: the zone generations readers poll start a cache line of their own. */
     ViewSlot *s = mr_alloc_lines(sizeof(*s), __func__);
     memset(s, 0, sizeof(*s));
-    for (unsigned z = 0; z < FV_TLB_ZONES; z++)
-        s->tlb_gen[z] = FV_TLB_GEN_EMPTY;
+    for (unsigned z = 0; z < FV_TLB_ZONES; z++) {
+        s->zone[z] = (struct Zone){.gen = FV_TLB_GEN_EMPTY, .since = FV_TLB_GEN_EMPTY, .lo = 1};
+    }
     s->root = root;
     s->chain = view_chain_new();
     s->full = true;
@@ -237,23 +238,48 @@ static void build_version(ViewSlot *s)
     s->full = false;
 }
 
+/* Zone @z's pages [@p0, @p1] changed in the version of seq @seq, just
+ * published: widen or restart its span, then give it its generation (the
+ * order readers rely on: see ViewSlot). */
+static void zone_damage(ViewSlot *s, unsigned z, uint64_t p0, uint64_t p1, uint64_t seq)
+{
+    struct Zone *sp = &s->zone[z];
+    uint64_t lo = sp->lo > sp->hi ? p0 : MR_MIN(sp->lo, p0);
+    uint64_t hi = sp->lo > sp->hi ? p1 : MR_MAX(sp->hi, p1);
+    if (hi - lo >= FV_SPAN_MAX_PAGES) {
+        /* Start again: only this commit, after the generation it replaces. */
+        __atomic_store_n(&sp->since, s->zone[z].gen, __ATOMIC_RELEASE);
+        lo = p0;
+        hi = p1;
+    }
+    __atomic_store_n(&sp->lo, lo, __ATOMIC_RELEASE);
+    __atomic_store_n(&sp->hi, hi, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->zone[z].gen, seq, __ATOMIC_RELEASE);
+}
+
 void slot_publish(ViewSlot *s, FlatView *fv, bool full)
 {
     rcu_assign_pointer(s->view, fv);
     /* Only the damaged zones' words are written: the others stay in
      * readers' caches. Release: a reader that sees a generation sees the
-     * version that wrote it (see ViewSlot). */
+     * version that wrote it, and the span written before it (see ViewSlot). */
     if (full) {
-        for (unsigned z = 0; z < FV_TLB_ZONES; z++)
-            __atomic_store_n(&s->tlb_gen[z], fv->seq, __ATOMIC_RELEASE);
+        for (unsigned z = 0; z < FV_TLB_ZONES; z++) {
+            struct Zone *sp = &s->zone[z];
+            __atomic_store_n(&sp->since, fv->seq, __ATOMIC_RELEASE); /* no older entry */
+            __atomic_store_n(&sp->lo, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&sp->hi, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->zone[z].gen, fv->seq, __ATOMIC_RELEASE);
+        }
         return;
     }
     for (size_t w = 0; w < s->nr_win; w++) {
         uint64_t p0, p1;
         if (!fv_damaged_pages(s->win[w].lo, s->win[w].hi, &p0, &p1))
             continue;
+        uint64_t last = (uint64_t)((s->win[w].hi - 1) >> FV_PAGE_BITS); /* past p1 when capped */
         for (uint64_t p = p0; p <= p1; p++)
-            __atomic_store_n(&s->tlb_gen[fv_zone(p)], fv->seq, __ATOMIC_RELEASE);
+            zone_damage(s, fv_zone(p), p0, last, fv->seq);
     }
 }
 

@@ -136,8 +136,11 @@ typedef struct TlbEntry {
     unsigned flags;
 } TlbEntry;
 
-/* What a TLB_*_XLAT entry depends on besides its own view. */
+/* The side of an entry that hits never read: for every entry, the slot it
+ * was filled under; for a TLB_*_XLAT entry, what it depends on besides its
+ * own view. */
 typedef struct TlbXlat {
+    const ViewSlot *slot;          /* every entry: the slot it was filled under (tlb_revalidate) */
     const uint64_t *iommu_gen_src; /* the IOMMU's generation counter */
     uint64_t iommu_gen;            /* its value when translated */
     AddressSpace *target;          /* where the IOMMU led */
@@ -152,6 +155,11 @@ static MR_THREAD TlbXlat tlb_xlat[1u << TLB_BITS];
 uint64_t memregion_stat_tlb_fills(void)
 {
     return mr_ts.tlb_fills;
+}
+
+uint64_t memregion_stat_tlb_revalidations(void)
+{
+    return mr_ts.tlb_revalidations;
 }
 
 /*
@@ -243,6 +251,42 @@ static inline const TlbEntry *tlb_match(const ViewSlot *s, hwaddr addr)
     return s && e->gen == slot_tlb_gen(s, page) && e->page == page ? e : NULL;
 }
 
+/*
+ * Keep entry @e of @page, which no longer matches its zone's generation in
+ * @s, when it was filled under @s and the zone's span shows that no commit
+ * since then changed its page (see ViewSlot): it takes the zone's
+ * generation (true); else false. Inside the read-side section. The span is
+ * read between two reads of the generation, in the order that makes a span
+ * read during a commit safe to use.
+ */
+static __attribute__((noinline)) bool tlb_revalidate_entry(const ViewSlot *s, TlbEntry *e,
+                                                           uint64_t page)
+{
+    if (!s || !e->gen || tlb_xlat[e - tlb].slot != s)
+        return false;
+    unsigned z = fv_zone(page);
+    const struct Zone *sp = &s->zone[z];
+    uint64_t g = __atomic_load_n(&s->zone[z].gen, __ATOMIC_ACQUIRE);
+    uint64_t hi = __atomic_load_n(&sp->hi, __ATOMIC_ACQUIRE);
+    uint64_t lo = __atomic_load_n(&sp->lo, __ATOMIC_ACQUIRE);
+    uint64_t since = __atomic_load_n(&sp->since, __ATOMIC_ACQUIRE);
+    if (g == FV_TLB_GEN_EMPTY || e->gen < since || (lo <= page && page <= hi) ||
+        __atomic_load_n(&s->zone[z].gen, __ATOMIC_ACQUIRE) != g)
+        return false;
+    e->gen = g;
+    mr_ts.tlb_revalidations++;
+    return true;
+}
+
+/* tlb_revalidate_entry() for the entry of @addr, when it holds @addr's page
+ * (a miss for another page costs one compare). */
+static inline bool tlb_revalidate(AddressSpace *as, hwaddr addr)
+{
+    TlbEntry *e = &tlb[tlb_index(addr)];
+    uint64_t page = addr >> TLB_PAGE_BITS;
+    return e->page == page && tlb_revalidate_entry(rcu_dereference(as->slot), e, page);
+}
+
 static inline __attribute__((always_inline)) bool tlb_access(const ViewSlot *s, hwaddr addr,
                                                              uint8_t *buf, hwaddr len,
                                                              bool is_write, MemTxAttrs attrs,
@@ -252,11 +296,11 @@ static inline __attribute__((always_inline)) bool tlb_access(const ViewSlot *s, 
     return e && tlb_use(e, addr, buf, len, is_write, attrs, one, r);
 }
 
-/* May an entry of generation @gen (as_view_for_fill()) cache the page at
+/* May an entry filled under @tag (as_view_for_fill()) cache the page at
  * @page, that is, does range @fr serve all of it? */
-static inline bool tlb_covers(uint64_t gen, const FlatRange *fr, hwaddr page)
+static inline bool tlb_covers(FillTag tag, const FlatRange *fr, hwaddr page)
 {
-    return gen != FV_TLB_GEN_EMPTY && page >= fr->addr &&
+    return tag.gen != FV_TLB_GEN_EMPTY && page >= fr->addr &&
            (mr_size_t)page + TLB_PAGE_SIZE <= fr_end(fr);
 }
 
@@ -268,15 +312,16 @@ static inline unsigned tlb_direct_flags(const FlatRange *fr)
     return fr_reads_direct(fr) ? TLB_READ_DIRECT : 0;
 }
 
-/* Fill the entry of the page at @page with generation @gen: served by
+/* Fill the entry of the page at @page under @tag: served by
  * range @fr from its address @fr_addr on (@fr is of another view for an
  * IOMMU page). */
-static TlbEntry *tlb_claim(uint64_t gen, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
+static TlbEntry *tlb_claim(FillTag tag, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
                            unsigned flags)
 {
     TlbEntry *e = &tlb[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
-    e->gen = gen;
+    e->gen = tag.gen;
+    tlb_xlat[e - tlb].slot = tag.slot;
     mr_ts.tlb_fills++;
     e->mr = fr->mr;
     e->off = fr->offset_in_region + (fr_addr - fr->addr);
@@ -285,66 +330,68 @@ static TlbEntry *tlb_claim(uint64_t gen, hwaddr page, const FlatRange *fr, hwadd
     return e;
 }
 
-/* Remember the page of @addr, with generation @gen, when range @fr serves
+/* Remember the page of @addr, under @tag, when range @fr serves
  * all of it; false when it does not (or is an IOMMU range: tlb_fill_iommu). */
-static inline bool tlb_fill(uint64_t gen, const FlatRange *fr, hwaddr addr)
+static inline bool tlb_fill(FillTag tag, const FlatRange *fr, hwaddr addr)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
-    if (!tlb_covers(gen, fr, page) || fr->mr_kind == MR_KIND_IOMMU)
+    if (!tlb_covers(tag, fr, page) || fr->mr_kind == MR_KIND_IOMMU)
         return false;
     unsigned f = tlb_direct_flags(fr);
     if (fr->mr_kind != MR_KIND_RAM)
         f |= (f & TLB_READ_DIRECT ? 0 : TLB_READ_CALL) | TLB_WRITE_CALL;
-    tlb_claim(gen, page, fr, page, f);
+    tlb_claim(tag, page, fr, page, f);
     return true;
 }
 
 /*
- * Remember the page of @addr, in IOMMU range @fr, with generation @gen,
+ * Remember the page of @addr, in IOMMU range @fr, under @tag,
  * when the IOMMU translates all of it for this access to memory that is
  * copied directly. Inside the read-side section. The IOMMU generation is
  * read before the translation and the target's view after it, so an event
  * or a commit that races with the fill leaves an entry that already misses.
  */
-static void tlb_fill_iommu(uint64_t gen, const FlatRange *fr, hwaddr addr, bool is_write,
+static void tlb_fill_iommu(FillTag tag, const FlatRange *fr, hwaddr addr, bool is_write,
                            MemTxAttrs attrs)
 {
     hwaddr page = addr & ~(TLB_PAGE_SIZE - 1);
     IommuPageXlat x;
-    if (!tlb_covers(gen, fr, page) ||
+    if (!tlb_covers(tag, fr, page) ||
         !iommu_page_xlat(fr->mr, fr->offset_in_region + (page - fr->addr),
                          fr->offset_in_region + (addr - fr->addr), is_write, attrs, &x))
         return;
-    uint64_t tpage = x.addr >> TLB_PAGE_BITS, tgen;
-    FlatView *tfv = as_view_for_fill(x.as, tpage, &tgen);
+    uint64_t tpage = x.addr >> TLB_PAGE_BITS;
+    FillTag ttag;
+    FlatView *tfv = as_view_for_fill(x.as, tpage, &ttag);
     const FlatRange *tfr = flatview_lookup_fast(tfv, x.addr);
-    if (!tfr || !tlb_covers(tgen, tfr, x.addr))
+    if (!tfr || !tlb_covers(ttag, tfr, x.addr))
         return;
     unsigned f = tlb_direct_flags(tfr);
     unsigned xf = (f & TLB_READ_DIRECT && x.perm & IOMMU_RO ? TLB_READ_XLAT : 0) |
                   (f & TLB_WRITE_DIRECT && x.perm & IOMMU_WO ? TLB_WRITE_XLAT : 0);
     if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
         return; /* the access itself takes the walk; keep what the entry had */
-    TlbEntry *e = tlb_claim(gen, page, tfr, x.addr, xf);
-    tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
+    TlbEntry *e = tlb_claim(tag, page, tfr, x.addr, xf);
+    tlb_xlat[e - tlb] = (TlbXlat){.slot = tag.slot,
+                                  .iommu_gen_src = x.gen_src,
                                   .iommu_gen = x.gen,
                                   .target = x.as,
                                   .target_page = tpage,
-                                  .target_gen = tgen,
+                                  .target_gen = ttag.gen,
                                   .attrs = attrs_key(attrs)};
 }
 
 /*
  * The access at @addr (inside one page) found IOMMU range @fr, with
- * generation @gen (as_view_for_fill()), on a TLB miss: cache the page when it translates to memory
+ * fill tag @tag (as_view_for_fill()), on a TLB miss: cache the page when it translates to memory
  * and perform the access from the new entry. False (section still held) when that cannot be done;
  * the caller walks the IOMMU.
  */
-static bool tlb_iommu_access(AddressSpace *as, uint64_t gen, const FlatRange *fr, hwaddr addr,
+static bool tlb_iommu_access(AddressSpace *as, FillTag tag, const FlatRange *fr, hwaddr addr,
                              uint8_t *buf, hwaddr len, bool is_write, MemTxAttrs attrs, bool one,
                              MemTxResult *r)
 {
-    tlb_fill_iommu(gen, fr, addr, is_write, attrs);
+    tlb_fill_iommu(tag, fr, addr, is_write, attrs);
     return tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, one, r);
 }
 
@@ -354,8 +401,8 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
     MemTxResult result = MEMTX_OK;
     while (len) {
         rcu_read_lock();
-        uint64_t gen;
-        FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
+        FillTag tag;
+        FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &tag);
         MemTxResult r;
         bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
         if (in_page &&
@@ -374,7 +421,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
             MemoryRegion *mr = fr->mr;
             n = (uint64_t)MR_MIN((mr_size_t)len, fr_end(fr) - addr);
             hwaddr off = fr->offset_in_region + (addr - fr->addr);
-            tlb_fill(gen, fr, addr);
+            tlb_fill(tag, fr, addr);
             if (fr_direct(fr, is_write)) {
                 result |= ram_access(fr, addr, buf, n, is_write, attrs);
                 rcu_read_unlock();
@@ -383,7 +430,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
                 if (in_page &&
-                    tlb_iommu_access(as, gen, fr, addr, buf, len, is_write, attrs, false, &r))
+                    tlb_iommu_access(as, tag, fr, addr, buf, len, is_write, attrs, false, &r))
                     return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
@@ -466,15 +513,18 @@ static inline __attribute__((always_inline)) MemTxResult access_miss(AddressSpac
                                                                      hwaddr len, bool is_write,
                                                                      bool one)
 {
-    uint64_t gen;
-    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
+    if (tlb_revalidate(as, addr)) /* the page is unchanged: a hit after all */
+        return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
+                   : access_bytes_hit(as, addr, attrs, buf, len, is_write);
+    FillTag tag;
+    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &tag);
     const FlatRange *fr = __atomic_load_n(&fv->mru, __ATOMIC_RELAXED);
     if (!fr || !fr_contains(fr, addr)) {
         fr = flatview_lookup(fv, addr);
-        if (fr && !tlb_fill(gen, fr, addr))
+        if (fr && !tlb_fill(tag, fr, addr))
             __atomic_store_n(&fv->mru, fr, __ATOMIC_RELAXED);
     } else {
-        tlb_fill(gen, fr, addr);
+        tlb_fill(tag, fr, addr);
     }
     if (fr && fr_end(fr) - addr >= len && fr->mr_kind != MR_KIND_IOMMU) {
         if (fr_direct(fr, is_write)) {
@@ -603,8 +653,8 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                                      unsigned size, bool is_write)
 {
     rcu_read_lock();
-    uint64_t gen;
-    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &gen);
+    FillTag tag;
+    FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &tag);
     MemTxResult r;
     bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
     if (in_page &&
@@ -615,7 +665,7 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         MemoryRegion *mr = fr->mr;
         hwaddr off = fr->offset_in_region + (addr - fr->addr);
         if (in_page)
-            tlb_fill(gen, fr, addr);
+            tlb_fill(tag, fr, addr);
         if (fr_direct(fr, is_write)) {
             r = ram_access(fr, addr, buf, size, is_write, attrs);
             rcu_read_unlock();
@@ -623,7 +673,7 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         }
         if (fr->mr_kind == MR_KIND_IOMMU) {
             if (in_page &&
-                tlb_iommu_access(as, gen, fr, addr, buf, size, is_write, attrs, true, &r))
+                tlb_iommu_access(as, tag, fr, addr, buf, size, is_write, attrs, true, &r))
                 return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */

@@ -106,6 +106,7 @@ struct MrThreadState {
     struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
     unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
     uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */
+    uint64_t tlb_revalidations; /* dispatch.c: memregion_stat_tlb_revalidations() */
 };
 extern MR_THREAD struct MrThreadState mr_ts;
 

@@ -27,14 +27,17 @@
 
 /* ---- view slots (commit.c publishes them, readers follow them) ----------------- */
 
-/* Pages and TLB zones (see ViewSlot's tlb_gen). */
+/* Pages and TLB zones (see ViewSlot's zone). */
 #define FV_PAGE_BITS     12
 #define FV_TLB_ZONE_BITS 10
 #define FV_TLB_ZONES     (1u << FV_TLB_ZONE_BITS)
 #define FV_TLB_GEN_EMPTY UINT64_MAX
+/* A zone's span of changed pages grows up to this many pages (1 GiB), then
+ * starts again (see ViewSlot). */
+#define FV_SPAN_MAX_PAGES (1ull << 18)
 
 /* A view root: the current version rendered from it, and pending damage.
- * Readers read only tlb_gen and `view`; each starts a cache line of its
+ * Readers read only `zone` and `view`; each starts a cache line of its
  * own. The writer writes `view` once per commit, while the damage
  * bookkeeping it writes several times per commit sits on other lines, so a
  * commit costs a reader that follows `view` one refetch of its line, not
@@ -42,7 +45,7 @@
  *
  * Software-TLB validity (dispatch.c): pages are grouped in FV_TLB_ZONES
  * zones by page number modulo the zone count. The generation of zone z,
- * tlb_gen[z], is the seq of the latest published version that changed a
+ * zone[z].gen, is the seq of the latest published version that changed a
  * page of zone z (every zone for a full render), FV_TLB_GEN_EMPTY before
  * the first. Seqs are unique across slots and grow, so a generation is
  * never written twice. The writer publishes a version, then writes the
@@ -52,13 +55,39 @@
  * one that wrote the generation it read, or newer; a commit that changes
  * the page after that version writes a newer generation once it has
  * published, and the entry stops matching. A hit reads one word here and
- * no version at all, and a commit rewrites only its damaged zones' words,
- * which leaves every other word in readers' caches.
+ * no version at all, and a commit rewrites only its damaged zones' records,
+ * which leaves every other record in readers' caches.
+ *
+ * A zone holds many pages, and a commit that changes one of them leaves
+ * the others right. So each zone also records which pages its recent
+ * commits changed, its span: every commit that gave zone z a generation
+ * in (since, zone[z].gen] changed only pages in [lo, hi]. An entry whose
+ * generation is at least since, for a page outside [lo, hi], is still
+ * right: the reader gives it the zone's generation (tlb_revalidate() in
+ * dispatch.c) instead of filling it from the new version, whose lines
+ * come from the writer's cache. The writer widens a zone's span with each
+ * commit's window, or starts it again from that window (since = the
+ * generation it replaces) when the span would grow past FV_SPAN_MAX_PAGES;
+ * it writes since, then lo and hi, then the generation, and a reader reads
+ * them in the opposite order and the generation again: a span it reads
+ * while a commit updates it is then a superset of the right one, or one
+ * whose since no older entry reaches.
+ *
+ * A zone's record (generation and span) is 32 bytes, two to a cache line:
+ * a commit dirties the lines of the zones it damaged, each shared with one
+ * other zone rather than seven, so a busy writer costs a reader one line
+ * per damaged zone that its pages use, and a revalidation reads the line
+ * its hit already fetched. In scenario 5 of the benchmarks, generations
+ * packed eight to a line (and no spans) cost the reader a refill or a
+ * remote line for 8 of its 500 pages per BAR move.
  */
 typedef struct ViewSlot {
-    /* The TLB zone generations (see above). First, in lines of their own
-     * (the slot is allocated 64-byte aligned). */
-    _Alignas(MR_CACHE_LINE) uint64_t tlb_gen[FV_TLB_ZONES];
+    /* The TLB zones (see above). First, in lines of their own (the slot is
+     * allocated 64-byte aligned). */
+    struct Zone {
+        uint64_t gen;           /* what a hit compares */
+        uint64_t since, lo, hi; /* the span; lo > hi: none since `since` */
+    } _Alignas(MR_CACHE_LINE) zone[FV_TLB_ZONES];
     _Alignas(MR_CACHE_LINE) FlatView *view; /* current version (RCU-published); one reference */
     _Alignas(MR_CACHE_LINE) MemoryRegion *root;
     struct ViewChain *chain; /* every version rendered from root */
@@ -185,12 +214,13 @@ _Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
                "a lookup in a one-node version reads two cache lines of it");
 _Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
                "a slot's view pointer has a cache line of its own");
+_Static_assert(sizeof(struct Zone) * 2 == MR_CACHE_LINE, "two zone records to a cache line");
 
 /* The generation of @page's zone in @s (see ViewSlot), for a TLB hit to
  * compare with its entry's. Inside a read-side section. */
 static inline uint64_t slot_tlb_gen(const ViewSlot *s, uint64_t page)
 {
-    return __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_RELAXED);
+    return __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_RELAXED);
 }
 
 /* The pages whose zones a change of [@lo, @hi) damages: *p0 to *p1
@@ -278,24 +308,33 @@ static inline FlatView *as_view(AddressSpace *as)
     return fv ? fv : flatview_empty();
 }
 
-/* @as's current view, for filling a TLB entry of @page: *gen receives the
- * generation of the page's zone, read before the view (see ViewSlot), or
- * FV_TLB_GEN_EMPTY, which no fill may cache. Inside a read-side section. */
-static inline FlatView *as_view_for_fill(AddressSpace *as, uint64_t page, uint64_t *gen)
+/* What a TLB entry is filled under: the slot, and the generation of the
+ * page's zone there (FV_TLB_GEN_EMPTY: the entry may not be cached). */
+typedef struct FillTag {
+    const ViewSlot *slot;
+    uint64_t gen;
+} FillTag;
+
+/* @as's current view, for filling a TLB entry of @page: *tag receives the
+ * slot and the generation of the page's zone, read before the view (see
+ * ViewSlot). Inside a read-side section. */
+static inline FlatView *as_view_for_fill(AddressSpace *as, uint64_t page, FillTag *tag)
 {
     ViewSlot *s = rcu_dereference(as->slot);
+    uint64_t *gen = &tag->gen;
+    tag->slot = s;
     if (!s) {
         *gen = FV_TLB_GEN_EMPTY;
         return flatview_empty();
     }
 #ifndef MR_PLANT_VIEW_BEFORE_GEN
-    *gen = __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_ACQUIRE);
+    *gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
     FlatView *fv = rcu_dereference(s->view);
 #else
     /* A planted fault (tests/stress/meson.build): the generation read after
      * the view may be that of a version published since. */
     FlatView *fv = rcu_dereference(s->view);
-    *gen = __atomic_load_n(&s->tlb_gen[fv_zone(page)], __ATOMIC_ACQUIRE);
+    *gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
 #endif
     return fv ? fv : flatview_empty();
 }

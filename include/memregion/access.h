@@ -44,11 +44,20 @@ MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs,
  * benchmarks). address_space_read/write/rw remember, per thread, what each
  * 4 KiB page they found was (memory, or a device at an offset) and skip the
  * lookup on the next access to the page. A commit forgets only the pages it
- * changed (and the pages that share a zone with them: page numbers equal
- * modulo 256); a count that stays put across commits shows the entries of
+ * changed; a count that stays put across commits shows the entries of
  * untouched pages surviving. Reader-side, no lock.
  */
 uint64_t memregion_stat_tlb_fills(void);
+
+/**
+ * Number of software-TLB entries the calling thread has kept across a
+ * commit without a lookup (for tests and benchmarks). Pages share 1024
+ * zones (page numbers equal modulo 1024); a commit that changes a page
+ * gives its zone a new generation, and an entry of another page of that
+ * zone is then checked against the pages the zone's recent commits changed
+ * instead of being filled again. Reader-side, no lock.
+ */
+uint64_t memregion_stat_tlb_revalidations(void);
 
 /** address_space_read() or address_space_write(), by @is_write. */
 MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,

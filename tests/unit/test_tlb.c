@@ -9,8 +9,13 @@
  *    page dirty, also the second one to a page after its bit was cleared.
  *  - A commit forgets only what it changed: a page far from the change is
  *    not filled again (memregion_stat_tlb_fills() stays put), nor is one
- *    256, 512 or 768 pages from it (1024 zones), a page that shares a zone
- *    with the change is, and both read right.
+ *    256, 512 or 768 pages from it (1024 zones), and a page that shares a
+ *    zone with the change is kept by revalidation (the zone's span of
+ *    changed pages does not hold it), not filled; all read right.
+ *  - Revalidation keeps no entry whose page changed: not after the zone's
+ *    span started again from a later commit (this fails if `since` is not
+ *    checked), nor an entry of another view root's slot (this fails if the
+ *    entry's slot is not checked).
  *  - Generations are kept in blocks of zones that versions share until
  *    they change one: a change in a zone next to a cached page's (same
  *    block) does not refill the page, and a commit whose new version is
@@ -137,13 +142,15 @@ static void test_commit_forgets_only_what_it_changed(void **state)
     }
     assert_int_equal(memregion_stat_tlb_fills() - f_other, 0);
 
-    /* A change on a page of near's zone (page number + 1024): near is filled
-     * again and still reads right; far is untouched. */
-    uint64_t f1 = memregion_stat_tlb_fills();
+    /* A change on another page of near's zone (page number + 1024): the
+     * zone's span shows near unchanged, so near is kept without a fill
+     * (revalidated) and still reads right; far is untouched. */
+    uint64_t f1 = memregion_stat_tlb_fills(), v1 = memregion_stat_tlb_revalidations();
     assert_int_equal(memory_region_set_address(over, near + 1024 * PAGE), 0);
     assert_int_equal(rd8(as, near), 0xa7);
     assert_int_equal(rd8(as, far), 0xbb);
-    assert_int_equal(memregion_stat_tlb_fills() - f1, 1);
+    assert_int_equal(memregion_stat_tlb_fills() - f1, 0);
+    assert_int_equal(memregion_stat_tlb_revalidations() - v1, 1);
 
     /* A change on near itself: the overlay shows. */
     assert_int_equal(memory_region_set_address(over, near), 0);
@@ -177,6 +184,46 @@ static void test_a_change_in_the_next_zone_leaves_a_page_cached(void **state)
     assert_int_equal(rd8(as, near), 0xa7);
     assert_int_equal(rd8(as, near - PAGE), 0xa6);
     assert_int_equal(memregion_stat_tlb_fills() - f1, 0);
+}
+
+/* An entry filled before a commit that changed its page is never kept,
+ * also once the zone's span has started again from a later commit: the
+ * span no longer shows that change, its `since` does. */
+static void test_revalidation_respects_a_restarted_span(void **state)
+{
+    (void)state;
+    build();
+    hwaddr near = 0x10000 + 7 * PAGE;
+    MemoryRegion *far_ram = h_ram("far", PAGE);
+    assert_int_equal(rd8(as, near), 0xa7); /* cached */
+    h_add(root, near, over, 1);            /* changes near: the span is near */
+    /* A page of near's zone 1 GiB away (2^18 pages): the span starts again. */
+    h_add(root, near + 256 * 1024 * (hwaddr)PAGE, far_ram, 0);
+    assert_int_equal(rd8(as, near), 0xcc); /* 0xa7 if the entry were kept */
+    uint64_t v0 = memregion_stat_tlb_revalidations();
+    h_add(root, near + 1024 * PAGE, h_ram("next", PAGE), 1); /* near's zone, not near */
+    assert_int_equal(rd8(as, near), 0xcc);
+    assert_int_equal(memregion_stat_tlb_revalidations() - v0, 1);
+}
+
+/* An entry is kept only under the slot it was filled in: another view
+ * root's zone may show the page's address unchanged there since an older
+ * generation, yet its page is another. */
+static void test_revalidation_stays_in_its_slot(void **state)
+{
+    (void)state;
+    build();
+    MemoryRegion *root2 = h_container("root2", 0x100000000ull);
+    h_add(root2, 0x10000000, over, 0);
+    AddressSpace *as2 = h_as(root2, "as2"); /* its slot's spans start here */
+    hwaddr same_zone = 0x10000000 + 1024 * PAGE;
+    h_add(root, same_zone, h_ram("extra", PAGE), 0);
+    assert_int_equal(rd8(as, 0x10000000), 0xbb); /* filled after root2's slot began */
+    h_add(root2, same_zone, h_ram("extra2", PAGE), 0);
+    /* root2's zone: a new generation, its span shows 0x10000000 unchanged
+     * since before the entry was filled; the entry is root's, though. */
+    assert_int_equal(rd8(as2, 0x10000000), 0xcc);
+    assert_int_equal(rd8(as, 0x10000000), 0xbb);
 }
 
 static void test_entries_belong_to_their_view(void **state)
@@ -334,6 +381,8 @@ int main(void)
         H_TEST(test_dirty_logged_writes_are_not_cached),
         H_TEST(test_commit_forgets_only_what_it_changed),
         H_TEST(test_a_change_in_the_next_zone_leaves_a_page_cached),
+        H_TEST(test_revalidation_respects_a_restarted_span),
+        H_TEST(test_revalidation_stays_in_its_slot),
         H_TEST(test_entries_belong_to_their_view),
         H_TEST(test_entries_do_not_follow_a_view_root_switch),
         H_TEST(test_fast_path_matches_memory),
