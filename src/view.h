@@ -84,10 +84,10 @@
 typedef struct ViewSlot {
     /* The TLB zones (see above). First, in lines of their own (the slot is
      * allocated 64-byte aligned). */
-    struct Zone {
+    _Alignas(MR_CACHE_LINE) struct Zone {
         uint64_t gen;           /* what a hit compares */
         uint64_t since, lo, hi; /* the span; lo > hi: none since `since` */
-    } _Alignas(MR_CACHE_LINE) zone[FV_TLB_ZONES];
+    } zone[FV_TLB_ZONES];
     _Alignas(MR_CACHE_LINE) FlatView *view; /* current version (RCU-published); one reference */
     _Alignas(MR_CACHE_LINE) MemoryRegion *root;
     struct ViewChain *chain; /* every version rendered from root */
