@@ -257,7 +257,10 @@ static inline const TlbEntry *tlb_match(const ViewSlot *s, hwaddr addr)
  * since then changed its page (see ViewSlot): it takes the zone's
  * generation (true); else false. Inside the read-side section. The span is
  * read between two reads of the generation, in the order that makes a span
- * read during a commit safe to use.
+ * read during a commit safe to use. A slot freed and its memory reused for
+ * another slot cannot pass for the old one: every `since` of the new slot is
+ * at least the seq of its first version, newer than any generation of the
+ * old slot (before that version it is FV_TLB_GEN_EMPTY).
  */
 static __attribute__((noinline)) bool tlb_revalidate_entry(const ViewSlot *s, TlbEntry *e,
                                                            uint64_t page)
