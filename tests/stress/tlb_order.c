@@ -18,6 +18,11 @@
  * the old region after that commit returned (the planted fault of
  * meson.build, MR_PLANT_VIEW_BEFORE_GEN, which this test must catch).
  *
+ * The reader also reads, once per round, a RAM page of the same TLB zone
+ * that never changes: every commit moves its zone's generation, and its
+ * entry is kept by revalidation (the zone's span holds only the page the
+ * regions take turns at) while AT's must not be; both race with commits.
+ *
  * Environment: MEMREGION_STRESS_SECONDS (default 2): how long it runs
  * unless a stale read ends it first.
  */
@@ -28,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -39,7 +45,9 @@
 #define AT          0x4000ull   /* the page the regions take turns at */
 #define FILLER      0x400000ull /* RAM, where a page that evicts AT's entry is found */
 #define FILLER_SIZE 0x400000ull
-#define CHECKS      16 /* reads of AT after each refill */
+#define CHECKS      16                 /* reads of AT after each refill */
+#define NEIGHBOUR   (AT + 1024 * PAGE) /* in the filler, in AT's zone: never changes */
+#define PATTERN     0x5a5a5a5a5a5a5a5aull
 
 static MemoryRegion root, filler, dev[NR_REGIONS];
 static hwaddr evictor; /* an address whose TLB entry is AT's */
@@ -47,7 +55,7 @@ static AddressSpace as;
 static uint64_t value[NR_REGIONS]; /* what dev[i] answers (atomic accesses) */
 static uint64_t epoch;             /* the last commit that returned (atomic accesses) */
 static _Atomic int stop;
-static _Atomic uint64_t stale, reads, failed, oldest_stale_lag;
+static _Atomic uint64_t stale, reads, failed, oldest_stale_lag, wrong_neighbour, revalidations;
 
 static uint64_t dev_read(void *opaque, hwaddr addr, unsigned size)
 {
@@ -96,7 +104,10 @@ static void *reader(void *arg)
                     oldest_stale_lag = e - v;
             }
         }
+        if (rd(NEIGHBOUR) != PATTERN)
+            wrong_neighbour++;
     }
+    revalidations = memregion_stat_tlb_revalidations();
     return NULL;
 }
 
@@ -130,6 +141,7 @@ static void test_no_entry_outlives_the_commit_that_changed_its_page(void **state
     assert_int_equal(memory_region_init(&root, "root", FILLER + FILLER_SIZE), 0);
     assert_int_equal(memory_region_init_ram(&filler, "filler", FILLER_SIZE), 0);
     assert_int_equal(memory_region_add_subregion(&root, FILLER, &filler), 0);
+    memset(memory_region_get_ram_ptr(&filler), 0x5a, FILLER_SIZE);
     for (int i = 0; i < NR_REGIONS; i++) {
         char name[16];
         snprintf(name, sizeof(name), "dev%d", i);
@@ -160,11 +172,13 @@ static void test_no_entry_outlives_the_commit_that_changed_its_page(void **state
     stop = 1;
     pthread_join(r, NULL);
     print_message("%llu commits, %llu reads, %llu stale (up to %llu commits behind), %llu "
-                  "failed\n",
+                  "failed; the neighbour page: %llu revalidations, %llu wrong reads\n",
                   (unsigned long long)k, (unsigned long long)reads, (unsigned long long)stale,
-                  (unsigned long long)oldest_stale_lag, (unsigned long long)failed);
+                  (unsigned long long)oldest_stale_lag, (unsigned long long)failed,
+                  (unsigned long long)revalidations, (unsigned long long)wrong_neighbour);
     assert_int_equal(stale, 0);
     assert_int_equal(failed, 0);
+    assert_int_equal(wrong_neighbour, 0);
 
     address_space_destroy(&as);
     assert_int_equal(memory_region_del_subregion(&root, &dev[k % NR_REGIONS]), 0);
