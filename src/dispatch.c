@@ -127,20 +127,19 @@ enum {
     TLB_WRITE_XLAT = 32,  /* writes copy to host while the side entry holds */
 };
 
+/* One cache line: a fill writes one line, a hit reads one. */
 typedef struct TlbEntry {
-    uint64_t gen;     /* generation of the page's zone; 0: empty entry (never a generation) */
-    uint64_t page;    /* addr >> TLB_PAGE_BITS */
-    uint8_t *host;    /* the page's first byte, for direct access */
-    MemoryRegion *mr; /* the region serving the page */
-    hwaddr off;       /* offset in mr of the page's first byte */
+    _Alignas(MR_CACHE_LINE) uint64_t gen; /* generation of the page's zone; 0: empty entry */
+    uint64_t page;                        /* addr >> TLB_PAGE_BITS */
+    uint8_t *host;                        /* the page's first byte, for direct access */
+    MemoryRegion *mr;                     /* the region serving the page */
+    hwaddr off;                           /* offset in mr of the page's first byte */
     unsigned flags;
+    const ViewSlot *slot; /* the slot it was filled under (tlb_revalidate_entry) */
 } TlbEntry;
 
-/* The side of an entry that hits never read: for every entry, the slot it
- * was filled under; for a TLB_*_XLAT entry, what it depends on besides its
- * own view. */
+/* What a TLB_*_XLAT entry depends on besides its own view. */
 typedef struct TlbXlat {
-    const ViewSlot *slot;          /* every entry: the slot it was filled under (tlb_revalidate) */
     const uint64_t *iommu_gen_src; /* the IOMMU's generation counter */
     uint64_t iommu_gen;            /* its value when translated */
     AddressSpace *target;          /* where the IOMMU led */
@@ -265,7 +264,7 @@ static inline const TlbEntry *tlb_match(const ViewSlot *s, hwaddr addr)
 static __attribute__((noinline)) bool tlb_revalidate_entry(const ViewSlot *s, TlbEntry *e,
                                                            uint64_t page)
 {
-    if (!s || !e->gen || tlb_xlat[e - tlb].slot != s)
+    if (!s || !e->gen || e->slot != s)
         return false;
     unsigned z = fv_zone(page);
     const struct Zone *sp = &s->zone[z];
@@ -324,7 +323,7 @@ static TlbEntry *tlb_claim(FillTag tag, hwaddr page, const FlatRange *fr, hwaddr
     TlbEntry *e = &tlb[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
     e->gen = tag.gen;
-    tlb_xlat[e - tlb].slot = tag.slot;
+    e->slot = tag.slot;
     mr_ts.tlb_fills++;
     e->mr = fr->mr;
     e->off = fr->offset_in_region + (fr_addr - fr->addr);
@@ -375,8 +374,7 @@ static void tlb_fill_iommu(FillTag tag, const FlatRange *fr, hwaddr addr, bool i
     if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
         return; /* the access itself takes the walk; keep what the entry had */
     TlbEntry *e = tlb_claim(tag, page, tfr, x.addr, xf);
-    tlb_xlat[e - tlb] = (TlbXlat){.slot = tag.slot,
-                                  .iommu_gen_src = x.gen_src,
+    tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
                                   .iommu_gen = x.gen,
                                   .target = x.as,
                                   .target_page = tpage,
