@@ -7,6 +7,8 @@
  * ends and the callback runs outside it, so a callback may take the writer
  * lock (change the map) without ever blocking a grace period.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "view.h"
@@ -148,8 +150,52 @@ typedef struct TlbXlat {
     uint32_t attrs;                /* attrs_key() of the access it was filled for */
 } TlbXlat;
 
-static MR_THREAD TlbEntry tlb[1u << TLB_BITS];
-static MR_THREAD TlbXlat tlb_xlat[1u << TLB_BITS];
+/*
+ * A thread's TLB, on the heap: 112 KiB in static TLS would keep the library
+ * from being dlopen()ed (glibc leaves a few hundred bytes of static TLS for
+ * libraries loaded later). Until its first fill a thread points at
+ * tlb_none, whose entries never match (generation 0) and which is never
+ * written; the first fill allocates the thread's own, which a key
+ * destructor frees when the thread exits.
+ */
+typedef struct Tlb {
+    TlbEntry e[1u << TLB_BITS];
+    TlbXlat x[1u << TLB_BITS];
+} Tlb;
+
+static Tlb tlb_none;
+static MR_THREAD Tlb *tlb_mine = &tlb_none;
+static pthread_key_t tlb_key;
+static pthread_once_t tlb_key_once = PTHREAD_ONCE_INIT;
+
+static void tlb_release(void *p)
+{
+    free(p);
+    tlb_mine = &tlb_none; /* a later destructor may still read memory */
+}
+
+static void tlb_key_init(void)
+{
+    if (pthread_key_create(&tlb_key, tlb_release))
+        mr_oom(__func__);
+}
+
+/* This thread's own TLB, allocated at its first fill. */
+static __attribute__((noinline)) Tlb *tlb_own(void)
+{
+    pthread_once(&tlb_key_once, tlb_key_init);
+    Tlb *t = mr_alloc_lines(sizeof(*t), __func__);
+    memset(t, 0, sizeof(*t));
+    if (pthread_setspecific(tlb_key, t))
+        mr_oom(__func__);
+    tlb_mine = t;
+    return t;
+}
+
+/* This thread's entry for @addr's page (of tlb_none before its first fill). */
+#define TLB_ENTRY(addr) (&tlb_mine->e[tlb_index(addr)])
+/* The side entry of @e, an entry of this thread's TLB. */
+#define TLB_XLAT(e) (&tlb_mine->x[(e)-tlb_mine->e])
 
 uint64_t memregion_stat_tlb_fills(void)
 {
@@ -222,8 +268,7 @@ static inline __attribute__((always_inline)) bool tlb_use(const TlbEntry *e, hwa
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     unsigned f = e->flags;
     if ((f & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)) ||
-        ((f & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)) &&
-         tlb_xlat_valid(&tlb_xlat[e - tlb], attrs))) {
+        ((f & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)) && tlb_xlat_valid(TLB_XLAT(e), attrs))) {
         if (is_write)
             copy_bytes(e->host + in_page, buf, len);
         else
@@ -245,7 +290,7 @@ static inline __attribute__((always_inline)) bool tlb_use(const TlbEntry *e, hwa
  * no version of the view. */
 static inline const TlbEntry *tlb_match(const ViewSlot *s, hwaddr addr)
 {
-    const TlbEntry *e = &tlb[tlb_index(addr)];
+    const TlbEntry *e = TLB_ENTRY(addr);
     uint64_t page = addr >> TLB_PAGE_BITS;
     return s && e->gen == slot_tlb_gen(s, page) && e->page == page ? e : NULL;
 }
@@ -284,7 +329,7 @@ static __attribute__((noinline)) bool tlb_revalidate_entry(const ViewSlot *s, Tl
  * (a miss for another page costs one compare). */
 static inline bool tlb_revalidate(AddressSpace *as, hwaddr addr)
 {
-    TlbEntry *e = &tlb[tlb_index(addr)];
+    TlbEntry *e = TLB_ENTRY(addr);
     uint64_t page = addr >> TLB_PAGE_BITS;
     return e->page == page && tlb_revalidate_entry(rcu_dereference(as->slot), e, page);
 }
@@ -320,7 +365,10 @@ static inline unsigned tlb_direct_flags(const FlatRange *fr)
 static TlbEntry *tlb_claim(FillTag tag, hwaddr page, const FlatRange *fr, hwaddr fr_addr,
                            unsigned flags)
 {
-    TlbEntry *e = &tlb[tlb_index(page)];
+    Tlb *t = tlb_mine;
+    if (__builtin_expect(t == &tlb_none, 0))
+        t = tlb_own();
+    TlbEntry *e = &t->e[tlb_index(page)];
     e->page = page >> TLB_PAGE_BITS;
     e->gen = tag.gen;
     e->slot = tag.slot;
@@ -374,12 +422,12 @@ static void tlb_fill_iommu(FillTag tag, const FlatRange *fr, hwaddr addr, bool i
     if (!(xf & (is_write ? TLB_WRITE_XLAT : TLB_READ_XLAT)))
         return; /* the access itself takes the walk; keep what the entry had */
     TlbEntry *e = tlb_claim(tag, page, tfr, x.addr, xf);
-    tlb_xlat[e - tlb] = (TlbXlat){.iommu_gen_src = x.gen_src,
-                                  .iommu_gen = x.gen,
-                                  .target = x.as,
-                                  .target_page = tpage,
-                                  .target_gen = ttag.gen,
-                                  .attrs = attrs_key(attrs)};
+    *TLB_XLAT(e) = (TlbXlat){.iommu_gen_src = x.gen_src,
+                             .iommu_gen = x.gen,
+                             .target = x.as,
+                             .target_page = tpage,
+                             .target_gen = ttag.gen,
+                             .attrs = attrs_key(attrs)};
 }
 
 /*
@@ -476,7 +524,7 @@ static inline __attribute__((always_inline)) MemTxResult access_hit(AddressSpace
                                                                     bool one)
 {
     MemTxResult r;
-    if (tlb_use(&tlb[tlb_index(addr)], addr, buf, len, is_write, attrs, one, &r))
+    if (tlb_use(TLB_ENTRY(addr), addr, buf, len, is_write, attrs, one, &r))
         return r;
     rcu_read_unlock();
     return access_slow(as, addr, attrs, buf, len, is_write, one);

@@ -17,13 +17,14 @@
  * view_build.c's build scratch and its free-chunk, free-node and
  * free-version pools, all of them the writer's;
  * child_index.c's query results stack; commit.c's edit buffers); the empty
- * view (view_build.c: immutable, its reference count pinned); dispatch.c's software TLB and its
- * IOMMU side entries (thread-local caches of dispatch.c's own entry types, checked against
- * generations on every use); the mtree layer's atomic work counter (src/mtree/ uses the public API
- * only and keeps its own state); and libmemregion-kvm's thread-local error buffers (a library of
- * its own, which cannot share these definitions). Every one is named here, file by file;
- * scripts/check-globals (suite docs) fails on any other variable of static storage duration in src/
- * that is not read-only.
+ * view (view_build.c: immutable, its reference count pinned); dispatch.c's software TLB (a
+ * thread-local pointer to the thread's own TLB on the heap, or to the never-written tlb_none; the
+ * key that frees it at thread exit) and its IOMMU side entries (caches of dispatch.c's own entry
+ * types, checked against generations on every use); the mtree layer's atomic work counter
+ * (src/mtree/ uses the public API only and keeps its own state); and libmemregion-kvm's
+ * thread-local error buffers (a library of its own, which cannot share these definitions). Every
+ * one is named here, file by file; scripts/check-globals (suite docs) fails on any other variable
+ * of static storage duration in src/ that is not read-only.
  *
  * Stay static:
  *   render.c: sort_base order_buf heap_buf sweep_cap scratch
@@ -32,7 +33,7 @@
  *   view_build.c: scratch scratch_open scratch_open_cap
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits
- *   dispatch.c: tlb tlb_xlat
+ *   dispatch.c: tlb_none tlb_mine tlb_key tlb_key_once
  *   mtree/print.c: mtree_steps_taken
  *   kvm/kvm_vm.c: thread_error copy
  */
