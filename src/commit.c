@@ -78,9 +78,8 @@ static ViewSlot *slot_for(MemoryRegion *root)
     /* Aligned: the zone generations readers poll start a cache line of their own. */
     ViewSlot *s = mr_alloc_lines(sizeof(*s), __func__);
     memset(s, 0, sizeof(*s));
-    for (unsigned z = 0; z < FV_TLB_ZONES; z++) {
+    for (unsigned z = 0; z < FV_TLB_ZONES; z++) /* no generation, no span */
         s->zone[z] = (struct Zone){.gen = FV_TLB_GEN_EMPTY, .since = FV_TLB_GEN_EMPTY, .lo = 1};
-    }
     s->root = root;
     s->chain = view_chain_new();
     s->full = true;
@@ -248,19 +247,19 @@ static void zone_damage(ViewSlot *s, unsigned z, uint64_t p0, uint64_t p1, uint6
     uint64_t hi = sp->lo > sp->hi ? p1 : MR_MAX(sp->hi, p1);
     if (hi - lo >= FV_SPAN_MAX_PAGES) {
         /* Start again: only this commit, after the generation it replaces. */
-        __atomic_store_n(&sp->since, s->zone[z].gen, __ATOMIC_RELEASE);
+        __atomic_store_n(&sp->since, sp->gen, __ATOMIC_RELEASE);
         lo = p0;
         hi = p1;
     }
     __atomic_store_n(&sp->lo, lo, __ATOMIC_RELEASE);
     __atomic_store_n(&sp->hi, hi, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->zone[z].gen, seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&sp->gen, seq, __ATOMIC_RELEASE);
 }
 
 void slot_publish(ViewSlot *s, FlatView *fv, bool full)
 {
     rcu_assign_pointer(s->view, fv);
-    /* Only the damaged zones' words are written: the others stay in
+    /* Only the damaged zones' records are written: the others stay in
      * readers' caches. Release: a reader that sees a generation sees the
      * version that wrote it, and the span written before it (see ViewSlot). */
     if (full) {
@@ -269,7 +268,7 @@ void slot_publish(ViewSlot *s, FlatView *fv, bool full)
             __atomic_store_n(&sp->since, fv->seq, __ATOMIC_RELEASE); /* no older entry */
             __atomic_store_n(&sp->lo, 1, __ATOMIC_RELEASE);
             __atomic_store_n(&sp->hi, 0, __ATOMIC_RELEASE);
-            __atomic_store_n(&s->zone[z].gen, fv->seq, __ATOMIC_RELEASE);
+            __atomic_store_n(&sp->gen, fv->seq, __ATOMIC_RELEASE);
         }
         return;
     }

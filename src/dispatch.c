@@ -103,7 +103,8 @@ static inline __attribute__((always_inline)) MemTxResult callback_access(MemoryR
  * view.h). A commit gives new generations only to the
  * zones of the pages it changed, so an entry stays right across commits
  * that leave its page alone, and stops matching after one that touches it
- * (or another page of its zone). Generations are never reused, so an entry
+ * (after one that touches only another page of its zone, the zone's span
+ * lets the miss path keep it: tlb_revalidate). Generations are never reused, so an entry
  * of another view never matches. Writes that need the slow path (read-only
  * or dirty-logged memory) are not cached.
  *
@@ -313,12 +314,12 @@ static __attribute__((noinline)) bool tlb_revalidate_entry(const ViewSlot *s, Tl
         return false;
     unsigned z = fv_zone(page);
     const struct Zone *sp = &s->zone[z];
-    uint64_t g = __atomic_load_n(&s->zone[z].gen, __ATOMIC_ACQUIRE);
+    uint64_t g = __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE);
     uint64_t hi = __atomic_load_n(&sp->hi, __ATOMIC_ACQUIRE);
     uint64_t lo = __atomic_load_n(&sp->lo, __ATOMIC_ACQUIRE);
     uint64_t since = __atomic_load_n(&sp->since, __ATOMIC_ACQUIRE);
     if (g == FV_TLB_GEN_EMPTY || e->gen < since || (lo <= page && page <= hi) ||
-        __atomic_load_n(&s->zone[z].gen, __ATOMIC_ACQUIRE) != g)
+        __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE) != g)
         return false;
     e->gen = g;
     mr_ts.tlb_revalidations++;
@@ -436,12 +437,11 @@ static void tlb_fill_iommu(FillTag tag, const FlatRange *fr, hwaddr addr, bool i
  * and perform the access from the new entry. False (section still held) when that cannot be done;
  * the caller walks the IOMMU.
  */
-static bool tlb_iommu_access(AddressSpace *as, FillTag tag, const FlatRange *fr, hwaddr addr,
-                             uint8_t *buf, hwaddr len, bool is_write, MemTxAttrs attrs, bool one,
-                             MemTxResult *r)
+static bool tlb_iommu_access(FillTag tag, const FlatRange *fr, hwaddr addr, uint8_t *buf,
+                             hwaddr len, bool is_write, MemTxAttrs attrs, bool one, MemTxResult *r)
 {
     tlb_fill_iommu(tag, fr, addr, is_write, attrs);
-    return tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, one, r);
+    return tlb_access(tag.slot, addr, buf, len, is_write, attrs, one, r);
 }
 
 static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf,
@@ -454,8 +454,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
         FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &tag);
         MemTxResult r;
         bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + len <= TLB_PAGE_SIZE;
-        if (in_page &&
-            tlb_access(rcu_dereference(as->slot), addr, buf, len, is_write, attrs, false, &r))
+        if (in_page && tlb_access(tag.slot, addr, buf, len, is_write, attrs, false, &r))
             return result | r;
         const FlatRange *fr = flatview_lookup_fast(fv, addr);
         uint64_t n;
@@ -479,7 +478,7 @@ static MemTxResult access_bytes_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
                  * copied now; anything else goes one IOMMU page at a time
                  * through the target address space. */
                 if (in_page &&
-                    tlb_iommu_access(as, tag, fr, addr, buf, len, is_write, attrs, false, &r))
+                    tlb_iommu_access(tag, fr, addr, buf, len, is_write, attrs, false, &r))
                     return result | r;
                 result |= iommu_access(mr, off, buf, &n, is_write, attrs);
             } else {
@@ -706,8 +705,7 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
     FlatView *fv = as_view_for_fill(as, addr >> TLB_PAGE_BITS, &tag);
     MemTxResult r;
     bool in_page = (addr & (TLB_PAGE_SIZE - 1)) + size <= TLB_PAGE_SIZE;
-    if (in_page &&
-        tlb_access(rcu_dereference(as->slot), addr, buf, size, is_write, attrs, true, &r))
+    if (in_page && tlb_access(tag.slot, addr, buf, size, is_write, attrs, true, &r))
         return r;
     const FlatRange *fr = flatview_lookup_fast(fv, addr);
     if (fr && fr_end(fr) - addr >= size) {
@@ -721,8 +719,7 @@ static MemTxResult access_typed_slow(AddressSpace *as, hwaddr addr, MemTxAttrs a
             return r;
         }
         if (fr->mr_kind == MR_KIND_IOMMU) {
-            if (in_page &&
-                tlb_iommu_access(as, tag, fr, addr, buf, size, is_write, attrs, true, &r))
+            if (in_page && tlb_iommu_access(tag, fr, addr, buf, size, is_write, attrs, true, &r))
                 return r;
             /* IOMMU hook: still one access, in the target address space, when
              * one IOMMU page holds it; otherwise the buffer path splits it. */

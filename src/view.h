@@ -321,20 +321,19 @@ typedef struct FillTag {
 static inline FlatView *as_view_for_fill(AddressSpace *as, uint64_t page, FillTag *tag)
 {
     ViewSlot *s = rcu_dereference(as->slot);
-    uint64_t *gen = &tag->gen;
     tag->slot = s;
     if (!s) {
-        *gen = FV_TLB_GEN_EMPTY;
+        tag->gen = FV_TLB_GEN_EMPTY;
         return flatview_empty();
     }
 #ifndef MR_PLANT_VIEW_BEFORE_GEN
-    *gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
+    tag->gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
     FlatView *fv = rcu_dereference(s->view);
 #else
     /* A planted fault (tests/stress/meson.build): the generation read after
      * the view may be that of a version published since. */
     FlatView *fv = rcu_dereference(s->view);
-    *gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
+    tag->gen = __atomic_load_n(&s->zone[fv_zone(page)].gen, __ATOMIC_ACQUIRE);
 #endif
     return fv ? fv : flatview_empty();
 }

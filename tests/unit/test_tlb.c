@@ -63,6 +63,15 @@ static void build(void)
     as = h_as(root, "as");
 }
 
+/* A second root showing `over` (0xcc) where root shows RAM b (0xbb), and
+ * an address space on it. */
+static AddressSpace *second_root(MemoryRegion **root2)
+{
+    *root2 = h_container("root2", 0x100000000ull);
+    h_add(*root2, 0x10000000, over, 0);
+    return h_as(*root2, "as2");
+}
+
 static uint8_t rd8(AddressSpace *space, hwaddr addr)
 {
     uint8_t v = 0;
@@ -213,9 +222,8 @@ static void test_revalidation_stays_in_its_slot(void **state)
 {
     (void)state;
     build();
-    MemoryRegion *root2 = h_container("root2", 0x100000000ull);
-    h_add(root2, 0x10000000, over, 0);
-    AddressSpace *as2 = h_as(root2, "as2"); /* its slot's spans start here */
+    MemoryRegion *root2;
+    AddressSpace *as2 = second_root(&root2); /* its slot's spans start here */
     hwaddr same_zone = 0x10000000 + 1024 * PAGE;
     h_add(root, same_zone, h_ram("extra", PAGE), 0);
     assert_int_equal(rd8(as, 0x10000000), 0xbb); /* filled after root2's slot began */
@@ -230,10 +238,8 @@ static void test_entries_belong_to_their_view(void **state)
 {
     (void)state;
     build();
-    /* A second root showing other memory at the same address. */
-    MemoryRegion *root2 = h_container("root2", 0x100000000ull);
-    h_add(root2, 0x10000000, over, 0);
-    AddressSpace *as2 = h_as(root2, "as2");
+    MemoryRegion *root2;
+    AddressSpace *as2 = second_root(&root2);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(rd8(as, 0x10000000), 0xbb);
         assert_int_equal(rd8(as2, 0x10000000), 0xcc);
