@@ -61,6 +61,23 @@ extern volatile uint64_t bench_sink;
  */
 double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs);
 
+/* A body and its context, for measure_interleaved(). A NULL fn is a peer
+ * that does not run (its result is -1). */
+typedef struct BenchBody {
+    bench_body_fn fn;
+    void *ctx;
+} BenchBody;
+
+/*
+ * Time @n bodies side by side, for ratios between them: each is calibrated
+ * once, then measured in @rounds interleaved rounds of @runs timed runs, and
+ * ns[i] is the best round of body i (a round's figure is the median of its
+ * runs). On a shared machine a burst of other work then slows one round of
+ * every body rather than every round of one body.
+ */
+void measure_interleaved(unsigned n, const BenchBody *bodies, unsigned rounds, unsigned runs,
+                         double *ns);
+
 /* The median of the @n (at least 1) values at @v, which it sorts. */
 double median(double *v, unsigned n);
 

@@ -72,6 +72,16 @@ static void body_iommu(void *c, uint64_t iters)
     bench_sink += sum;
 }
 
+/* body_iommu with the IOMMU's translation cache off, so that every read
+ * walks the model. */
+static void body_iommu_uncached(void *c, uint64_t iters)
+{
+    DmaWorld *w = c;
+    memory_region_iommu_set_cache(&w->iommu, false);
+    body_iommu(c, iters);
+    memory_region_iommu_set_cache(&w->iommu, true);
+}
+
 static void body_iommu_ldl(void *c, uint64_t iters)
 {
     DmaWorld *w = c;
@@ -185,27 +195,15 @@ void scenario_dma(void)
     address_space_init(&w.dmaas, &w.dmaroot, "dma");
     address_space_cache_init(&w.cache, &w.dmaas, 0, 0x1000, false);
 
-    /*
-     * The rows are measured in interleaved rounds and each keeps its best
-     * round: on a shared machine a burst of other work then slows one round
-     * of every row rather than all rounds of one row, and the ratios hold.
-     */
+    /* Interleaved rounds, each row's best: see measure_interleaved(). */
     enum { RAM, CACHED, TYPED, CACHE, MAP_RAM, MAP_IOMMU, MAP_BOUNCE, UNCACHED, NR_ROWS };
-    static const bench_body_fn bodies[NR_ROWS] = {
-        body_ram,     body_iommu,     body_iommu_ldl,  body_cache,
-        body_map_ram, body_map_iommu, body_map_bounce, body_iommu,
+    const BenchBody bodies[NR_ROWS] = {
+        {body_ram, &w},     {body_iommu, &w},     {body_iommu_ldl, &w},  {body_cache, &w},
+        {body_map_ram, &w}, {body_map_iommu, &w}, {body_map_bounce, &w}, {body_iommu_uncached, &w},
     };
     double ns[NR_ROWS];
     unsigned runs = opt.quick ? 3 : 5, rounds = opt.quick ? 2 : 3;
-    for (unsigned round = 0; round < rounds; round++)
-        for (int row = 0; row < NR_ROWS; row++) {
-            if (row == UNCACHED)
-                memory_region_iommu_set_cache(&w.iommu, false);
-            double v = measure_ns_per_op(bodies[row], &w, runs);
-            if (row == UNCACHED)
-                memory_region_iommu_set_cache(&w.iommu, true);
-            ns[row] = round == 0 || v < ns[row] ? v : ns[row];
-        }
+    measure_interleaved(NR_ROWS, bodies, rounds, runs, ns);
     double ram = ns[RAM], cached = ns[CACHED], uncached = ns[UNCACHED];
 
     static const char *const hdr[] = {"operation", "memregion", "vs plain RAM read"};

@@ -52,9 +52,11 @@ double median(double *v, unsigned n)
     return v[n / 2];
 }
 
-double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
+/* Warm @body up and size one timed run of it to opt.min_run_s: the
+ * iteration count to pass it. */
+static uint64_t calibrate(bench_body_fn body, void *ctx)
 {
-    /* Warm-up, and calibration: grow the batch until it takes 1/8 of a run. */
+    /* Grow the batch until it takes 1/8 of a run. */
     uint64_t iters = 64;
     double target = opt.min_run_s / 8;
     for (;;) {
@@ -65,8 +67,13 @@ double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
             break;
         iters *= s < target / 16 ? 16 : 2;
     }
-    iters *= 8;
+    return iters * 8;
+}
 
+/* The median cost per op, in ns, of @runs (clamped to 1..16) runs of
+ * @iters ops each. */
+static double timed_runs(bench_body_fn body, void *ctx, uint64_t iters, unsigned runs)
+{
     double samples[16];
     if (runs > 16)
         runs = 16;
@@ -78,6 +85,28 @@ double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
         samples[r] = (double)(now_ns() - t0) / (double)iters;
     }
     return median(samples, runs);
+}
+
+double measure_ns_per_op(bench_body_fn body, void *ctx, unsigned runs)
+{
+    return timed_runs(body, ctx, calibrate(body, ctx), runs);
+}
+
+void measure_interleaved(unsigned n, const BenchBody *bodies, unsigned rounds, unsigned runs,
+                         double *ns)
+{
+    uint64_t iters[n];
+    for (unsigned i = 0; i < n; i++)
+        iters[i] = bodies[i].fn ? calibrate(bodies[i].fn, bodies[i].ctx) : 0;
+    for (unsigned round = 0; round < rounds; round++)
+        for (unsigned i = 0; i < n; i++) {
+            if (!bodies[i].fn) {
+                ns[i] = -1;
+                continue;
+            }
+            double v = timed_runs(bodies[i].fn, bodies[i].ctx, iters[i], runs);
+            ns[i] = round == 0 || v < ns[i] ? v : ns[i];
+        }
 }
 
 /* ---- random numbers ----------------------------------------------------------- */
