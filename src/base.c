@@ -13,23 +13,60 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "base.h"
 #include "globals.h"
 
+/*
+ * Each thread's last error message, in a buffer of its own on the heap,
+ * found through a thread-specific key: only errors and
+ * memregion_last_error() reach it, and kept out of thread-local storage it
+ * leaves the library's static TLS block small. That block comes out of what
+ * glibc keeps for all libraries loaded with dlopen() (512 bytes).
+ */
+enum { ERROR_MESSAGE_MAX = 256 };
+static pthread_key_t error_key;
+static pthread_once_t error_key_once = PTHREAD_ONCE_INIT;
+static bool error_key_ok;
+
+static void error_key_init(void)
+{
+    error_key_ok = pthread_key_create(&error_key, free) == 0;
+}
+
+/* The calling thread's message buffer, made on its first error; NULL when
+ * there is no memory for one (the message is then lost, not the error). */
+static char *error_buffer(bool make)
+{
+    pthread_once(&error_key_once, error_key_init);
+    if (!error_key_ok)
+        return NULL;
+    char *b = pthread_getspecific(error_key);
+    if (!b && make && (b = malloc(ERROR_MESSAGE_MAX)) && pthread_setspecific(error_key, b)) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
 int mr_error(int err, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(mr_ts.last_error, sizeof(mr_ts.last_error), fmt, ap);
-    va_end(ap);
+    char *b = error_buffer(true);
+    if (b) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b, ERROR_MESSAGE_MAX, fmt, ap);
+        va_end(ap);
+    }
     return -err;
 }
 
 const char *memregion_last_error(void)
 {
-    return mr_ts.last_error;
+    const char *b = error_buffer(false);
+    return b ? b : "";
 }
 
 void mr_oom(const char *where)

@@ -20,7 +20,9 @@
  * view (view_build.c: immutable, its reference count pinned); dispatch.c's software TLB (a
  * thread-local pointer to the thread's own TLB on the heap, or to the never-written tlb_none; the
  * key that frees it at thread exit) and its IOMMU side entries (caches of dispatch.c's own entry
- * types, checked against generations on every use); the mtree layer's atomic work counter
+ * types, checked against generations on every use); base.c's key to each thread's error
+ * message buffer (on the heap, not in thread-local storage, so that the static TLS block stays
+ * small), its once-flag and whether the key was made; the mtree layer's atomic work counter
  * (src/mtree/ uses the public API only and keeps its own state); and libmemregion-kvm's
  * thread-local error buffers (a library of its own, which cannot share these definitions). Every
  * one is named here, file by file; scripts/check-globals (suite docs) fails on any other variable
@@ -34,6 +36,7 @@
  *   child_index.c: results nr_results cap_results
  *   commit.c: edits cap_edits
  *   dispatch.c: tlb_none tlb_mine tlb_key tlb_key_once
+ *   base.c: error_key error_key_once error_key_ok
  *   mtree/print.c: mtree_steps_taken
  *   kvm/kvm_vm.c: thread_error copy
  */
@@ -103,7 +106,6 @@ extern struct MrWriterState mr_ws;
 
 /* The calling thread's own state. */
 struct MrThreadState {
-    char last_error[256];       /* base.c: memregion_last_error() */
     struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
     unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
     uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */

@@ -3,6 +3,10 @@
  * a message in memregion_last_error(), and changes nothing: the tree, the
  * published view, and no render happens.
  */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "helpers.h"
 
 static MemoryRegion *root, *ram, *box;
@@ -309,6 +313,42 @@ static void test_ram_resize_within_memory(void **state)
     assert_nothing_changed();
 }
 
+/* A thread that refuses one call and reports its message, after checking
+ * that it starts with none. */
+static void *fail_in_thread(void *arg)
+{
+    char *out = arg;
+    if (memregion_last_error()[0] != '\0') {
+        strcpy(out, "a new thread saw another's message");
+        return NULL;
+    }
+    memory_region_add_subregion(box, 0, box);
+    snprintf(out, 256, "%s", memregion_last_error());
+    return NULL;
+}
+
+/* Each thread has its own message (a heap buffer per thread, freed at its
+ * exit: the ASan build's leak check sees one that is not), and it stays
+ * until that thread's next failing call. */
+static void test_message_per_thread(void **state)
+{
+    (void)state;
+    build();
+    assert_error(memory_region_add_subregion(box, 0, ram), EBUSY);
+    char mine[256], theirs[256] = "";
+    snprintf(mine, sizeof(mine), "%s", memregion_last_error());
+    assert_true(mine[0] != '\0');
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, fail_in_thread, theirs), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_true(strstr(theirs, "box") != NULL);
+        assert_string_not_equal(theirs, mine);
+    }
+    assert_string_equal(memregion_last_error(), mine);
+    assert_nothing_changed();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +368,7 @@ int main(void)
         H_TEST(test_destroy_uncommitted_removal),
         H_TEST(test_add_uninitialised),
         H_TEST(test_ram_resize_within_memory),
+        H_TEST(test_message_per_thread),
     };
     return cmocka_run_group_tests_name("errors", tests, NULL, NULL);
 }
