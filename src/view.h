@@ -166,22 +166,20 @@ typedef struct ViewDelta {
 struct FlatView {
     /* What every lookup reads: one line. */
     _Alignas(MR_CACHE_LINE) size_t nr_nodes;
-    FvNode **nodes;       /* these four arrays have one capacity (cap_nodes): */
+    FvNode **nodes;       /* these three arrays have one capacity (cap_nodes): */
     hwaddr *node_starts;  /* nodes[i]->starts[0] */
     size_t *node_first;   /* index in the view of nodes[i]'s first range */
-    size_t *node_cfirst;  /* index in the view of nodes[i]'s first chunk */
     size_t nr;            /* ranges */
     const FlatRange *mru; /* most recently used range, racy hint updated by readers */
     uint64_t seq;         /* creation order, unique */
-    /* The next line: the four node arrays themselves when the version has
+    MemoryRegion *root;   /* flat-view root it was rendered from, or NULL */
+    /* The next line: the three node arrays themselves when the version has
      * one node (up to 8192 ranges), so a lookup in a new version fetches two
-     * lines here rather than four scattered arrays. */
-    size_t nr_chunks;   /* in all its nodes */
-    MemoryRegion *root; /* flat-view root it was rendered from, or NULL */
-    struct {
+     * lines here rather than three scattered arrays. */
+    _Alignas(MR_CACHE_LINE) struct {
         FvNode *nodes[1];
         hwaddr starts[1];
-        size_t first[1], cfirst[1];
+        size_t first[1];
     } node_one;
     /* Writer side (refcount also by readers that take references). */
     _Alignas(MR_CACHE_LINE) unsigned long refcount; /* atomic; the empty view is pinned */
@@ -210,7 +208,7 @@ _Static_assert(offsetof(FlatView, seq) / MR_CACHE_LINE ==
                        offsetof(FlatView, nr_nodes) / MR_CACHE_LINE &&
                    (offsetof(FlatView, node_one) + sizeof(((FlatView *)0)->node_one) - 1) /
                            MR_CACHE_LINE ==
-                       offsetof(FlatView, nr_chunks) / MR_CACHE_LINE,
+                       offsetof(FlatView, node_one) / MR_CACHE_LINE,
                "a lookup in a one-node version reads two cache lines of it");
 _Static_assert(offsetof(ViewSlot, root) - offsetof(ViewSlot, view) >= MR_CACHE_LINE,
                "a slot's view pointer has a cache line of its own");
@@ -282,8 +280,8 @@ void flatview_drop_deltas(FlatView *fv);
 void flatview_ref(FlatView *fv);
 /* Index of the last range starting at or below @addr, or -1. */
 ptrdiff_t flatview_search(const FlatView *fv, hwaddr addr);
-/* Index in the view of the chunk that holds range index @i. */
-size_t flatview_chunk_of(const FlatView *fv, size_t i);
+/* Where range index @i (< fv->nr) lies in @fv's index: chunk *k of node *n. */
+void flatview_position(const FlatView *fv, size_t i, size_t *n, uint32_t *k);
 /* Lookup by binary search; remembers the result as the view's MRU range. */
 const FlatRange *flatview_lookup_slow(FlatView *fv, hwaddr addr);
 /* End (exclusive, up to 2^64) of the unassigned hole that holds @addr. */

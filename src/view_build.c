@@ -5,12 +5,12 @@
  *
  * The ranges live in chunks of at most FV_CHUNK ranges, and the chunks in
  * nodes of at most FV_FANOUT chunks. A view is an array of node pointers
- * plus the first address, first range index and first chunk index of each
- * node, so a lookup is three binary searches (O(log n)). A new version that
- * changes a few ranges copies only the chunks and nodes it touches and the
- * node array (n / (FV_CHUNK * FV_FANOUT) entries, 128 at 1M ranges): versions
- * share every other chunk and node. That is what makes a commit cost what
- * changed rather than the size of the map.
+ * plus the first address and first range index of each node, so a lookup
+ * is three binary searches (O(log n)). A new version that changes a few
+ * ranges copies only the chunks and nodes it touches and the node array
+ * (n / (FV_CHUNK * FV_FANOUT) entries, 128 at 1M ranges): versions share
+ * every other chunk and node. That is what makes a commit cost what changed
+ * rather than the size of the map.
  *
  * Invariants:
  * - ranges are sorted by address, never overlap, and no range could be
@@ -150,7 +150,7 @@ static void version_recycle(FlatView *fv)
 {
     fv->refcount = 0;
     fv->root = NULL;
-    fv->nr = fv->nr_chunks = fv->nr_nodes = 0;
+    fv->nr = fv->nr_nodes = 0;
     fv->mru = NULL;
     fv->seq = 0;
     fv->chain = NULL;
@@ -221,20 +221,41 @@ typedef struct ChunkRef {
     uint32_t nr;
 } ChunkRef;
 
-/* Index of the node holding chunk @g of the view. */
-static size_t node_of_chunk(const FlatView *fv, size_t g)
+/*
+ * A place in a version's index: chunk k of node n (n == nr_nodes: the end).
+ * The walks over the predecessor find their first place with one search
+ * (flatview_position) and step from chunk to chunk after that.
+ */
+typedef struct Place {
+    size_t n;
+    uint32_t k;
+} Place;
+
+static Place place_of(const FlatView *fv, size_t i)
 {
-    return (size_t)FV_BSEARCH_LE(fv->node_cfirst, fv->nr_nodes, g); /* node_cfirst[0] == 0 */
+    Place p = {fv->nr_nodes, 0};
+    if (i < fv->nr)
+        flatview_position(fv, i, &p.n, &p.k);
+    return p;
 }
 
-/* Chunk @g of the view, and the index in the view of its first range. */
-static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
+static bool place_before(Place a, Place b)
 {
-    size_t n = node_of_chunk(fv, g);
-    const FvNode *nd = fv->nodes[n];
-    uint32_t k = (uint32_t)(g - fv->node_cfirst[n]);
-    *first = fv->node_first[n] + nd->first[k];
-    return (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, fv_node_ranges(fv, n))};
+    return a.n < b.n || (a.n == b.n && a.k < b.k);
+}
+
+static Place place_next(const FlatView *fv, Place p)
+{
+    return ++p.k < fv->nodes[p.n]->nr ? p : (Place){p.n + 1, 0};
+}
+
+/* The chunk at @p (before the end), and the index in the view of its first range. */
+static ChunkRef chunk_at(const FlatView *fv, Place p, size_t *first)
+{
+    const FvNode *nd = fv->nodes[p.n];
+    *first = fv->node_first[p.n] + nd->first[p.k];
+    return (ChunkRef){nd->chunks[p.k], nd->starts[p.k],
+                      fv_node_chunk_nr(nd, p.k, fv_node_ranges(fv, p.n))};
 }
 
 /* ---- assembling a version ------------------------------------------------------ */
@@ -243,19 +264,19 @@ static ChunkRef chunk_ref(const FlatView *fv, size_t g, size_t *first)
  * A version is built left to right. Ranges gather in `pending` until they
  * fill chunks; chunks (new or shared) gather in `open` until they fill
  * nodes; a node of the predecessor whose chunks all stay is shared whole.
- * fv->nr and fv->nr_chunks count what is in nodes and in `open`.
+ * fv->nr counts the ranges in nodes and in `open`.
  */
 typedef struct Builder {
     FlatView *fv;
     RangeVec pending; /* ranges not yet packed into a chunk */
     ChunkRef *open;   /* chunks not yet packed into a node */
     size_t nr_open, cap_open;
-    size_t node_ranges, node_chunks; /* what the finished nodes hold */
+    size_t node_ranges; /* what the finished nodes hold */
 } Builder;
 
 /*
  * Room for @more nodes. A version of one node keeps its node arrays inside
- * itself (node_one); a larger one in a heap block of four arrays of one
+ * itself (node_one); a larger one in a heap block of three arrays of one
  * capacity, which the version keeps across lives.
  */
 static void builder_reserve_nodes(Builder *b, size_t more)
@@ -268,7 +289,6 @@ static void builder_reserve_nodes(Builder *b, size_t more)
         fv->nodes = fv->node_one.nodes;
         fv->node_starts = fv->node_one.starts;
         fv->node_first = fv->node_one.first;
-        fv->node_cfirst = fv->node_one.cfirst;
         fv->cap_nodes = 1;
         return;
     }
@@ -278,26 +298,23 @@ static void builder_reserve_nodes(Builder *b, size_t more)
         while (cap < need)
             cap *= 2;
         old_block = fv->node_block; /* may hold the entries: copied below */
-        fv->node_block = malloc(cap * (sizeof(FvNode *) + sizeof(hwaddr) + 2 * sizeof(size_t)));
+        fv->node_block = malloc(cap * (sizeof(FvNode *) + sizeof(hwaddr) + sizeof(size_t)));
         if (!fv->node_block)
             mr_oom(__func__);
         fv->cap_block = cap;
     }
     FvNode **nodes = fv->nodes;
     hwaddr *starts = fv->node_starts;
-    size_t *first = fv->node_first, *cfirst = fv->node_cfirst, n = fv->nr_nodes,
-           cap = fv->cap_block;
-    /* The four arrays one after the other (cap is a power of two: each stays aligned). */
+    size_t *first = fv->node_first, n = fv->nr_nodes, cap = fv->cap_block;
+    /* The three arrays one after the other (8-byte elements: each stays aligned). */
     fv->nodes = fv->node_block;
     fv->node_starts = (hwaddr *)(fv->nodes + cap);
     fv->node_first = (size_t *)(fv->node_starts + cap);
-    fv->node_cfirst = fv->node_first + cap;
     fv->cap_nodes = cap;
     if (n) { /* from the inline arrays or the old block */
         memcpy(fv->nodes, nodes, n * sizeof(*nodes));
         memcpy(fv->node_starts, starts, n * sizeof(*starts));
         memcpy(fv->node_first, first, n * sizeof(*first));
-        memcpy(fv->node_cfirst, cfirst, n * sizeof(*cfirst));
     }
     free(old_block);
 }
@@ -310,10 +327,8 @@ static void builder_put_node(Builder *b, FvNode *nd, hwaddr start, size_t nr_ran
     fv->nodes[fv->nr_nodes] = nd;
     fv->node_starts[fv->nr_nodes] = start;
     fv->node_first[fv->nr_nodes] = b->node_ranges;
-    fv->node_cfirst[fv->nr_nodes] = b->node_chunks;
     fv->nr_nodes++;
     b->node_ranges += nr_ranges;
-    b->node_chunks += nd->nr;
     mr_ws.index_entries++;
 }
 
@@ -354,7 +369,6 @@ static void builder_add_chunk(Builder *b, ChunkRef e)
     MR_GROW_OR_DIE(b->open, b->cap_open, b->nr_open + 1, 4 * FV_FANOUT);
     b->open[b->nr_open++] = e;
     b->fv->nr += e.nr;
-    b->fv->nr_chunks++;
     if (b->nr_open >= 2 * FV_FANOUT)
         builder_flush_open(b, false);
 }
@@ -401,9 +415,8 @@ static void builder_reopen(Builder *b)
     FvNode *nd = fv->nodes[--fv->nr_nodes];
     size_t nr_ranges = b->node_ranges - fv->node_first[fv->nr_nodes];
     b->node_ranges -= nr_ranges;
-    b->node_chunks -= nd->nr;
     MR_GROW_OR_DIE(b->open, b->cap_open, nd->nr, 4 * FV_FANOUT);
-    for (uint32_t k = 0; k < nd->nr; k++) /* fv->nr and nr_chunks count them still */
+    for (uint32_t k = 0; k < nd->nr; k++) /* fv->nr counts them still */
         b->open[k] = (ChunkRef){nd->chunks[k], nd->starts[k], fv_node_chunk_nr(nd, k, nr_ranges)};
     b->nr_open = nd->nr;
     if (nd->born == fv->seq) {
@@ -457,7 +470,6 @@ static void builder_push(Builder *b, const FlatRange *fr)
             builder_reopen(b);
         b->nr_open--;
         fv->nr -= nr;
-        fv->nr_chunks--;
         for (uint32_t i = 0; i < nr; i++)
             rangevec_push(&b->pending, &last->ranges[i]);
         if (last->born == fv->seq) {
@@ -514,63 +526,50 @@ static void builder_share_nodes(Builder *b, const FlatView *old, size_t n0, size
     size_t n = n1 - n0, at = fv->nr_nodes;
     builder_reserve_nodes(b, n);
     size_t shift = b->node_ranges - old->node_first[n0];
-    size_t cshift = b->node_chunks - old->node_cfirst[n0];
-    if (n <= 4) { /* a view of up to 32K ranges: one loop costs less than four memcpy calls */
+    if (n <= 4) { /* a view of up to 32K ranges: one loop costs less than three memcpy calls */
         for (size_t i = 0; i < n; i++) {
             fv->nodes[at + i] = old->nodes[n0 + i];
             fv->node_starts[at + i] = old->node_starts[n0 + i];
             fv->node_first[at + i] = old->node_first[n0 + i] + shift;
-            fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
         }
     } else {
         memcpy(&fv->nodes[at], &old->nodes[n0], n * sizeof(*fv->nodes));
         memcpy(&fv->node_starts[at], &old->node_starts[n0], n * sizeof(hwaddr));
-        if (!shift && !cshift) { /* nodes before the first edit: copied as they are */
+        if (!shift) { /* nodes before the first edit: copied as they are */
             memcpy(&fv->node_first[at], &old->node_first[n0], n * sizeof(size_t));
-            memcpy(&fv->node_cfirst[at], &old->node_cfirst[n0], n * sizeof(size_t));
         } else {
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = 0; i < n; i++)
                 fv->node_first[at + i] = old->node_first[n0 + i] + shift;
-                fv->node_cfirst[at + i] = old->node_cfirst[n0 + i] + cshift;
-            }
         }
     }
     size_t rend = n1 < old->nr_nodes ? old->node_first[n1] : old->nr;
-    size_t cend = n1 < old->nr_nodes ? old->node_cfirst[n1] : old->nr_chunks;
     b->node_ranges += rend - old->node_first[n0];
-    b->node_chunks += cend - old->node_cfirst[n0];
     fv->nr += rend - old->node_first[n0];
-    fv->nr_chunks += cend - old->node_cfirst[n0];
     fv->nr_nodes += n;
     mr_ws.index_entries += n;
 }
 
-/* Share old chunks [g0, g1): whole nodes where the run covers them. */
-static void builder_share_run(Builder *b, const FlatView *old, size_t g0, size_t g1)
+/* Share the old chunks from @p up to @end (exclusive): whole nodes where
+ * the run covers them. */
+static void builder_share_run(Builder *b, const FlatView *old, Place p, Place end)
 {
-    for (size_t n = g0 < g1 ? node_of_chunk(old, g0) : 0; g0 < g1;) {
-        FvNode *nd = old->nodes[n];
-        uint32_t k0 = (uint32_t)(g0 - old->node_cfirst[n]);
-        uint32_t k1 = (uint32_t)MR_MIN(nd->nr, g1 - old->node_cfirst[n]);
-        if (k0 == 0 && k1 == nd->nr && !b->pending.nr &&
+    while (place_before(p, end)) {
+        FvNode *nd = old->nodes[p.n];
+        uint32_t k1 = p.n < end.n ? nd->nr : end.k;
+        if (p.k == 0 && k1 == nd->nr && !b->pending.nr &&
             (!b->nr_open || b->nr_open >= FV_FANOUT / 2)) {
-            /* Few open chunks would make a small node: those absorb it instead. */
+            /* Few open chunks would make a small node: those absorb it
+             * instead. Every node before end's is whole in the run. */
             builder_flush_open(b, false);
-            size_t n1 = n + 1; /* the run of nodes wholly inside [g0, g1) */
-            while (n1 < old->nr_nodes &&
-                   (n1 + 1 < old->nr_nodes ? old->node_cfirst[n1 + 1] : old->nr_chunks) <= g1)
-                n1++;
-            builder_share_nodes(b, old, n, n1);
-            g0 = n1 < old->nr_nodes ? MR_MIN(g1, old->node_cfirst[n1]) : g1;
-            n = n1;
+            builder_share_nodes(b, old, p.n, end.n);
+            p = (Place){end.n, 0};
             continue;
         }
-        for (uint32_t k = k0; k < k1; k++)
+        for (uint32_t k = p.k; k < k1; k++)
             builder_share(b, (ChunkRef){nd->chunks[k], nd->starts[k],
-                                        fv_node_chunk_nr(nd, k, fv_node_ranges(old, n))});
+                                        fv_node_chunk_nr(nd, k, fv_node_ranges(old, p.n))});
         retire(&b->fv->retired_nodes, nd);
-        g0 += k1 - k0;
-        n++;
+        p = k1 == nd->nr ? (Place){p.n + 1, 0} : end;
     }
 }
 
@@ -578,20 +577,19 @@ static RangeVec scratch;       /* pending-range buffer reused by every build (wr
 static ChunkRef *scratch_open; /* and the open-chunk buffer */
 static size_t scratch_open_cap;
 
-/* Start a version expected to have about @chunks chunks. */
-static Builder builder_start(MemoryRegion *root, size_t chunks)
+/* Start a version expected to have about @nodes nodes in @b. */
+static void builder_start(Builder *b, MemoryRegion *root, size_t nodes)
 {
-    Builder b = {0};
-    b.pending = scratch;
-    b.pending.nr = 0;
-    b.open = scratch_open;
-    b.cap_open = scratch_open_cap;
-    b.fv = version_alloc();
-    b.fv->refcount = 1;
-    b.fv->root = root;
-    b.fv->seq = ++mr_ws.version_seq;
-    builder_reserve_nodes(&b, chunks / (FV_FANOUT / 2) + 4);
-    return b;
+    *b = (Builder){.pending = scratch, .open = scratch_open, .cap_open = scratch_open_cap};
+    b->pending.nr = 0;
+    b->fv = version_alloc();
+    b->fv->refcount = 1;
+    b->fv->root = root;
+    b->fv->seq = ++mr_ws.version_seq;
+    /* One node: its arrays are the version's own (node_one). More: room
+     * for a few more than expected. Either way builder_put_node() and
+     * builder_share_nodes() grow them as needed. */
+    builder_reserve_nodes(b, nodes <= 1 ? 1 : nodes + 4);
 }
 
 /* Make @fv the newest version of @chain. (The chunks and nodes of the
@@ -622,7 +620,8 @@ static FlatView *builder_finish(Builder *b, ViewChain *chain)
 FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *root,
                          const RangeVec *v)
 {
-    Builder b = builder_start(root, v->nr / FV_CHUNK);
+    Builder b;
+    builder_start(&b, root, v->nr / ((size_t)FV_CHUNK * FV_FANOUT) + 1); /* full nodes */
     for (size_t i = 0; v && i < v->nr; i++)
         builder_push(&b, &v->r[i]);
     for (size_t n = 0; prev && n < prev->nr_nodes; n++) { /* a full render shares nothing */
@@ -635,29 +634,30 @@ FlatView *flatview_build(ViewChain *chain, const FlatView *prev, MemoryRegion *r
 
 /* ---- incremental versions ------------------------------------------------------- */
 
+/* Copy old ranges [@from, @to) into @b: whole chunks (and nodes) shared,
+ * the ranges of a chunk the interval cuts pushed. */
 static void copy_old(Builder *b, const FlatView *old, size_t from, size_t to)
 {
     if (from >= to)
         return;
-    for (size_t g = from ? flatview_chunk_of(old, from) : 0; from < to; g++) {
+    for (Place p = from ? place_of(old, from) : (Place){0, 0}; from < to;) {
         size_t first;
-        ChunkRef e = chunk_ref(old, g, &first);
+        ChunkRef e = chunk_at(old, p, &first);
         if (from == first && first + e.nr <= to) {
             /* The run of whole chunks inside [from, to): those before the
              * chunk holding `to` (found without touching chunk memory). */
-            size_t g1 = to >= old->nr ? old->nr_chunks : flatview_chunk_of(old, to);
-            builder_share_run(b, old, g, g1);
-            if (g1 < old->nr_chunks)
-                chunk_ref(old, g1, &from);
-            else
-                from = old->nr;
-            g = g1 - 1;
+            Place end = place_of(old, to);
+            builder_share_run(b, old, p, end);
+            p = end;
+            from = end.n < old->nr_nodes ? old->node_first[end.n] + old->nodes[end.n]->first[end.k]
+                                         : old->nr;
         } else {
             size_t stop = MR_MIN(to, first + e.nr);
             builder_push_run(b, &e.c->ranges[from - first], stop - from);
             retire(&b->fv->retired, e.c);
-            retire(&b->fv->retired_nodes, old->nodes[node_of_chunk(old, g)]);
+            retire(&b->fv->retired_nodes, old->nodes[p.n]);
             from = stop;
+            p = place_next(old, p);
         }
     }
 }
@@ -687,7 +687,8 @@ static bool edit_merges_left(const FlatView *old, const ViewEdit *ed)
 FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit *edits,
                           size_t nr_edits)
 {
-    Builder b = builder_start(old->root, old->nr_chunks);
+    Builder b;
+    builder_start(&b, old->root, old->nr_nodes);
     FlatView *fv = b.fv;
     MR_GROW_OR_DIE(fv->deltas, fv->cap_deltas, nr_edits, 4);
     fv->nr_deltas = nr_edits;
@@ -704,12 +705,13 @@ FlatView *flatview_splice(ViewChain *chain, const FlatView *old, const ViewEdit 
         d->old_i0 = i0;
         d->old_i1 = i1;
         d->new_i0 = fv->nr + b.pending.nr;
-        if (i0 < i1) /* the chunks holding the span, and their nodes, are not shared */
-            for (size_t g = flatview_chunk_of(old, i0); g <= flatview_chunk_of(old, i1 - 1); g++) {
-                size_t first;
-                retire(&fv->retired, chunk_ref(old, g, &first).c);
-                retire(&fv->retired_nodes, old->nodes[node_of_chunk(old, g)]);
+        if (i0 < i1) { /* the chunks holding the span, and their nodes, are not shared */
+            Place last = place_of(old, i1 - 1);
+            for (Place p = place_of(old, i0); !place_before(last, p); p = place_next(old, p)) {
+                retire(&fv->retired, old->nodes[p.n]->chunks[p.k]);
+                retire(&fv->retired_nodes, old->nodes[p.n]);
             }
+        }
         for (size_t i = i0; i < ed->i0; i++)
             builder_push(&b, flatview_range(old, i));
         if (ed->i0 < ed->i1) {

@@ -32,6 +32,15 @@ static size_t first_starting_at(const FlatView *fv, mr_size_t addr)
     return fr->addr == addr ? (size_t)i : (size_t)i + 1;
 }
 
+/* The last range of @fv (which holds one at least), without a search: the
+ * last chunk of the last node holds it, at the index the counts give. */
+static const FlatRange *last_range(const FlatView *fv)
+{
+    size_t n = fv->nr_nodes - 1;
+    const FvNode *nd = fv->nodes[n];
+    return &nd->chunks[nd->nr - 1]->ranges[fv_node_ranges(fv, n) - nd->first[nd->nr - 1] - 1];
+}
+
 size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size_t *i1,
                             const FlatRange **before)
 {
@@ -42,7 +51,16 @@ size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size
     }
     mr_size_t next;
     ptrdiff_t i;
-    const FlatRange *fr = locate_le(fv, (hwaddr)lo, &next, &i);
+    const FlatRange *fr = fv->nr ? last_range(fv) : NULL;
+    if (fr && lo >= fr->addr) {
+        /* A window at or past the last range's start (a board mapping its
+         * devices in address order, or unmapping the last one): that range
+         * is the one locate_le() would find, and no range starts after it. */
+        i = (ptrdiff_t)fv->nr - 1;
+        next = MR_SIZE_2_64;
+    } else {
+        fr = locate_le(fv, (hwaddr)lo, &next, &i);
+    }
     /* A window no other range starts in (a small damaged window usually):
      * the one search for lo gives both ends. */
     *i1 = hi <= next ? (size_t)(i + 1) : first_starting_at(fv, hi);
@@ -56,21 +74,12 @@ size_t flatview_window_span(const FlatView *fv, mr_size_t lo, mr_size_t hi, size
 
 /* ---- lookup ---------------------------------------------------------------------------- */
 
-/* Node and chunk-in-node holding range index @i (< fv->nr). */
-static void position_of(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
+void flatview_position(const FlatView *fv, size_t i, size_t *node, uint32_t *k)
 {
     size_t n = (size_t)FV_BSEARCH_LE(fv->node_first, fv->nr_nodes, i); /* node_first[0] == 0 */
     const FvNode *nd = fv->nodes[n];
     *node = n;
     *k = (uint32_t)FV_BSEARCH_LE(nd->first, nd->nr, i - fv->node_first[n]);
-}
-
-size_t flatview_chunk_of(const FlatView *fv, size_t i)
-{
-    size_t n;
-    uint32_t k;
-    position_of(fv, i, &n, &k);
-    return fv->node_cfirst[n] + k;
 }
 
 /* The last range starting at or below @addr (NULL: none) and its index in
@@ -165,7 +174,7 @@ const FlatRange *flatview_range(const FlatView *fv, size_t i)
         return NULL;
     size_t n;
     uint32_t k;
-    position_of(fv, i, &n, &k);
+    flatview_position(fv, i, &n, &k);
     const FvNode *nd = fv->nodes[n];
     return &nd->chunks[k]->ranges[i - fv->node_first[n] - nd->first[k]];
 }

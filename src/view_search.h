@@ -1,7 +1,8 @@
 /*
  * The index searches of view versions (view_build.c, view_lookup.c). Every
  * index of a version is a sorted array: node and chunk start addresses,
- * first range and first chunk indexes. Not installed.
+ * and first range indexes (of nodes in the view, of chunks in their node).
+ * Not installed.
  */
 #ifndef MEMREGION_VIEW_SEARCH_H
 #define MEMREGION_VIEW_SEARCH_H
