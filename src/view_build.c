@@ -275,16 +275,14 @@ typedef struct Builder {
 } Builder;
 
 /*
- * Room for @more nodes. A version of one node keeps its node arrays inside
- * itself (node_one); a larger one in a heap block of three arrays of one
- * capacity, which the version keeps across lives.
+ * Point the node arrays where @need nodes fit (more than cap_nodes). A
+ * version of one node keeps its node arrays inside itself (node_one); a
+ * larger one in a heap block of three arrays of one capacity, which the
+ * version keeps across lives.
  */
-static void builder_reserve_nodes(Builder *b, size_t more)
+static void builder_grow_nodes(Builder *b, size_t need)
 {
     FlatView *fv = b->fv;
-    size_t need = fv->nr_nodes + more;
-    if (need <= fv->cap_nodes)
-        return;
     if (need == 1) {
         fv->nodes = fv->node_one.nodes;
         fv->node_starts = fv->node_one.starts;
@@ -317,6 +315,13 @@ static void builder_reserve_nodes(Builder *b, size_t more)
         memcpy(fv->node_first, first, n * sizeof(*first));
     }
     free(old_block);
+}
+
+/* Room for @more nodes (the check inline: the arrays mostly have room). */
+static inline void builder_reserve_nodes(Builder *b, size_t more)
+{
+    if (b->fv->nr_nodes + more > b->fv->cap_nodes)
+        builder_grow_nodes(b, b->fv->nr_nodes + more);
 }
 
 /* Append node @nd (starting at @start) to the finished nodes. */
