@@ -101,9 +101,14 @@ void mmio_ops_set(MemoryRegion *mr)
     if (!mr->ops || mr->ops->valid.accepts)
         return;
     AccessShape s = shape_of(mr->ops);
-    for (unsigned n = 1; n <= 8; n *= 2)
-        if (n <= s.cut_max && size_valid(&s, n) && n >= s.impl_min && n <= s.impl_max)
-            mr->straight |= (uint16_t)(1u << n);
+    /* The straight sizes are the sizes of one interval: at most cut_max
+     * (which is valid_max when that is set, so size_valid() adds only its
+     * lower bound, valid_min) and within [impl_min, impl_max]. Both ends
+     * are powers of two. */
+    unsigned lo = MR_MAX(s.impl_min, s.valid_max ? s.valid_min : 1);
+    unsigned hi = MR_MIN(s.cut_max, s.impl_max);
+    for (unsigned n = lo; n <= hi; n *= 2)
+        mr->straight |= (uint16_t)(1u << n);
 }
 
 /* One guest access [off, off+size) covered by device accesses (rules 3-5). */
