@@ -14,8 +14,8 @@
  * (4) lets listeners of changed spaces hear the difference; (5) retires
  * replaced versions and unused slots. A listener may change the map; that
  * change commits right after, in a commit of its own. A commit costs what
- * changed: not the number of regions, and not the number of address spaces
- * that did not change.
+ * changed: not the number of regions, not the number of view roots, and
+ * not the number of address spaces that did not change.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -71,6 +71,27 @@ static void path_forget(AddressSpace *as)
     as->path_len = 0;
 }
 
+/*
+ * The end of a commit (do_commit, step 5) looks only at the slots on the
+ * settle list, so that its cost is what changed rather than the number of
+ * view roots: a slot goes there when it was damaged (it may have a replaced
+ * version and deltas to drop) or lost a user (it may be unused now).
+ */
+static void slot_settle_later(ViewSlot *s)
+{
+    if (!s->settling) {
+        s->settling = true;
+        ptrvec_push(&mr_ws.settle, s);
+    }
+}
+
+/* A user of @s is gone. */
+static void slot_user_gone(ViewSlot *s)
+{
+    s->users--;
+    slot_settle_later(s);
+}
+
 static ViewSlot *slot_for(MemoryRegion *root)
 {
     if (root->view_slot)
@@ -84,6 +105,7 @@ static ViewSlot *slot_for(MemoryRegion *root)
     s->chain = view_chain_new();
     s->full = true;
     root->view_slot = s;
+    s->index = mr_ws.slots.n;
     ptrvec_push(&mr_ws.slots, s);
     damage_queue_slot(s);
     damage_topology(); /* damage can now reach this slot */
@@ -116,7 +138,7 @@ static void derive_root(AddressSpace *as)
     if (new)
         new->users++;
     if (old)
-        old->users--;
+        slot_user_gone(old);
     /* Published after the slot's first version is built (do_commit). */
     as->pending_slot = new;
     as->switching = true;
@@ -310,6 +332,7 @@ static void do_commit(void)
     for (size_t i = 0; i < mr_ws.damaged.n; i++) {
         ViewSlot *s = mr_ws.damaged.v[i];
         s->queued = false;
+        slot_settle_later(s);
         if (s->users)
             build_version(s);
         else
@@ -337,20 +360,23 @@ static void do_commit(void)
         as->heard = now;
     }
 
-    /* 5. Retire replaced versions and slots nobody uses any more. */
-    size_t kept = 0;
-    for (size_t i = 0; i < mr_ws.slots.n; i++) {
-        ViewSlot *s = mr_ws.slots.v[i];
+    /* 5. Retire replaced versions and slots nobody uses any more: only slots
+     * on the settle list can have either. */
+    for (size_t i = 0; i < mr_ws.settle.n; i++) {
+        ViewSlot *s = mr_ws.settle.v[i];
+        s->settling = false;
+        mr_ws.slots_settled++;
         if (s->previous) {
             flatview_unref(s->previous);
             s->previous = NULL;
         }
         if (s->view)
             flatview_drop_deltas(s->view);
-        if (s->users) {
-            mr_ws.slots.v[kept++] = s;
+        if (s->users)
             continue;
-        }
+        ViewSlot *last = mr_ws.slots.v[--mr_ws.slots.n];
+        mr_ws.slots.v[s->index] = last;
+        last->index = s->index;
         s->root->view_slot = NULL;
         damage_topology(); /* damage no longer reaches it */
         flatview_unref(s->view);
@@ -359,7 +385,7 @@ static void do_commit(void)
                       sizeof(*s) +
                           s->cap_win * sizeof(*s->win)); /* readers may still hold the pointer */
     }
-    mr_ws.slots.n = kept;
+    mr_ws.settle.n = 0;
 }
 
 static void remove_ptr(PtrVec *a, void *p)
@@ -382,9 +408,9 @@ void commit_as_detach(AddressSpace *as)
     as->path = NULL;
     as->path_cap = 0;
     if (as->slot)
-        as->slot->users--;
+        slot_user_gone(as->slot);
     if (as->switching && as->pending_slot)
-        as->pending_slot->users--; /* it never got there */
+        slot_user_gone(as->pending_slot); /* it never got there */
     as->switching = false;
     rcu_assign_pointer(as->slot, NULL);
 }

@@ -65,6 +65,8 @@ struct MrWriterState {
     bool checked_env;         /* check_incremental was read from the environment */
     PtrVec slots;             /* every live ViewSlot */
     PtrVec damaged;           /* slots with pending damage */
+    PtrVec settle;            /* slots the commit's end looks at: damaged, or lost a user */
+    uint64_t slots_settled;   /* slots commits' ends have looked at (for tests) */
     PtrVec rechecks;          /* address spaces to re-derive */
     AddressSpace *listening;  /* address spaces with listeners, linked by listening_next */
     unsigned long dwalk_work; /* damage walk: regions visited since it first met a loop */

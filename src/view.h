@@ -98,7 +98,9 @@ typedef struct ViewSlot {
     size_t nr_win, cap_win;
     bool full;      /* re-render all of it */
     bool queued;    /* in the damaged list */
+    bool settling;  /* in the settle list (commit.c) */
     unsigned users; /* address spaces whose view root this is */
+    size_t index;   /* where it is in the list of live slots */
     struct rcu_head rcu;
 } ViewSlot;
 

@@ -1,0 +1,101 @@
+/*
+ * The end of a commit looks only at the view slots the commit touched
+ * (commit.c, step 5 of do_commit): a change in one view costs the same
+ * however many other view roots the machine has. White-box: reads the
+ * writer's count of slots looked at (mr_ws.slots_settled) and checks the
+ * list of live slots, whose entries know their place in it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "memregion/memregion.h"
+
+#include "base.h"
+#include "globals.h"
+#include "view.h"
+
+enum { NR_ROOTS = 300 };
+
+static MemoryRegion sys, bar, roots[NR_ROOTS], own_ram[NR_ROOTS];
+static AddressSpace sys_as, as[NR_ROOTS];
+
+/* Every live slot knows where it is in the list, and its root knows it. */
+static void assert_slot_list_sound(void)
+{
+    for (size_t i = 0; i < mr_ws.slots.n; i++) {
+        ViewSlot *s = mr_ws.slots.v[i];
+        assert_int_equal(s->index, i);
+        assert_ptr_equal(s->root->view_slot, s);
+        assert_false(s->settling);
+    }
+    assert_int_equal(mr_ws.settle.n, 0);
+}
+
+static void test_commit_looks_at_what_it_touched(void **state)
+{
+    (void)state;
+    assert_int_equal(memory_region_init(&sys, "sys", 1ull << 40), 0);
+    assert_int_equal(memory_region_init_ram(&bar, "bar", 0x1000), 0);
+    assert_int_equal(memory_region_add_subregion(&sys, 0x10000, &bar), 0);
+    assert_int_equal(address_space_init(&sys_as, &sys, "sys"), 0);
+    /* NR_ROOTS address spaces with views of their own: NR_ROOTS more slots. */
+    for (int i = 0; i < NR_ROOTS; i++) {
+        assert_int_equal(memory_region_init(&roots[i], "root", 1ull << 32), 0);
+        assert_int_equal(memory_region_init_ram(&own_ram[i], "own", 0x1000), 0);
+        assert_int_equal(memory_region_add_subregion(&roots[i], 0x1000, &own_ram[i]), 0);
+        assert_int_equal(address_space_init(&as[i], &roots[i], "dev"), 0);
+    }
+    size_t live = mr_ws.slots.n;
+    assert_true(live >= NR_ROOTS + 1);
+    assert_slot_list_sound();
+
+    /* A BAR move in the system view: one slot looked at, not 301. */
+    uint64_t before = mr_ws.slots_settled;
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(memory_region_set_address(&bar, (i & 1) ? 0x10000 : 0x20000), 0);
+    assert_int_equal(mr_ws.slots_settled - before, 100);
+    assert_int_equal(address_space_ldl_le(&sys_as, 0x10000, MEMTXATTRS_UNSPECIFIED, NULL), 0);
+
+    /* An address space goes: its slot is retired at the next commit, and the
+     * list stays sound after the last entry moves into its place. */
+    address_space_destroy(&as[0]);
+    assert_int_equal(mr_ws.slots.n, live - 1);
+    assert_null(roots[0].view_slot);
+    assert_slot_list_sound();
+
+    /* One leaves and another comes to the same root in one transaction:
+     * the slot is kept and serves the newcomer. */
+    memory_region_transaction_begin();
+    address_space_destroy(&as[1]);
+    static AddressSpace again;
+    assert_int_equal(address_space_init(&again, &roots[1], "again"), 0);
+    assert_int_equal(memory_region_transaction_commit(), 0);
+    assert_int_equal(mr_ws.slots.n, live - 1);
+    assert_non_null(roots[1].view_slot);
+    assert_slot_list_sound();
+    FlatView *fv = address_space_get_flatview(&again);
+    assert_int_equal(flatview_nr_ranges(fv), 1);
+    flatview_unref(fv);
+
+    /* The rest go one by one, from the middle of the list too. */
+    for (int i = NR_ROOTS - 2; i >= 2; i -= 2)
+        address_space_destroy(&as[i]);
+    for (int i = 3; i < NR_ROOTS; i += 2)
+        address_space_destroy(&as[i]);
+    address_space_destroy(&again);
+    address_space_destroy(&sys_as);
+    assert_int_equal(mr_ws.slots.n, live - 1 - (NR_ROOTS - 1) - 1);
+    assert_slot_list_sound();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_looks_at_what_it_touched),
+    };
+    return cmocka_run_group_tests_name("settle", tests, NULL, NULL);
+}
