@@ -2,7 +2,8 @@
 #   make run    the main job: `mtree` on its built-in PC-like board
 #   make test   the whole test suite: plain gcc build with -Werror, clang build
 #               with ASan+UBSan, a ThreadSanitizer build of the stress test,
-#               and a short libFuzzer pass over every fuzz target
+#               a short libFuzzer pass over every fuzz target, and a gcc
+#               release build (-O3, -Werror) running the unit tests
 # Each target first installs the Debian packages it needs, and only those
 # (apt-get when root, otherwise it prints the exact command to run).
 
@@ -22,12 +23,13 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
+BUILD_REL  ?= build-release
 # What `make fuzz` needs (clang's libFuzzer runtime comes with libclang-rt).
 FUZZ_PACKAGES := meson ninja-build pkg-config clang libclang-rt-14-dev liburcu-dev
 MESON_TEST := meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps deps-test deps-bench deps-vm build run test test-plain test-san test-tsan \
-        test-fuzz fuzz bench vm clean
+        test-fuzz test-release fuzz bench vm clean
 
 all: build
 
@@ -55,12 +57,14 @@ run: deps $(BUILD)/build.ninja
 
 test: deps-test
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
-	       $(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_FUZZ)/meson-logs/testlog.json
+	       $(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_FUZZ)/meson-logs/testlog.json \
+	       $(BUILD_REL)/meson-logs/testlog.json
 	-@$(MAKE) --no-print-directory test-plain
 	-@$(MAKE) --no-print-directory test-san
 	-@$(MAKE) --no-print-directory test-tsan
 	-@$(MAKE) --no-print-directory test-fuzz
-	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)
+	-@$(MAKE) --no-print-directory test-release
+	@python3 scripts/test-summary $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_REL)
 
 test-plain: $(BUILD)/build.ninja
 	meson configure $(BUILD) -Dtests=true
@@ -81,6 +85,15 @@ $(BUILD_TSAN)/build.ninja:
 test-tsan: $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
 	$(MESON_TEST) -C $(BUILD_TSAN) --suite stress
+
+# The optimised build users ship (-O3): warning-free with -Werror too (gcc's
+# -O3 warnings see through more inlining), and the unit tests pass in it.
+$(BUILD_REL)/build.ninja:
+	meson setup $(BUILD_REL) --buildtype=release --werror -Dtests=true
+
+test-release: $(BUILD_REL)/build.ninja
+	ninja -C $(BUILD_REL)
+	$(MESON_TEST) -C $(BUILD_REL) --suite unit
 
 # libFuzzer targets (tests/fuzz/README.md): clang with ASan and UBSan.
 $(BUILD_FUZZ)/build.ninja:
@@ -110,4 +123,4 @@ vm: deps-vm $(BUILD)/build.ninja
 	$(BUILD)/examples/vmm/vmm || test $$? = 77
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_REL)

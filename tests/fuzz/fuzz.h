@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,6 +46,16 @@ static inline uint8_t fin_u8(FuzzIn *in)
         return 0;
     in->n--;
     return *in->p++;
+}
+
+/* The next @n bytes into @out, as @n calls of fin_u8() would give them. */
+static inline void fin_bytes(FuzzIn *in, uint8_t *out, size_t n)
+{
+    size_t have = n < in->n ? n : in->n;
+    memcpy(out, in->p, have);
+    memset(out + have, 0, n - have);
+    in->p += have;
+    in->n -= have;
 }
 
 static inline uint64_t fin_u64(FuzzIn *in, unsigned bytes)

@@ -226,8 +226,7 @@ static void access(FuzzIn *in)
     MemTxAttrs attrs = MEMTXATTRS_UNSPECIFIED;
     attrs.debug = (op >> 5) & 1;
     if (op & 1) {
-        for (unsigned i = 0; i < len; i++)
-            buf[i] = fin_u8(in);
+        fin_bytes(in, buf, len);
         MemTxResult r = address_space_write(&spaces[k], addr, attrs, buf, len);
         fuzz_check((r & ~(MEMTX_ERROR | MEMTX_DECODE_ERROR | MEMTX_ACCESS_ERROR)) == 0,
                    "write result %u", r);
