@@ -12,8 +12,8 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base.h"

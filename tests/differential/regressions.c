@@ -3,6 +3,7 @@
  * checked against the reference model and against the rule it breaks.
  * Every case here started as a failing seed of tests/differential.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,12 +158,49 @@ static void resize_mapped_regions(void **state)
     assert_int_equal(memory_region_destroy(&root), 0);
 }
 
+/*
+ * Seeds 1172, 1197, 5097 and 5117 (seeds 1000-1199 and 5000-5399): a RAM
+ * region, unmapped from every view (its container is disabled) and itself
+ * disabled, holds an alias of itself that shows its own window in place.
+ * Enabling the region would make rendering it never end: refused with
+ * -ELOOP, as the model judges, though no address space reaches it. (The
+ * test had expected success, because its deep-chain operations did not ask
+ * the model; the library was right.)
+ */
+static void enabling_region_with_identity_alias_child(void **state)
+{
+    (void)state;
+    static MemoryRegion root, off, ram, self;
+    static AddressSpace as;
+    assert_int_equal(memory_region_init(&root, "root", 0x100000), 0);
+    assert_int_equal(memory_region_init(&off, "off", 0x10000), 0);
+    assert_int_equal(memory_region_init_ram(&ram, "ram", 0x3001), 0);
+    assert_int_equal(memory_region_init_alias(&self, "self", &ram, 0x2980, 0x2fd), 0);
+    assert_int_equal(memory_region_add_subregion(&root, 0x2000, &off), 0);
+    assert_int_equal(memory_region_set_enabled(&off, false), 0);
+    assert_int_equal(memory_region_add_subregion(&off, 0x3000, &ram), 0);
+    assert_int_equal(memory_region_add_subregion(&ram, 0x2000, &self), 0);
+    assert_int_equal(address_space_init(&as, &root, "as"), 0);
+    assert_int_equal(memory_region_set_enabled(&ram, false), 0);
+    /* In place while the region is off: nothing renders, so nothing loops. */
+    assert_int_equal(memory_region_set_alias_offset(&self, 0x2000), 0);
+    MemoryRegion *regs[] = {&root, &off, &ram, &self};
+    RefChange on = {.mr = &ram, .addr = 0x3000, .size = 0x3001, .enabled = true};
+    RefNesting r = refmodel_loop_nesting(regs, 4, &on, MEMREGION_ALIAS_LAPS_MAX + 1,
+                                         MEMREGION_ALIAS_LOOP_WORK_MAX);
+    assert_true(r.max_nest > MEMREGION_ALIAS_LAPS_MAX + 1);
+    assert_int_equal(memory_region_set_enabled(&ram, true), -ELOOP);
+    assert_false(memory_region_is_enabled(&ram));
+    assert_view_matches_model(&as);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(root_mapped_after_init_moves_view),
         cmocka_unit_test(shared_view_root_keeps_root_address),
         cmocka_unit_test(resize_mapped_regions),
+        cmocka_unit_test(enabling_region_with_identity_alias_child),
     };
     return cmocka_run_group_tests_name("differential regressions", tests, NULL, NULL);
 }
