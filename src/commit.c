@@ -85,6 +85,56 @@ static void slot_settle_later(ViewSlot *s)
     }
 }
 
+/*
+ * A space with listeners is on the listening list of its slot, or on
+ * mr_ws.listening while it has none; so a commit finds the spaces whose
+ * view may have changed through the slots it published (and the spaces
+ * that switched slots), not by visiting every listening space.
+ */
+static AddressSpace **listening_list(AddressSpace *as)
+{
+    return as->slot ? &as->slot->listening : &mr_ws.listening;
+}
+
+static void listening_insert(AddressSpace *as)
+{
+    AddressSpace **list = listening_list(as);
+    as->listening_next = *list;
+    *list = as;
+}
+
+static void listening_remove(AddressSpace *as)
+{
+    AddressSpace **pp = listening_list(as);
+    while (*pp != as)
+        pp = &(*pp)->listening_next;
+    *pp = as->listening_next;
+    as->listening_next = NULL;
+}
+
+/* Point @as at slot @s (RCU-published), keeping it on the right listening list. */
+static void as_set_slot(AddressSpace *as, ViewSlot *s)
+{
+    if (as->listeners)
+        listening_remove(as);
+    rcu_assign_pointer(as->slot, s);
+    if (as->listeners)
+        listening_insert(as);
+}
+
+/* The listeners of @as hear what it shows now against what they heard. */
+static void hear(AddressSpace *as)
+{
+    mr_ws.spaces_heard++;
+    FlatView *now = as_view(as);
+    if (!as->listeners || now == as->heard)
+        return;
+    flatview_ref(now);
+    listener_notify(as, as->heard, now);
+    flatview_unref(as->heard);
+    as->heard = now;
+}
+
 /* A user of @s is gone. */
 static void slot_user_gone(ViewSlot *s)
 {
@@ -253,6 +303,7 @@ static void build_version(ViewSlot *s)
     } else {
         mr_ws.stat_renders++;
         s->previous = old;
+        s->published = true;
         slot_publish(s, fv, full);
     }
     s->nr_win = 0;
@@ -344,27 +395,31 @@ static void do_commit(void)
     for (size_t i = 0; i < switching.n; i++) {
         AddressSpace *as = switching.v[i];
         as->switching = false;
-        rcu_assign_pointer(as->slot, as->pending_slot);
+        as_set_slot(as, as->pending_slot);
         as->pending_slot = NULL;
     }
-    free(switching.v);
 
-    /* 4. Listeners hear what their space shows now against what they heard. */
-    for (AddressSpace *as = mr_ws.listening; as; as = as->listening_next) {
-        FlatView *now = as_view(as);
-        if (now == as->heard)
-            continue;
-        flatview_ref(now);
-        listener_notify(as, as->heard, now);
-        flatview_unref(as->heard);
-        as->heard = now;
+    /* 4. Listeners hear what their space shows now against what they heard:
+     * the spaces of slots that published a version, spaces that switched
+     * slots, and spaces without a slot (hear() skips a space that hears
+     * nothing new). */
+    for (size_t i = 0; i < mr_ws.settle.n; i++) {
+        ViewSlot *s = mr_ws.settle.v[i];
+        for (AddressSpace *as = s->published ? s->listening : NULL; as; as = as->listening_next)
+            hear(as);
     }
+    for (size_t i = 0; i < switching.n; i++)
+        hear(switching.v[i]);
+    free(switching.v);
+    for (AddressSpace *as = mr_ws.listening; as; as = as->listening_next)
+        hear(as);
 
     /* 5. Retire replaced versions and slots nobody uses any more: only slots
      * on the settle list can have either. */
     for (size_t i = 0; i < mr_ws.settle.n; i++) {
         ViewSlot *s = mr_ws.settle.v[i];
         s->settling = false;
+        s->published = false;
         mr_ws.slots_settled++;
         if (s->previous) {
             flatview_unref(s->previous);
@@ -374,6 +429,7 @@ static void do_commit(void)
             flatview_drop_deltas(s->view);
         if (s->users)
             continue;
+        MR_ASSERT(!s->listening); /* its spaces, listening or not, are gone */
         ViewSlot *last = mr_ws.slots.v[--mr_ws.slots.n];
         mr_ws.slots.v[s->index] = last;
         last->index = s->index;
@@ -412,7 +468,7 @@ void commit_as_detach(AddressSpace *as)
     if (as->switching && as->pending_slot)
         slot_user_gone(as->pending_slot); /* it never got there */
     as->switching = false;
-    rcu_assign_pointer(as->slot, NULL);
+    as_set_slot(as, NULL);
 }
 
 void commit_as_listening(AddressSpace *as, bool on)
@@ -421,15 +477,10 @@ void commit_as_listening(AddressSpace *as, bool on)
     if (on) {
         as->heard = as_view(as);
         flatview_ref(as->heard);
-        as->listening_next = mr_ws.listening;
-        mr_ws.listening = as;
+        listening_insert(as);
         return;
     }
-    AddressSpace **pp = &mr_ws.listening;
-    while (*pp != as)
-        pp = &(*pp)->listening_next;
-    *pp = as->listening_next;
-    as->listening_next = NULL;
+    listening_remove(as);
     flatview_unref(as->heard);
     as->heard = NULL;
 }

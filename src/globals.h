@@ -67,8 +67,9 @@ struct MrWriterState {
     PtrVec damaged;           /* slots with pending damage */
     PtrVec settle;            /* slots the commit's end looks at: damaged, or lost a user */
     uint64_t slots_settled;   /* slots commits' ends have looked at (for tests) */
+    uint64_t spaces_heard;    /* listening spaces commits have looked at (for tests) */
     PtrVec rechecks;          /* address spaces to re-derive */
-    AddressSpace *listening;  /* address spaces with listeners, linked by listening_next */
+    AddressSpace *listening;  /* spaces with listeners but no slot, linked by listening_next */
     unsigned long dwalk_work; /* damage walk: regions visited since it first met a loop */
     bool dwalk_overflow;      /* damage walk: past its bounds, every view is redone */
 

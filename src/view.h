@@ -96,11 +96,13 @@ typedef struct ViewSlot {
         mr_size_t lo, hi;
     } * win;
     size_t nr_win, cap_win;
-    bool full;      /* re-render all of it */
-    bool queued;    /* in the damaged list */
-    bool settling;  /* in the settle list (commit.c) */
-    unsigned users; /* address spaces whose view root this is */
-    size_t index;   /* where it is in the list of live slots */
+    bool full;                      /* re-render all of it */
+    bool queued;                    /* in the damaged list */
+    bool settling;                  /* in the settle list (commit.c) */
+    bool published;                 /* during a commit: it published a new version */
+    struct AddressSpace *listening; /* its spaces with listeners (commit.c) */
+    unsigned users;                 /* address spaces whose view root this is */
+    size_t index;                   /* where it is in the list of live slots */
     struct rcu_head rcu;
 } ViewSlot;
 

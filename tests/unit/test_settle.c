@@ -1,9 +1,11 @@
 /*
- * The end of a commit looks only at the view slots the commit touched
- * (commit.c, step 5 of do_commit): a change in one view costs the same
- * however many other view roots the machine has. White-box: reads the
- * writer's count of slots looked at (mr_ws.slots_settled) and checks the
- * list of live slots, whose entries know their place in it.
+ * A commit looks only at the view slots it touched (commit.c, step 5 of
+ * do_commit) and at the listening address spaces whose view it may have
+ * changed (step 4): a change in one view costs the same however many other
+ * view roots, and listeners on them, the machine has. White-box: reads the
+ * writer's counts of slots and listening spaces looked at
+ * (mr_ws.slots_settled, mr_ws.spaces_heard) and checks the list of live
+ * slots, whose entries know their place in it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,22 @@ enum { NR_ROOTS = 300 };
 
 static MemoryRegion sys, bar, roots[NR_ROOTS], own_ram[NR_ROOTS];
 static AddressSpace sys_as, as[NR_ROOTS];
+static MemoryListener sys_listener, dev_listener[NR_ROOTS];
+static unsigned sys_adds, dev_calls;
+
+static void count_sys_add(MemoryListener *l, const FlatRange *r)
+{
+    (void)l;
+    (void)r;
+    sys_adds++;
+}
+
+static void count_dev_call(MemoryListener *l, const FlatRange *r)
+{
+    (void)l;
+    (void)r;
+    dev_calls++;
+}
 
 /* Every live slot knows where it is in the list, and its root knows it. */
 static void assert_slot_list_sound(void)
@@ -48,20 +66,33 @@ static void test_commit_looks_at_what_it_touched(void **state)
         assert_int_equal(memory_region_init_ram(&own_ram[i], "own", 0x1000), 0);
         assert_int_equal(memory_region_add_subregion(&roots[i], 0x1000, &own_ram[i]), 0);
         assert_int_equal(address_space_init(&as[i], &roots[i], "dev"), 0);
+        dev_listener[i] =
+            (MemoryListener){.region_add = count_dev_call, .region_del = count_dev_call};
+        assert_int_equal(memory_listener_register(&dev_listener[i], &as[i]), 0);
     }
+    sys_listener = (MemoryListener){.region_add = count_sys_add};
+    assert_int_equal(memory_listener_register(&sys_listener, &sys_as), 0);
     size_t live = mr_ws.slots.n;
     assert_true(live >= NR_ROOTS + 1);
     assert_slot_list_sound();
 
-    /* A BAR move in the system view: one slot looked at, not 301. */
-    uint64_t before = mr_ws.slots_settled;
+    /* A BAR move in the system view: one slot and one listening space
+     * looked at, not 301 of each; the system's listener hears every move
+     * and the others hear nothing. */
+    uint64_t before = mr_ws.slots_settled, heard = mr_ws.spaces_heard;
+    unsigned adds = sys_adds, calls = dev_calls;
     for (int i = 0; i < 100; i++)
         assert_int_equal(memory_region_set_address(&bar, (i & 1) ? 0x10000 : 0x20000), 0);
     assert_int_equal(mr_ws.slots_settled - before, 100);
+    assert_int_equal(mr_ws.spaces_heard - heard, 100);
+    assert_int_equal(sys_adds - adds, 100);
+    assert_int_equal(dev_calls, calls);
     assert_int_equal(address_space_ldl_le(&sys_as, 0x10000, MEMTXATTRS_UNSPECIFIED, NULL), 0);
 
-    /* An address space goes: its slot is retired at the next commit, and the
-     * list stays sound after the last entry moves into its place. */
+    /* An address space goes (its listener first): its slot is retired at the
+     * next commit, and the list stays sound after the last entry moves into
+     * its place. */
+    memory_listener_unregister(&dev_listener[0]);
     address_space_destroy(&as[0]);
     assert_int_equal(mr_ws.slots.n, live - 1);
     assert_null(roots[0].view_slot);
