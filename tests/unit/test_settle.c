@@ -123,10 +123,85 @@ static void test_commit_looks_at_what_it_touched(void **state)
     assert_slot_list_sound();
 }
 
+/* What a listener heard of one region: adds and dels of its ranges. */
+typedef struct Ear {
+    MemoryListener l;
+    const MemoryRegion *mr;
+    int adds, dels;
+} Ear;
+
+static void ear_add(MemoryListener *l, const FlatRange *r)
+{
+    Ear *e = (Ear *)l;
+    e->adds += r->mr == e->mr;
+}
+
+static void ear_del(MemoryListener *l, const FlatRange *r)
+{
+    Ear *e = (Ear *)l;
+    e->dels += r->mr == e->mr;
+}
+
+static uint64_t no_read(void *opaque, hwaddr addr, unsigned size)
+{
+    (void)opaque;
+    (void)addr;
+    (void)size;
+    return 0;
+}
+
+static const MemoryRegionOps msi_ops = {.read = no_read};
+
+/* A listening space that moves to a slot of its own and back (a bus master
+ * that gains and loses a private MSI window) moves between the slots'
+ * listening lists, hears each change once, and is found by the commits that
+ * change its new slot. */
+static void test_listening_space_switches_slots(void **state)
+{
+    (void)state;
+    static MemoryRegion mem, ram, bm, bm_alias, msi;
+    static AddressSpace mem_as, dev_as;
+    static Ear ear;
+    assert_int_equal(memory_region_init(&mem, "mem", MR_SIZE_2_64), 0);
+    assert_int_equal(memory_region_init_ram(&ram, "ram", 0x1000), 0);
+    assert_int_equal(memory_region_add_subregion(&mem, 0x1000, &ram), 0);
+    assert_int_equal(memory_region_init(&bm, "bm", MR_SIZE_2_64), 0);
+    assert_int_equal(memory_region_init_alias(&bm_alias, "bm-alias", &mem, 0, MR_SIZE_2_64), 0);
+    assert_int_equal(memory_region_add_subregion(&bm, 0, &bm_alias), 0);
+    assert_int_equal(address_space_init(&mem_as, &mem, "mem"), 0);
+    assert_int_equal(address_space_init(&dev_as, &bm, "dev"), 0);
+    assert_ptr_equal(dev_as.slot, mem_as.slot); /* the sharing rule */
+    ear = (Ear){.l = {.region_add = ear_add, .region_del = ear_del}, .mr = &msi};
+    assert_int_equal(memory_listener_register(&ear.l, &dev_as), 0);
+    assert_int_equal(memory_region_init_io(&msi, &msi_ops, NULL, "msi", 0x1000), 0);
+    for (int round = 0; round < 3; round++) {
+        ear.adds = ear.dels = 0;
+        assert_int_equal(memory_region_add_subregion_overlap(&bm, 0xfee00000, &msi, 1), 0);
+        assert_ptr_not_equal(dev_as.slot, mem_as.slot);
+        assert_int_equal(ear.adds, 1);
+        /* Found through its own slot now: a move of the window is heard. */
+        assert_int_equal(memory_region_set_address(&msi, 0xfee01000), 0);
+        assert_int_equal(ear.adds, 2);
+        assert_int_equal(ear.dels, 1);
+        /* Back on the shared slot: the window's removal is heard. */
+        assert_int_equal(memory_region_del_subregion(&bm, &msi), 0);
+        assert_int_equal(memory_region_set_address(&msi, 0xfee00000), 0);
+        assert_ptr_equal(dev_as.slot, mem_as.slot);
+        assert_int_equal(ear.dels, 2);
+        assert_int_equal(ear.adds, 2);
+    }
+    memory_listener_unregister(&ear.l);
+    address_space_destroy(&dev_as);
+    address_space_destroy(&mem_as);
+    assert_int_equal(mr_ws.listening, NULL);
+    assert_slot_list_sound();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_looks_at_what_it_touched),
+        cmocka_unit_test(test_listening_space_switches_slots),
     };
     return cmocka_run_group_tests_name("settle", tests, NULL, NULL);
 }
