@@ -79,8 +79,9 @@ MemTxResult callrec_enter_slow(MemoryRegion *mr);
 
 /* callrec_enter's common case alone: true when @mr was entered (the thread
  * has a record and is in no callback), false when nothing was recorded and
- * callrec_enter_slow() decides. */
-static inline bool callrec_try_enter(MemoryRegion *mr)
+ * callrec_enter_slow() decides. It leaves a read section of the caller's
+ * open: the caller suspends it (dispatch.c's held calls). */
+static inline bool callrec_try_enter_outermost(MemoryRegion *mr)
 {
     CallRecord *r = mr_ts.callrec;
     if (__builtin_expect(!r || r->depth, 0))
@@ -89,11 +90,20 @@ static inline bool callrec_try_enter(MemoryRegion *mr)
     r->depth = 1;
     return true;
 }
+/* callrec_try_enter_outermost for a thread whose own read section
+ * (read_section.c) is not open: with it open, callrec_enter_slow()
+ * suspends it. */
+static inline bool callrec_try_enter(MemoryRegion *mr)
+{
+    return !mr_ts.section_open && callrec_try_enter_outermost(mr);
+}
 
 /* Record that this thread is about to run @mr's callbacks; call inside the
  * read-side section that found @mr. MEMTX_ACCESS_ERROR refuses re-entry
  * (the guard) or too deep a nesting; then nothing was recorded. Inline:
- * an access from outside any callback, the common case, needs no check. */
+ * an access from outside any callback, the common case, needs no check.
+ * A read section the caller holds (read_section.c) is suspended from here
+ * to the matching callrec_leave(), so callbacks run outside every section. */
 static inline MemTxResult callrec_enter(MemoryRegion *mr)
 {
     return callrec_try_enter(mr) ? MEMTX_OK : callrec_enter_slow(mr);
@@ -103,12 +113,16 @@ static inline MemTxResult callrec_enter(MemoryRegion *mr)
 static inline void callrec_leave(void)
 {
     CallRecord *r = mr_ts.callrec;
+    if (__builtin_expect(mr_ts.callrec_suspended == r->depth, 0)) {
+        mr_ts.callrec_suspended = 0;
+        mr_section_resume();
+    }
     r->depth--;
     __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
 }
 /* callrec_leave for a record callrec_try_enter entered: the callbacks it
  * recorded were the thread's outermost, so its depth is back to none
- * without reading it. */
+ * without reading it (and no read section of the caller's was open). */
 static inline void callrec_leave_outermost(void)
 {
     CallRecord *r = mr_ts.callrec;

@@ -41,6 +41,8 @@ void address_space_destroy(AddressSpace *as)
 {
     if (!as || !as->root)
         return;
+    /* It waits for readers: not inside a read section of the caller's. */
+    mr_section_suspend();
     memory_region_transaction_begin();
     listener_remove_all(as);
     overlap_as_forget(as);
@@ -60,6 +62,7 @@ void address_space_destroy(AddressSpace *as)
     dma_map_as_free(as);
     free(as->name);
     memset(as, 0, sizeof(*as));
+    mr_section_resume();
 }
 
 AddressSpace *address_space_next(const AddressSpace *as)

@@ -98,24 +98,33 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
 /* Only a thread's outermost hold takes and releases the mutex: the nested
  * ones (a mutator inside a transaction, a commit dropping a version) are
  * the thread's own count, and cost no atomic operation. */
+/* A thread that holds the writer lock, or waits for it, has its own read
+ * section suspended (read_section.c): a writer waits for grace periods. */
 void mr_writer_lock(void)
 {
-    if (mr_writer_depth == 0)
+    if (mr_writer_depth == 0) {
+        mr_section_suspend();
         pthread_mutex_lock(&mr_writer_mutex);
+    }
     mr_writer_depth++;
 }
 
 void mr_writer_unlock(void)
 {
     MR_ASSERT(mr_writer_depth > 0);
-    if (--mr_writer_depth == 0)
+    if (--mr_writer_depth == 0) {
         pthread_mutex_unlock(&mr_writer_mutex);
+        mr_section_resume();
+    }
 }
 
 bool mr_writer_trylock(void)
 {
-    if (mr_writer_depth == 0 && pthread_mutex_trylock(&mr_writer_mutex) != 0)
-        return false;
+    if (mr_writer_depth == 0) {
+        if (pthread_mutex_trylock(&mr_writer_mutex) != 0)
+            return false;
+        mr_section_suspend();
+    }
     mr_writer_depth++;
     return true;
 }

@@ -161,6 +161,14 @@ static inline bool mr_writer_owned(void)
     return mr_writer_depth > 0;
 }
 
+/* ---- read_section.c: the caller's read-side section -------------------------- */
+
+/* End the calling thread's section (memregion_read_section_begin) until the
+ * matching mr_section_resume(), if it holds one: around anything during
+ * which the thread may wait for another thread. Nests. */
+void mr_section_suspend(void);
+void mr_section_resume(void);
+
 /* ---- reclaim.c: deferred frees ------------------------------------------------ */
 
 /* Free @head with @fn once no reader can still see it (batched on the writer

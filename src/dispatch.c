@@ -625,6 +625,83 @@ CALLBACK_CALL(callback_bytes_write, true, false)
 CALLBACK_CALL(callback_typed_read, false, true)
 CALLBACK_CALL(callback_typed_write, true, true)
 
+static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpace *as, hwaddr addr,
+                                                                     MemTxAttrs attrs, uint8_t *buf,
+                                                                     hwaddr len, bool is_write,
+                                                                     bool one);
+
+/* access_fast out of line, for access_held. */
+ACCESS_ENTRIES(access_bytes_unheld, access_typed_unheld, access_fast)
+
+/*
+ * CALLBACK_CALL for an access inside a read section the caller holds: the
+ * region is entered in the call record inside that section, which is then
+ * suspended while the callback runs (read_section.c), so the callback runs
+ * outside every section as always. What the device does not take as it is
+ * goes on as callback_access, inside a section of its own nested in the
+ * caller's.
+ */
+#define HELD_CALL(name, is_write, one)                                                             \
+    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
+                                                      MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
+    {                                                                                              \
+        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) &&                            \
+            callrec_try_enter_outermost(mr)) {                                                     \
+            mr_section_suspend();                                                                  \
+            MemTxResult r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);      \
+            callrec_leave_outermost();                                                             \
+            mr_section_resume();                                                                   \
+            return r;                                                                              \
+        }                                                                                          \
+        rcu_read_lock();                                                                           \
+        return callback_access_any(mr, off, attrs, buf, n, (is_write) | (one) << 1);               \
+    }
+HELD_CALL(held_bytes_read, false, false)
+HELD_CALL(held_bytes_write, true, false)
+HELD_CALL(held_typed_read, false, true)
+HELD_CALL(held_typed_write, true, true)
+
+/* A direct copy for a TLB entry @e that matched: true when it served the access. */
+static inline __attribute__((always_inline)) bool tlb_copy(const TlbEntry *e, hwaddr in_page,
+                                                           uint8_t *buf, hwaddr len, bool is_write)
+{
+    if (!e || !(e->flags & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT)))
+        return false;
+    uint8_t *host = e->host + in_page;
+    uint8_t *dst = is_write ? host : buf;
+    const uint8_t *src = is_write ? buf : host;
+    mr_store_host(dst, mr_load_host(src, (unsigned)len), (unsigned)len); /* len is typed */
+    return true;
+}
+
+/* access_fast for a caller whose read section is open (read_section.c): a
+ * direct TLB hit needs no section of its own; anything else goes on as
+ * access_fast, whose paths enter and end sections of their own, nested in
+ * the caller's. */
+static inline __attribute__((always_inline)) MemTxResult access_held(AddressSpace *as, hwaddr addr,
+                                                                     MemTxAttrs attrs, uint8_t *buf,
+                                                                     hwaddr len, bool is_write,
+                                                                     bool one)
+{
+    hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
+    const TlbEntry *e = typed_size(len) && in_page + len <= TLB_PAGE_SIZE
+                            ? tlb_match(rcu_dereference(as->slot), addr)
+                            : NULL;
+    if (tlb_copy(e, in_page, buf, len, is_write))
+        return MEMTX_OK;
+    if (e && (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))) {
+        MemoryRegion *mr = e->mr;
+        hwaddr off = e->off + in_page;
+        if (one)
+            return is_write ? held_typed_write(mr, off, attrs, buf, len)
+                            : held_typed_read(mr, off, attrs, buf, len);
+        return is_write ? held_bytes_write(mr, off, attrs, buf, len)
+                        : held_bytes_read(mr, off, attrs, buf, len);
+    }
+    return one ? access_typed_unheld(as, addr, attrs, buf, len, is_write)
+               : access_bytes_unheld(as, addr, attrs, buf, len, is_write);
+}
+
 /*
  * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
  * or 8 bytes of a page the TLB copies directly or hands to a callback
@@ -642,11 +719,7 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
         goto slow;
     rcu_read_lock();
     const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);
-    if (e && (e->flags & (is_write ? TLB_WRITE_DIRECT : TLB_READ_DIRECT))) {
-        uint8_t *host = e->host + in_page;
-        uint8_t *dst = is_write ? host : buf;
-        const uint8_t *src = is_write ? buf : host;
-        mr_store_host(dst, mr_load_host(src, (unsigned)len), (unsigned)len); /* len is typed */
+    if (tlb_copy(e, in_page, buf, len, is_write)) {
         rcu_read_unlock();
         return MEMTX_OK;
     }
@@ -669,23 +742,34 @@ slow:
     return access_slow(as, addr, attrs, buf, len, is_write, one);
 }
 
+/* Every access starts here: inside a read section the caller holds, or not. */
+static inline __attribute__((always_inline)) MemTxResult access_entry(AddressSpace *as, hwaddr addr,
+                                                                      MemTxAttrs attrs,
+                                                                      uint8_t *buf, hwaddr len,
+                                                                      bool is_write, bool one)
+{
+    if (mr_ts.section_open)
+        return access_held(as, addr, attrs, buf, len, is_write, one);
+    return access_fast(as, addr, attrs, buf, len, is_write, one);
+}
+
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
                                hwaddr len)
 {
-    return access_fast(as, addr, attrs, buf, len, false, false);
+    return access_entry(as, addr, attrs, buf, len, false, false);
 }
 
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len)
 {
     /* Writes never modify the caller's buffer; the shared path is byte-generic. */
-    return access_fast(as, addr, attrs, (uint8_t *)buf, len, true, false);
+    return access_entry(as, addr, attrs, (uint8_t *)buf, len, true, false);
 }
 
 MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
                              bool is_write)
 {
-    return access_fast(as, addr, attrs, buf, len, is_write, false);
+    return access_entry(as, addr, attrs, buf, len, is_write, false);
 }
 
 /* ---- typed helpers ------------------------------------------------------------- */
@@ -747,7 +831,7 @@ static inline __attribute__((always_inline)) uint64_t load(AddressSpace *as, hwa
                                                            unsigned size, bool big_endian)
 {
     uint8_t b[8];
-    MemTxResult r = access_fast(as, addr, attrs, b, size, false, true);
+    MemTxResult r = access_entry(as, addr, attrs, b, size, false, true);
     if (result)
         *result = r;
     return mr_bytes_to_value(b, size, big_endian);
@@ -759,7 +843,7 @@ static inline __attribute__((always_inline)) void store(AddressSpace *as, hwaddr
 {
     uint8_t b[8];
     mr_value_to_bytes(v, b, size, big_endian);
-    MemTxResult r = access_fast(as, addr, attrs, b, size, true, true);
+    MemTxResult r = access_entry(as, addr, attrs, b, size, true, true);
     if (result)
         *result = r;
 }
@@ -833,10 +917,11 @@ static __attribute__((noinline)) MemTxResult translate_in(AddressSpace *as, hwad
     return r;
 }
 
-/* The first read-side section of a thread registers it with liburcu. */
-static __attribute__((noinline)) MemTxResult translate_first(AddressSpace *as, hwaddr addr,
-                                                             bool is_write, MemTxAttrs attrs,
-                                                             MemoryRegionSection *out)
+/* translate_in in a section of its own: a thread's first (which registers
+ * it with liburcu), or nested in the caller's section past the shortcut. */
+static __attribute__((noinline)) MemTxResult translate_locking(AddressSpace *as, hwaddr addr,
+                                                               bool is_write, MemTxAttrs attrs,
+                                                               MemoryRegionSection *out)
 {
     rcu_read_lock();
     return translate_in(as, addr, is_write, attrs, out);
@@ -847,15 +932,22 @@ static __attribute__((noinline)) MemTxResult translate_first(AddressSpace *as, h
 MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
                                     MemoryRegionSection *out)
 {
-    if (!mr_rcu_registered())
-        return translate_first(as, addr, is_write, attrs, out);
-    rcu_read_lock();
+    /* Inside a read section the caller holds, as QEMU's callers hold
+     * rcu_read_lock(), the shortcut needs no section of its own. */
+    bool held = mr_ts.section_open;
+    if (!held && !mr_rcu_registered())
+        return translate_locking(as, addr, is_write, attrs, out);
+    if (!held)
+        rcu_read_lock();
     FlatView *fv = as_view_or_null(as);
     const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
     if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
         section_of_range(mru, addr, is_write, attrs, out);
-        rcu_read_unlock();
+        if (!held)
+            rcu_read_unlock();
         return MEMTX_OK;
     }
+    if (held)
+        return translate_locking(as, addr, is_write, attrs, out);
     return translate_in(as, addr, is_write, attrs, out);
 }

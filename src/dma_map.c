@@ -195,10 +195,12 @@ static void run_map_clients(AsDma *d)
     for (AddressSpaceMapClient *c = list; c; c = c->next)
         __atomic_store_n(&c->registered, false, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&d->lock);
+    mr_section_suspend(); /* the clients' code runs outside the caller's read section */
     for (AddressSpaceMapClient *c = list, *next; c; c = next) {
         next = c->next; /* the callback may register it again */
         c->cb(c->opaque);
     }
+    mr_section_resume();
 }
 
 void address_space_unmap(AddressSpace *as, void *buffer, hwaddr len, bool is_write,

@@ -111,6 +111,11 @@ extern struct MrWriterState mr_ws;
 struct MrThreadState {
     struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
     unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
+    /* read_section.c: the caller's read-side section (memregion_read_section_begin) */
+    unsigned section_depth;     /* holds by the caller */
+    uint16_t section_suspended; /* suspensions by the library (mr_section_suspend) */
+    bool section_open;          /* depth && !suspended: a liburcu section is open for it */
+    uint8_t callrec_suspended;  /* callrec.c: the call-record depth whose entry suspended it */
     uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */
     uint64_t tlb_revalidations; /* dispatch.c: memregion_stat_tlb_revalidations() */
 };

@@ -154,7 +154,19 @@ static void unlink_alias_user(MemoryRegion *mr)
     *pp = mr->alias_user_next;
 }
 
+static int region_destroy(MemoryRegion *mr);
+
 int memory_region_destroy(MemoryRegion *mr)
+{
+    /* It waits for readers and for other threads' callbacks: not inside a
+     * read section of the caller's (read_section.c). */
+    mr_section_suspend();
+    int err = region_destroy(mr);
+    mr_section_resume();
+    return err;
+}
+
+static int region_destroy(MemoryRegion *mr)
 {
     if (!mr || mr->kind == MR_KIND_NONE)
         return mr_error(EINVAL, "memory_region_destroy: region is not initialised");

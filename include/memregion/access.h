@@ -151,6 +151,55 @@ typedef struct MemoryRegionSection {
 MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
                                     MemoryRegionSection *out);
 
+/*
+ * A read section held across many accesses.
+ *
+ * Every access enters and leaves a read-side section of its own (liburcu-bp's:
+ * about a nanosecond, a third of a RAM access through the TLB). QEMU's
+ * callers hold rcu_read_lock() around address_space_translate() and around
+ * runs of accesses instead (a vCPU holds it while it executes guest code);
+ * a memregion caller may do the same. Inside a section the caller holds, a
+ * RAM access that hits the thread's software TLB, and a translate that hits
+ * the view's last-used range, enter none of their own. Nothing else
+ * changes: each access still sees the map of the latest commit, and no
+ * pointer lives longer because of the section.
+ *
+ * The cost is the writer's: while a thread holds a section, a writer that
+ * must wait for readers (a commit that frees retired views, which happens
+ * every few hundred commits; memory_region_destroy; address_space_destroy)
+ * waits until it ends. So hold one for a bounded run of accesses, and end
+ * it before the thread blocks: waits for I/O or for another thread, enters
+ * KVM_RUN, sleeps or exits.
+ *
+ * The library ends the section itself, and opens it again after, wherever
+ * the thread may wait for another: while a device callback or a DMA map
+ * client runs, while the thread holds or waits for the writer lock (every
+ * map change, a transaction from begin to commit) and inside the destroy
+ * functions. All of those are therefore safe inside a section; QEMU's rule
+ * differs there (its callbacks run inside the caller's rcu_read_lock(),
+ * and its commit never waits for readers).
+ */
+
+/**
+ * Open a read section for the calling thread's accesses, until the
+ * matching memregion_read_section_end(). Sections nest: only the outermost
+ * pair opens and ends it. Thread rules: per thread, on any thread; the
+ * thread must end it before it exits.
+ */
+void memregion_read_section_begin(void);
+
+/**
+ * End the calling thread's innermost read section. Returns 0, or -EPERM
+ * with a message when the thread holds none. Thread rules: per thread.
+ */
+int memregion_read_section_end(void);
+
+/**
+ * How many read sections the calling thread holds (0: none), for a caller
+ * that checks it holds none before it blocks. Thread rules: per thread.
+ */
+unsigned memregion_read_section_depth(void);
+
 MEMREGION_API_END
 
 #endif /* MEMREGION_ACCESS_H */

@@ -175,6 +175,7 @@ typedef struct Mode {
     void (*run)(uint64_t k);
     uint64_t *mmio_count; /* callbacks each operation makes, or NULL */
     bool misses;          /* every operation misses the TLB (else none does) */
+    bool held;            /* inside a read section of the probe's (memregion_read_section_begin) */
 } Mode;
 
 static void read_ram(uint64_t k)
@@ -207,16 +208,19 @@ static void read_miss(uint64_t k)
 }
 
 static const Mode modes[] = {
-    {"loop", run_loop, NULL, false},
-    {"read-ram", read_ram, NULL, false},
-    {"read-mmio", read_mmio, &mmio_reads, false},
-    {"write-ram", run_write_ram, NULL, false},
-    {"ldl-ram", ldl_ram, NULL, false},
-    {"ldl-mmio", ldl_mmio, &mmio_reads, false},
-    {"stl-mmio", run_stl_mmio, &mmio_writes, false},
-    {"translate-one", translate_one, NULL, false},
-    {"translate-any", translate_any, NULL, false},
-    {"read-miss", read_miss, NULL, true},
+    {"loop", run_loop, NULL, false, false},
+    {"read-ram", read_ram, NULL, false, false},
+    {"read-mmio", read_mmio, &mmio_reads, false, false},
+    {"write-ram", run_write_ram, NULL, false, false},
+    {"ldl-ram", ldl_ram, NULL, false, false},
+    {"ldl-mmio", ldl_mmio, &mmio_reads, false, false},
+    {"stl-mmio", run_stl_mmio, &mmio_writes, false, false},
+    {"translate-one", translate_one, NULL, false, false},
+    {"translate-any", translate_any, NULL, false, false},
+    {"read-miss", read_miss, NULL, true, false},
+    {"read-ram-held", read_ram, NULL, false, true},
+    {"read-mmio-held", read_mmio, &mmio_reads, false, true},
+    {"translate-one-held", translate_one, NULL, false, true},
 };
 
 int main(int argc, char **argv)
@@ -235,9 +239,15 @@ int main(int argc, char **argv)
         return 2;
     }
     setup();
+    if (m->held)
+        memregion_read_section_begin();
     m->run(WARMUP);
     uint64_t fills = memregion_stat_tlb_fills();
     m->run(k);
+    if (m->held && memregion_read_section_end() != 0) {
+        fprintf(stderr, "perf-probe: %s: %s\n", m->name, memregion_last_error());
+        return 1;
+    }
     if (memregion_stat_tlb_fills() - fills != (m->misses ? k : 0)) {
         fprintf(stderr, "perf-probe: %s: %llu TLB fills for %llu operations after the warm-up\n",
                 m->name, (unsigned long long)(memregion_stat_tlb_fills() - fills),

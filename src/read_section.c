@@ -1,0 +1,82 @@
+/*
+ * Read-side sections the caller holds across many accesses
+ * (memregion_read_section_begin/end in access.h).
+ *
+ * A thread that holds one keeps a liburcu-bp read-side section open for
+ * as long as it holds it, so that a TLB hit of RAM and a translate need
+ * enter none of their own: dispatch.c reads mr_ts.section_open and skips
+ * its lock and unlock when it is set.
+ *
+ * Invariant: the section is open (mr_ts.section_open, and liburcu's
+ * counter counts it once) exactly when the thread holds at least one
+ * (section_depth) and nothing suspended it (section_suspended). Every
+ * change goes through section_sync(), which opens or ends it to match.
+ *
+ * Why suspension: a writer waits for a grace period while it holds the
+ * writer lock (reclaim.c), and destroy waits for one and for other
+ * threads' callbacks. A thread that waited for any of those, or for user
+ * code that might, inside its own section would wait for a writer that
+ * waits for it. So the library ends the section wherever the thread can
+ * wait: while it holds the writer lock (mr_writer_lock), inside region and
+ * address-space destroy, around device callbacks (callrec.c) and around
+ * map clients (dma_map.c); and opens it again after. The section promises
+ * the caller nothing but speed, so ending it for a while is invisible.
+ */
+#include <errno.h>
+
+#include "access_path.h"
+#include "globals.h"
+
+/* Open or end the caller's section to match its holds and suspensions. */
+static void section_sync(void)
+{
+    bool want = mr_ts.section_depth && !mr_ts.section_suspended;
+    if (want == mr_ts.section_open)
+        return;
+    if (want)
+        rcu_read_lock();
+    else
+        rcu_read_unlock();
+    mr_ts.section_open = want;
+}
+
+void memregion_read_section_begin(void)
+{
+    mr_ts.section_depth++;
+    section_sync();
+}
+
+int memregion_read_section_end(void)
+{
+    if (!mr_ts.section_depth)
+        return mr_error(EPERM, "memregion_read_section_end: the calling thread holds no read "
+                               "section (memregion_read_section_begin was not called)");
+    mr_ts.section_depth--;
+    section_sync();
+    return 0;
+}
+
+unsigned memregion_read_section_depth(void)
+{
+    return mr_ts.section_depth;
+}
+
+/* MR_PLANT_SECTION_KEPT is a planted fault (tests/unit/meson.build): the
+ * section stays open where the thread may wait, and unit-read-section must
+ * hang (and fail) on it. */
+void mr_section_suspend(void)
+{
+#ifndef MR_PLANT_SECTION_KEPT
+    mr_ts.section_suspended++;
+    section_sync();
+#endif
+}
+
+void mr_section_resume(void)
+{
+#ifndef MR_PLANT_SECTION_KEPT
+    MR_ASSERT(mr_ts.section_suspended > 0);
+    mr_ts.section_suspended--;
+    section_sync();
+#endif
+}
