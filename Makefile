@@ -85,6 +85,7 @@ $(BUILD_TSAN)/build.ninja:
 test-tsan: $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
 	$(MESON_TEST) -C $(BUILD_TSAN) --suite stress
+	$(MESON_TEST) -C $(BUILD_TSAN) unit-read_section
 
 # The optimised build users ship (-O3): warning-free with -Werror too (gcc's
 # -O3 warnings see through more inlining), and the unit tests pass in it.

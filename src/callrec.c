@@ -11,6 +11,10 @@
  * - memory_region_destroy(): after a grace period, no reader can newly
  *   enter @mr; it then waits until no record holds @mr.
  *
+ * A read section the caller holds (read_section.c) is suspended from the
+ * entry that found it open to the matching leave, so callbacks run outside
+ * it too.
+ *
  * Invariant: entries at and above a record's depth are NULL. Entries are
  * written only by the owning thread, with plain (relaxed) atomic stores;
  * synchronize_rcu() orders them against the destroyer, as it orders every
