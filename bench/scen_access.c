@@ -264,7 +264,7 @@ static void body_mr_read(void *c, uint64_t iters)
 /* Reads inside the caller's read sections (memregion_read_section_begin),
  * one section per run of SECTION_RUN reads, as a vCPU loop holds one while
  * it executes a stretch of guest code. */
-enum { SECTION_RUN = 64 };
+enum { SECTION_RUN = 1024 };
 
 static void body_mr_read_held(void *c, uint64_t iters)
 {
@@ -724,7 +724,7 @@ void scenario_read(void)
     if (ram_one_pt > 0) {
         snprintf(why, sizeof(why),
                  "a page-table slot is one load before the copy; a TLB hit inside a read "
-                 "section, which needs no stack frame, also checks that the section is open, "
+                 "section, which needs no stack frame, also reads liburcu-bp's nesting count, "
                  "checks the length and the page, follows the address space to its view slot "
                  "and reads the page's zone generation there (two dependent loads, the price of "
                  "commits that leave other pages' entries valid), loads the thread's TLB "
@@ -896,7 +896,7 @@ void scenario_translate(void)
         else
             snprintf(why, sizeof(why),
                      "in that row translate takes %s against the baseline's %s; the difference "
-                     "(%s) is fixed per-call work: checking that the caller's section is open, "
+                     "(%s) is fixed per-call work: reading liburcu-bp's nesting count, "
                      "following the address space to its slot, view and most recently used "
                      "range, and filling the section (instructions: translate-one-held in "
                      "tests/perf/ceilings.txt); a translate in a section of its own adds "

@@ -80,7 +80,7 @@ MemTxResult callrec_enter_slow(MemoryRegion *mr);
 /* callrec_enter's common case alone: true when @mr was entered (the thread
  * has a record and is in no callback), false when nothing was recorded and
  * callrec_enter_slow() decides. It leaves a read section of the caller's
- * open: the caller suspends it (dispatch.c's held calls). */
+ * open: the caller knows none is open, or suspends it (dispatch.c). */
 static inline bool callrec_try_enter_outermost(MemoryRegion *mr)
 {
     CallRecord *r = mr_ts.callrec;

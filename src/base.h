@@ -24,6 +24,8 @@
 #ifndef MEMREGION_BASE_H
 #define MEMREGION_BASE_H
 
+#include <stddef.h>
+
 #if defined(__SANITIZE_THREAD__)
 /* ThreadSanitizer builds: RCU's ordering spelled in terms TSan models. */
 #include "tsan_rcu.h"
@@ -45,6 +47,56 @@ static inline bool mr_rcu_registered(void)
     return true; /* the shim's sections are calls anyway */
 #else
     return URCU_TLS(urcu_bp_reader) != NULL;
+#endif
+}
+
+/*
+ * The fast paths' read-side section, for a thread mr_rcu_registered()
+ * says liburcu knows. When the thread is inside a section already (one it
+ * holds with memregion_read_section_begin, as QEMU's callers hold
+ * rcu_read_lock(); or any other), a lookup that ends on that path needs no
+ * section of its own: mr_rcu_lock_unless_nested() then enters none and
+ * returns true. Otherwise it enters one, as rcu_read_lock() does, and
+ * returns false. Either way the test is the one rcu_read_lock() makes
+ * anyway (liburcu-bp's nesting count), so the common case pays nothing
+ * for it. mr_rcu_lock_nested() enters one inside the known section, for
+ * paths that end one of their own.
+ */
+#if !defined(__SANITIZE_THREAD__)
+/* The calling thread's liburcu-bp counter, read through its offset:
+ * liburcu places reader records at 32-byte offsets though their type says
+ * 128-byte aligned (tests/ubsan.supp), and this is our code, not its. */
+static inline unsigned long mr_rcu_reader_ctr(void)
+{
+    const char *reader = (const char *)URCU_TLS(urcu_bp_reader);
+    return *(const unsigned long *)(reader + offsetof(struct urcu_bp_reader, ctr));
+}
+#endif
+
+static inline bool mr_rcu_lock_unless_nested(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    /* The shim's sections, which TSan sees, and liburcu's public calls. */
+    if (urcu_bp_read_ongoing())
+        return true;
+    rcu_read_lock();
+    return false;
+#else
+    cmm_barrier();
+    unsigned long tmp = mr_rcu_reader_ctr();
+    if (tmp & URCU_BP_GP_CTR_NEST_MASK)
+        return true;
+    _urcu_bp_read_lock_update(tmp);
+    return false;
+#endif
+}
+
+static inline void mr_rcu_lock_nested(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    rcu_read_lock();
+#else
+    _urcu_bp_read_lock_update(mr_rcu_reader_ctr());
 #endif
 }
 

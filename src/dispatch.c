@@ -607,13 +607,16 @@ static __attribute__((noinline)) MemTxResult callback_access_any(MemoryRegion *m
  * access the device takes as it is (mmio_is_straight), from a thread in no
  * callback, and no write an ioeventfd may take, goes on with a jump to
  * mmio_straight_*_leave, which holds the only stack frame of the call;
- * anything else to callback_access_any.
+ * anything else to callback_access_any. Only access_fast calls these, for
+ * a thread that was in no read-side section before it entered its own, so
+ * no section of the caller's is open to suspend (nested_call does that).
  */
 #define CALLBACK_CALL(name, is_write, one)                                                         \
     static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
                                                       MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
     {                                                                                              \
-        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) && callrec_try_enter(mr)) {   \
+        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) &&                            \
+            callrec_try_enter_outermost(mr)) {                                                     \
             rcu_read_unlock();                                                                     \
             return (is_write) ? mmio_straight_write_leave(mr, off, attrs, buf, n)                  \
                               : mmio_straight_read_leave(mr, off, attrs, buf, n);                  \
@@ -624,42 +627,6 @@ CALLBACK_CALL(callback_bytes_read, false, false)
 CALLBACK_CALL(callback_bytes_write, true, false)
 CALLBACK_CALL(callback_typed_read, false, true)
 CALLBACK_CALL(callback_typed_write, true, true)
-
-static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpace *as, hwaddr addr,
-                                                                     MemTxAttrs attrs, uint8_t *buf,
-                                                                     hwaddr len, bool is_write,
-                                                                     bool one);
-
-/* access_fast out of line, for access_held. */
-ACCESS_ENTRIES(access_bytes_unheld, access_typed_unheld, access_fast)
-
-/*
- * CALLBACK_CALL for an access inside a read section the caller holds: the
- * region is entered in the call record inside that section, which is then
- * suspended while the callback runs (read_section.c), so the callback runs
- * outside every section as always. What the device does not take as it is
- * goes on as callback_access, inside a section of its own nested in the
- * caller's.
- */
-#define HELD_CALL(name, is_write, one)                                                             \
-    static __attribute__((noinline)) MemTxResult name(MemoryRegion *mr, hwaddr off,                \
-                                                      MemTxAttrs attrs, uint8_t *buf, uint64_t n)  \
-    {                                                                                              \
-        if (mmio_is_straight(mr, off, n) && !((is_write) && mr->ext) &&                            \
-            callrec_try_enter_outermost(mr)) {                                                     \
-            mr_section_suspend();                                                                  \
-            MemTxResult r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);      \
-            callrec_leave_outermost();                                                             \
-            mr_section_resume();                                                                   \
-            return r;                                                                              \
-        }                                                                                          \
-        rcu_read_lock();                                                                           \
-        return callback_access_any(mr, off, attrs, buf, n, (is_write) | (one) << 1);               \
-    }
-HELD_CALL(held_bytes_read, false, false)
-HELD_CALL(held_bytes_write, true, false)
-HELD_CALL(held_typed_read, false, true)
-HELD_CALL(held_typed_write, true, true)
 
 /* A direct copy for a TLB entry @e that matched: true when it served the access. */
 static inline __attribute__((always_inline)) bool tlb_copy(const TlbEntry *e, hwaddr in_page,
@@ -674,33 +641,85 @@ static inline __attribute__((always_inline)) bool tlb_copy(const TlbEntry *e, hw
     return true;
 }
 
-/* access_fast for a caller whose read section is open (read_section.c): a
- * direct TLB hit needs no section of its own; anything else goes on as
- * access_fast, whose paths enter and end sections of their own, nested in
- * the caller's. */
-static inline __attribute__((always_inline)) MemTxResult access_held(AddressSpace *as, hwaddr addr,
-                                                                     MemTxAttrs attrs, uint8_t *buf,
-                                                                     hwaddr len, bool is_write,
-                                                                     bool one)
+/*
+ * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
+ * or 8 bytes of a page the TLB copies directly or hands to a callback
+ * region, makes no call but tail calls, so it needs no stack frame (a
+ * third of what a RAM read cost before). A thread not yet known to liburcu, an address space
+ * without a view, other lengths and transfers that cross a page take the slow paths.
+ */
+/*
+ * The rest of a fast-path access of 1, 2, 4 or 8 bytes inside one page,
+ * after entry @e (NULL: none) matched but did not copy directly: inside a
+ * read-side section that the paths it goes on to end.
+ */
+static inline __attribute__((always_inline)) MemTxResult
+access_matched(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hwaddr len,
+               bool is_write, bool one, const TlbEntry *e)
 {
-    hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
-    const TlbEntry *e = typed_size(len) && in_page + len <= TLB_PAGE_SIZE
-                            ? tlb_match(rcu_dereference(as->slot), addr)
-                            : NULL;
-    if (tlb_copy(e, in_page, buf, len, is_write))
-        return MEMTX_OK;
     if (e && (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))) {
         MemoryRegion *mr = e->mr;
-        hwaddr off = e->off + in_page;
+        hwaddr off = e->off + (addr & (TLB_PAGE_SIZE - 1));
         if (one)
-            return is_write ? held_typed_write(mr, off, attrs, buf, len)
-                            : held_typed_read(mr, off, attrs, buf, len);
-        return is_write ? held_bytes_write(mr, off, attrs, buf, len)
-                        : held_bytes_read(mr, off, attrs, buf, len);
+            return is_write ? callback_typed_write(mr, off, attrs, buf, len)
+                            : callback_typed_read(mr, off, attrs, buf, len);
+        return is_write ? callback_bytes_write(mr, off, attrs, buf, len)
+                        : callback_bytes_read(mr, off, attrs, buf, len);
     }
-    return one ? access_typed_unheld(as, addr, attrs, buf, len, is_write)
-               : access_bytes_unheld(as, addr, attrs, buf, len, is_write);
+    if (e)
+        return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
+                   : access_bytes_hit(as, addr, attrs, buf, len, is_write);
+    /* A miss, or no view yet (access_miss finds nothing in the empty one). */
+    return one ? access_typed_miss(as, addr, attrs, buf, len, is_write)
+               : access_bytes_miss(as, addr, attrs, buf, len, is_write);
 }
+
+/*
+ * A device access from nested_*: one the device takes as it is, from a
+ * thread in no callback, enters the call record inside the caller's
+ * section, which is suspended while the callback runs (read_section.c);
+ * anything else goes on as callback_access in a section of its own.
+ */
+static __attribute__((noinline)) MemTxResult nested_call(MemoryRegion *mr, hwaddr off,
+                                                         MemTxAttrs attrs, uint8_t *buf, hwaddr n,
+                                                         bool is_write, bool one)
+{
+    if (mmio_is_straight(mr, off, n) && !(is_write && mr->ext) && callrec_try_enter_outermost(mr)) {
+        mr_section_suspend();
+        MemTxResult r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);
+        callrec_leave_outermost();
+        mr_section_resume();
+        return r;
+    }
+    mr_rcu_lock_nested();
+    return callback_access_any(mr, off, attrs, buf, n, is_write | one << 1);
+}
+
+/*
+ * The fast path of a thread inside a read-side section already (one it
+ * holds with memregion_read_section_begin, as QEMU's callers hold
+ * rcu_read_lock(), or any other): a direct hit needs no section of its
+ * own; anything else enters one nested in it, since the paths after the
+ * match end one. One function per direction and kind, so that
+ * access_fast reaches it with a jump and it needs no frame either.
+ */
+#define NESTED_ACCESS(name, is_write, one)                                                         \
+    static __attribute__((noinline)) MemTxResult name(AddressSpace *as, hwaddr addr,               \
+                                                      MemTxAttrs attrs, uint8_t *buf, hwaddr len)  \
+    {                                                                                              \
+        const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);                            \
+        if (tlb_copy(e, addr & (TLB_PAGE_SIZE - 1), buf, len, is_write))                           \
+            return MEMTX_OK;                                                                       \
+        if (e && (e->flags & ((is_write) ? TLB_WRITE_CALL : TLB_READ_CALL)))                       \
+            return nested_call(e->mr, e->off + (addr & (TLB_PAGE_SIZE - 1)), attrs, buf, len,      \
+                               is_write, one);                                                     \
+        mr_rcu_lock_nested();                                                                      \
+        return access_matched(as, addr, attrs, buf, len, is_write, one, e);                        \
+    }
+NESTED_ACCESS(nested_bytes_read, false, false)
+NESTED_ACCESS(nested_bytes_write, true, false)
+NESTED_ACCESS(nested_typed_read, false, true)
+NESTED_ACCESS(nested_typed_write, true, true)
 
 /*
  * An access: a transfer, or a typed access (@one). Its fast path, 1, 2, 4
@@ -716,60 +735,39 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
 {
     hwaddr in_page = addr & (TLB_PAGE_SIZE - 1);
     if (!typed_size(len) || in_page + len > TLB_PAGE_SIZE || !mr_rcu_registered())
-        goto slow;
-    rcu_read_lock();
+        return access_slow(as, addr, attrs, buf, len, is_write, one);
+    if (mr_rcu_lock_unless_nested()) {
+        if (one)
+            return is_write ? nested_typed_write(as, addr, attrs, buf, len)
+                            : nested_typed_read(as, addr, attrs, buf, len);
+        return is_write ? nested_bytes_write(as, addr, attrs, buf, len)
+                        : nested_bytes_read(as, addr, attrs, buf, len);
+    }
     const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);
     if (tlb_copy(e, in_page, buf, len, is_write)) {
         rcu_read_unlock();
         return MEMTX_OK;
     }
-    if (e && (e->flags & (is_write ? TLB_WRITE_CALL : TLB_READ_CALL))) {
-        MemoryRegion *mr = e->mr;
-        hwaddr off = e->off + in_page;
-        if (one)
-            return is_write ? callback_typed_write(mr, off, attrs, buf, len)
-                            : callback_typed_read(mr, off, attrs, buf, len);
-        return is_write ? callback_bytes_write(mr, off, attrs, buf, len)
-                        : callback_bytes_read(mr, off, attrs, buf, len);
-    }
-    if (e)
-        return one ? access_typed_hit(as, addr, attrs, buf, len, is_write)
-                   : access_bytes_hit(as, addr, attrs, buf, len, is_write);
-    /* A miss, or no view yet (access_miss finds nothing in the empty one). */
-    return one ? access_typed_miss(as, addr, attrs, buf, len, is_write)
-               : access_bytes_miss(as, addr, attrs, buf, len, is_write);
-slow:
-    return access_slow(as, addr, attrs, buf, len, is_write, one);
-}
-
-/* Every access starts here: inside a read section the caller holds, or not. */
-static inline __attribute__((always_inline)) MemTxResult access_entry(AddressSpace *as, hwaddr addr,
-                                                                      MemTxAttrs attrs,
-                                                                      uint8_t *buf, hwaddr len,
-                                                                      bool is_write, bool one)
-{
-    if (mr_ts.section_open)
-        return access_held(as, addr, attrs, buf, len, is_write, one);
-    return access_fast(as, addr, attrs, buf, len, is_write, one);
+    return access_matched(as, addr, attrs, buf, len, is_write, one, e);
 }
 
 MemTxResult address_space_read(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf,
                                hwaddr len)
 {
-    return access_entry(as, addr, attrs, buf, len, false, false);
+    return access_fast(as, addr, attrs, buf, len, false, false);
 }
 
 MemTxResult address_space_write(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, const void *buf,
                                 hwaddr len)
 {
     /* Writes never modify the caller's buffer; the shared path is byte-generic. */
-    return access_entry(as, addr, attrs, (uint8_t *)buf, len, true, false);
+    return access_fast(as, addr, attrs, (uint8_t *)buf, len, true, false);
 }
 
 MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, void *buf, hwaddr len,
                              bool is_write)
 {
-    return access_entry(as, addr, attrs, buf, len, is_write, false);
+    return access_fast(as, addr, attrs, buf, len, is_write, false);
 }
 
 /* ---- typed helpers ------------------------------------------------------------- */
@@ -831,7 +829,7 @@ static inline __attribute__((always_inline)) uint64_t load(AddressSpace *as, hwa
                                                            unsigned size, bool big_endian)
 {
     uint8_t b[8];
-    MemTxResult r = access_entry(as, addr, attrs, b, size, false, true);
+    MemTxResult r = access_fast(as, addr, attrs, b, size, false, true);
     if (result)
         *result = r;
     return mr_bytes_to_value(b, size, big_endian);
@@ -843,7 +841,7 @@ static inline __attribute__((always_inline)) void store(AddressSpace *as, hwaddr
 {
     uint8_t b[8];
     mr_value_to_bytes(v, b, size, big_endian);
-    MemTxResult r = access_entry(as, addr, attrs, b, size, true, true);
+    MemTxResult r = access_fast(as, addr, attrs, b, size, true, true);
     if (result)
         *result = r;
 }
@@ -927,27 +925,36 @@ static __attribute__((noinline)) MemTxResult translate_locking(AddressSpace *as,
     return translate_in(as, addr, is_write, attrs, out);
 }
 
+/* address_space_translate inside a section already (the caller's, as
+ * QEMU's callers hold rcu_read_lock()): the shortcut needs none of its own. */
+static __attribute__((noinline)) MemTxResult translate_nested(AddressSpace *as, hwaddr addr,
+                                                              bool is_write, MemTxAttrs attrs,
+                                                              MemoryRegionSection *out)
+{
+    FlatView *fv = as_view_or_null(as);
+    const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
+    if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
+        section_of_range(mru, addr, is_write, attrs, out);
+        return MEMTX_OK;
+    }
+    return translate_locking(as, addr, is_write, attrs, out);
+}
+
 /* The fast path, an address in the view's most recently used range, makes
  * only tail calls, so it needs no stack frame. */
 MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write, MemTxAttrs attrs,
                                     MemoryRegionSection *out)
 {
-    /* Inside a read section the caller holds, as QEMU's callers hold
-     * rcu_read_lock(), the shortcut needs no section of its own. */
-    bool held = mr_ts.section_open;
-    if (!held && !mr_rcu_registered())
+    if (!mr_rcu_registered())
         return translate_locking(as, addr, is_write, attrs, out);
-    if (!held)
-        rcu_read_lock();
+    if (mr_rcu_lock_unless_nested())
+        return translate_nested(as, addr, is_write, attrs, out);
     FlatView *fv = as_view_or_null(as);
     const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
     if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
         section_of_range(mru, addr, is_write, attrs, out);
-        if (!held)
-            rcu_read_unlock();
+        rcu_read_unlock();
         return MEMTX_OK;
     }
-    if (held)
-        return translate_locking(as, addr, is_write, attrs, out);
     return translate_in(as, addr, is_write, attrs, out);
 }

@@ -289,7 +289,9 @@ void memregion_kvm_vcpu_set_address_spaces(MemregionKvmVcpu *vcpu, AddressSpace 
  * KVM_EXIT_SHUTDOWN, KVM_EXIT_INTR (a signal or immediate_exit interrupted
  * KVM_RUN), KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_FAIL_ENTRY... with the
  * details in the kvm_run area. Returns a negative errno (and records an
- * error) when KVM_RUN itself fails otherwise.
+ * error) when KVM_RUN itself fails otherwise, and -EBUSY (with a message
+ * for memregion_kvm_last_error(NULL)) without running when the thread
+ * holds a read section (memregion_read_section_begin): KVM_RUN blocks.
  * Thread rules: the vCPU's thread; one call at a time per vCPU.
  */
 int memregion_kvm_vcpu_run(MemregionKvmVcpu *vcpu);

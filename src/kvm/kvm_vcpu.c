@@ -170,6 +170,11 @@ int memregion_kvm_vcpu_run(MemregionKvmVcpu *vcpu)
 {
     if (!vcpu)
         return -EINVAL;
+    if (memregion_read_section_depth())
+        return kvm_thread_error(EBUSY,
+                                "memregion_kvm_vcpu_run: the thread holds a read section "
+                                "(memregion_read_section_begin); KVM_RUN blocks, and writers "
+                                "would wait for it: end the section first");
     MemTxAttrs attrs = {.requester_id = vcpu->index & 0xffff};
     struct kvm_run *run = vcpu->run;
     for (;;) {

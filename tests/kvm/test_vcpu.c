@@ -4,6 +4,7 @@
  * the vCPU index as requester id; string I/O, unassigned addresses,
  * switching spaces, and stopping a vCPU with immediate_exit.
  */
+#include <errno.h>
 #include <linux/kvm.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,6 +175,28 @@ static void test_immediate_exit_interrupts_run(void **state)
     harness_close(&h);
 }
 
+/* KVM_RUN blocks: inside a read section it is refused, and the vCPU has not run. */
+static void test_run_refused_inside_read_section(void **state)
+{
+    (void)state;
+    Harness h;
+    harness_open(&h, NULL);
+    MemregionKvmStats s0 = harness_stats(&h);
+    memregion_read_section_begin();
+    assert_int_equal(memregion_kvm_vcpu_run(h.vcpu[0]), -EBUSY);
+    assert_non_null(strstr(memregion_kvm_last_error(NULL), "read section"));
+    assert_int_equal(memregion_read_section_end(), 0);
+    MemregionKvmStats s1 = harness_stats(&h);
+    assert_int_equal(s1.exit_mmio_read, s0.exit_mmio_read);
+    assert_int_equal(s1.exit_mmio_write, s0.exit_mmio_write);
+    assert_int_equal(s1.exit_pio_in, s0.exit_pio_in);
+    assert_int_equal(s1.exit_intr, s0.exit_intr);
+    guest_store(&h, 4, 0x5000, 0x4321);
+    assert_int_equal(guest_load(&h, 4, 0x5000), 0x4321);
+    harness_assert_no_errors(&h);
+    harness_close(&h);
+}
+
 int main(void)
 {
     harness_require_kvm("kvm-vcpu");
@@ -182,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_string_io),
         cmocka_unit_test(test_unassigned_and_missing_io),
         cmocka_unit_test(test_immediate_exit_interrupts_run),
+        cmocka_unit_test(test_run_refused_inside_read_section),
     };
     return cmocka_run_group_tests_name("kvm-vcpu", tests, NULL, NULL);
 }
