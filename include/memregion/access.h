@@ -177,7 +177,10 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
  * map change, a transaction from begin to commit) and inside the destroy
  * functions. All of those are therefore safe inside a section; QEMU's rule
  * differs there (its callbacks run inside the caller's rcu_read_lock(),
- * and its commit never waits for readers).
+ * and its commit never waits for readers). The library can end only the
+ * sections it opened: a program that also uses liburcu-bp and calls its
+ * rcu_read_lock() around accesses gets the same fast hits, but must not
+ * let a device callback change the map inside that section, nor destroy.
  */
 
 /**

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <urcu-bp.h>
+
 #include "helpers.h"
 
 #define RAM_AT 0x1000
@@ -291,6 +293,27 @@ static void test_device_accesses_inside_section(void **state)
     hang_clear();
 }
 
+/* A section the library did not open (the program's own liburcu-bp
+ * section) serves hits the same way; a device read inside it still
+ * reaches the device and sees its own writes. */
+static void test_program_own_rcu_section(void **state)
+{
+    (void)state;
+    build();
+    urcu_bp_read_lock();
+    assert_int_equal(address_space_ldl_le(as, RAM_AT + 8, ATTRS_NONE, NULL), 0x11111111);
+    uint64_t fills = memregion_stat_tlb_fills();
+    assert_int_equal(address_space_ldl_le(as, RAM_AT + 12, ATTRS_NONE, NULL), 0x11111111);
+    assert_int_equal(memregion_stat_tlb_fills(), fills);
+    address_space_stw_le(as, DEV_AT + 6, 0xbeef, ATTRS_NONE, NULL);
+    assert_int_equal(address_space_lduw_le(as, DEV_AT + 6, ATTRS_NONE, NULL), 0xbeef);
+    MemoryRegionSection sec;
+    assert_int_equal(address_space_translate(as, RAM_AT + 8, true, ATTRS_NONE, &sec), MEMTX_OK);
+    assert_ptr_equal(sec.host, (uint8_t *)memory_region_get_ram_ptr(ram) + 8);
+    assert_int_equal(memregion_read_section_depth(), 0);
+    urcu_bp_read_unlock();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +323,7 @@ int main(void)
         H_TEST(test_writer_lock_wait_ends_section),
         H_TEST(test_address_space_destroy_inside_section),
         H_TEST(test_device_accesses_inside_section),
+        H_TEST(test_program_own_rcu_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
