@@ -266,20 +266,25 @@ static void body_mr_read(void *c, uint64_t iters)
  * it executes a stretch of guest code. */
 enum { SECTION_RUN = 1024 };
 
+/* Run @body for i in [0, @iters), in sections of SECTION_RUN iterations. */
+#define IN_SECTIONS(iters, i, body)                                                                \
+    for (uint64_t i = 0; i < (iters);) {                                                           \
+        uint64_t end_ = (iters)-i < SECTION_RUN ? (iters) : i + SECTION_RUN;                       \
+        memregion_read_section_begin();                                                            \
+        for (; i < end_; i++)                                                                      \
+            body;                                                                                  \
+        memregion_read_section_end();                                                              \
+    }
+
 static void body_mr_read_held(void *c, uint64_t iters)
 {
     Ctx *x = c;
     uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters;) {
-        uint64_t end = iters - i < SECTION_RUN ? iters : i + SECTION_RUN;
-        memregion_read_section_begin();
-        for (; i < end; i++) {
-            uint32_t v;
-            address_space_read(&x->w->as, x->addrs[i & MASK], MEMTXATTRS_UNSPECIFIED, &v, 4);
-            sum += v;
-        }
-        memregion_read_section_end();
-    }
+    IN_SECTIONS(iters, i, {
+        uint32_t v;
+        address_space_read(&x->w->as, x->addrs[i & MASK], MEMTXATTRS_UNSPECIFIED, &v, 4);
+        sum += v;
+    });
     bench_sink += sum;
 }
 
@@ -357,17 +362,11 @@ static void body_mr_translate_held(void *c, uint64_t iters)
 {
     Ctx *x = c;
     uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters;) {
-        uint64_t end = iters - i < SECTION_RUN ? iters : i + SECTION_RUN;
-        memregion_read_section_begin();
-        for (; i < end; i++) {
-            MemoryRegionSection s;
-            address_space_translate(&x->w->as, x->addrs[i & MASK], false, MEMTXATTRS_UNSPECIFIED,
-                                    &s);
-            sum += (uintptr_t)s.host + s.offset_within_region;
-        }
-        memregion_read_section_end();
-    }
+    IN_SECTIONS(iters, i, {
+        MemoryRegionSection s;
+        address_space_translate(&x->w->as, x->addrs[i & MASK], false, MEMTXATTRS_UNSPECIFIED, &s);
+        sum += (uintptr_t)s.host + s.offset_within_region;
+    });
     bench_sink += sum;
 }
 

@@ -156,14 +156,26 @@ static void wait_for_destroy(TestDev *d, bool is_write, hwaddr addr, unsigned si
     sem_wait(&destroyed);
 }
 
+/* A thread's int result, through pthread_join(). */
+static void *result_of(int rc)
+{
+    return (void *)(intptr_t)rc;
+}
+
+static int join_result(pthread_t t)
+{
+    void *rc;
+    assert_int_equal(pthread_join(t, &rc), 0);
+    return (int)(intptr_t)rc;
+}
+
 static void *destroy_z(void *arg)
 {
     (void)arg;
     sem_wait(&in_callback);
-    int *rc = malloc(sizeof(*rc));
-    *rc = memory_region_destroy(z);
+    int rc = memory_region_destroy(z);
     sem_post(&destroyed);
-    return rc;
+    return result_of(rc);
 }
 
 static void test_callback_runs_outside_section(void **state)
@@ -182,10 +194,7 @@ static void test_callback_runs_outside_section(void **state)
     assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, &r), 0x47464544);
     assert_int_equal(r, MEMTX_OK);
     assert_int_equal(memregion_read_section_end(), 0);
-    void *rc;
-    assert_int_equal(pthread_join(t, &rc), 0);
-    assert_int_equal(*(int *)rc, 0);
-    free(rc);
+    assert_int_equal(join_result(t), 0);
     hang_clear();
     dev.hook = NULL;
     sem_destroy(&in_callback);
@@ -201,10 +210,9 @@ static void *destroy_z_in_transaction(void *arg)
     (void)arg;
     memory_region_transaction_begin();
     sem_post(&writer_locked);
-    int *rc = malloc(sizeof(*rc));
-    *rc = memory_region_destroy(z); /* waits for readers, holding the writer lock */
+    int rc = memory_region_destroy(z); /* waits for readers, holding the writer lock */
     memory_region_transaction_commit();
-    return rc;
+    return result_of(rc);
 }
 
 static void test_writer_lock_wait_ends_section(void **state)
@@ -224,10 +232,7 @@ static void test_writer_lock_wait_ends_section(void **state)
     address_space_ldl_le(as, DEV_AT, ATTRS_NONE, &r);
     assert_int_equal(r, MEMTX_DECODE_ERROR);
     assert_int_equal(memregion_read_section_end(), 0);
-    void *rc;
-    assert_int_equal(pthread_join(t, &rc), 0);
-    assert_int_equal(*(int *)rc, 0);
-    free(rc);
+    assert_int_equal(join_result(t), 0);
     hang_clear();
     sem_destroy(&writer_locked);
 }
