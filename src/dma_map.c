@@ -187,6 +187,18 @@ void *address_space_map(AddressSpace *as, hwaddr addr, hwaddr *plen, bool is_wri
 
 /* ---- unmap and map clients ------------------------------------------------------ */
 
+/* Run the unregistered clients of @list (linked by next), outside the
+ * caller's read section: their code may wait for other threads. */
+static void run_clients(AddressSpaceMapClient *list)
+{
+    mr_section_suspend();
+    for (AddressSpaceMapClient *c = list, *next; c; c = next) {
+        next = c->next; /* the callback may register it again */
+        c->cb(c->opaque);
+    }
+    mr_section_resume();
+}
+
 static void run_map_clients(AsDma *d)
 {
     pthread_mutex_lock(&d->lock);
@@ -195,12 +207,7 @@ static void run_map_clients(AsDma *d)
     for (AddressSpaceMapClient *c = list; c; c = c->next)
         __atomic_store_n(&c->registered, false, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&d->lock);
-    mr_section_suspend(); /* the clients' code runs outside the caller's read section */
-    for (AddressSpaceMapClient *c = list, *next; c; c = next) {
-        next = c->next; /* the callback may register it again */
-        c->cb(c->opaque);
-    }
-    mr_section_resume();
+    run_clients(list);
 }
 
 void address_space_unmap(AddressSpace *as, void *buffer, hwaddr len, bool is_write,
@@ -288,8 +295,10 @@ int address_space_register_map_client(AddressSpace *as, AddressSpaceMapClient *c
         d->clients = client;
     }
     pthread_mutex_unlock(&d->lock);
-    if (now)
-        client->cb(client->opaque);
+    if (now) {
+        client->next = NULL;
+        run_clients(client);
+    }
     return 0;
 }
 

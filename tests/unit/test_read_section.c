@@ -3,7 +3,8 @@
  * access.h): accesses inside one see every commit as accesses outside do,
  * RAM hits skip the section of their own, and the library ends the
  * section wherever the thread could otherwise wait for a writer that waits
- * for it: destroy, the writer lock, device callbacks, map clients.
+ * for it: destroy, the writer lock, device callbacks (found in the TLB or
+ * not), map clients (run at once or on unmap).
  *
  * The deadlock cases are built so that a missing suspension hangs for
  * certain (not by chance of timing); a watchdog then fails the test with a
@@ -68,7 +69,7 @@ static void build(void)
     td_fill(&dev, 0x40);
     root = h_container("root", 0x10000);
     ram = h_ram("ram", 0x1000);
-    io = h_io(&td_ops_le, &dev, "dev", 0x100);
+    io = h_io(&td_ops_le, &dev, "dev", 0x1000); /* a whole page: the TLB holds it */
     z = h_ram("z", 0x1000);
     memset(memory_region_get_ram_ptr(ram), 0x11, 0x1000);
     h_add(root, RAM_AT, ram, 0);
@@ -145,15 +146,28 @@ static void test_accesses_see_every_commit(void **state)
     hang_clear();
 }
 
-/* A device callback run from inside a section runs outside it: here it
- * waits for another thread's destroy, which waits for a grace period. */
-static sem_t in_callback, destroyed;
+/* User code the library runs from inside a section (a device callback, a
+ * DMA map client) runs outside it: here that code waits for another
+ * thread's destroy, which waits for a grace period. */
+static sem_t in_user_code, destroyed;
 
-static void wait_for_destroy(TestDev *d, bool is_write, hwaddr addr, unsigned size, uint64_t data)
+static void wait_for_destroy(void)
+{
+    sem_post(&in_user_code);
+    sem_wait(&destroyed);
+}
+
+static void hook_waits_for_destroy(TestDev *d, bool is_write, hwaddr addr, unsigned size,
+                                   uint64_t data)
 {
     (void)d, (void)is_write, (void)addr, (void)size, (void)data;
-    sem_post(&in_callback);
-    sem_wait(&destroyed);
+    wait_for_destroy();
+}
+
+static void client_waits_for_destroy(void *opaque)
+{
+    (void)opaque;
+    wait_for_destroy();
 }
 
 /* A thread's int result, through pthread_join(). */
@@ -172,33 +186,96 @@ static int join_result(pthread_t t)
 static void *destroy_z(void *arg)
 {
     (void)arg;
-    sem_wait(&in_callback);
+    sem_wait(&in_user_code);
     int rc = memory_region_destroy(z);
     sem_post(&destroyed);
     return result_of(rc);
 }
 
-static void test_callback_runs_outside_section(void **state)
+/* Call @run inside a section while destroy_z waits for the user code it
+ * starts; the destroy must complete. */
+static void user_code_waits_for_destroy(void (*run)(void))
 {
-    (void)state;
     build();
     make_z_retired();
-    sem_init(&in_callback, 0, 0);
+    sem_init(&in_user_code, 0, 0);
     sem_init(&destroyed, 0, 0);
-    dev.hook = wait_for_destroy;
     hang_guard();
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, destroy_z, NULL), 0);
     memregion_read_section_begin();
-    MemTxResult r;
-    assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, &r), 0x47464544);
-    assert_int_equal(r, MEMTX_OK);
+    run();
     assert_int_equal(memregion_read_section_end(), 0);
     assert_int_equal(join_result(t), 0);
     hang_clear();
-    dev.hook = NULL;
-    sem_destroy(&in_callback);
+    sem_destroy(&in_user_code);
     sem_destroy(&destroyed);
+}
+
+/* A device read whose page is not in the TLB yet (the miss path). */
+static void read_device_cold(void)
+{
+    dev.hook = hook_waits_for_destroy;
+    MemTxResult r;
+    assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, &r), 0x47464544);
+    assert_int_equal(r, MEMTX_OK);
+    dev.hook = NULL;
+}
+
+/* A device read that hits the TLB (nested_call's straight path). */
+static void read_device_warm(void)
+{
+    uint64_t fills = memregion_stat_tlb_fills();
+    assert_int_equal(address_space_ldl_le(as, DEV_AT, ATTRS_NONE, NULL), 0x43424140);
+    assert_int_equal(memregion_stat_tlb_fills(), fills + 1);
+    fills++;
+    dev.hook = hook_waits_for_destroy;
+    assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, NULL), 0x47464544);
+    dev.hook = NULL;
+    assert_int_equal(memregion_stat_tlb_fills(), fills);
+}
+
+/* A map client run at once: no bounce buffer is live. */
+static void register_client_now(void)
+{
+    AddressSpaceMapClient c = {.cb = client_waits_for_destroy};
+    assert_int_equal(address_space_register_map_client(as, &c), 0);
+}
+
+/* A map client run when the bounce buffer it waited for is freed. */
+static void register_client_then_unmap(void)
+{
+    hwaddr len = 8;
+    void *p = address_space_map(as, DEV_AT, &len, false, ATTRS_NONE);
+    assert_non_null(p);
+    assert_int_equal(address_space_bounce_buffer_size(as), 8);
+    AddressSpaceMapClient c = {.cb = client_waits_for_destroy};
+    assert_int_equal(address_space_register_map_client(as, &c), 0);
+    address_space_unmap(as, p, len, false, len);
+}
+
+static void test_callback_runs_outside_section(void **state)
+{
+    (void)state;
+    user_code_waits_for_destroy(read_device_cold);
+}
+
+static void test_callback_on_tlb_hit_runs_outside_section(void **state)
+{
+    (void)state;
+    user_code_waits_for_destroy(read_device_warm);
+}
+
+static void test_map_client_run_now_outside_section(void **state)
+{
+    (void)state;
+    user_code_waits_for_destroy(register_client_now);
+}
+
+static void test_map_client_run_on_unmap_outside_section(void **state)
+{
+    (void)state;
+    user_code_waits_for_destroy(register_client_then_unmap);
 }
 
 /* A thread inside its section that waits for the writer lock: the writer
@@ -325,6 +402,9 @@ int main(void)
         H_TEST(test_nesting_and_misuse),
         H_TEST(test_accesses_see_every_commit),
         H_TEST(test_callback_runs_outside_section),
+        H_TEST(test_callback_on_tlb_hit_runs_outside_section),
+        H_TEST(test_map_client_run_now_outside_section),
+        H_TEST(test_map_client_run_on_unmap_outside_section),
         H_TEST(test_writer_lock_wait_ends_section),
         H_TEST(test_address_space_destroy_inside_section),
         H_TEST(test_device_accesses_inside_section),
