@@ -97,9 +97,9 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
 
 /* Only a thread's outermost hold takes and releases the mutex: the nested
  * ones (a mutator inside a transaction, a commit dropping a version) are
- * the thread's own count, and cost no atomic operation. */
-/* A thread that holds the writer lock, or waits for it, has its own read
- * section suspended (read_section.c): a writer waits for grace periods. */
+ * the thread's own count, and cost no atomic operation. A thread that holds
+ * the writer lock, or waits for it, has its own read section suspended
+ * (read_section.c): a writer waits for grace periods. */
 void mr_writer_lock(void)
 {
     if (mr_writer_depth == 0) {

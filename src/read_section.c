@@ -4,8 +4,10 @@
  *
  * A thread that holds one keeps a liburcu-bp read-side section open for
  * as long as it holds it, so that a TLB hit of RAM and a translate need
- * enter none of their own: dispatch.c reads mr_ts.section_open and skips
- * its lock and unlock when it is set.
+ * enter none of their own: dispatch.c sees the section in liburcu's
+ * nesting count (mr_rcu_lock_unless_nested) and skips its lock and unlock.
+ * mr_ts.section_open tells the call record (callrec.c) whether the open
+ * section is this file's, the one it may suspend.
  *
  * Invariant: the section is open (mr_ts.section_open, and liburcu's
  * counter counts it once) exactly when the thread holds at least one
@@ -18,8 +20,9 @@
  * code that might, inside its own section would wait for a writer that
  * waits for it. So the library ends the section wherever the thread can
  * wait: while it holds the writer lock (mr_writer_lock), inside region and
- * address-space destroy, around device callbacks (callrec.c) and around
- * map clients (dma_map.c); and opens it again after. The section promises
+ * address-space destroy, around device callbacks (callrec.c, and
+ * dispatch.c's nested_call) and around map clients (dma_map.c's
+ * run_clients); and opens it again after. The section promises
  * the caller nothing but speed, so ending it for a while is invisible.
  */
 #include <errno.h>
