@@ -95,7 +95,7 @@ static inline bool callrec_try_enter_outermost(MemoryRegion *mr)
  * suspends it. */
 static inline bool callrec_try_enter(MemoryRegion *mr)
 {
-    return !mr_ts.section_open && callrec_try_enter_outermost(mr);
+    return !mr_section.open && callrec_try_enter_outermost(mr);
 }
 
 /* Record that this thread is about to run @mr's callbacks; call inside the
@@ -113,8 +113,8 @@ static inline MemTxResult callrec_enter(MemoryRegion *mr)
 static inline void callrec_leave(void)
 {
     CallRecord *r = mr_ts.callrec;
-    if (__builtin_expect(mr_ts.callrec_suspended == r->depth, 0)) {
-        mr_ts.callrec_suspended = 0;
+    if (__builtin_expect(mr_section.callrec_depth == r->depth, 0)) {
+        mr_section.callrec_depth = 0;
         mr_section_resume();
     }
     r->depth--;

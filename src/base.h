@@ -215,11 +215,35 @@ static inline bool mr_writer_owned(void)
 
 /* ---- read_section.c: the caller's read-side section -------------------------- */
 
-/* End the calling thread's section (memregion_read_section_begin) until the
- * matching mr_section_resume(), if it holds one: around anything during
- * which the thread may wait for another thread. Nests. */
-void mr_section_suspend(void);
-void mr_section_resume(void);
+/* The calling thread's read section (memregion_read_section_begin).
+ * Thread-local like mr_ts (globals.c; listed in globals.h), but declared
+ * here: the writer lock suspends it inline on every map change. */
+struct MrSection {
+    unsigned depth;        /* holds by the caller */
+    uint16_t suspended;    /* suspensions by the library (mr_section_suspend) */
+    bool open;             /* depth && !suspended: a liburcu section is open for it */
+    uint8_t callrec_depth; /* callrec.c: the call-record depth whose entry suspended it */
+};
+extern MR_THREAD struct MrSection mr_section;
+
+/* Open or end the section to match its holds and suspensions. */
+void mr_section_sync(void);
+
+/* End the calling thread's section until the matching mr_section_resume(),
+ * if it holds one: around anything during which the thread may wait for
+ * another thread. Nests. */
+static inline void mr_section_suspend(void)
+{
+    if (mr_section.suspended++ == 0 && mr_section.open)
+        mr_section_sync();
+}
+
+static inline void mr_section_resume(void)
+{
+    MR_ASSERT(mr_section.suspended > 0);
+    if (--mr_section.suspended == 0 && mr_section.depth)
+        mr_section_sync();
+}
 
 /* ---- reclaim.c: deferred frees ------------------------------------------------ */
 

@@ -81,8 +81,8 @@ MemTxResult callrec_enter_slow(MemoryRegion *mr)
         return MEMTX_ACCESS_ERROR; /* devices dispatching into each other too deep */
     __atomic_store_n(&r->active[r->depth], mr, __ATOMIC_RELAXED);
     r->depth++;
-    if (mr_ts.section_open) { /* nested callbacks find it suspended already */
-        mr_ts.callrec_suspended = (uint8_t)r->depth;
+    if (mr_section.open) { /* nested callbacks find it suspended already */
+        mr_section.callrec_depth = (uint8_t)r->depth;
         mr_section_suspend();
     }
     return MEMTX_OK;

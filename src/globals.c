@@ -15,6 +15,8 @@ MR_THREAD struct MrThreadState mr_ts;
 
 MR_THREAD unsigned mr_writer_depth;
 
+MR_THREAD struct MrSection mr_section;
+
 pthread_mutex_t mr_writer_mutex = PTHREAD_MUTEX_INITIALIZER; /* nesting: base.c counts it */
 
 struct MrCallRecords mr_callrecs = {

@@ -6,7 +6,7 @@
  * - mr_ws, the writer's state: read and written only by the thread that
  *   holds the writer lock (MR_ASSERT_WRITER). Readers never see it: what
  *   they need is published through views with RCU.
- * - mr_ts and mr_writer_depth, each thread's own state (thread-local,
+ * - mr_ts, mr_writer_depth and mr_section, each thread's own state (thread-local,
  *   initial-exec TLS): nobody else reads it, so it needs no protection.
  * - mr_writer_mutex and mr_callrecs: the two globals with locks of their
  *   own, because threads that are not writers use them.
@@ -111,15 +111,13 @@ extern struct MrWriterState mr_ws;
 struct MrThreadState {
     struct CallRecord *callrec; /* callrec.c: this thread's call record, once it has one */
     unsigned iommu_depth;       /* iommu.c: nested IOMMU accesses */
-    /* read_section.c: the caller's read-side section (memregion_read_section_begin) */
-    unsigned section_depth;     /* holds by the caller */
-    uint16_t section_suspended; /* suspensions by the library (mr_section_suspend) */
-    bool section_open;          /* depth && !suspended: a liburcu section is open for it */
-    uint8_t callrec_suspended;  /* callrec.c: the call-record depth whose entry suspended it */
     uint64_t tlb_fills;         /* dispatch.c: memregion_stat_tlb_fills() */
     uint64_t tlb_revalidations; /* dispatch.c: memregion_stat_tlb_revalidations() */
 };
 extern MR_THREAD struct MrThreadState mr_ts;
+
+/* read_section.c: this thread's read section, struct MrSection; declared
+ * in base.h, whose inline suspend and resume the writer lock calls. */
 
 /* base.c: this thread's holds of the writer lock. Thread-local like mr_ts,
  * but declared in base.h: mr_writer_owned() reads it inline. */

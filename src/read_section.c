@@ -6,13 +6,14 @@
  * as long as it holds it, so that a TLB hit of RAM and a translate need
  * enter none of their own: dispatch.c sees the section in liburcu's
  * nesting count (mr_rcu_lock_unless_nested) and skips its lock and unlock.
- * mr_ts.section_open tells the call record (callrec.c) whether the open
+ * mr_section.open tells the call record (callrec.c) whether the open
  * section is this file's, the one it may suspend.
  *
- * Invariant: the section is open (mr_ts.section_open, and liburcu's
+ * Invariant: the section is open (mr_section.open, and liburcu's
  * counter counts it once) exactly when the thread holds at least one
- * (section_depth) and nothing suspended it (section_suspended). Every
- * change goes through section_sync(), which opens or ends it to match.
+ * (mr_section.depth) and nothing suspended it (mr_section.suspended).
+ * Only mr_section_sync() opens or ends it; base.h's inline suspend and
+ * resume call it only when a count crosses zero with a section to change.
  *
  * Why suspension: a writer waits for a grace period while it holds the
  * writer lock (reclaim.c), and destroy waits for one and for other
@@ -30,56 +31,42 @@
 #include "access_path.h"
 #include "globals.h"
 
-/* Open or end the caller's section to match its holds and suspensions. */
-static void section_sync(void)
+/* MR_PLANT_SECTION_KEPT is a planted fault (tests/unit/meson.build): the
+ * section stays open while suspended, where the thread may wait, and
+ * unit-read-section must hang (and fail) on it. */
+void mr_section_sync(void)
 {
-    bool want = mr_ts.section_depth && !mr_ts.section_suspended;
-    if (want == mr_ts.section_open)
+#ifdef MR_PLANT_SECTION_KEPT
+    bool want = mr_section.depth;
+#else
+    bool want = mr_section.depth && !mr_section.suspended;
+#endif
+    if (want == mr_section.open)
         return;
     if (want)
         rcu_read_lock();
     else
         rcu_read_unlock();
-    mr_ts.section_open = want;
+    mr_section.open = want;
 }
 
 void memregion_read_section_begin(void)
 {
-    mr_ts.section_depth++;
-    section_sync();
+    mr_section.depth++;
+    mr_section_sync();
 }
 
 int memregion_read_section_end(void)
 {
-    if (!mr_ts.section_depth)
+    if (!mr_section.depth)
         return mr_error(EPERM, "memregion_read_section_end: the calling thread holds no read "
                                "section (memregion_read_section_begin was not called)");
-    mr_ts.section_depth--;
-    section_sync();
+    mr_section.depth--;
+    mr_section_sync();
     return 0;
 }
 
 unsigned memregion_read_section_depth(void)
 {
-    return mr_ts.section_depth;
-}
-
-/* MR_PLANT_SECTION_KEPT is a planted fault (tests/unit/meson.build): the
- * section stays open where the thread may wait, and unit-read-section must
- * hang (and fail) on it. */
-void mr_section_suspend(void)
-{
-#ifndef MR_PLANT_SECTION_KEPT
-    mr_ts.section_suspended++;
-    section_sync();
-#endif
-}
-
-void mr_section_resume(void)
-{
-#ifndef MR_PLANT_SECTION_KEPT
-    MR_ASSERT(mr_ts.section_suspended > 0);
-    mr_ts.section_suspended--;
-    section_sync();
-#endif
+    return mr_section.depth;
 }
