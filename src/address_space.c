@@ -42,7 +42,7 @@ void address_space_destroy(AddressSpace *as)
     if (!as || !as->root)
         return;
     /* It waits for readers: not inside a read section of the caller's. */
-    mr_section_suspend();
+    mr_section_suspend(MR_SUSPEND_DESTROY);
     memory_region_transaction_begin();
     listener_remove_all(as);
     overlap_as_forget(as);

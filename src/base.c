@@ -103,7 +103,7 @@ void mr_assert_fail(const char *expr, const char *file, int line, const char *fu
 void mr_writer_lock(void)
 {
     if (mr_writer_depth == 0) {
-        mr_section_suspend();
+        mr_section_suspend(MR_SUSPEND_WRITER);
         pthread_mutex_lock(&mr_writer_mutex);
     }
     mr_writer_depth++;
@@ -123,7 +123,7 @@ bool mr_writer_trylock(void)
     if (mr_writer_depth == 0) {
         if (pthread_mutex_trylock(&mr_writer_mutex) != 0)
             return false;
-        mr_section_suspend();
+        mr_section_suspend(MR_SUSPEND_WRITER);
     }
     mr_writer_depth++;
     return true;

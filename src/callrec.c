@@ -83,7 +83,7 @@ MemTxResult callrec_enter_slow(MemoryRegion *mr)
     r->depth++;
     if (mr_section.open) { /* nested callbacks find it suspended already */
         mr_section.callrec_depth = (uint8_t)r->depth;
-        mr_section_suspend();
+        mr_section_suspend(MR_SUSPEND_CALLBACK);
     }
     return MEMTX_OK;
 }

@@ -673,19 +673,19 @@ access_matched(AddressSpace *as, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, hw
  * section, which is suspended while the callback runs (read_section.c);
  * anything else goes on as callback_access in a section of its own.
  */
-static __attribute__((noinline)) MemTxResult nested_call(MemoryRegion *mr, hwaddr off,
-                                                         MemTxAttrs attrs, uint8_t *buf, hwaddr n,
-                                                         bool is_write, bool one)
+static __attribute__((noinline)) MemTxResult
+nested_call(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf, hwaddr n, unsigned how)
 {
+    bool is_write = how & 1; /* how: as callback_access_any's (is_write | one << 1) */
     if (mmio_is_straight(mr, off, n) && !(is_write && mr->ext) && callrec_try_enter_outermost(mr)) {
-        mr_section_suspend();
+        mr_section_suspend(MR_SUSPEND_CALLBACK_STRAIGHT);
         MemTxResult r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);
         callrec_leave_outermost();
         mr_section_resume();
         return r;
     }
     mr_rcu_lock_nested();
-    return callback_access_any(mr, off, attrs, buf, n, is_write | one << 1);
+    return callback_access_any(mr, off, attrs, buf, n, how);
 }
 
 /*
@@ -705,7 +705,7 @@ static __attribute__((noinline)) MemTxResult nested_call(MemoryRegion *mr, hwadd
             return MEMTX_OK;                                                                       \
         if (e && (e->flags & ((is_write) ? TLB_WRITE_CALL : TLB_READ_CALL)))                       \
             return nested_call(e->mr, e->off + (addr & (TLB_PAGE_SIZE - 1)), attrs, buf, len,      \
-                               is_write, one);                                                     \
+                               (is_write) | (one) << 1);                                           \
         mr_rcu_lock_nested();                                                                      \
         return access_matched(as, addr, attrs, buf, len, is_write, one, e);                        \
     }

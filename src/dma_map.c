@@ -191,7 +191,7 @@ void *address_space_map(AddressSpace *as, hwaddr addr, hwaddr *plen, bool is_wri
  * caller's read section: their code may wait for other threads. */
 static void run_clients(AddressSpaceMapClient *list)
 {
-    mr_section_suspend();
+    mr_section_suspend(MR_SUSPEND_MAP_CLIENTS);
     for (AddressSpaceMapClient *c = list, *next; c; c = next) {
         next = c->next; /* the callback may register it again */
         c->cb(c->opaque);

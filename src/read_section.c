@@ -12,8 +12,8 @@
  * Invariant: the section is open (mr_section.open, and liburcu's
  * counter counts it once) exactly when the thread holds at least one
  * (mr_section.depth) and nothing suspended it (mr_section.suspended).
- * Only mr_section_sync() opens or ends it; base.h's inline suspend and
- * resume call it only when a count crosses zero with a section to change.
+ * mr_section_sync() opens or ends it for the holds; base.h's inline
+ * suspend and resume end and reopen it when their count crosses zero.
  *
  * Why suspension: a writer waits for a grace period while it holds the
  * writer lock (reclaim.c), and destroy waits for one and for other
@@ -31,16 +31,43 @@
 #include "access_path.h"
 #include "globals.h"
 
-/* MR_PLANT_SECTION_KEPT is a planted fault (tests/unit/meson.build): the
- * section stays open while suspended, where the thread may wait, and
- * unit-read-section must hang (and fail) on it. */
+#ifdef MR_PLANT_SECTION_KEPT
+#include <stdlib.h>
+#include <string.h>
+
+/* A planted fault (tests/unit/meson.build): the sites named in
+ * MEMREGION_PLANT_KEPT (writer, destroy, callback, callback_straight,
+ * map_clients; comma-separated; unset: all) keep the section open where
+ * the thread may wait, and unit-read-section must hang (and fail) on it. */
+unsigned mr_plant_section_kept(void)
+{
+    static const struct {
+        const char *name;
+        unsigned site;
+    } sites[] = {
+        {"writer", MR_SUSPEND_WRITER},
+        {"destroy", MR_SUSPEND_DESTROY},
+        {"callback", MR_SUSPEND_CALLBACK},
+        {"callback_straight", MR_SUSPEND_CALLBACK_STRAIGHT},
+        {"map_clients", MR_SUSPEND_MAP_CLIENTS},
+    };
+    const char *e = getenv("MEMREGION_PLANT_KEPT");
+    if (!e || !*e)
+        return ~0u;
+    unsigned mask = 0;
+    for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+        size_t n = strlen(sites[i].name);
+        for (const char *p = e; (p = strstr(p, sites[i].name)); p += n)
+            if ((p == e || p[-1] == ',') && (p[n] == ',' || !p[n]))
+                mask |= sites[i].site;
+    }
+    return mask;
+}
+#endif
+
 void mr_section_sync(void)
 {
-#ifdef MR_PLANT_SECTION_KEPT
-    bool want = mr_section.depth;
-#else
     bool want = mr_section.depth && !mr_section.suspended;
-#endif
     if (want == mr_section.open)
         return;
     if (want)

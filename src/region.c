@@ -160,7 +160,7 @@ int memory_region_destroy(MemoryRegion *mr)
 {
     /* It waits for readers and for other threads' callbacks: not inside a
      * read section of the caller's (read_section.c). */
-    mr_section_suspend();
+    mr_section_suspend(MR_SUSPEND_DESTROY);
     int err = region_destroy(mr);
     mr_section_resume();
     return err;
