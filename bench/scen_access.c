@@ -519,7 +519,7 @@ void scenario_read(void)
     uint64_t uc_mmio_calls = 0, uc_mmio_reads = 0;
     /* Fixed cost of one access (one region): worst MMIO/sorted and RAM/page-table ratios. */
     double mmio_one = 0, ram_one_pt = 0;
-    char mmio_one_m[96] = "", ram_one_m[200] = "";
+    char mmio_one_m[160] = "", ram_one_m[200] = "";
 
     for (int i = 0; i < nr_ns; i++) {
         uint64_t n = ns[i];
@@ -606,12 +606,17 @@ void scenario_read(void)
                 table_set(t, R_MR_VS_PT, "%s", fmt_ratio(a, sizeof(a), mr / ptn));
                 table_set(t, R_HELD_VS_PT, "%s", fmt_ratio(a, sizeof(a), held / ptn));
             }
-            if (pat == 1 && kind == 1 && mr / base > mmio_one) {
-                char x[32], y[32];
-                mmio_one = mr / base;
-                snprintf(mmio_one_m, sizeof(mmio_one_m), "%s at N=%llu (%s against %s)",
+            /* Judged on the slower of a read in a section of its own and one
+             * inside a section the caller holds (whose callback has the
+             * section ended and opened again around it). */
+            if (pat == 1 && kind == 1 && (held > mr ? held : mr) / base > mmio_one) {
+                char x[32], y[32], z[32];
+                mmio_one = (held > mr ? held : mr) / base;
+                snprintf(mmio_one_m, sizeof(mmio_one_m),
+                         "%s at N=%llu (%s, in a read section %s, against %s)",
                          fmt_ratio(a, sizeof(a), mmio_one), (unsigned long long)n,
-                         fmt_time(x, sizeof(x), mr), fmt_time(y, sizeof(y), base));
+                         fmt_time(x, sizeof(x), mr), fmt_time(z, sizeof(z), held),
+                         fmt_time(y, sizeof(y), base));
             }
             if (pat == 1 && kind == 0 && ptn > 0 && held / ptn > ram_one_pt) {
                 char x[32], y[32], z[32], u[32];
@@ -715,10 +720,16 @@ void scenario_read(void)
                  "record before the section ends (the re-entrancy guard, and what destroy "
                  "waits for) and converts the value by device byte order; sizes the device "
                  "takes as they are already skip the adaptation rules (decided once per "
-                 "region when its ops are set)",
+                 "region when its ops are set); inside a read section the caller holds, the "
+                 "section is ended before the callback and opened again after it, so that the "
+                 "callback may wait for other threads (liburcu's unlock and lock: "
+                 "read-mmio-held in tests/perf/ceilings.txt)",
                  fmt_time(a, sizeof(a), pair));
-        target_check(2, "MMIO read, one region, <= 1.5x the sorted-array baseline", mmio_one_m,
-                     mmio_one <= 1.5 ? TARGET_MET : TARGET_MISSED, mmio_one <= 1.5 ? NULL : why);
+        target_check(2,
+                     "MMIO read, one region, <= 1.5x the sorted-array baseline (with and without a "
+                     "read section)",
+                     mmio_one_m, mmio_one <= 1.5 ? TARGET_MET : TARGET_MISSED,
+                     mmio_one <= 1.5 ? NULL : why);
     }
     if (ram_one_pt > 0) {
         snprintf(why, sizeof(why),

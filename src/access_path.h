@@ -59,6 +59,12 @@ MemTxResult mmio_straight_read_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs at
                                      uint64_t n);
 MemTxResult mmio_straight_write_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
                                       uint64_t n);
+/* The same for a caller that also suspended the caller's read section
+ * (mr_section_suspend): they resume it after leaving the record. */
+MemTxResult mmio_straight_read_leave_resume(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs,
+                                            uint8_t *buf, uint64_t n);
+MemTxResult mmio_straight_write_leave_resume(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs,
+                                             uint8_t *buf, uint64_t n);
 
 /* ---- callrec.c: per-thread call records ------------------------------------------ */
 

@@ -679,10 +679,8 @@ nested_call(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf, hwaddr
     bool is_write = how & 1; /* how: as callback_access_any's (is_write | one << 1) */
     if (mmio_is_straight(mr, off, n) && !(is_write && mr->ext) && callrec_try_enter_outermost(mr)) {
         mr_section_suspend(MR_SUSPEND_CALLBACK_STRAIGHT);
-        MemTxResult r = mmio_straight_access(mr, off, buf, (unsigned)n, is_write, attrs);
-        callrec_leave_outermost();
-        mr_section_resume();
-        return r;
+        return is_write ? mmio_straight_write_leave_resume(mr, off, attrs, buf, n)
+                        : mmio_straight_read_leave_resume(mr, off, attrs, buf, n);
     }
     mr_rcu_lock_nested();
     return callback_access_any(mr, off, attrs, buf, n, how);

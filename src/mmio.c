@@ -191,21 +191,21 @@ MemTxResult mmio_straight_access(MemoryRegion *mr, hwaddr off, uint8_t *buf, uns
     return straight_access(mr, off, buf, n, is_write, attrs);
 }
 
-MemTxResult mmio_straight_read_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
-                                     uint64_t n)
-{
-    MemTxResult r = straight_access(mr, off, buf, (unsigned)n, false, attrs);
-    callrec_leave_outermost();
-    return r;
-}
-
-MemTxResult mmio_straight_write_leave(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf,
-                                      uint64_t n)
-{
-    MemTxResult r = straight_access(mr, off, buf, (unsigned)n, true, attrs);
-    callrec_leave_outermost();
-    return r;
-}
+/* The straight path's ends: perform, leave the call record and, for the
+ * _resume ones, resume the caller's read section that the entry suspended. */
+#define STRAIGHT_LEAVE(name, is_write, resume)                                                     \
+    MemTxResult name(MemoryRegion *mr, hwaddr off, MemTxAttrs attrs, uint8_t *buf, uint64_t n)     \
+    {                                                                                              \
+        MemTxResult r = straight_access(mr, off, buf, (unsigned)n, is_write, attrs);               \
+        callrec_leave_outermost();                                                                 \
+        if (resume)                                                                                \
+            mr_section_resume();                                                                   \
+        return r;                                                                                  \
+    }
+STRAIGHT_LEAVE(mmio_straight_read_leave, false, false)
+STRAIGHT_LEAVE(mmio_straight_write_leave, true, false)
+STRAIGHT_LEAVE(mmio_straight_read_leave_resume, false, true)
+STRAIGHT_LEAVE(mmio_straight_write_leave_resume, true, true)
 
 /*
  * One guest access: checked against `valid` as QEMU's
