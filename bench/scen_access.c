@@ -608,7 +608,7 @@ void scenario_read(void)
             }
             /* Judged on the slower of a read in a section of its own and one
              * inside a section the caller holds (whose callback has the
-             * section ended and opened again around it). */
+             * section ended before it, until a later hit reopens it). */
             if (pat == 1 && kind == 1 && (held > mr ? held : mr) / base > mmio_one) {
                 char x[32], y[32], z[32];
                 mmio_one = (held > mr ? held : mr) / base;
@@ -649,7 +649,7 @@ void scenario_read(void)
                "'in a read section': the same reads inside memregion_read_section_begin/end, "
                "one section per %u reads, as a vCPU loop holds one while it runs guest code; "
                "a RAM hit then enters no section of its own, and a device read has the "
-               "section ended and opened again around its callback",
+               "section ended for its callback (the next RAM or translate hit opens it again)",
                (unsigned)SECTION_RUN);
     if (uc_mmio_reads)
         table_note(t,
@@ -721,9 +721,9 @@ void scenario_read(void)
                  "waits for) and converts the value by device byte order; sizes the device "
                  "takes as they are already skip the adaptation rules (decided once per "
                  "region when its ops are set); inside a read section the caller holds, the "
-                 "section is ended before the callback and opened again after it, so that the "
-                 "callback may wait for other threads (liburcu's unlock and lock: "
-                 "read-mmio-held in tests/perf/ceilings.txt)",
+                 "section is ended before the callback, so that the callback may wait for "
+                 "other threads, and the read costs what one outside costs (read-mmio-held "
+                 "in tests/perf/ceilings.txt)",
                  fmt_time(a, sizeof(a), pair));
         target_check(2,
                      "MMIO read, one region, <= 1.5x the sorted-array baseline (with and without a "

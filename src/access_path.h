@@ -143,6 +143,15 @@ bool callrec_busy(const MemoryRegion *mr);
 /* Wait until no thread runs a callback of @mr. */
 void callrec_wait_idle(const MemoryRegion *mr);
 
+/* ---- read_section.c: reopening the caller's section ------------------------------ */
+
+/* The end of a hit's own outermost section (entered by
+ * mr_rcu_lock_unless_nested) when mr_section.reopen is set: the section
+ * becomes the caller's, unless a callback runs; then it just ends.
+ * Returns MEMTX_OK, so that the hit reaches it with a jump: a call would
+ * give every access a stack frame. */
+MemTxResult mr_section_end_own_or_reopen(void);
+
 /* ---- byte order of typed values (dispatch.c, map_cache.c, mmio.c) ---------------- */
 
 /* The host-order value of the @n bytes at @b, and back; @n is 1, 2, 4 or 8

@@ -221,8 +221,9 @@ static inline bool mr_writer_owned(void)
 struct MrSection {
     unsigned depth;        /* holds by the caller */
     uint16_t suspended;    /* suspensions by the library (mr_section_suspend) */
-    bool open;             /* depth && !suspended: a liburcu section is open for it */
+    bool open;             /* a liburcu section is open for it: only with depth && !suspended */
     uint8_t callrec_depth; /* callrec.c: the call-record depth whose entry suspended it */
+    bool reopen;           /* depth && !suspended && !open: the next access may open it */
 };
 extern MR_THREAD struct MrSection mr_section;
 
@@ -231,11 +232,12 @@ void mr_section_sync(void);
 
 /* Where the library suspends the section (mr_section_suspend's @site). */
 enum MrSuspendSite {
-    MR_SUSPEND_WRITER = 1 << 0,            /* the writer lock (base.c) */
-    MR_SUSPEND_DESTROY = 1 << 1,           /* region and address-space destroy */
-    MR_SUSPEND_CALLBACK = 1 << 2,          /* a device callback entered by callrec.c */
-    MR_SUSPEND_CALLBACK_STRAIGHT = 1 << 3, /* one from a TLB hit (dispatch.c) */
-    MR_SUSPEND_MAP_CLIENTS = 1 << 4,       /* DMA map clients (dma_map.c) */
+    MR_SUSPEND_WRITER = 1 << 0,                /* the writer lock (base.c) */
+    MR_SUSPEND_DESTROY = 1 << 1,               /* region and address-space destroy */
+    MR_SUSPEND_CALLBACK = 1 << 2,              /* a device callback entered by callrec.c */
+    MR_SUSPEND_CALLBACK_STRAIGHT = 1 << 3,     /* one from a TLB hit (dispatch.c) */
+    MR_SUSPEND_MAP_CLIENTS = 1 << 4,           /* DMA map clients (dma_map.c) */
+    MR_SUSPEND_NO_REOPEN_IN_CALLBACK = 1 << 5, /* a callback's hit reopens none (read_section.c) */
 };
 
 #ifdef MR_PLANT_SECTION_KEPT
@@ -247,31 +249,38 @@ unsigned mr_plant_section_kept(void);
  * End the calling thread's section until the matching mr_section_resume(),
  * if it holds one: around anything during which the thread may wait for
  * another thread (@site says which). Nests. Inline, with liburcu's own
- * inline unlock and lock, because a device call from inside a section pays
- * for both (about 30 instructions; through mr_section_sync they cost 90).
+ * inline unlock, because a device call from inside a section pays for it
+ * (through mr_section_sync, suspension and resumption cost 90 instructions).
  * A planted fault (MR_PLANT_SECTION_KEPT, tests/unit/meson.build) compiles
  * the library with the section kept open at the sites it names.
  */
 static inline void mr_section_suspend(enum MrSuspendSite site)
 {
     (void)site;
-    if (mr_section.suspended++ == 0 && mr_section.open) {
+    if (mr_section.suspended++ == 0) {
+        mr_section.reopen = false;
+        if (mr_section.open) {
 #ifdef MR_PLANT_SECTION_KEPT
-        if (site & mr_plant_section_kept())
-            return;
+            if (site & mr_plant_section_kept())
+                return;
 #endif
-        rcu_read_unlock();
-        mr_section.open = false;
+            rcu_read_unlock();
+            mr_section.open = false;
+        }
     }
 }
 
+/* The last resume leaves the section closed but to be reopened
+ * (mr_section.reopen): the access that next ends a section of its own as
+ * the outermost, with no callback running, keeps that one open as the
+ * caller's instead (mr_rcu_unlock_or_reopen in access_path.h). So a device
+ * call from inside a section costs no more than outside one, and a run of
+ * them pays no lock after each call. */
 static inline void mr_section_resume(void)
 {
     MR_ASSERT(mr_section.suspended > 0);
-    if (--mr_section.suspended == 0 && mr_section.depth && !mr_section.open) {
-        rcu_read_lock(); /* registers a thread whose section opens here first */
-        mr_section.open = true;
-    }
+    if (--mr_section.suspended == 0 && mr_section.depth && !mr_section.open)
+        mr_section.reopen = true;
 }
 
 /* ---- reclaim.c: deferred frees ------------------------------------------------ */

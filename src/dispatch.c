@@ -736,6 +736,8 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
     }
     const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);
     if (tlb_copy(e, in_page, buf, len, is_write)) {
+        if (__builtin_expect(mr_section.reopen, 0))
+            return mr_section_end_own_or_reopen();
         rcu_read_unlock();
         return MEMTX_OK;
     }
@@ -946,6 +948,8 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
     const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
     if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
         section_of_range(mru, addr, is_write, attrs, out);
+        if (__builtin_expect(mr_section.reopen, 0))
+            return mr_section_end_own_or_reopen();
         rcu_read_unlock();
         return MEMTX_OK;
     }

@@ -10,10 +10,16 @@
  * section is this file's, the one it may suspend.
  *
  * Invariant: the section is open (mr_section.open, and liburcu's
- * counter counts it once) exactly when the thread holds at least one
+ * counter counts it once) only when the thread holds at least one
  * (mr_section.depth) and nothing suspended it (mr_section.suspended).
- * mr_section_sync() opens or ends it for the holds; base.h's inline
- * suspend and resume end and reopen it when their count crosses zero.
+ * When it holds one, nothing suspends it and it is not open,
+ * mr_section.reopen is set. mr_section_sync() opens or ends it for the
+ * holds; base.h's inline suspend ends it when suspensions begin, and the
+ * last resume only sets reopen: the next RAM or translate hit that ends a
+ * section of its own as the outermost, with no callback running, keeps
+ * that one open as the caller's (mr_section_end_own_or_reopen). So a
+ * device call from inside a section costs what one outside costs, and the
+ * hits after it are served inside the section again.
  *
  * Why suspension: a writer waits for a grace period while it holds the
  * writer lock (reclaim.c), and destroy waits for one and for other
@@ -23,8 +29,9 @@
  * wait: while it holds the writer lock (mr_writer_lock), inside region and
  * address-space destroy, around device callbacks (callrec.c, and
  * dispatch.c's nested_call) and around map clients (dma_map.c's
- * run_clients); and opens it again after. The section promises
- * the caller nothing but speed, so ending it for a while is invisible.
+ * run_clients). A callback's own hits do not reopen it. The section
+ * promises the caller nothing but speed, so ending it for a while is
+ * invisible.
  */
 #include <errno.h>
 
@@ -37,8 +44,9 @@
 
 /* A planted fault (tests/unit/meson.build): the sites named in
  * MEMREGION_PLANT_KEPT (writer, destroy, callback, callback_straight,
- * map_clients; comma-separated; unset: all) keep the section open where
- * the thread may wait, and unit-read-section must hang (and fail) on it. */
+ * map_clients, reopen_in_callback; comma-separated; unset: all) keep or
+ * open the section where the thread may wait, and unit-read-section must
+ * hang (and fail) on it. */
 unsigned mr_plant_section_kept(void)
 {
     static const struct {
@@ -50,6 +58,7 @@ unsigned mr_plant_section_kept(void)
         {"callback", MR_SUSPEND_CALLBACK},
         {"callback_straight", MR_SUSPEND_CALLBACK_STRAIGHT},
         {"map_clients", MR_SUSPEND_MAP_CLIENTS},
+        {"reopen_in_callback", MR_SUSPEND_NO_REOPEN_IN_CALLBACK},
     };
     const char *e = getenv("MEMREGION_PLANT_KEPT");
     if (!e || !*e)
@@ -68,6 +77,7 @@ unsigned mr_plant_section_kept(void)
 void mr_section_sync(void)
 {
     bool want = mr_section.depth && !mr_section.suspended;
+    mr_section.reopen = false;
     if (want == mr_section.open)
         return;
     if (want)
@@ -75,6 +85,24 @@ void mr_section_sync(void)
     else
         rcu_read_unlock();
     mr_section.open = want;
+}
+
+MemTxResult mr_section_end_own_or_reopen(void)
+{
+    const CallRecord *r = mr_ts.callrec;
+    bool in_callback = r && r->depth;
+#ifdef MR_PLANT_SECTION_KEPT
+    if (mr_plant_section_kept() & MR_SUSPEND_NO_REOPEN_IN_CALLBACK)
+        in_callback = false;
+#endif
+    if (in_callback) { /* it stays outside the section */
+        rcu_read_unlock();
+        return MEMTX_OK;
+    }
+    MR_ASSERT(mr_section.reopen && mr_section.depth && !mr_section.suspended && !mr_section.open);
+    mr_section.reopen = false;
+    mr_section.open = true;
+    return MEMTX_OK;
 }
 
 void memregion_read_section_begin(void)

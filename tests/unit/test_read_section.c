@@ -222,13 +222,23 @@ static void read_device_cold(void)
     dev.hook = NULL;
 }
 
-/* A device read that hits the TLB (nested_call's straight path). */
+/* A device call leaves the section ended until an access reopens it (a
+ * RAM or translate hit that ends a section of its own): these RAM hits do. */
+static void reopen_with_ram_hits(void)
+{
+    for (int i = 0; i < 2; i++) /* the first may fill the TLB */
+        assert_int_equal(address_space_ldl_le(as, RAM_AT, ATTRS_NONE, NULL), 0x11111111);
+}
+
+/* A device read that hits the TLB (nested_call's straight path: the
+ * section is open, so the access takes the nested path). */
 static void read_device_warm(void)
 {
     uint64_t fills = memregion_stat_tlb_fills();
     assert_int_equal(address_space_ldl_le(as, DEV_AT, ATTRS_NONE, NULL), 0x43424140);
     assert_int_equal(memregion_stat_tlb_fills(), fills + 1);
-    fills++;
+    reopen_with_ram_hits();
+    fills = memregion_stat_tlb_fills();
     dev.hook = hook_waits_for_destroy;
     assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, NULL), 0x47464544);
     dev.hook = NULL;
@@ -251,7 +261,27 @@ static void register_client_then_unmap(void)
     assert_int_equal(address_space_bounce_buffer_size(as), 8);
     AddressSpaceMapClient c = {.cb = client_waits_for_destroy};
     assert_int_equal(address_space_register_map_client(as, &c), 0);
+    reopen_with_ram_hits(); /* the bounce buffer's device read ended the section */
     address_space_unmap(as, p, len, false, len);
+}
+
+/* A callback entered while the section is ended (after an earlier device
+ * call) makes RAM hits of its own and then waits: those hits must not
+ * reopen the section inside the callback. */
+static void hook_hits_ram_then_waits(TestDev *d, bool is_write, hwaddr addr, unsigned size,
+                                     uint64_t data)
+{
+    (void)d, (void)is_write, (void)addr, (void)size, (void)data;
+    reopen_with_ram_hits();
+    wait_for_destroy();
+}
+
+static void read_device_twice(void)
+{
+    assert_int_equal(address_space_ldl_le(as, DEV_AT, ATTRS_NONE, NULL), 0x43424140);
+    dev.hook = hook_hits_ram_then_waits;
+    assert_int_equal(address_space_ldl_le(as, DEV_AT + 4, ATTRS_NONE, NULL), 0x47464544);
+    dev.hook = NULL;
 }
 
 static void test_callback_runs_outside_section(void **state)
@@ -264,6 +294,12 @@ static void test_callback_on_tlb_hit_runs_outside_section(void **state)
 {
     (void)state;
     user_code_waits_for_destroy(read_device_warm);
+}
+
+static void test_callback_hits_reopen_no_section(void **state)
+{
+    (void)state;
+    user_code_waits_for_destroy(read_device_twice);
 }
 
 static void test_map_client_run_now_outside_section(void **state)
@@ -408,6 +444,7 @@ int main(void)
         H_TEST(test_accesses_see_every_commit),
         H_TEST(test_callback_runs_outside_section),
         H_TEST(test_callback_on_tlb_hit_runs_outside_section),
+        H_TEST(test_callback_hits_reopen_no_section),
         H_TEST(test_map_client_run_now_outside_section),
         H_TEST(test_map_client_run_on_unmap_outside_section),
         H_TEST(test_writer_lock_wait_ends_section),
