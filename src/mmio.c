@@ -65,10 +65,10 @@ static MemTxResult dev_read(MemoryRegion *mr, hwaddr addr, unsigned size, uint64
     const MemoryRegionOps *ops = mr->ops;
     MemTxResult r = MEMTX_OK;
     *val = 0;
-    if (ops->read_with_attrs)
-        r = ops->read_with_attrs(mr->opaque, addr, val, size, attrs);
-    else if (ops->read)
+    if (ops->read) /* QEMU's choice when both forms are set */
         *val = ops->read(mr->opaque, addr, size);
+    else if (ops->read_with_attrs)
+        r = ops->read_with_attrs(mr->opaque, addr, val, size, attrs);
     else
         r = MEMTX_DECODE_ERROR;
     if (size < 8)
@@ -80,12 +80,12 @@ static MemTxResult dev_write(MemoryRegion *mr, hwaddr addr, unsigned size, uint6
                              MemTxAttrs attrs)
 {
     const MemoryRegionOps *ops = mr->ops;
-    if (ops->write_with_attrs)
-        return ops->write_with_attrs(mr->opaque, addr, val, size, attrs);
-    if (ops->write) {
+    if (ops->write) { /* QEMU's choice when both forms are set */
         ops->write(mr->opaque, addr, val, size);
         return MEMTX_OK;
     }
+    if (ops->write_with_attrs)
+        return ops->write_with_attrs(mr->opaque, addr, val, size, attrs);
     return MEMTX_DECODE_ERROR;
 }
 
@@ -166,17 +166,27 @@ static inline __attribute__((always_inline)) MemTxResult straight_access(MemoryR
     if (!is_write) {
         /* dev_read's choice of callback, without its mask (the conversion
          * keeps only n bytes) and with the value in a register unless
-         * read_with_attrs needs its address: 10 instructions of the 168 an
-         * MMIO read costs (hot-path-instructions). */
-        uint64_t val = 0;
+         * read_with_attrs needs its address; the plain callback and the
+         * common sizes, 4 and 8, are each a straight line. */
+        uint64_t val;
         MemTxResult r = MEMTX_OK;
-        if (ops->read_with_attrs)
-            r = ops->read_with_attrs(mr->opaque, off, &val, n, attrs);
-        else if (ops->read)
+        if (__builtin_expect(ops->read != NULL, 1)) {
             val = ops->read(mr->opaque, off, n);
+        } else {
+            uint64_t v = 0; /* in memory only on this path */
+            if (ops->read_with_attrs)
+                r = ops->read_with_attrs(mr->opaque, off, &v, n, attrs);
+            else
+                r = MEMTX_DECODE_ERROR;
+            val = v;
+        }
+        bool big = ops->endianness == DEVICE_BIG_ENDIAN;
+        if (__builtin_expect(n == 4, 1))
+            mr_value_to_bytes(val, buf, 4, big);
+        else if (n == 8)
+            mr_value_to_bytes(val, buf, 8, big);
         else
-            r = MEMTX_DECODE_ERROR;
-        mr_value_to_bytes(val, buf, n, ops->endianness == DEVICE_BIG_ENDIAN);
+            mr_value_to_bytes(val, buf, n, big);
         return r;
     }
     uint64_t val = mr_bytes_to_value(buf, n, ops->endianness == DEVICE_BIG_ENDIAN);

@@ -68,7 +68,7 @@ typedef enum MemDeviceEndian {
  *    (clear-on-read status) sets impl.no_read_modify_write: it then gets one
  *    write of the guest bytes, the other bytes zero, with attrs.byte_enable
  *    naming the bytes written (bit i = byte i in address order); such a device
- *    should implement write_with_attrs to see the mask.
+ *    should implement write_with_attrs, and no plain write, to see the mask.
  * 5. Endianness. A device value maps to bytes per `endianness`; the typed
  *    helpers convert between bytes and values by their own suffix, so a
  *    big-endian device read with ldl_le appears byte-swapped, as on a bus.
@@ -87,8 +87,9 @@ typedef enum MemDeviceEndian {
  * valid.unaligned (QEMU by impl.unaligned); rule 3 emulates unaligned
  * accesses that QEMU passes on unaligned.
  *
- * The plain read/write callbacks are used when the `_with_attrs` ones are
- * NULL; they always succeed. A region whose ops lack both forms of a
+ * When a direction has both forms, the plain read/write callback is the one
+ * called, as in QEMU (the `_with_attrs` form only when the plain one is
+ * NULL); plain callbacks always succeed. A region whose ops lack both forms of a
  * direction answers that direction with MEMTX_DECODE_ERROR (reads return 0).
  */
 typedef struct MemoryRegionOps {

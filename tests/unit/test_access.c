@@ -592,6 +592,57 @@ static void test_callback_errors_propagate(void **state)
     assert_int_equal(address_space_read(as, DEV, ATTRS_NONE, buf, 8), MEMTX_ERROR);
 }
 
+/* Ops that set both forms of each direction: the plain callbacks are the
+ * ones called, as in QEMU (memory_region_dispatch_read1 and _write pick
+ * ops->read and ops->write when set), on the straight path and when the
+ * access is adapted. */
+static unsigned with_attrs_calls;
+
+static MemTxResult not_read_with_attrs(void *opaque, hwaddr addr, uint64_t *data, unsigned size,
+                                       MemTxAttrs attrs)
+{
+    (void)opaque, (void)addr, (void)size, (void)attrs;
+    with_attrs_calls++;
+    *data = 0xbad;
+    return MEMTX_ERROR;
+}
+
+static MemTxResult not_write_with_attrs(void *opaque, hwaddr addr, uint64_t data, unsigned size,
+                                        MemTxAttrs attrs)
+{
+    (void)opaque, (void)addr, (void)data, (void)size, (void)attrs;
+    with_attrs_calls++;
+    return MEMTX_ERROR;
+}
+
+static void test_both_forms_call_plain(void **state)
+{
+    (void)state;
+    static const MemoryRegionOps ops = {
+        .read = td_read,
+        .write = td_write,
+        .read_with_attrs = not_read_with_attrs,
+        .write_with_attrs = not_write_with_attrs,
+        .valid = {.min_access_size = 1, .max_access_size = 8},
+        .impl = {.min_access_size = 4, .max_access_size = 4},
+    };
+    AddressSpace *as = map_dev(&ops, DEVICE_LITTLE_ENDIAN);
+    with_attrs_calls = 0;
+    MemTxResult res = 0xdead;
+    /* Straight: an aligned 4-byte access, the size the device takes. */
+    assert_int_equal(address_space_ldl_le(as, DEV + 4, ATTRS_NONE, &res), 0x17161514);
+    assert_int_equal(res, MEMTX_OK);
+    address_space_stl_le(as, DEV + 8, 0xa1a2a3a4, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_access(&dev, dev.nlog - 1, true, 8, 4, 0xa1a2a3a4);
+    /* Adapted: a 1-byte read widened to 4, a 2-byte write merged into 4. */
+    assert_int_equal(address_space_ldub(as, DEV + 9, ATTRS_NONE, &res), 0xa3);
+    assert_int_equal(res, MEMTX_OK);
+    address_space_stw_le(as, DEV + 12, 0xbeef, ATTRS_NONE, &res);
+    assert_int_equal(res, MEMTX_OK);
+    assert_int_equal(with_attrs_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +665,7 @@ int main(void)
         H_TEST(test_big_endian_device),
         H_TEST(test_big_endian_widen_and_rmw),
         H_TEST(test_callback_errors_propagate),
+        H_TEST(test_both_forms_call_plain),
     };
     return cmocka_run_group_tests_name("access", tests, NULL, NULL);
 }
