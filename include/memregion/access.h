@@ -171,8 +171,8 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
  * it before the thread blocks: waits for I/O or for another thread, enters
  * KVM_RUN, sleeps or exits.
  *
- * The library ends the section itself, and opens it again after (at once,
- * or after a device callback at the next access that hits), wherever
+ * The library ends the section itself, and the next RAM or translate hit
+ * after that opens it again (or the next memregion_read_section_begin()), wherever
  * the thread may wait for another: while a device callback or a DMA map
  * client runs, while the thread holds or waits for the writer lock (every
  * map change, a transaction from begin to commit) and inside the destroy
