@@ -698,7 +698,8 @@ void scenario_read(void)
                      "array whose 40-byte entries hold the key and the data; at this size each "
                      "level, the flat range and for MMIO the region and its ops are cache "
                      "misses that depend on each other, besides the RCU read-side section "
-                     "(%s) and for MMIO the call record",
+                     "(%s) and for MMIO the call record (bench/miss-probe counts a read's "
+                     "instructions and simulated cache misses for both under callgrind)",
                      fmt_time(a, sizeof(a), wb_mr), fmt_time(b, sizeof(b), wb_base),
                      fmt_time(d, sizeof(d), pair));
         else
