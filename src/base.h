@@ -273,7 +273,7 @@ static inline void mr_section_suspend(enum MrSuspendSite site)
 /* The last resume leaves the section closed but to be reopened
  * (mr_section.reopen): the access that next ends a section of its own as
  * the outermost, with no callback running, keeps that one open as the
- * caller's instead (mr_rcu_unlock_or_reopen in access_path.h). So a device
+ * caller's instead (mr_section_end_own_or_reopen in read_section.c). So a device
  * call from inside a section costs no more than outside one, and a run of
  * them pays no lock after each call. */
 static inline void mr_section_resume(void)
