@@ -126,9 +126,11 @@ static inline void callrec_leave(void)
     r->depth--;
     __atomic_store_n(&r->active[r->depth], NULL, __ATOMIC_RELEASE);
 }
-/* callrec_leave for a record callrec_try_enter entered: the callbacks it
- * recorded were the thread's outermost, so its depth is back to none
- * without reading it (and no read section of the caller's was open). */
+/* callrec_leave for a record callrec_try_enter_outermost entered: the
+ * callbacks it recorded were the thread's outermost, so its depth is back
+ * to none without reading it. It resumes no read section: one of the
+ * caller's was not open, or whoever suspended it resumes it
+ * (mmio_straight_*_leave_resume). */
 static inline void callrec_leave_outermost(void)
 {
     CallRecord *r = mr_ts.callrec;
@@ -151,6 +153,16 @@ void callrec_wait_idle(const MemoryRegion *mr);
  * Returns MEMTX_OK, so that the hit reaches it with a jump: a call would
  * give every access a stack frame. */
 MemTxResult mr_section_end_own_or_reopen(void);
+
+/* End a hit's own outermost section and return MEMTX_OK, for a hit to
+ * return: the rare reopening is then a jump, not a call. */
+static inline __attribute__((always_inline)) MemTxResult mr_hit_section_end(void)
+{
+    if (__builtin_expect(mr_section.reopen, 0))
+        return mr_section_end_own_or_reopen();
+    rcu_read_unlock();
+    return MEMTX_OK;
+}
 
 /* ---- byte order of typed values (dispatch.c, map_cache.c, mmio.c) ---------------- */
 

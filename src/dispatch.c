@@ -742,12 +742,8 @@ static inline __attribute__((always_inline)) MemTxResult access_fast(AddressSpac
                         : nested_bytes_read(as, addr, attrs, buf, len);
     }
     const TlbEntry *e = tlb_match(rcu_dereference(as->slot), addr);
-    if (tlb_copy(e, in_page, buf, len, is_write)) {
-        if (__builtin_expect(mr_section.reopen, 0))
-            return mr_section_end_own_or_reopen();
-        rcu_read_unlock();
-        return MEMTX_OK;
-    }
+    if (tlb_copy(e, in_page, buf, len, is_write))
+        return mr_hit_section_end();
     return access_matched(as, addr, attrs, buf, len, is_write, one, e);
 }
 
@@ -955,10 +951,7 @@ MemTxResult address_space_translate(AddressSpace *as, hwaddr addr, bool is_write
     const FlatRange *mru = fv ? __atomic_load_n(&fv->mru, __ATOMIC_RELAXED) : NULL;
     if (mru && fr_contains(mru, addr) && mru->mr_kind != MR_KIND_IOMMU) {
         section_of_range(mru, addr, is_write, attrs, out);
-        if (__builtin_expect(mr_section.reopen, 0))
-            return mr_section_end_own_or_reopen();
-        rcu_read_unlock();
-        return MEMTX_OK;
+        return mr_hit_section_end();
     }
     return translate_in(as, addr, is_write, attrs, out);
 }
