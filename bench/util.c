@@ -266,7 +266,7 @@ typedef struct Target {
     char what[160];
     char measured[240];
     TargetStatus status;
-    char why[600];
+    char why[1024];
 } Target;
 
 static Target targets[32];
@@ -282,7 +282,10 @@ void target_check(int scenario, const char *what, const char *measured, TargetSt
     snprintf(t->what, sizeof(t->what), "%s", what);
     snprintf(t->measured, sizeof(t->measured), "%s", measured);
     t->status = status;
-    snprintf(t->why, sizeof(t->why), "%s", (status != TARGET_MET && why) ? why : "");
+    const char *w = (status != TARGET_MET && why) ? why : "";
+    if (strlen(w) >= sizeof(t->why))
+        bench_die("the why line of a target is longer than its buffer");
+    snprintf(t->why, sizeof(t->why), "%s", w);
 }
 
 static const char *status_name(TargetStatus s)
