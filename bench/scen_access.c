@@ -697,9 +697,12 @@ void scenario_read(void)
                      "view, three sorted arrays (node, chunk, range) where the baseline has one "
                      "array whose 40-byte entries hold the key and the data; at this size each "
                      "level, the flat range and for MMIO the region and its ops are cache "
-                     "misses that depend on each other, besides the RCU read-side section "
-                     "(%s) and for MMIO the call record (bench/miss-probe counts a read's "
-                     "instructions and simulated cache misses for both under callgrind)",
+                     "misses that depend on each other, and so are the CPU's own TLB "
+                     "lookups: the map spans far more pages than its TLB reaches, where the "
+                     "baseline's array fits; besides the RCU read-side section (%s) and for "
+                     "MMIO the call record (bench/miss-probe counts a read's instructions and "
+                     "simulated cache misses for both under callgrind, and times both; "
+                     "docs/internals.md has its figures)",
                      fmt_time(a, sizeof(a), wb_mr), fmt_time(b, sizeof(b), wb_base),
                      fmt_time(d, sizeof(d), pair));
         else
