@@ -609,9 +609,10 @@ void scenario_read(void)
             /* Judged on the slower of a read in a section of its own and one
              * inside a section the caller holds (whose callback has the
              * section ended before it, until a later hit reopens it). */
-            if (pat == 1 && kind == 1 && (held > mr ? held : mr) / base > mmio_one) {
+            double slower = held > mr ? held : mr;
+            if (pat == 1 && kind == 1 && slower / base > mmio_one) {
                 char x[32], y[32], z[32];
-                mmio_one = (held > mr ? held : mr) / base;
+                mmio_one = slower / base;
                 snprintf(mmio_one_m, sizeof(mmio_one_m),
                          "%s at N=%llu (%s, in a read section %s, against %s)",
                          fmt_ratio(a, sizeof(a), mmio_one), (unsigned long long)n,

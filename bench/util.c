@@ -272,6 +272,14 @@ typedef struct Target {
 static Target targets[32];
 static int nr_targets;
 
+/* Copy a target's text whole: a line cut short would go unnoticed. */
+static void target_text(char *dst, size_t size, const char *src)
+{
+    if (strlen(src) >= size)
+        bench_die("a target's text is longer than its buffer");
+    memcpy(dst, src, strlen(src) + 1);
+}
+
 void target_check(int scenario, const char *what, const char *measured, TargetStatus status,
                   const char *why)
 {
@@ -279,13 +287,10 @@ void target_check(int scenario, const char *what, const char *measured, TargetSt
         bench_die("too many targets");
     Target *t = &targets[nr_targets++];
     t->scenario = scenario;
-    snprintf(t->what, sizeof(t->what), "%s", what);
-    snprintf(t->measured, sizeof(t->measured), "%s", measured);
+    target_text(t->what, sizeof(t->what), what);
+    target_text(t->measured, sizeof(t->measured), measured);
     t->status = status;
-    const char *w = (status != TARGET_MET && why) ? why : "";
-    if (strlen(w) >= sizeof(t->why))
-        bench_die("the why line of a target is longer than its buffer");
-    snprintf(t->why, sizeof(t->why), "%s", w);
+    target_text(t->why, sizeof(t->why), (status != TARGET_MET && why) ? why : "");
 }
 
 static const char *status_name(TargetStatus s)
